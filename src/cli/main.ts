@@ -1,0 +1,45 @@
+import { Command, CommanderError } from 'commander';
+import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { commands } from './commands/index.js';
+
+/**
+ * Runs the CLI and resolves to the process exit code: 0 success, 1 a handled error, 2 a usage error.
+ * Data goes to stdout; progress, summaries and errors to stderr.
+ */
+export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnBrokenPipe();
+  const program = new Command('batchpipe')
+    .description('Move bulk LLM work onto the OpenAI Batch API.')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  for (const register of commands) register(program);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // --help and --version also arrive here, with exit code 0.
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  if (err instanceof BatchpipeError) {
+    process.stderr.write(`batchpipe: ${err.format()}\n`);
+    return err.code === ErrorCodes.USAGE ? 2 : 1;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`batchpipe: ${message}\n`);
+  return 1;
+}
+
+/** A downstream `head` closing the pipe is not an error for a CLI that writes data to stdout. */
+function exitQuietlyOnBrokenPipe(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
