@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import { registerPrepare } from './prepare.js';
+import { registerValidate } from './validate.js';
 
 /** Each command registers itself on the program; add new commands to this list. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [];
+export const commands: RegisterCommand[] = [registerPrepare, registerValidate];

@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { BatchpipeError, ErrorCodes } from '../errors.js';
+
+/** Parses a positive integer flag value, or fails as a usage error naming the flag. */
+export function intOption(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value.replace(/_/g, ''));
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new BatchpipeError(
+        ErrorCodes.USAGE,
+        `${flag} takes a positive integer, got ${JSON.stringify(value)}`,
+      );
+    }
+    return n;
+  };
+}
+
+/** Reads a JSON object from a file named on the command line (e.g. `--body FILE.json`). */
+export function readJsonObjectFile(flag: string, path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new BatchpipeError(
+      ErrorCodes.IO,
+      `${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new BatchpipeError(
+      ErrorCodes.TEMPLATE_INVALID,
+      `${flag}: ${path} is not valid JSON: ${(err as Error).message}`,
+      {
+        file: path,
+      },
+    );
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new BatchpipeError(
+      ErrorCodes.TEMPLATE_INVALID,
+      `${flag}: ${path} must hold a JSON object (the request body)`,
+      {
+        file: path,
+      },
+    );
+  }
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,239 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+
+export type RequestState = 'staged' | 'submitted' | 'succeeded' | 'failed' | 'expired' | 'cancelled';
+
+/** A request file as the ledger knows it. */
+export interface FileRow {
+  id: number;
+  name: string;
+  path: string;
+  model: string | null;
+  endpoint: string;
+  attempt: number;
+  first_seq: number;
+  end_seq: number | null;
+  lines: number;
+  bytes: number;
+  tokens: number;
+  sha256: string | null;
+  complete: number;
+}
+
+export interface RejectRow {
+  seq: number;
+  line: number;
+  code: string;
+  message: string;
+  field: string | null;
+  record: string;
+}
+
+export interface RequestCounts {
+  total: number;
+  staged: number;
+  submitted: number;
+  succeeded: number;
+  failed: number;
+  expired: number;
+  cancelled: number;
+  rejected: number;
+}
+
+/**
+ * The SQLite ledger: the run's identity, every request's state, every file. WAL mode, statements
+ * prepared once, writes batched in transactions by the callers. Never stores an API key.
+ */
+export class Ledger {
+  readonly db: Database.Database;
+  readonly path: string;
+  private readonly stmts;
+
+  private constructor(path: string, db: Database.Database) {
+    this.path = path;
+    this.db = db;
+    this.stmts = {
+      getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+      setMeta: db.prepare<[string, string]>(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ),
+      insertRequest: db.prepare<[number, number, string, string, number]>(
+        'INSERT OR IGNORE INTO requests (seq, line, custom_id, record, file_id) VALUES (?, ?, ?, ?, ?)',
+      ),
+      requestById: db.prepare<[string], { seq: number; line: number }>(
+        'SELECT seq, line FROM requests WHERE custom_id = ?',
+      ),
+      insertReject: db.prepare<[number, number, string, string, string | null, string]>(
+        'INSERT OR REPLACE INTO rejects (seq, line, code, message, field, record) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      insertFile: db.prepare<[string, string, string | null, string, number, number]>(
+        'INSERT INTO files (name, path, model, endpoint, attempt, first_seq) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      completeFile: db.prepare<[number, number, number, string, number, number]>(
+        'UPDATE files SET lines = ?, bytes = ?, tokens = ?, sha256 = ?, end_seq = ?, complete = 1 WHERE id = ?',
+      ),
+      idsInRange: db.prepare<[number, number], { seq: number; custom_id: string }>(
+        'SELECT seq, custom_id FROM requests WHERE seq >= ? AND seq < ? ORDER BY seq',
+      ),
+      rejectSeqsInRange: db.prepare<[number, number], { seq: number }>(
+        'SELECT seq FROM rejects WHERE seq >= ? AND seq < ?',
+      ),
+    };
+  }
+
+  /** Opens (creating if needed) a ledger file, or `:memory:`. */
+  static open(path: string, options: { readonly?: boolean } = {}): Ledger {
+    let db: Database.Database;
+    try {
+      if (!options.readonly && path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      db = new Database(path, {
+        readonly: options.readonly ?? false,
+        fileMustExist: options.readonly ?? false,
+      });
+    } catch (err) {
+      throw new BatchpipeError(ErrorCodes.IO, `cannot open ledger ${path}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    db.pragma('busy_timeout = 5000');
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL');
+      // NORMAL in WAL mode survives a process crash (kill -9); only an OS crash can lose the last commits.
+      db.pragma('synchronous = NORMAL');
+      migrate(db, path);
+    } else {
+      checkVersion(db, path);
+    }
+    return new Ledger(path, db);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  getMeta(key: string): string | undefined {
+    return this.stmts.getMeta.get(key)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.stmts.setMeta.run(key, value);
+  }
+
+  /** Runs `fn` in one write transaction (BEGIN IMMEDIATE), committing on return. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** Records a staged request; returns false (and writes nothing) when its custom_id is already taken. */
+  insertRequest(seq: number, line: number, customId: string, record: string, fileId: number): boolean {
+    return this.stmts.insertRequest.run(seq, line, customId, record, fileId).changes === 1;
+  }
+
+  /** Where the request holding `customId` came from. */
+  requestById(customId: string): { seq: number; line: number } | undefined {
+    return this.stmts.requestById.get(customId);
+  }
+
+  insertReject(reject: RejectRow): void {
+    this.stmts.insertReject.run(
+      reject.seq,
+      reject.line,
+      reject.code,
+      reject.message,
+      reject.field,
+      reject.record,
+    );
+  }
+
+  insertFile(file: {
+    name: string;
+    path: string;
+    model: string | null;
+    endpoint: string;
+    attempt: number;
+    firstSeq: number;
+  }): number {
+    const info = this.stmts.insertFile.run(
+      file.name,
+      file.path,
+      file.model,
+      file.endpoint,
+      file.attempt,
+      file.firstSeq,
+    );
+    return Number(info.lastInsertRowid);
+  }
+
+  completeFile(
+    id: number,
+    done: { lines: number; bytes: number; tokens: number; sha256: string; endSeq: number },
+  ): void {
+    this.stmts.completeFile.run(done.lines, done.bytes, done.tokens, done.sha256, done.endSeq, id);
+  }
+
+  files(where: { complete?: boolean } = {}): FileRow[] {
+    const filter = where.complete === undefined ? '' : ` WHERE complete = ${where.complete ? 1 : 0}`;
+    return this.db.prepare<[], FileRow>(`SELECT * FROM files${filter} ORDER BY id`).all();
+  }
+
+  /** The custom_ids of staged requests with seq in [from, to), in seq order. */
+  idsInRange(from: number, to: number): { seq: number; custom_id: string }[] {
+    return this.stmts.idsInRange.all(from, to);
+  }
+
+  rejectSeqsInRange(from: number, to: number): Set<number> {
+    return new Set(this.stmts.rejectSeqsInRange.all(from, to).map((r) => r.seq));
+  }
+
+  rejects(): RejectRow[] {
+    return this.db.prepare<[], RejectRow>('SELECT * FROM rejects ORDER BY seq').all();
+  }
+
+  /** Counts per request state, plus rejects. */
+  counts(): RequestCounts {
+    const counts: RequestCounts = {
+      total: 0,
+      staged: 0,
+      submitted: 0,
+      succeeded: 0,
+      failed: 0,
+      expired: 0,
+      cancelled: 0,
+      rejected: 0,
+    };
+    for (const row of this.db
+      .prepare<[], { state: RequestState; n: number }>(
+        'SELECT state, count(*) AS n FROM requests GROUP BY state',
+      )
+      .all()) {
+      counts[row.state] = row.n;
+      counts.total += row.n;
+    }
+    counts.rejected = this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM rejects').get()!.n;
+    counts.total += counts.rejected;
+    return counts;
+  }
+}
+
+function migrate(db: Database.Database, path: string): void {
+  const version = checkVersion(db, path);
+  if (version === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+function checkVersion(db: Database.Database, path: string): number {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new BatchpipeError(
+      ErrorCodes.LEDGER_MISMATCH,
+      `ledger ${path} has schema version ${version}, newer than this batchpipe understands (${SCHEMA_VERSION}); upgrade batchpipe`,
+    );
+  }
+  return version;
+}

@@ -1,0 +1,292 @@
+import { closeSync, createReadStream, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { extname } from 'node:path';
+import type { Readable } from 'node:stream';
+import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { Ledger } from '../ledger/ledger.js';
+import { BatchWriter, failOnReject, type RejectedItem, type WriterItem } from '../sink/batch-writer.js';
+import { type Chunk, recordChunks } from '../sources/chunker.js';
+import { parseCsvHeader } from '../sources/parse-chunk.js';
+import {
+  compileRequestBuilder,
+  derivedCustomId,
+  type RequestTemplateOptions,
+} from '../transforms/request-builder.js';
+import { type ChunkEncoder, inlineEncoder, workerEncoder } from './chunk-pool.js';
+import type { EncodedItem } from './encode-chunk.js';
+import { settleInterruptedRun } from './resume.js';
+import { claimLedger, runIdentity } from './run-identity.js';
+
+export const DEFAULT_MAX_LINES = 50_000;
+export const DEFAULT_MAX_BYTES = 209_715_200;
+
+export type InputFormat = 'csv' | 'jsonl';
+
+export interface PrepareOptions extends RequestTemplateOptions {
+  /** A path, `-` for stdin, or a byte stream. */
+  input: string | Readable | AsyncIterable<Buffer>;
+  /** Name used in messages; defaults to the path (or `-`). */
+  inputName?: string | undefined;
+  inputFormat?: InputFormat | undefined;
+  ledger: Ledger;
+  outDir: string;
+  maxLines?: number | undefined;
+  maxBytes?: number | undefined;
+  /** Set bad records aside in this JSONL file instead of stopping at the first. */
+  rejectsPath?: string | undefined;
+  /** Encode threads: 0 encodes in this thread; default picks by input size and cores. */
+  threads?: number | undefined;
+  /** Target chunk size in bytes (tests use small chunks to exercise boundaries). */
+  chunkBytes?: number | undefined;
+  onProgress?: ((progress: { read: number; staged: number; rejected: number }) => void) | undefined;
+}
+
+export interface PrepareSummary {
+  runId: string;
+  format: InputFormat;
+  /** Input records seen; always `staged + rejected`. */
+  read: number;
+  staged: number;
+  rejected: number;
+  /** Complete request files of the run. */
+  files: number;
+  /** Records that an earlier, interrupted run had already put in complete files. */
+  resumedFrom: number;
+}
+
+/**
+ * The `prepare` flow: source → template → validate → encode → rolled files + ledger. Parsing and
+ * encoding run on worker threads in record-aligned chunks; this thread keeps order, the files and the
+ * ledger. Safe to run again after a crash: complete files are kept and the rest is redone.
+ */
+export async function prepare(options: PrepareOptions): Promise<PrepareSummary> {
+  const source = options.inputName ?? (typeof options.input === 'string' ? options.input : '-');
+  const maxLines = options.maxLines ?? DEFAULT_MAX_LINES;
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  checkLimits(maxLines, maxBytes);
+  compileRequestBuilder(options); // fail on bad templates before touching the ledger or the input
+  mkdirSync(options.outDir, { recursive: true });
+
+  const { stream, size } = openInput(options.input);
+  // The first bytes decide the format; CSV is chunked honouring quotes, JSONL at every newline.
+  const { head, bytes } = await peek(stream);
+  const format = options.inputFormat ?? detectFormat(source, head);
+  const chunks = recordChunks(bytes, {
+    quoted: format === 'csv',
+    targetBytes: options.chunkBytes ?? 1 << 20,
+  })[Symbol.asyncIterator]();
+  const first = await chunks.next();
+  const firstChunk: Chunk | undefined = first.done ? undefined : first.value;
+  const identity = runIdentity(options, format, { maxLines, maxBytes });
+  const { ledger } = options;
+  const runId = claimLedger(ledger, identity);
+  const resume = settleInterruptedRun(ledger, options.outDir, runId);
+
+  let columns: string[] = [];
+  let pendingFirst: Chunk | undefined = firstChunk;
+  if (format === 'csv' && firstChunk) {
+    const header = parseCsvHeader(firstChunk, source);
+    columns = header.columns;
+    checkColumns(ledger, columns, source);
+    const headerLines = countNewlinesBefore(firstChunk.bytes, header.bodyStart);
+    pendingFirst = {
+      ...firstChunk,
+      bytes: firstChunk.bytes.subarray(header.bodyStart),
+      firstLine: firstChunk.firstLine + headerLines,
+    };
+  }
+
+  const rejectsFd = options.rejectsPath === undefined ? undefined : openSync(options.rejectsPath, 'w');
+  const onReject =
+    rejectsFd === undefined
+      ? failOnReject(source)
+      : (r: RejectedItem) => {
+          writeSync(rejectsFd, `${JSON.stringify(rejectLine(r))}\n`);
+        };
+  const writer = new BatchWriter({
+    ledger,
+    outDir: options.outDir,
+    runId,
+    endpoint: identity.endpoint,
+    maxLines,
+    maxBytes,
+    source,
+    onReject,
+    firstFileNumber: resume.nextFileNumber,
+  });
+
+  const threads = options.threads ?? defaultThreads(size);
+  const ctx = { format, columns, template: templateOf(options), source };
+  const encoder: ChunkEncoder = threads > 0 ? workerEncoder(ctx, threads) : inlineEncoder(ctx);
+  let seq = 0;
+  let read = 0;
+  try {
+    const inflight: Promise<EncodedItem[]>[] = [];
+    const maxInflight = Math.max(2, threads * 2);
+    const handle = (items: EncodedItem[]) => {
+      const batch: WriterItem[] = [];
+      for (const item of items) {
+        const itemSeq = seq++;
+        if (itemSeq < resume.nextSeq) {
+          if (item.kind === 'rejected') batch.push({ ...item, seq: itemSeq });
+          else verifyKept(ledger, itemSeq, item.customId ?? derivedCustomId(itemSeq), source, item.line);
+        } else batch.push({ ...item, seq: itemSeq });
+      }
+      read += items.length;
+      writer.write(batch);
+      options.onProgress?.({ read, staged: writer.staged, rejected: writer.rejected });
+    };
+    const feed = async function* () {
+      if (pendingFirst) yield pendingFirst;
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+    };
+    for await (const chunk of feed()) {
+      if (chunk.bytes.length === 0) continue;
+      inflight.push(encoder.submit(chunk));
+      // Bounded queue between reader and encoders keeps memory flat whatever the input size.
+      if (inflight.length >= maxInflight) handle(await inflight.shift()!);
+    }
+    while (inflight.length > 0) handle(await inflight.shift()!);
+    writer.finish(seq);
+  } finally {
+    await encoder.close();
+    if (rejectsFd !== undefined) closeSync(rejectsFd);
+  }
+
+  const counts = ledger.counts();
+  if (counts.total !== read) {
+    throw new Error(
+      `internal error: read ${read} records but the ledger holds ${counts.total} (staged + rejected)`,
+    );
+  }
+  return {
+    runId,
+    format,
+    read,
+    staged: counts.total - counts.rejected,
+    rejected: counts.rejected,
+    files: ledger.files({ complete: true }).length,
+    resumedFrom: resume.nextSeq,
+  };
+}
+
+function templateOf(options: PrepareOptions): RequestTemplateOptions {
+  const { endpoint, model, prompt, system, body, idColumn, id } = options;
+  return { endpoint, model, prompt, system, body, idColumn, id };
+}
+
+function checkLimits(maxLines: number, maxBytes: number): void {
+  if (!Number.isInteger(maxLines) || maxLines < 1 || maxLines > DEFAULT_MAX_LINES) {
+    throw new BatchpipeError(
+      ErrorCodes.USAGE,
+      `--max-lines must be an integer from 1 to ${DEFAULT_MAX_LINES}, got ${maxLines}`,
+    );
+  }
+  if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > DEFAULT_MAX_BYTES) {
+    throw new BatchpipeError(
+      ErrorCodes.USAGE,
+      `--max-bytes must be an integer from 1 to ${DEFAULT_MAX_BYTES}, got ${maxBytes}`,
+    );
+  }
+}
+
+/** The rejects file's line: `{ line, seq, code, message, record }` (record parsed back when it is JSON). */
+function rejectLine(r: RejectedItem): Record<string, unknown> {
+  let record: unknown = r.record;
+  try {
+    record = JSON.parse(r.record);
+  } catch {
+    // keep the raw text
+  }
+  return {
+    line: r.line,
+    seq: r.seq,
+    code: r.code,
+    message: r.message,
+    ...(r.field ? { field: r.field } : {}),
+    record,
+  };
+}
+
+function verifyKept(ledger: Ledger, seq: number, customId: string, source: string, line: number): void {
+  const kept = ledger.idsInRange(seq, seq + 1)[0];
+  if (kept?.custom_id !== customId) {
+    throw new BatchpipeError(
+      ErrorCodes.INPUT_CHANGED,
+      `the input differs from the run this ledger records: record ${seq} has custom_id ${JSON.stringify(customId)}, the ledger has ${JSON.stringify(kept?.custom_id ?? null)}`,
+      { file: source, line, seq },
+    );
+  }
+}
+
+function checkColumns(ledger: Ledger, columns: string[], source: string): void {
+  const stored = ledger.getMeta('columns');
+  const now = JSON.stringify(columns);
+  if (stored === undefined) ledger.setMeta('columns', now);
+  else if (stored !== now) {
+    throw new BatchpipeError(
+      ErrorCodes.INPUT_CHANGED,
+      `the CSV header differs from the run this ledger records (${stored})`,
+      {
+        file: source,
+        line: 1,
+      },
+    );
+  }
+}
+
+function countNewlinesBefore(buf: Buffer, end: number): number {
+  let n = 0;
+  for (let i = buf.indexOf(10); i !== -1 && i < end; i = buf.indexOf(10, i + 1)) n++;
+  return n;
+}
+
+/** Reads the first piece of a byte stream and gives back a stream that still starts with it. */
+async function peek(
+  stream: AsyncIterable<Buffer>,
+): Promise<{ head: Buffer | undefined; bytes: AsyncIterable<Buffer> }> {
+  const it = stream[Symbol.asyncIterator]();
+  const first = await it.next();
+  const head = first.done ? undefined : Buffer.from(first.value);
+  async function* rest() {
+    if (head) yield head;
+    for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
+  }
+  return { head, bytes: rest() };
+}
+
+function openInput(input: PrepareOptions['input']): {
+  stream: AsyncIterable<Buffer>;
+  size: number | undefined;
+} {
+  if (typeof input !== 'string') return { stream: input as AsyncIterable<Buffer>, size: undefined };
+  if (input === '-') return { stream: process.stdin, size: undefined };
+  let size: number;
+  try {
+    size = statSync(input).size;
+  } catch (err) {
+    throw new BatchpipeError(
+      ErrorCodes.IO,
+      `cannot read input ${input}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      {
+        file: input,
+      },
+    );
+  }
+  return { stream: createReadStream(input, { highWaterMark: 1 << 20 }), size };
+}
+
+/** Two encode threads pay off only when there is enough input to amortise their start. */
+function defaultThreads(size: number | undefined): number {
+  if (size !== undefined && size < 4 << 20) return 0;
+  return Math.min(2, availableParallelism());
+}
+
+/** `--input-format`, else the file extension, else the first non-blank byte (`{` means JSONL). */
+export function detectFormat(name: string, head: Buffer | undefined): InputFormat {
+  const ext = extname(name).toLowerCase();
+  if (ext === '.csv' || ext === '.tsv') return 'csv';
+  if (ext === '.jsonl' || ext === '.ndjson' || ext === '.json') return 'jsonl';
+  const text = head?.subarray(0, 64).toString('utf8').trimStart() ?? '';
+  return text.startsWith('{') ? 'jsonl' : 'csv';
+}

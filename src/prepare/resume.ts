@@ -1,0 +1,61 @@
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { Ledger } from '../ledger/ledger.js';
+
+export interface ResumePoint {
+  /** The first seq not inside a complete file: everything from here is (re)done. */
+  nextSeq: number;
+  /** Number the next file gets. */
+  nextFileNumber: number;
+  completeFiles: number;
+}
+
+/**
+ * Finds where an interrupted `prepare` stopped and clears what it left half done: files not marked
+ * complete (under their temporary or final name), their ledger rows, rejects past the resume point,
+ * and stray temporary files of this run. Complete files must still be on disk as written.
+ */
+export function settleInterruptedRun(ledger: Ledger, outDir: string, runId: string): ResumePoint {
+  const complete = ledger.files({ complete: true }).filter((f) => f.attempt === 1);
+  for (const file of complete) {
+    let size: number;
+    try {
+      size = statSync(file.path).size;
+    } catch {
+      throw new BatchpipeError(
+        ErrorCodes.LEDGER_MISMATCH,
+        `request file ${file.path} is in the ledger but missing on disk`,
+      );
+    }
+    if (size !== file.bytes) {
+      throw new BatchpipeError(
+        ErrorCodes.LEDGER_MISMATCH,
+        `request file ${file.path} is ${size} bytes on disk but the ledger recorded ${file.bytes}`,
+      );
+    }
+  }
+  const nextSeq = complete.reduce((max, f) => Math.max(max, f.end_seq ?? 0), 0);
+  ledger.transaction(() => {
+    for (const file of ledger.files({ complete: false })) {
+      rmSync(file.path, { force: true });
+      ledger.db.prepare('DELETE FROM requests WHERE file_id = ?').run(file.id);
+      ledger.db.prepare('DELETE FROM files WHERE id = ?').run(file.id);
+    }
+    ledger.db.prepare('DELETE FROM requests WHERE seq >= ?').run(nextSeq);
+    ledger.db.prepare('DELETE FROM rejects WHERE seq >= ?').run(nextSeq);
+  });
+  for (const name of safeReaddir(outDir)) {
+    if (name.startsWith(`.${runId}-`) && name.endsWith('.partial'))
+      rmSync(join(outDir, name), { force: true });
+  }
+  return { nextSeq, nextFileNumber: complete.length + 1, completeFiles: complete.length };
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,74 @@
+import { randomBytes } from 'node:crypto';
+import { basename, extname } from 'node:path';
+import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { RequestTemplateOptions } from '../transforms/request-builder.js';
+
+/** The options that decide what requests a run makes; a ledger belongs to exactly one identity. */
+export interface RunIdentity {
+  format: 'csv' | 'jsonl';
+  endpoint: string;
+  model: string | null;
+  prompt: string | null;
+  system: string | null;
+  body: unknown;
+  idColumn: string | null;
+  id: string | null;
+  maxLines: number;
+  maxBytes: number;
+}
+
+export function runIdentity(
+  template: RequestTemplateOptions,
+  format: 'csv' | 'jsonl',
+  limits: { maxLines: number; maxBytes: number },
+): RunIdentity {
+  return {
+    format,
+    endpoint: template.endpoint ?? '/v1/chat/completions',
+    model: template.model ?? null,
+    prompt: template.prompt ?? null,
+    system: template.system ?? null,
+    body: template.body ?? null,
+    idColumn: template.idColumn ?? null,
+    id: template.id ?? null,
+    maxLines: limits.maxLines,
+    maxBytes: limits.maxBytes,
+  };
+}
+
+/**
+ * Binds the ledger to this identity on first use and returns the run id; on later runs refuses a
+ * ledger made with other options, naming what differs.
+ */
+export function claimLedger(ledger: Ledger, identity: RunIdentity): string {
+  const stored = ledger.getMeta('identity');
+  if (stored === undefined) {
+    const runId = `${basename(ledger.path, extname(ledger.path)).replace(/[^A-Za-z0-9_-]/g, '_') || 'run'}-${randomBytes(3).toString('hex')}`;
+    ledger.transaction(() => {
+      ledger.setMeta('identity', JSON.stringify(identity));
+      ledger.setMeta('run_id', runId);
+      ledger.setMeta('created_at', new Date().toISOString());
+    });
+    return runId;
+  }
+  const before = JSON.parse(stored) as Record<string, unknown>;
+  const differing = Object.keys(identity).filter(
+    (key) =>
+      JSON.stringify(before[key] ?? null) !==
+      JSON.stringify((identity as unknown as Record<string, unknown>)[key] ?? null),
+  );
+  if (differing.length > 0) {
+    const details = differing
+      .map(
+        (key) =>
+          `${key}: ledger has ${JSON.stringify(before[key] ?? null)}, this run has ${JSON.stringify((identity as unknown as Record<string, unknown>)[key] ?? null)}`,
+      )
+      .join('; ');
+    throw new BatchpipeError(
+      ErrorCodes.LEDGER_MISMATCH,
+      `ledger ${ledger.path} was created with different options (${details}); use a new --ledger, or the original options to resume`,
+    );
+  }
+  return ledger.getMeta('run_id')!;
+}

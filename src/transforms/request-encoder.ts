@@ -1,0 +1,83 @@
+import { ErrorCodes } from '../errors.js';
+import type { SourceRecord } from '../types.js';
+import { checkRequestLine } from '../validate/request-schema.js';
+import { derivedCustomId, type RequestBuilder } from './request-builder.js';
+import { MissingFieldError } from './template.js';
+
+/**
+ * The per-record core of `prepare`, free of streams so it runs the same in the main thread and in
+ * worker threads: template → validate → encode. The encoded line is split into the `custom_id`
+ * (which may only be known once the record's global `seq` is) and the rest of the JSON text.
+ */
+export type EncodeOutcome =
+  | {
+      ok: true;
+      customId: string | undefined;
+      model: string | undefined;
+      tail: string;
+      tailBytes: number;
+      tokens: number;
+    }
+  | { ok: false; code: string; message: string; field?: string | undefined };
+
+/** Id placeholder used only to validate a request whose id will be derived from its seq. */
+const PENDING_ID = derivedCustomId(0);
+
+export function createRequestEncoder(build: RequestBuilder): (record: SourceRecord) => EncodeOutcome {
+  return function encodeRecord(record) {
+    let request: ReturnType<RequestBuilder>;
+    try {
+      request = build(record);
+    } catch (err) {
+      if (err instanceof MissingFieldError) {
+        return { ok: false, code: ErrorCodes.TEMPLATE_MISSING_FIELD, message: err.message, field: err.field };
+      }
+      throw err;
+    }
+    if (request.customId !== undefined && request.customId === '') {
+      return { ok: false, code: ErrorCodes.ID_MISSING, message: 'custom_id is empty' };
+    }
+    const line = {
+      custom_id: request.customId ?? PENDING_ID,
+      method: 'POST',
+      url: request.url,
+      body: request.body,
+    };
+    const issues = checkRequestLine(line);
+    if (issues.length > 0) {
+      const first = issues[0]!;
+      const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+      return {
+        ok: false,
+        code: ErrorCodes.INVALID_REQUEST,
+        message: `${first.path}: ${first.message}${more}`,
+        field: first.path,
+      };
+    }
+    // `{"method":…}` without its opening brace: the writer prepends `{"custom_id":…,`.
+    const tail = JSON.stringify({ method: 'POST', url: request.url, body: request.body }).slice(1);
+    const model = typeof request.body.model === 'string' ? request.body.model : undefined;
+    return {
+      ok: true,
+      customId: request.customId,
+      model,
+      tail,
+      tailBytes: Buffer.byteLength(tail),
+      tokens: estimateTokens(tail),
+    };
+  };
+}
+
+/** Joins an id and an encoded tail into the full request line (no trailing newline). */
+export function joinRequestLine(customId: string, tail: string): string {
+  return `{"custom_id":${JSON.stringify(customId)},${tail}`;
+}
+
+/**
+ * A cheap, deliberately generous token estimate (≈ 4 characters a token over the whole body), used
+ * for queue limits where over-estimating is safe and a real tokenizer per row would cost more than
+ * the rest of the pipeline.
+ */
+export function estimateTokens(text: string): number {
+  return Math.ceil(text.length / 4);
+}
