@@ -1,0 +1,521 @@
+/**
+ * `npm run bench`: `batchpipe prepare` against the Python standard-library baseline (bench/baseline.py)
+ * on the same deterministic synthetic feedback CSV, at two sizes for the memory-flatness check.
+ *
+ * For each size: generate the data once (cached by rows + seed + generator version), then run each
+ * tool as a child process with a fresh ledger and output directory, measuring wall time and peak RSS
+ * (see measure.ts), and check its output (see verify.ts) before reporting it. Before any timed run, a
+ * small preflight input is checked record by record against the source for both tools, so the
+ * comparison is between two programs that do the same work.
+ *
+ * @example
+ * ```sh
+ * npm run bench                                   # 250,000 and 1,000,000 rows
+ * npm run bench -- --rows 200000 --skip-python    # quick look: 50,000 and 200,000 rows
+ * node dist/bench/bench.js --sizes 1000000 --repeat 3 --json > bench.json
+ * ```
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { GENERATOR_VERSION, writeFeedbackCsv } from './generate.js';
+import { type Measurement, measure } from './measure.js';
+import { verifyContent, verifyCounts } from './verify.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin', 'batchpipe.js');
+const BASELINE = join(ROOT, 'bench', 'baseline.py');
+
+const MODEL = 'gpt-4o-mini';
+const SYSTEM = 'You are a classifier.';
+const PROMPT_PREFIX = 'Classify this feedback: ';
+const MAX_LINES = 50_000;
+const PREFLIGHT_ROWS = 2_000;
+const PREFLIGHT_MAX_LINES = 700;
+
+/** Targets from issue 2. */
+const TARGET_SPEEDUP = 2;
+const TARGET_PEAK_MIB = 200;
+/** "Flat": the largest size's peak RSS is at most this much above the smallest's (the larger of the two). */
+const FLAT_GROWTH_RATIO = 0.1;
+const FLAT_GROWTH_MIB = 10;
+
+type Tool = 'batchpipe' | 'python';
+
+interface Options {
+  sizes: number[];
+  seed: string;
+  repeat: number;
+  skipPython: boolean;
+  skipBatchpipe: boolean;
+  keep: boolean;
+  json: boolean;
+  check: boolean;
+  dir: string;
+  python: string;
+}
+
+interface RunRecord {
+  seconds: number;
+  peakRssKiB: number;
+  userSeconds?: number;
+  systemSeconds?: number;
+  sampledHwmKiB: number;
+  sampledTreeRssKiB: number;
+  processes: number;
+  threads: number;
+  samples: number;
+  outputBytes: number;
+  files: number;
+}
+
+interface Result {
+  tool: Tool;
+  rows: number;
+  bytesIn: number;
+  runs: RunRecord[];
+  /** Median over runs. */
+  seconds: number;
+  rowsPerSecond: number;
+  /** Max over runs. */
+  peakRssMiB: number;
+  /** (user + sys) / wall of the median run, when known: how many cores the tool kept busy. */
+  cores?: number;
+}
+
+const USAGE = `usage: node dist/bench/bench.js [options]
+  --rows N          the main size (default 1000000); sizes are N/4 and N unless --sizes is given
+  --sizes A,B,...   explicit sizes (memory flatness compares the smallest and the largest)
+  --seed S          generator seed (default 1)
+  --repeat R        timed runs per tool and size; the median time and the max RSS are reported (default 1)
+  --skip-python     do not run the Python baseline
+  --skip-batchpipe  run only the Python baseline (and the generator)
+  --keep            keep each run's ledger and request files (generated data is always cached)
+  --json            print the results as JSON on stdout (the table goes to stderr)
+  --check           exit 1 when a target is missed (speed-up >= ${TARGET_SPEEDUP}x, peak <= ${TARGET_PEAK_MIB} MiB, flat memory)
+  --dir DIR         where data and runs go (default: $TMPDIR/batchpipe-bench)
+  --python BIN      Python interpreter (default python3)
+`;
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      rows: { type: 'string' },
+      sizes: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      repeat: { type: 'string', default: '1' },
+      'skip-python': { type: 'boolean', default: false },
+      'skip-batchpipe': { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      check: { type: 'boolean', default: false },
+      dir: { type: 'string', default: join(tmpdir(), 'batchpipe-bench') },
+      python: { type: 'string', default: 'python3' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const count = (text: string, what: string): number => {
+    const n = Number(text.replaceAll('_', ''));
+    if (!Number.isSafeInteger(n) || n < 1)
+      throw new UsageError(`${what} must be a positive integer, got '${text}'`);
+    return n;
+  };
+  let sizes: number[];
+  if (values.sizes !== undefined) {
+    sizes = values.sizes.split(',').map((s) => count(s.trim(), '--sizes'));
+  } else {
+    const rows = count(values.rows ?? '1000000', '--rows');
+    sizes = rows >= 4 ? [Math.round(rows / 4), rows] : [rows];
+  }
+  sizes = [...new Set(sizes)].sort((a, b) => a - b);
+  const options: Options = {
+    sizes,
+    seed: values.seed,
+    repeat: count(values.repeat, '--repeat'),
+    skipPython: values['skip-python'],
+    skipBatchpipe: values['skip-batchpipe'],
+    keep: values.keep,
+    json: values.json,
+    check: values.check,
+    dir: resolve(values.dir),
+    python: values.python,
+  };
+  if (options.skipPython && options.skipBatchpipe) throw new UsageError('nothing to run: both tools skipped');
+  return options;
+}
+
+class UsageError extends Error {}
+
+const log = (msg: string): void => {
+  process.stderr.write(`bench: ${msg}\n`);
+};
+
+/** The cached data file for a size, generated (to a temporary name, then renamed) if missing. */
+async function dataFile(opts: Options, rows: number): Promise<{ path: string; bytes: number }> {
+  const path = join(opts.dir, `feedback-${rows}-seed${opts.seed}-v${GENERATOR_VERSION}.csv`);
+  if (existsSync(path)) return { path, bytes: statSync(path).size };
+  const part = `${path}.${process.pid}.part`;
+  const started = performance.now();
+  const { bytes } = await writeFeedbackCsv(part, { rows, seed: opts.seed });
+  renameSync(part, path);
+  log(
+    `generated ${fmtInt(rows)} rows, ${fmtMB(bytes)} MB in ${((performance.now() - started) / 1000).toFixed(1)} s → ${path}`,
+  );
+  return { path, bytes };
+}
+
+function commandFor(
+  tool: Tool,
+  opts: Options,
+  csv: string,
+  ledger: string,
+  outDir: string,
+  maxLines: number,
+): [string, string[]] {
+  const common = [
+    '--ledger',
+    ledger,
+    '--out',
+    outDir,
+    '--model',
+    MODEL,
+    '--id-column',
+    'id',
+    '--system',
+    SYSTEM,
+  ];
+  const limit = maxLines === MAX_LINES ? [] : ['--max-lines', String(maxLines)];
+  if (tool === 'batchpipe') {
+    return [
+      process.execPath,
+      [BIN, 'prepare', csv, ...common, '--prompt', `${PROMPT_PREFIX}{{text}}`, ...limit],
+    ];
+  }
+  return [opts.python, [BASELINE, csv, ...common, '--prompt', `${PROMPT_PREFIX}{text}`, ...limit]];
+}
+
+function shellQuote(args: readonly string[]): string {
+  return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(' ');
+}
+
+interface RunPaths {
+  /** The run's directory, also its working directory. */
+  cwd: string;
+  ledger: string;
+  outDir: string;
+}
+
+function freshRunDir(opts: Options, name: string): RunPaths {
+  const dir = join(opts.dir, 'runs', name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'out'), { recursive: true });
+  return { cwd: dir, ledger: join(dir, 'ledger.db'), outDir: join(dir, 'out') };
+}
+
+function failRun(tool: Tool, what: string, m: Measurement, argv: readonly string[]): never {
+  throw new Error(
+    `${tool} ${what} (exit ${m.exitCode ?? m.signal}):\n  $ ${shellQuote(argv)}\n` +
+      `  stderr (last lines):\n${m.stderrTail.trimEnd().split('\n').slice(-15).join('\n')}`,
+  );
+}
+
+/** Small input, checked record by record for both tools before anything is timed. */
+async function preflight(opts: Options, tools: Tool[]): Promise<void> {
+  const { path } = await dataFile(opts, PREFLIGHT_ROWS);
+  for (const tool of tools) {
+    const run = freshRunDir(opts, `preflight-${tool}`);
+    const [cmd, args] = commandFor(tool, opts, path, run.ledger, run.outDir, PREFLIGHT_MAX_LINES);
+    const m = await measure(cmd, args, { cwd: run.cwd });
+    if (m.exitCode !== 0) failRun(tool, 'failed on the preflight input', m, [cmd, ...args]);
+    const counts = await verifyCounts(run, PREFLIGHT_ROWS, PREFLIGHT_MAX_LINES);
+    const content = await verifyContent(run, path, {
+      idColumn: 'id',
+      model: MODEL,
+      url: '/v1/chat/completions',
+      messages: (r) => [
+        { role: 'system', content: SYSTEM },
+        { role: 'user', content: `${PROMPT_PREFIX}${r.text ?? ''}` },
+      ],
+    });
+    const problems = [...counts.problems, ...content];
+    if (problems.length > 0) {
+      throw new Error(
+        `${tool} preflight: output is wrong (${run.cwd}):\n  - ${problems.join('\n  - ')}\n  $ ${shellQuote([cmd, ...args])}`,
+      );
+    }
+    log(
+      `preflight ${tool}: ${fmtInt(PREFLIGHT_ROWS)} rows → ${counts.diskFiles} files of ≤ ${PREFLIGHT_MAX_LINES} lines; ` +
+        'every request and ledger record matches the source',
+    );
+    if (!opts.keep) rmSync(run.cwd, { recursive: true, force: true });
+  }
+}
+
+async function timedRun(
+  opts: Options,
+  tool: Tool,
+  rows: number,
+  csv: string,
+  attempt: number,
+): Promise<RunRecord> {
+  const run = freshRunDir(opts, `${tool}-${rows}-${attempt}`);
+  // Flush the previous run's dirty pages so its writeback is not billed to this one.
+  spawnSync('sync');
+  const [cmd, args] = commandFor(tool, opts, csv, run.ledger, run.outDir, MAX_LINES);
+  if (attempt === 0) log(`$ ${shellQuote([cmd, ...args].map((a) => a.replace(ROOT, '')))}`);
+  const m = await measure(cmd, args, { cwd: run.cwd });
+  if (m.exitCode !== 0) failRun(tool, `failed on ${fmtInt(rows)} rows`, m, [cmd, ...args]);
+  const counts = await verifyCounts(run, rows, MAX_LINES);
+  if (counts.problems.length > 0) {
+    throw new Error(
+      `${tool} on ${fmtInt(rows)} rows: output is wrong (${run.cwd}):\n  - ${counts.problems.join('\n  - ')}`,
+    );
+  }
+  if (m.sampled.processes > 1) {
+    log(
+      `note: ${tool} ran ${m.sampled.processes} processes; their summed RSS peaked at ${fmtMiB(m.sampled.treeRssKiB)} MiB`,
+    );
+  }
+  const record: RunRecord = {
+    seconds: m.seconds,
+    // ru_maxrss is per process; if the tool spawned processes, the tree's sampled sum is the honest peak.
+    peakRssKiB: Math.max(m.peakRssKiB, m.sampled.processes > 1 ? m.sampled.treeRssKiB : 0),
+    sampledHwmKiB: m.sampled.hwmKiB,
+    sampledTreeRssKiB: m.sampled.treeRssKiB,
+    processes: m.sampled.processes,
+    threads: m.sampled.threads,
+    samples: m.sampled.samples,
+    outputBytes: counts.diskBytes,
+    files: counts.diskFiles,
+  };
+  if (m.userSeconds !== undefined) record.userSeconds = m.userSeconds;
+  if (m.systemSeconds !== undefined) record.systemSeconds = m.systemSeconds;
+  log(
+    `${tool} ${fmtInt(rows)} rows: ${m.seconds.toFixed(2)} s, ${fmtInt(rows / m.seconds)} rows/s, ` +
+      `peak RSS ${fmtMiB(record.peakRssKiB)} MiB (sampled VmHWM ${fmtMiB(m.sampled.hwmKiB)}), ${m.sampled.threads} threads`,
+  );
+  if (!opts.keep) rmSync(run.cwd, { recursive: true, force: true });
+  return record;
+}
+
+function summarise(tool: Tool, rows: number, bytesIn: number, runs: RunRecord[]): Result {
+  const bySpeed = [...runs].sort((a, b) => a.seconds - b.seconds);
+  const median = bySpeed[Math.floor((bySpeed.length - 1) / 2)]!;
+  const result: Result = {
+    tool,
+    rows,
+    bytesIn,
+    runs,
+    seconds: median.seconds,
+    rowsPerSecond: rows / median.seconds,
+    peakRssMiB: Math.max(...runs.map((r) => r.peakRssKiB)) / 1024,
+  };
+  if (median.userSeconds !== undefined && median.systemSeconds !== undefined) {
+    result.cores = (median.userSeconds + median.systemSeconds) / median.seconds;
+  }
+  return result;
+}
+
+interface Verdicts {
+  speedup: { rows: number; ratio: number }[];
+  speedupPass?: boolean;
+  memory?: {
+    fromRows: number;
+    toRows: number;
+    fromMiB: number;
+    toMiB: number;
+    growthMiB: number;
+    flat: boolean;
+  };
+  peakPass?: boolean;
+}
+
+function verdicts(results: Result[], opts: Options): Verdicts {
+  const out: Verdicts = { speedup: [] };
+  const find = (tool: Tool, rows: number) => results.find((r) => r.tool === tool && r.rows === rows);
+  for (const rows of opts.sizes) {
+    const b = find('batchpipe', rows);
+    const p = find('python', rows);
+    if (b !== undefined && p !== undefined)
+      out.speedup.push({ rows, ratio: b.rowsPerSecond / p.rowsPerSecond });
+  }
+  const largest = out.speedup.at(-1);
+  if (largest !== undefined) out.speedupPass = largest.ratio >= TARGET_SPEEDUP;
+  const bp = results.filter((r) => r.tool === 'batchpipe');
+  const first = bp[0];
+  const last = bp.at(-1);
+  if (first !== undefined && last !== undefined) {
+    out.peakPass = Math.max(...bp.map((r) => r.peakRssMiB)) <= TARGET_PEAK_MIB;
+    if (last.rows > first.rows) {
+      const growth = last.peakRssMiB - first.peakRssMiB;
+      out.memory = {
+        fromRows: first.rows,
+        toRows: last.rows,
+        fromMiB: first.peakRssMiB,
+        toMiB: last.peakRssMiB,
+        growthMiB: growth,
+        flat: growth <= Math.max(FLAT_GROWTH_RATIO * first.peakRssMiB, FLAT_GROWTH_MIB),
+      };
+    }
+  }
+  return out;
+}
+
+function table(results: Result[], v: Verdicts, rssMethod: string): string {
+  const head = ['rows', 'MB in', 'tool', 'seconds', 'rows/s', 'MB/s', 'cores', 'peak RSS MiB'];
+  const body = results.map((r) => [
+    fmtInt(r.rows),
+    fmtMB(r.bytesIn),
+    r.tool,
+    r.seconds.toFixed(2),
+    fmtInt(r.rowsPerSecond),
+    (r.bytesIn / 1e6 / r.seconds).toFixed(1),
+    r.cores === undefined ? '-' : r.cores.toFixed(2),
+    fmtMiB(Math.max(...r.runs.map((x) => x.peakRssKiB))),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const fmtRow = (row: string[]): string =>
+    row.map((c, i) => (i === 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const lines = [fmtRow(head), ...body.map(fmtRow), ''];
+  lines.push(
+    `MB = 10^6 bytes of CSV in; rows/s from the ${results[0]!.runs.length > 1 ? 'median' : 'single'} run's wall time; ` +
+      `cores = (user + sys CPU) / wall; peak RSS = ${rssMethod}${results[0]!.runs.length > 1 ? ', max over runs' : ''}.`,
+  );
+  if (v.speedup.length > 0) {
+    const ratios = v.speedup.map((s) => `${fmtInt(s.rows)} rows: ${s.ratio.toFixed(2)}x`).join(', ');
+    lines.push(
+      `speed-up, batchpipe ÷ python rows/s: ${ratios}  (target ≥ ${TARGET_SPEEDUP}x at the largest size: ${passFail(v.speedupPass)})`,
+    );
+  }
+  if (v.memory !== undefined) {
+    const m = v.memory;
+    const pct = (100 * m.growthMiB) / m.fromMiB;
+    lines.push(
+      `memory: batchpipe peak RSS ${m.fromMiB.toFixed(1)} MiB at ${fmtInt(m.fromRows)} rows → ${m.toMiB.toFixed(1)} MiB at ` +
+        `${fmtInt(m.toRows)} rows (${m.growthMiB >= 0 ? '+' : ''}${m.growthMiB.toFixed(1)} MiB, ${pct >= 0 ? '+' : ''}${pct.toFixed(1)}%): ` +
+        `${m.flat ? 'flat' : 'GROWS'} (flat = growth ≤ max(${FLAT_GROWTH_RATIO * 100}%, ${FLAT_GROWTH_MIB} MiB))`,
+    );
+  }
+  if (v.peakPass !== undefined) {
+    lines.push(`peak RSS ≤ ${TARGET_PEAK_MIB} MiB at every size: ${passFail(v.peakPass)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const passFail = (ok: boolean | undefined): string => (ok === undefined ? 'n/a' : ok ? 'PASS' : 'FAIL');
+const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const fmtMB = (bytes: number): string => (bytes / 1e6).toFixed(1);
+const fmtMiB = (kib: number): string => (kib / 1024).toFixed(1);
+
+function tryOutput(cmd: string, args: string[]): string | undefined {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let opts: Options;
+  try {
+    opts = parseOptions(argv);
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const tools: Tool[] = [];
+  if (!opts.skipBatchpipe) {
+    const help = spawnSync(process.execPath, [BIN, 'prepare', '--help'], { encoding: 'utf8' });
+    if (help.status !== 0) {
+      log(`\`batchpipe prepare --help\` failed (exit ${help.status}): is prepare built? (npm run build)`);
+      log(help.stderr.trim().split('\n').slice(-5).join('\n'));
+      return 1;
+    }
+    tools.push('batchpipe');
+  }
+  if (!opts.skipPython) {
+    // Resolve shims (pyenv's python3 is a bash script that spawns processes) to the real interpreter,
+    // so neither the time nor the memory of a wrapper is billed to the baseline.
+    const real = tryOutput(opts.python, ['-c', 'import sys; print(sys.executable)']);
+    if (real === undefined || real === '') {
+      log(`${opts.python} not found; use --python BIN or --skip-python`);
+      return 1;
+    }
+    opts.python = real;
+    tools.push('python');
+  }
+  mkdirSync(opts.dir, { recursive: true });
+  const meta = {
+    date: new Date().toISOString(),
+    commit: tryOutput('git', ['-C', ROOT, 'describe', '--always', '--dirty']),
+    node: process.version,
+    python: opts.skipPython ? undefined : tryOutput(opts.python, ['--version']),
+    cpu: cpus()[0]?.model,
+    cores: availableParallelism(),
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    seed: opts.seed,
+    generatorVersion: GENERATOR_VERSION,
+    sizes: opts.sizes,
+    repeat: opts.repeat,
+    dir: opts.dir,
+  };
+  log(
+    `sizes ${opts.sizes.map(fmtInt).join(', ')}; seed ${opts.seed}; ${opts.repeat} run(s) each; ${tools.join(' vs ')}; data in ${opts.dir}`,
+  );
+
+  await preflight(opts, tools);
+
+  const results: Result[] = [];
+  for (const rows of opts.sizes) {
+    const { path, bytes } = await dataFile(opts, rows);
+    const runs = new Map<Tool, RunRecord[]>(tools.map((t) => [t, []]));
+    for (let attempt = 0; attempt < opts.repeat; attempt++) {
+      for (const tool of tools) runs.get(tool)!.push(await timedRun(opts, tool, rows, path, attempt));
+    }
+    for (const tool of tools) results.push(summarise(tool, rows, bytes, runs.get(tool)!));
+  }
+  const rssMethod = existsSync('/usr/bin/time')
+    ? "the command's ru_maxrss from /usr/bin/time -f %M (all threads; cross-checked against sampled /proc VmHWM)"
+    : 'VmHWM of the command, sampled from /proc every 20 ms (all threads)';
+
+  const v = verdicts(results, opts);
+  const text = table(results, v, rssMethod);
+  if (opts.json) {
+    process.stderr.write(`\n${text}`);
+    const commands = Object.fromEntries(
+      tools.map((t) => {
+        const [cmd, args] = commandFor(t, opts, 'data.csv', 'ledger.db', 'out', MAX_LINES);
+        return [
+          t,
+          shellQuote([cmd === process.execPath ? 'node' : cmd, ...args.map((a) => a.replace(ROOT, ''))]),
+        ];
+      }),
+    );
+    process.stdout.write(
+      `${JSON.stringify({ meta: { ...meta, rssMethod, commands }, results, verdicts: v }, null, 2)}\n`,
+    );
+  } else {
+    process.stdout.write(`\n${text}`);
+  }
+  const missed = v.speedupPass === false || v.peakPass === false || v.memory?.flat === false;
+  return opts.check && missed ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
