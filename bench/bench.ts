@@ -22,7 +22,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GENERATOR_VERSION, writeFeedbackCsv } from './generate.js';
-import { type Measurement, measure } from './measure.js';
+import { type Measurement, measure, waitForQuiet } from './measure.js';
 import { verifyContent, verifyCounts } from './verify.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -42,6 +42,8 @@ const TARGET_PEAK_MIB = 200;
 /** "Flat": the largest size's peak RSS is at most this much above the smallest's (the larger of the two). */
 const FLAT_GROWTH_RATIO = 0.1;
 const FLAT_GROWTH_MIB = 10;
+/** A run during which the rest of the machine used more CPU than this (in cores) is flagged as shared. */
+const QUIET_CORES = 0.15;
 
 type Tool = 'batchpipe' | 'python';
 
@@ -56,6 +58,7 @@ interface Options {
   check: boolean;
   dir: string;
   python: string;
+  waitQuiet: number;
 }
 
 interface RunRecord {
@@ -63,6 +66,8 @@ interface RunRecord {
   peakRssKiB: number;
   userSeconds?: number;
   systemSeconds?: number;
+  /** CPU used by everything else on the machine during the run, in cores. */
+  otherCores?: number;
   sampledHwmKiB: number;
   sampledTreeRssKiB: number;
   processes: number;
@@ -84,6 +89,8 @@ interface Result {
   peakRssMiB: number;
   /** (user + sys) / wall of the median run, when known: how many cores the tool kept busy. */
   cores?: number;
+  /** Max over runs of the CPU other processes used meanwhile, in cores. */
+  otherCores?: number;
 }
 
 const USAGE = `usage: node dist/bench/bench.js [options]
@@ -98,6 +105,8 @@ const USAGE = `usage: node dist/bench/bench.js [options]
   --check           exit 1 when a target is missed (speed-up >= ${TARGET_SPEEDUP}x, peak <= ${TARGET_PEAK_MIB} MiB, flat memory)
   --dir DIR         where data and runs go (default: $TMPDIR/batchpipe-bench)
   --python BIN      Python interpreter (default python3)
+  --wait-quiet S    before each timed run, wait up to S seconds for other processes to use < ${QUIET_CORES} cores
+                    (default 0: don't wait; runs that shared the machine are flagged either way)
 `;
 
 function parseOptions(argv: string[]): Options {
@@ -115,6 +124,7 @@ function parseOptions(argv: string[]): Options {
       check: { type: 'boolean', default: false },
       dir: { type: 'string', default: join(tmpdir(), 'batchpipe-bench') },
       python: { type: 'string', default: 'python3' },
+      'wait-quiet': { type: 'string', default: '0' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -148,6 +158,7 @@ function parseOptions(argv: string[]): Options {
     check: values.check,
     dir: resolve(values.dir),
     python: values.python,
+    waitQuiet: values['wait-quiet'] === '0' ? 0 : count(values['wait-quiet'], '--wait-quiet'),
   };
   if (options.skipPython && options.skipBatchpipe) throw new UsageError('nothing to run: both tools skipped');
   return options;
@@ -270,6 +281,14 @@ async function timedRun(
   const run = freshRunDir(opts, `${tool}-${rows}-${attempt}`);
   // Flush the previous run's dirty pages so its writeback is not billed to this one.
   spawnSync('sync');
+  if (opts.waitQuiet > 0) {
+    const load = await waitForQuiet(QUIET_CORES, opts.waitQuiet);
+    if (load !== undefined && load >= QUIET_CORES) {
+      log(
+        `machine still busy after ${opts.waitQuiet} s (other processes use ${load.toFixed(2)} cores); running anyway`,
+      );
+    }
+  }
   const [cmd, args] = commandFor(tool, opts, csv, run.ledger, run.outDir, MAX_LINES);
   if (attempt === 0) log(`$ ${shellQuote([cmd, ...args].map((a) => a.replace(ROOT, '')))}`);
   const m = await measure(cmd, args, { cwd: run.cwd });
@@ -299,9 +318,11 @@ async function timedRun(
   };
   if (m.userSeconds !== undefined) record.userSeconds = m.userSeconds;
   if (m.systemSeconds !== undefined) record.systemSeconds = m.systemSeconds;
+  if (m.otherCores !== undefined) record.otherCores = m.otherCores;
   log(
     `${tool} ${fmtInt(rows)} rows: ${m.seconds.toFixed(2)} s, ${fmtInt(rows / m.seconds)} rows/s, ` +
-      `peak RSS ${fmtMiB(record.peakRssKiB)} MiB (sampled VmHWM ${fmtMiB(m.sampled.hwmKiB)}), ${m.sampled.threads} threads`,
+      `peak RSS ${fmtMiB(record.peakRssKiB)} MiB (sampled VmHWM ${fmtMiB(m.sampled.hwmKiB)}), ${m.sampled.threads} threads` +
+      (m.otherCores === undefined ? '' : `; other processes used ${m.otherCores.toFixed(2)} cores meanwhile`),
   );
   if (!opts.keep) rmSync(run.cwd, { recursive: true, force: true });
   return record;
@@ -322,6 +343,8 @@ function summarise(tool: Tool, rows: number, bytesIn: number, runs: RunRecord[])
   if (median.userSeconds !== undefined && median.systemSeconds !== undefined) {
     result.cores = (median.userSeconds + median.systemSeconds) / median.seconds;
   }
+  const others = runs.flatMap((r) => (r.otherCores === undefined ? [] : [r.otherCores]));
+  if (others.length > 0) result.otherCores = Math.max(...others);
   return result;
 }
 
@@ -371,7 +394,7 @@ function verdicts(results: Result[], opts: Options): Verdicts {
 }
 
 function table(results: Result[], v: Verdicts, rssMethod: string): string {
-  const head = ['rows', 'MB in', 'tool', 'seconds', 'rows/s', 'MB/s', 'cores', 'peak RSS MiB'];
+  const head = ['rows', 'MB in', 'tool', 'seconds', 'rows/s', 'MB/s', 'cores', 'other', 'peak RSS MiB'];
   const body = results.map((r) => [
     fmtInt(r.rows),
     fmtMB(r.bytesIn),
@@ -380,6 +403,7 @@ function table(results: Result[], v: Verdicts, rssMethod: string): string {
     fmtInt(r.rowsPerSecond),
     (r.bytesIn / 1e6 / r.seconds).toFixed(1),
     r.cores === undefined ? '-' : r.cores.toFixed(2),
+    r.otherCores === undefined ? '-' : r.otherCores.toFixed(2),
     fmtMiB(Math.max(...r.runs.map((x) => x.peakRssKiB))),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
@@ -388,7 +412,7 @@ function table(results: Result[], v: Verdicts, rssMethod: string): string {
   const lines = [fmtRow(head), ...body.map(fmtRow), ''];
   lines.push(
     `MB = 10^6 bytes of CSV in; rows/s from the ${results[0]!.runs.length > 1 ? 'median' : 'single'} run's wall time; ` +
-      `cores = (user + sys CPU) / wall; peak RSS = ${rssMethod}${results[0]!.runs.length > 1 ? ', max over runs' : ''}.`,
+      `cores = (user + sys CPU) / wall; other = cores used by other processes meanwhile; peak RSS = ${rssMethod}${results[0]!.runs.length > 1 ? ', max over runs' : ''}.`,
   );
   if (v.speedup.length > 0) {
     const ratios = v.speedup.map((s) => `${fmtInt(s.rows)} rows: ${s.ratio.toFixed(2)}x`).join(', ');
@@ -407,6 +431,14 @@ function table(results: Result[], v: Verdicts, rssMethod: string): string {
   }
   if (v.peakPass !== undefined) {
     lines.push(`peak RSS ≤ ${TARGET_PEAK_MIB} MiB at every size: ${passFail(v.peakPass)}`);
+  }
+  const shared = results.filter((r) => (r.otherCores ?? 0) >= QUIET_CORES);
+  if (shared.length > 0) {
+    const worst = Math.max(...shared.map((r) => r.otherCores ?? 0));
+    lines.push(
+      `WARNING: other processes used up to ${worst.toFixed(2)} cores during ${shared.length} of ${results.length} ` +
+        'measurements (column "other"): those times are not reliable; rerun on a quiet machine (or with --wait-quiet 60).',
+    );
   }
   return `${lines.join('\n')}\n`;
 }

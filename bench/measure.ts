@@ -45,6 +45,12 @@ export interface Measurement {
   /** The headline peak RSS, KiB: `ru_maxrss` from /usr/bin/time, else the sampled VmHWM. */
   peakRssKiB: number;
   rssMethod: 'ru_maxrss (/usr/bin/time %M)' | 'VmHWM (sampled /proc)';
+  /**
+   * CPU the rest of the machine used while the command ran, in cores (all CPU time from /proc/stat
+   * minus the command's own user + sys). Nonzero means the timing shared the machine. Absent without
+   * /usr/bin/time.
+   */
+  otherCores?: number;
   /** CPU time from /usr/bin/time, seconds (absent without it). */
   userSeconds?: number;
   systemSeconds?: number;
@@ -65,6 +71,7 @@ export async function measure(
   const useTime = (options.useTime ?? true) && existsSync(TIME_BIN);
   const timeFile = join(tmpdir(), `batchpipe-bench-time-${process.pid}-${runCounter++}.txt`);
   const argv = useTime ? ['-f', '%M %e %U %S', '-o', timeFile, command, ...args] : [...args];
+  const busyBefore = machineBusySeconds();
   const started = performance.now();
   const child = spawn(useTime ? TIME_BIN : command, argv, {
     cwd: options.cwd,
@@ -122,6 +129,7 @@ export async function measure(
     child.once('exit', (code, sig) => resolve([code, sig]));
   });
   const seconds = (performance.now() - started) / 1000;
+  const busyAfter = machineBusySeconds();
   clearInterval(timer);
   if (child.stdout.readableEnded === false || child.stderr.readableEnded === false) {
     await new Promise<void>((resolve) => child.once('close', () => resolve()));
@@ -145,11 +153,57 @@ export async function measure(
       result.rssMethod = 'ru_maxrss (/usr/bin/time %M)';
       result.userSeconds = timed.user;
       result.systemSeconds = timed.system;
+      if (busyBefore !== undefined && busyAfter !== undefined) {
+        const other = busyAfter - busyBefore - timed.user - timed.system;
+        result.otherCores = Math.max(0, other / seconds);
+      }
       // GNU time reports a nonzero exit in its own output; keep the command's real code.
       if (exitCode !== null && timed.commandExit !== undefined) result.exitCode = timed.commandExit;
     }
   }
   return result;
+}
+
+/** Busy CPU time of the whole machine since boot, seconds, from the first line of /proc/stat. */
+export function machineBusySeconds(): number | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0] ?? '';
+    // cpu user nice system idle iowait irq softirq steal …: busy = all but idle and iowait.
+    const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    if (f.length < 8 || f.some((n) => !Number.isFinite(n))) return undefined;
+    const [user, nice, system, , , irq, softirq, steal] = f as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    return (user + nice + system + irq + softirq + steal) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits until the rest of the machine has used less than `maxCores` of CPU over one second, for at
+ * most `timeoutSeconds`. Resolves to the last measured load, in cores.
+ */
+export async function waitForQuiet(maxCores: number, timeoutSeconds: number): Promise<number | undefined> {
+  const deadline = performance.now() + timeoutSeconds * 1000;
+  let load: number | undefined;
+  for (;;) {
+    const before = machineBusySeconds();
+    const cpuBefore = process.cpuUsage();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const after = machineBusySeconds();
+    const own = process.cpuUsage(cpuBefore);
+    if (before === undefined || after === undefined) return undefined;
+    load = Math.max(0, after - before - (own.user + own.system) / 1e6);
+    if (load < maxCores || performance.now() >= deadline) return load;
+  }
 }
 
 interface Status {

@@ -180,6 +180,8 @@ export async function verifyContent(
       record: string;
       state: string;
     }[];
+    // A ledger may store CSV records positionally (a JSON array) with the header once, in meta 'columns'.
+    const columns = metaColumns(db);
     if (rows.length !== source.length)
       report(`ledger has ${rows.length} requests, source has ${source.length}`);
     for (const row of rows) {
@@ -193,7 +195,7 @@ export async function verifyContent(
         report(`ledger: ${row.custom_id} has line ${row.line}, expected ${src.line}`);
       if (row.state !== 'staged') report(`ledger: ${row.custom_id} has state ${row.state}, expected staged`);
       try {
-        deepStrictEqual(JSON.parse(row.record), src.record);
+        deepStrictEqual(asObject(JSON.parse(row.record), columns ?? Object.keys(src.record)), src.record);
       } catch {
         report(
           `ledger: record of ${row.custom_id} differs from source line ${src.line}: ${row.record.slice(0, 300)}`,
@@ -213,6 +215,23 @@ export async function verifyContent(
     db.close();
   }
   return problems;
+}
+
+function metaColumns(db: Database.Database): string[] | undefined {
+  try {
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'columns'").get() as
+      | { value: string }
+      | undefined;
+    const value: unknown = row === undefined ? undefined : JSON.parse(row.value);
+    return Array.isArray(value) ? value.map(String) : undefined;
+  } catch {
+    return undefined; // no meta table, or no JSON there
+  }
+}
+
+function asObject(record: unknown, columns: readonly string[]): unknown {
+  if (!Array.isArray(record)) return record;
+  return Object.fromEntries(columns.map((c, i) => [c, record[i]]));
 }
 
 /** The complete request files in a directory (`*.jsonl`; temporary names are ignored), sorted. */
