@@ -1,6 +1,11 @@
 import { isParseReject, parseCsvChunk, parseJsonlChunk } from '../sources/parse-chunk.js';
-import { compileRequestBuilder, type RequestTemplateOptions } from '../transforms/request-builder.js';
+import {
+  compileProbeBuilder,
+  compileRequestBuilder,
+  type RequestTemplateOptions,
+} from '../transforms/request-builder.js';
 import { createRequestEncoder } from '../transforms/request-encoder.js';
+import { columnFieldResolver, objectFieldResolver } from '../transforms/template.js';
 
 /** Everything a thread needs to turn chunks of input into encoded requests. */
 export interface EncodeContext {
@@ -35,7 +40,11 @@ export type EncodedItem =
 
 /** Builds the per-chunk function: parse → template → validate → encode, all in this thread. */
 export function createChunkEncoder(ctx: EncodeContext): (bytes: Buffer, firstLine: number) => EncodedItem[] {
-  const encode = createRequestEncoder(compileRequestBuilder(ctx.template));
+  const resolve = ctx.format === 'csv' ? columnFieldResolver(ctx.columns) : objectFieldResolver;
+  const encode = createRequestEncoder(
+    compileRequestBuilder(ctx.template, resolve),
+    compileProbeBuilder(ctx.template),
+  );
   return function encodeChunk(bytes, firstLine) {
     const parsed =
       ctx.format === 'csv'

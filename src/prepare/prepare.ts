@@ -12,6 +12,7 @@ import {
   derivedCustomId,
   type RequestTemplateOptions,
 } from '../transforms/request-builder.js';
+import { columnFieldResolver } from '../transforms/template.js';
 import { type ChunkEncoder, inlineEncoder, workerEncoder } from './chunk-pool.js';
 import type { EncodedItem } from './encode-chunk.js';
 import { settleInterruptedRun } from './resume.js';
@@ -88,6 +89,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     const header = parseCsvHeader(firstChunk, source);
     columns = header.columns;
     checkColumns(ledger, columns, source);
+    compileRequestBuilder(options, columnFieldResolver(columns)); // every placeholder must name a column
     const headerLines = countNewlinesBefore(firstChunk.bytes, header.bodyStart);
     pendingFirst = {
       ...firstChunk,

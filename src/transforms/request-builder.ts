@@ -1,6 +1,6 @@
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { ENDPOINTS, type Endpoint, type SourceRecord } from '../types.js';
-import { compileBodyTemplate, compileTemplate } from './template.js';
+import { compileBodyTemplate, compileTemplate, type FieldResolver, objectFieldResolver } from './template.js';
 
 /** How records become request lines. Everything here is part of a run's identity in the ledger. */
 export interface RequestTemplateOptions {
@@ -27,7 +27,7 @@ export interface BuiltRequest {
   body: Record<string, unknown>;
 }
 
-export type RequestBuilder = (record: SourceRecord) => BuiltRequest;
+export type RequestBuilder = (record: SourceRecord | readonly string[]) => BuiltRequest;
 
 /** Default `custom_id` for a record without an id column or template. */
 export function derivedCustomId(seq: number): string {
@@ -35,7 +35,10 @@ export function derivedCustomId(seq: number): string {
 }
 
 /** Compiles the options once into a function from record to request. */
-export function compileRequestBuilder(options: RequestTemplateOptions): RequestBuilder {
+export function compileRequestBuilder(
+  options: RequestTemplateOptions,
+  resolve: FieldResolver = objectFieldResolver,
+): RequestBuilder {
   const endpoint = options.endpoint ?? '/v1/chat/completions';
   if (!(ENDPOINTS as readonly string[]).includes(endpoint)) {
     throw new BatchpipeError(
@@ -52,12 +55,16 @@ export function compileRequestBuilder(options: RequestTemplateOptions): RequestB
   };
   Object.assign(bodySource, options.body);
   if (options.model !== undefined) bodySource.model = options.model;
-  const bodyTemplate = compileBodyTemplate(bodySource);
-  const prompt = options.prompt === undefined ? undefined : compileTemplate(options.prompt, '--prompt');
-  const system = options.system === undefined ? undefined : compileTemplate(options.system, '--system');
-  const idTemplate = options.id === undefined ? undefined : compileTemplate(options.id, '--id');
+  const bodyTemplate = compileBodyTemplate(bodySource, resolve);
+  const prompt =
+    options.prompt === undefined ? undefined : compileTemplate(options.prompt, '--prompt', resolve);
+  const system =
+    options.system === undefined ? undefined : compileTemplate(options.system, '--system', resolve);
+  const idTemplate = options.id === undefined ? undefined : compileTemplate(options.id, '--id', resolve);
   const idColumn =
-    options.idColumn === undefined ? undefined : compileTemplate(`{{${options.idColumn}}}`, '--id-column');
+    options.idColumn === undefined
+      ? undefined
+      : compileTemplate(`{{${options.idColumn}}}`, '--id-column', resolve);
   if (options.model === undefined && typeof options.body?.model !== 'string') {
     throw new BatchpipeError(
       ErrorCodes.USAGE,
@@ -110,4 +117,17 @@ function promptPlacer(
         body.input = prompt;
       };
   }
+}
+
+/**
+ * A builder whose every placeholder renders `probe`, for checking a template against the schemas
+ * once instead of every record against them (see createRequestEncoder).
+ */
+export function compileProbeBuilder(options: RequestTemplateOptions): (probe: string) => BuiltRequest {
+  let current = '';
+  const build = compileRequestBuilder(options, () => () => current);
+  return (probe) => {
+    current = probe;
+    return build({});
+  };
 }

@@ -10,7 +10,47 @@ type Part = string | FieldRef;
 
 interface FieldRef {
   name: string;
-  path: string[];
+  get: FieldAccessor;
+}
+
+/** Reads one field from a record; records are objects (JSONL, code) or value arrays (CSV). */
+// biome-ignore lint/suspicious/noExplicitAny: accessors are built for one record shape at compile time
+export type FieldAccessor = (record: any) => unknown;
+/** Turns a placeholder name into an accessor, once, at compile time. */
+export type FieldResolver = (name: string) => FieldAccessor;
+
+/**
+ * Resolves against objects: the whole name first (CSV headers like `Food&Beverages` or `a.b`), then
+ * a dotted path into nested JSONL objects.
+ */
+export const objectFieldResolver: FieldResolver = (name) => {
+  const path = name.split('.');
+  if (path.length === 1) return (record: SourceRecord) => record[name];
+  return (record: SourceRecord) => {
+    const whole = record[name];
+    if (whole !== undefined) return whole;
+    let value: unknown = record;
+    for (const key of path) {
+      if (value === null || typeof value !== 'object') return undefined;
+      value = (value as Record<string, unknown>)[key];
+    }
+    return value;
+  };
+};
+
+/** Resolves against CSV value arrays by header position; an unknown column fails at compile time. */
+export function columnFieldResolver(columns: readonly string[]): FieldResolver {
+  return (name) => {
+    const index = columns.indexOf(name);
+    if (index === -1) {
+      throw new BatchpipeError(
+        ErrorCodes.TEMPLATE_MISSING_FIELD,
+        `field ${JSON.stringify(name)} is not a column of the CSV header (${columns.join(', ')})`,
+        { field: name, line: 1 },
+      );
+    }
+    return (values: readonly string[]) => values[index];
+  };
 }
 
 export interface CompiledTemplate {
@@ -18,7 +58,7 @@ export interface CompiledTemplate {
   fields: string[];
   /** True when the template has no placeholders. */
   constant: boolean;
-  render(record: SourceRecord): string;
+  render(record: SourceRecord | readonly string[]): string;
 }
 
 const PLACEHOLDER = /\{\{\s*([^{}]+?)\s*\}\}/g;
@@ -34,13 +74,17 @@ export class MissingFieldError extends Error {
 }
 
 /** Compiles a template string. Throws BP_TEMPLATE_INVALID on an unclosed `{{`. */
-export function compileTemplate(template: string, what = 'template'): CompiledTemplate {
+export function compileTemplate(
+  template: string,
+  what = 'template',
+  resolve: FieldResolver = objectFieldResolver,
+): CompiledTemplate {
   const parts: Part[] = [];
   let last = 0;
   for (const match of template.matchAll(PLACEHOLDER)) {
     if (match.index > last) parts.push(template.slice(last, match.index));
     const name = match[1]!;
-    parts.push({ name, path: name.split('.') });
+    parts.push({ name, get: resolve(name) });
     last = match.index + match[0].length;
   }
   if (last < template.length) parts.push(template.slice(last));
@@ -56,24 +100,13 @@ export function compileTemplate(template: string, what = 'template'): CompiledTe
   return {
     fields,
     constant: false,
-    render(record) {
+    render(record: SourceRecord | readonly string[]) {
       let out = '';
       for (const part of parts)
-        out += typeof part === 'string' ? part : renderValue(lookup(record, part), part.name);
+        out += typeof part === 'string' ? part : renderValue(part.get(record), part.name);
       return out;
     },
   };
-}
-
-function lookup(record: SourceRecord, ref: FieldRef): unknown {
-  const whole = record[ref.name];
-  if (whole !== undefined || ref.path.length === 1) return whole;
-  let value: unknown = record;
-  for (const key of ref.path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<string, unknown>)[key];
-  }
-  return value;
 }
 
 /** Values go in as text: strings verbatim, numbers and booleans as written, objects as JSON. */
@@ -97,30 +130,35 @@ function renderValue(value: unknown, name: string): string {
  * Compiles a JSON body template: every string value (not key) may hold placeholders. Rendering
  * builds a fresh object, inserting values as data, never splicing text into JSON.
  */
-export function compileBodyTemplate(body: unknown): {
-  fields: string[];
-  render(record: SourceRecord): unknown;
-} {
+export function compileBodyTemplate(
+  body: unknown,
+  resolve: FieldResolver = objectFieldResolver,
+): { fields: string[]; render(record: SourceRecord | readonly string[]): unknown } {
   const fields: string[] = [];
-  const build = (node: unknown, path: string): ((record: SourceRecord) => unknown) => {
+  type Render = ((record: SourceRecord | readonly string[]) => unknown) | undefined; // undefined: constant
+  const build = (node: unknown, path: string): Render => {
     if (typeof node === 'string') {
-      const t = compileTemplate(node, `body template at ${path}`);
+      const t = compileTemplate(node, `body template at ${path}`, resolve);
       fields.push(...t.fields);
-      return t.constant ? () => node : t.render;
+      return t.constant ? undefined : t.render;
     }
     if (Array.isArray(node)) {
       const items = node.map((item, i) => build(item, `${path}[${i}]`));
-      return (record) => items.map((render) => render(record));
+      if (items.every((r) => r === undefined)) return undefined;
+      return (record) => items.map((render, i) => (render === undefined ? node[i] : render(record)));
     }
     if (node !== null && typeof node === 'object') {
-      const entries = Object.entries(node).map(([k, v]) => [k, build(v, `${path}.${k}`)] as const);
+      const entries = Object.entries(node).map(([k, v]) => [k, v, build(v, `${path}.${k}`)] as const);
+      if (entries.every(([, , r]) => r === undefined)) return undefined;
       return (record) => {
         const out: Record<string, unknown> = {};
-        for (const [k, render] of entries) out[k] = render(record);
+        for (const [k, v, render] of entries) out[k] = render === undefined ? v : render(record);
         return out;
       };
     }
-    return () => node;
+    return undefined;
   };
-  return { fields, render: build(body, 'body') };
+  const render = build(body, 'body');
+  // Constant subtrees are shared between records, never copied: nothing downstream mutates them.
+  return { fields, render: render ?? (() => ({ ...(body as object) })) };
 }
