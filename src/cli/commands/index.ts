@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { registerPrepare } from './prepare.js';
+import { registerServe } from './serve.js';
 import { registerValidate } from './validate.js';
 
 /** Each command registers itself on the program; add new commands to this list. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerPrepare, registerValidate];
+export const commands: RegisterCommand[] = [registerPrepare, registerValidate, registerServe];

@@ -1,0 +1,152 @@
+import type { Command } from 'commander';
+import { BatchpipeError, ErrorCodes } from '../../errors.js';
+import { parseDurationSeconds, startLocalServer } from '../../server/index.js';
+
+interface ServeOptions {
+  port: number;
+  host: string;
+  data: string;
+  apiKey?: string;
+  seed: number;
+  completionWindow: number;
+  failRate: number;
+  httpFaultRate: number;
+  enqueuedTokenLimit?: number;
+  latency: number;
+  upstream?: string;
+  upstreamApiKey?: string;
+  concurrency: number;
+}
+
+/**
+ * `batchpipe serve`: the built-in Batch API server on its own. The URL goes to stderr; SIGINT or
+ * SIGTERM stops it cleanly (unfinished batches continue at the next start on the same `--data`).
+ */
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the built-in local Batch API server (OpenAI Files + Batches API over HTTP)')
+    .option('--port <n>', 'TCP port (0 picks a free one)', numberOption('--port', 0, 65_535, true), 8787)
+    .option('--host <address>', 'interface to bind', '127.0.0.1')
+    .option('--data <dir>', 'directory for the server state and files', '.batchpipe/server')
+    .option('--api-key <key>', 'accept only this bearer key (default: any key; env BATCHPIPE_SERVE_API_KEY)')
+    .option(
+      '--seed <n>',
+      'seed of the built-in responder and the fault draws',
+      numberOption('--seed', 0, 2 ** 31, true),
+      0,
+    )
+    .option(
+      '--completion-window <duration>',
+      'how long a batch may run: 24h, 30m, 5s, …',
+      durationOption,
+      86_400,
+    )
+    .option(
+      '--fail-rate <f>',
+      'fraction of requests answered 500/429 in the output',
+      numberOption('--fail-rate', 0, 1),
+      0,
+    )
+    .option(
+      '--http-fault-rate <f>',
+      'fraction of API calls answered 500/429 with Retry-After',
+      numberOption('--http-fault-rate', 0, 1),
+      0,
+    )
+    .option(
+      '--enqueued-token-limit <n>',
+      'tokens queued per model above which a batch fails',
+      numberOption('--enqueued-token-limit', 0, Number.MAX_SAFE_INTEGER, true),
+    )
+    .option(
+      '--latency <ms>',
+      'milliseconds each request takes (0.5×–1.5×)',
+      numberOption('--latency', 0, 3_600_000),
+      0,
+    )
+    .option(
+      '--upstream <url>',
+      'forward requests to this OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1)',
+    )
+    .option('--upstream-api-key <key>', 'bearer key for the upstream (env BATCHPIPE_UPSTREAM_API_KEY)')
+    .option(
+      '--concurrency <n>',
+      'requests running at once across all batches',
+      numberOption('--concurrency', 1, 10_000, true),
+      16,
+    )
+    .action(async (options: ServeOptions) => {
+      await serve(options);
+    });
+}
+
+async function serve(options: ServeOptions): Promise<void> {
+  const log = (line: string) => process.stderr.write(`batchpipe serve: ${line}\n`);
+  const apiKey = options.apiKey ?? process.env.BATCHPIPE_SERVE_API_KEY;
+  const upstreamApiKey = options.upstreamApiKey ?? process.env.BATCHPIPE_UPSTREAM_API_KEY;
+  let server: Awaited<ReturnType<typeof startLocalServer>>;
+  try {
+    server = await startLocalServer({
+      dataDir: options.data,
+      port: options.port,
+      host: options.host,
+      seed: options.seed,
+      completionWindowSeconds: options.completionWindow,
+      failRate: options.failRate,
+      httpFaultRate: options.httpFaultRate,
+      latencyMs: options.latency,
+      concurrency: options.concurrency,
+      log,
+      ...(apiKey ? { apiKey } : {}),
+      ...(upstreamApiKey ? { upstreamApiKey } : {}),
+      ...(options.upstream !== undefined ? { upstream: options.upstream } : {}),
+      ...(options.enqueuedTokenLimit !== undefined ? { enqueuedTokenLimit: options.enqueuedTokenLimit } : {}),
+    });
+  } catch (err) {
+    throw new BatchpipeError(
+      ErrorCodes.IO,
+      `cannot start the server: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  log(`${signal}: stopping (unfinished batches continue at the next start)`);
+  await server.close();
+}
+
+function usage(message: string): BatchpipeError {
+  return new BatchpipeError(ErrorCodes.USAGE, message);
+}
+
+/** A numeric flag within [min, max] (an integer when asked), or a usage error naming the flag. */
+function numberOption(flag: string, min: number, max: number, integer = false): (value: string) => number {
+  return (value) => {
+    const n = Number(value.replace(/_/g, ''));
+    if (
+      value.trim() === '' ||
+      !Number.isFinite(n) ||
+      n < min ||
+      n > max ||
+      (integer && !Number.isInteger(n))
+    ) {
+      throw usage(
+        `${flag} takes ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${JSON.stringify(value)}`,
+      );
+    }
+    return n;
+  };
+}
+
+function durationOption(value: string): number {
+  const seconds = parseDurationSeconds(value);
+  if (seconds === undefined) {
+    throw usage(`--completion-window takes a duration such as 24h, 30m or 5s, got ${JSON.stringify(value)}`);
+  }
+  return seconds;
+}

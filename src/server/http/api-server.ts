@@ -1,0 +1,67 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { ApiContext, Handler } from '../api/api-context.js';
+import { cancelBatch, createBatch, listBatches, retrieveBatch } from '../api/batches-api.js';
+import { createFile, deleteFile, fileContent, listFiles, retrieveFile } from '../api/files-api.js';
+import { newRequestId } from '../util/ids.js';
+import { ApiError, serverError } from './api-error.js';
+import { sendError } from './respond.js';
+import { createRouter } from './router.js';
+
+const match = createRouter<Handler>([
+  ['POST', '/v1/files', createFile],
+  ['GET', '/v1/files', listFiles],
+  ['GET', '/v1/files/:id', retrieveFile],
+  ['DELETE', '/v1/files/:id', deleteFile],
+  ['GET', '/v1/files/:id/content', fileContent],
+  ['POST', '/v1/batches', createBatch],
+  ['GET', '/v1/batches', listBatches],
+  ['GET', '/v1/batches/:id', retrieveBatch],
+  ['POST', '/v1/batches/:id/cancel', cancelBatch],
+]);
+
+export interface ApiServerOptions {
+  /** Throws a 401 ApiError when the request is not authorised. */
+  authorize: (req: IncomingMessage) => void;
+  /** The injected fault for this call, if any (`--http-fault-rate`). */
+  nextFault: () => ApiError | undefined;
+}
+
+/**
+ * The HTTP front: auth, then routing, then (except for uploads, which the SDK cannot replay) an injected
+ * fault, then the handler. Every failure becomes an OpenAI-style error body; nothing a request sends can
+ * crash the process.
+ */
+export function createApiServer(ctx: ApiContext, options: ApiServerOptions): Server {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    res.setHeader('x-request-id', newRequestId());
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const rawPath = q === -1 ? url : url.slice(0, q);
+    const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
+    try {
+      options.authorize(req);
+      const { handler, params } = match(method, rawPath);
+      if (handler !== createFile) {
+        const fault = options.nextFault();
+        if (fault) throw fault;
+      }
+      await handler(ctx, req, res, params, query);
+    } catch (err) {
+      if (!(err instanceof ApiError)) {
+        ctx.log(
+          `${method} ${rawPath}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+        );
+      }
+      sendError(res, err instanceof ApiError ? err : serverError());
+    }
+  };
+  const server = createServer({ requestTimeout: 60 * 60_000 }, (req, res) => {
+    void handle(req, res);
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+  return server;
+}

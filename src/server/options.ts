@@ -1,0 +1,117 @@
+/** Options of {@link startLocalServer}. Every fault and limit is off unless given. */
+export interface LocalServerOptions {
+  /** Directory for the server's state and files; created if missing. A restarted server continues its batches. */
+  dataDir: string;
+  /** TCP port; 0 (the default) picks a free one. */
+  port?: number;
+  /** Interface to bind; 127.0.0.1 by default. */
+  host?: string;
+  /** When set, only this bearer key is accepted (401 otherwise); by default any key is. Never logged. */
+  apiKey?: string;
+  /** Seed of the built-in responder and the fault draws (default 0). */
+  seed?: number;
+  /** Seconds a batch may run before it expires (default 86400, i.e. `24h`). */
+  completionWindowSeconds?: number;
+  /** Fraction (0–1) of requests answered with a 500 or 429 inside the output. */
+  failRate?: number;
+  /** Fraction (0–1) of API calls answered 500 or 429 with Retry-After (uploads excepted). */
+  httpFaultRate?: number;
+  /** Tokens queued across a model's unfinished batches above which a new batch fails `token_limit_exceeded`. */
+  enqueuedTokenLimit?: number;
+  /** Milliseconds each request takes (0.5×–1.5×, deterministic per request). */
+  latencyMs?: number;
+  /** Base URL of an OpenAI-compatible server to forward requests to, instead of the built-in responder. */
+  upstream?: string;
+  /** Bearer key for the upstream. Never logged. */
+  upstreamApiKey?: string;
+  /** Requests running at once across all batches (default 16). */
+  concurrency?: number;
+  /** Largest accepted upload in bytes (default 512 MB, OpenAI's limit). */
+  maxUploadBytes?: number;
+  /** Receives one line per lifecycle event (no secrets). Silent by default. */
+  log?: (line: string) => void;
+}
+
+/** The options with every default filled in and checked. */
+export interface ResolvedOptions {
+  dataDir: string;
+  port: number;
+  host: string;
+  apiKey: string | undefined;
+  seed: number;
+  completionWindowMs: number;
+  failRate: number;
+  httpFaultRate: number;
+  enqueuedTokenLimit: number | undefined;
+  latencyMs: number;
+  upstream: string | undefined;
+  upstreamApiKey: string | undefined;
+  concurrency: number;
+  maxUploadBytes: number;
+  log: (line: string) => void;
+}
+
+export const DEFAULT_PORT = 8787;
+export const DEFAULT_HOST = '127.0.0.1';
+const DAY_SECONDS = 86_400;
+const MAX_UPLOAD_BYTES = 512 * 1024 * 1024;
+
+/** Fills in defaults and rejects values that make no sense, with a message naming the option. */
+export function resolveOptions(options: LocalServerOptions): ResolvedOptions {
+  const fraction = (name: string, value: number | undefined) => {
+    const v = value ?? 0;
+    if (!(v >= 0 && v <= 1)) throw new RangeError(`${name} must be a number from 0 to 1, got ${value}`);
+    return v;
+  };
+  const atLeast = (name: string, value: number | undefined, min: number, fallback: number) => {
+    const v = value ?? fallback;
+    if (!Number.isFinite(v) || v < min)
+      throw new RangeError(`${name} must be a number of at least ${min}, got ${value}`);
+    return v;
+  };
+  if (!options.dataDir) throw new TypeError('dataDir is required');
+  if (options.upstream !== undefined) {
+    const url = new URL(options.upstream); // Throws on a malformed URL.
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new TypeError(`upstream must be an http(s) URL`);
+  }
+  const port = atLeast('port', options.port, 0, 0);
+  if (!Number.isInteger(port) || port > 65_535)
+    throw new RangeError(`port must be an integer from 0 to 65535, got ${port}`);
+  return {
+    dataDir: options.dataDir,
+    port,
+    host: options.host ?? DEFAULT_HOST,
+    apiKey: options.apiKey,
+    seed: Math.trunc(options.seed ?? 0),
+    completionWindowMs: Math.round(
+      atLeast('completionWindowSeconds', options.completionWindowSeconds, 0.001, DAY_SECONDS) * 1000,
+    ),
+    failRate: fraction('failRate', options.failRate),
+    httpFaultRate: fraction('httpFaultRate', options.httpFaultRate),
+    enqueuedTokenLimit:
+      options.enqueuedTokenLimit === undefined
+        ? undefined
+        : atLeast('enqueuedTokenLimit', options.enqueuedTokenLimit, 0, 0),
+    latencyMs: atLeast('latencyMs', options.latencyMs, 0, 0),
+    upstream: options.upstream,
+    upstreamApiKey: options.upstreamApiKey,
+    concurrency: Math.trunc(atLeast('concurrency', options.concurrency, 1, 16)),
+    maxUploadBytes: Math.trunc(atLeast('maxUploadBytes', options.maxUploadBytes, 1, MAX_UPLOAD_BYTES)),
+    log: options.log ?? (() => {}),
+  };
+}
+
+/** The upstream URL with any credentials masked, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username || parsed.password) {
+      parsed.username = '***';
+      parsed.password = '';
+    }
+    return parsed.toString();
+  } catch {
+    return '(invalid URL)';
+  }
+}

@@ -1,0 +1,43 @@
+import { type Executor, errorResponse, type Outcome } from '../execution.js';
+import { nowSeconds } from '../util/ids.js';
+import { createRng, hash32, hexHash } from '../util/prng.js';
+import { respondChatCompletion } from './chat-completions.js';
+import { respondCompletion } from './completions.js';
+import { respondEmbeddings } from './embeddings.js';
+import { respondModeration } from './moderations.js';
+import type { RespondContext } from './respond-context.js';
+import { respondResponse } from './responses.js';
+
+/**
+ * The deterministic built-in model: answers every supported endpoint in its own response shape.
+ * The answer depends only on the seed, the url and the body (equal requests get equal answers);
+ * response ids also depend on the batch and custom_id so they stay unique.
+ */
+export function createBuiltinResponder(seed: number): Executor {
+  return async (request) =>
+    respond(seed, request.url, request.body, hexHash(request.batchId, request.customId));
+}
+
+/** The pure core of the built-in responder. */
+export function respond(seed: number, url: string, body: Record<string, unknown>, idTail: string): Outcome {
+  const ctx: RespondContext = {
+    body,
+    rng: createRng(seed, url, hash32(JSON.stringify(body))),
+    idTail,
+    now: nowSeconds(),
+  };
+  switch (url) {
+    case '/v1/chat/completions':
+      return respondChatCompletion(ctx);
+    case '/v1/responses':
+      return respondResponse(ctx);
+    case '/v1/completions':
+      return respondCompletion(ctx);
+    case '/v1/embeddings':
+      return respondEmbeddings(ctx, seed);
+    case '/v1/moderations':
+      return respondModeration(ctx);
+    default:
+      return errorResponse(404, `Invalid URL (POST ${url})`, 'invalid_request_error');
+  }
+}

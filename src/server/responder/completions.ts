@@ -1,0 +1,33 @@
+import type { Outcome } from '../execution.js';
+import { estimateTokens } from '../util/tokens.js';
+import { promptText } from './prompt-text.js';
+import { positiveInt, replyText } from './reply-text.js';
+import { completionUsage, ok, type RespondContext } from './respond-context.js';
+
+/** `/v1/completions`: a `text_completion` with one choice per `n`. */
+export function respondCompletion(ctx: RespondContext): Outcome {
+  const { body, rng } = ctx;
+  const prompt = promptText('/v1/completions', body);
+  const maxTokens = positiveInt(body.max_tokens) ?? 16;
+  const n = positiveInt(body.n) ?? 1;
+  let completionTokens = 0;
+  const choices = Array.from({ length: n }, (_, index) => {
+    const reply = replyText(prompt, rng, maxTokens);
+    completionTokens += estimateTokens(reply.text);
+    return {
+      text: ` ${reply.text}`,
+      index,
+      logprobs: null,
+      finish_reason: reply.truncated ? 'length' : 'stop',
+    };
+  });
+  return ok({
+    id: `cmpl-${ctx.idTail}`,
+    object: 'text_completion',
+    created: ctx.now,
+    model: body.model,
+    choices,
+    usage: completionUsage(estimateTokens(prompt), completionTokens),
+    system_fingerprint: 'fp_batchpipe_local',
+  });
+}

@@ -1,0 +1,70 @@
+/**
+ * The prompt text of a request body, per endpoint: what the token estimate counts and what the built-in
+ * responder answers about. Unknown shapes contribute nothing rather than failing.
+ */
+export function promptText(endpoint: string, body: Record<string, unknown>): string {
+  switch (endpoint) {
+    case '/v1/chat/completions':
+      return messagesText(body.messages);
+    case '/v1/responses':
+      return [textOf(body.instructions), inputItemsText(body.input)].filter(Boolean).join('\n');
+    case '/v1/completions':
+      return textOf(body.prompt);
+    case '/v1/embeddings':
+    case '/v1/moderations':
+      return inputItemsText(body.input);
+    default:
+      return '';
+  }
+}
+
+/** The inputs of an embeddings or moderations request, one string each. */
+export function inputList(input: unknown): string[] {
+  if (typeof input === 'string') return [input];
+  if (!Array.isArray(input)) return [];
+  // An array of token ids is one input; an array of strings or token arrays is many.
+  if (input.every((x) => typeof x === 'number')) return [input.join(' ')];
+  return input.map((x) => (Array.isArray(x) ? x.join(' ') : textOf(x)));
+}
+
+/** The last user message's text, which the built-in responder replies to. */
+export function lastUserText(messages: unknown): string {
+  if (!Array.isArray(messages)) return '';
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i] as { role?: unknown; content?: unknown } | null;
+    if (m && m.role === 'user') return textOf(m.content);
+  }
+  return '';
+}
+
+function messagesText(messages: unknown): string {
+  if (!Array.isArray(messages)) return '';
+  return messages.map((m) => textOf((m as { content?: unknown } | null)?.content)).join('\n');
+}
+
+function inputItemsText(input: unknown): string {
+  if (typeof input === 'string') return input;
+  if (!Array.isArray(input)) return '';
+  return input
+    .map((item) => {
+      if (typeof item === 'string') return item;
+      if (typeof item === 'number') return String(item);
+      if (Array.isArray(item)) return item.join(' ');
+      const obj = item as { content?: unknown; text?: unknown } | null;
+      return textOf(obj?.content ?? obj?.text);
+    })
+    .join('\n');
+}
+
+/** Text of a string, an array of strings, or content parts (`{ type: 'text' | 'input_text', text }`). */
+function textOf(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (!Array.isArray(value)) return '';
+  return value
+    .map((part) => {
+      if (typeof part === 'string') return part;
+      const text = (part as { text?: unknown } | null)?.text;
+      return typeof text === 'string' ? text : '';
+    })
+    .join('\n');
+}

@@ -1,0 +1,98 @@
+import type { Executor, Outcome } from '../execution.js';
+import { abortableSleep } from '../faults/latency.js';
+import { isRetryableStatus, retryDelayMs } from './retry-delay.js';
+
+/** Options for {@link createUpstreamExecutor}. */
+export interface UpstreamOptions {
+  /** Base URL of an OpenAI-compatible server, e.g. `http://127.0.0.1:8080/v1`. */
+  baseUrl: string;
+  /** Sent as `Authorization: Bearer …` when given. */
+  apiKey?: string | undefined;
+  /** Tries per request, the first included. */
+  maxAttempts?: number;
+  /** Per-try timeout. */
+  timeoutMs?: number;
+}
+
+/**
+ * Forwards each request to an upstream OpenAI-compatible server and records its answer as it came:
+ * status code, `x-request-id` and JSON body. 429 and 5xx (and connection failures) are retried with
+ * backoff that honours `Retry-After`; when the tries run out, the last answer is what is recorded.
+ * A body that is not JSON is recorded as an error object holding its text.
+ */
+export function createUpstreamExecutor(options: UpstreamOptions): Executor {
+  const maxAttempts = options.maxAttempts ?? 5;
+  const timeoutMs = options.timeoutMs ?? 10 * 60_000;
+  return async (request, signal) => {
+    const url = upstreamUrl(options.baseUrl, request.url);
+    const payload = JSON.stringify(request.body);
+    let last: Outcome = { kind: 'error', code: 'upstream_error', message: 'the upstream was not called' };
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      let headers: Headers | undefined;
+      try {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+          },
+          body: payload,
+          signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+        });
+        headers = response.headers;
+        last = {
+          kind: 'response',
+          statusCode: response.status,
+          requestId: response.headers.get('x-request-id') ?? undefined,
+          body: parseBody(await response.text(), response.status),
+        };
+        if (!isRetryableStatus(response.status)) return last;
+      } catch (err) {
+        if (signal.aborted) throw signal.reason;
+        last = {
+          kind: 'error',
+          code: 'upstream_error',
+          message: `The upstream server could not be reached: ${describe(err)}`,
+        };
+      }
+      if (attempt < maxAttempts) await abortableSleep(retryDelayMs(attempt, headers), signal);
+    }
+    return last;
+  };
+}
+
+/**
+ * Joins the upstream base URL and a batch request URL. A base ending in `/v1` takes the path after
+ * `/v1` (`http://h/v1` + `/v1/chat/completions` → `http://h/v1/chat/completions`); any other base takes
+ * the whole path.
+ */
+export function upstreamUrl(baseUrl: string, requestUrl: string): string {
+  const base = baseUrl.replace(/\/+$/, '');
+  const path = base.endsWith('/v1') && requestUrl.startsWith('/v1/') ? requestUrl.slice(3) : requestUrl;
+  return `${base}${path}`;
+}
+
+function parseBody(text: string, status: number): unknown {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value === 'object' && value !== null) return value;
+  } catch {
+    // Not JSON: wrapped below.
+  }
+  return {
+    error: {
+      message: `The upstream answered ${status} with a body that is not a JSON object: ${text.slice(0, 2000)}`,
+      type: 'upstream_error',
+      param: null,
+      code: null,
+    },
+  };
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as { cause?: unknown }).cause;
+    return cause instanceof Error ? `${err.message} (${cause.message})` : err.message;
+  }
+  return String(err);
+}
