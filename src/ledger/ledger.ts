@@ -60,7 +60,7 @@ export class Ledger {
       setMeta: db.prepare<[string, string]>(
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       ),
-      insertRequest: db.prepare<[number, number, string, string, number]>(
+      insertRequest: db.prepare<[number, number, string, Buffer, number]>(
         'INSERT OR IGNORE INTO requests (seq, line, custom_id, record, file_id) VALUES (?, ?, ?, ?, ?)',
       ),
       requestById: db.prepare<[string], { seq: number; line: number }>(
@@ -128,7 +128,7 @@ export class Ledger {
   }
 
   /** Records a staged request; returns false (and writes nothing) when its custom_id is already taken. */
-  insertRequest(seq: number, line: number, customId: string, record: string, fileId: number): boolean {
+  insertRequest(seq: number, line: number, customId: string, record: Buffer, fileId: number): boolean {
     return this.stmts.insertRequest.run(seq, line, customId, record, fileId).changes === 1;
   }
 
@@ -172,6 +172,10 @@ export class Ledger {
     done: { lines: number; bytes: number; tokens: number; sha256: string; endSeq: number },
   ): void {
     this.stmts.completeFile.run(done.lines, done.bytes, done.tokens, done.sha256, done.endSeq, id);
+  }
+
+  deleteFile(id: number): void {
+    this.db.prepare('DELETE FROM files WHERE id = ?').run(id);
   }
 
   files(where: { complete?: boolean } = {}): FileRow[] {

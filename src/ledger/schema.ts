@@ -31,12 +31,12 @@ export const MIGRATIONS: readonly string[] = [
     seq        INTEGER PRIMARY KEY,
     line       INTEGER NOT NULL,
     custom_id  TEXT NOT NULL UNIQUE,
-    record     TEXT NOT NULL,
+    record     BLOB NOT NULL,      -- the source record's text exactly as it came (CSV row, JSONL line)
     state      TEXT NOT NULL DEFAULT 'staged',
     attempt    INTEGER NOT NULL DEFAULT 1,
     file_id    INTEGER NOT NULL
   ) STRICT;
-  CREATE INDEX requests_file ON requests (file_id);
+  -- No index on file_id: prepare inserts in file order, and an index would cost every insert.
 
   -- Input records that never became requests, with why.
   CREATE TABLE rejects (

@@ -1,4 +1,5 @@
-import { isParseReject, parseCsvChunk, parseJsonlChunk } from '../sources/parse-chunk.js';
+import { ErrorCodes } from '../errors.js';
+import { type ChunkRecords, ParseProblem, parseCsvChunk, parseJsonlChunk } from '../sources/parse-chunk.js';
 import {
   compileProbeBuilder,
   compileRequestBuilder,
@@ -6,6 +7,7 @@ import {
 } from '../transforms/request-builder.js';
 import { createRequestEncoder } from '../transforms/request-encoder.js';
 import { columnFieldResolver, objectFieldResolver } from '../transforms/template.js';
+import type { SourceRecord } from '../types.js';
 
 /** Everything a thread needs to turn chunks of input into encoded requests. */
 export interface EncodeContext {
@@ -17,73 +19,125 @@ export interface EncodeContext {
   source: string;
 }
 
-/** One record's outcome, without its global seq (the chunk's owner assigns seqs in order). */
-export type EncodedItem =
-  | {
-      kind: 'staged';
-      line: number;
-      customId: string | undefined;
-      model: string | undefined;
-      tail: string;
-      tailBytes: number;
-      tokens: number;
-      recordJson: string;
-    }
-  | {
-      kind: 'rejected';
-      line: number;
-      code: string;
-      message: string;
-      field?: string | undefined;
-      record: string;
-    };
+/** Why record `index` of a chunk never became a request. */
+export interface ChunkReject {
+  index: number;
+  code: string;
+  message: string;
+  field?: string | undefined;
+}
+
+/**
+ * One chunk's records after template → validate → encode, column-wise so it crosses threads as a few
+ * transferable buffers instead of thousands of objects. Seqs are not known yet: the writer assigns
+ * them in chunk order.
+ */
+export interface EncodedChunk {
+  count: number;
+  lines: Int32Array;
+  /** The chunk's source bytes: record i is `source[starts[i], ends[i])`, kept byte-exact in the ledger. */
+  source: Uint8Array;
+  starts: Int32Array;
+  ends: Int32Array;
+  /** Explicit custom_id per record, or null where it is derived from the seq (and for rejects). */
+  ids: (string | null)[];
+  /** The model of every request, or per record when the template makes it vary. */
+  model: string | null;
+  models: (string | null)[] | null;
+  /** UTF-8 of each request's tail (the line after its custom_id), concatenated; `tailEnds[i]` ends record i's. */
+  tails: Uint8Array;
+  tailEnds: Int32Array;
+  tokens: Int32Array;
+  rejects: ChunkReject[];
+}
 
 /** Builds the per-chunk function: parse → template → validate → encode, all in this thread. */
-export function createChunkEncoder(ctx: EncodeContext): (bytes: Buffer, firstLine: number) => EncodedItem[] {
-  const resolve = ctx.format === 'csv' ? columnFieldResolver(ctx.columns) : objectFieldResolver;
+export function createChunkEncoder(ctx: EncodeContext): (bytes: Buffer, firstLine: number) => EncodedChunk {
+  const csv = ctx.format === 'csv';
+  const resolve = csv ? columnFieldResolver(ctx.columns) : objectFieldResolver;
   const encode = createRequestEncoder(
     compileRequestBuilder(ctx.template, resolve),
     compileProbeBuilder(ctx.template),
   );
+  const width = ctx.columns.length;
+
   return function encodeChunk(bytes, firstLine) {
-    const parsed =
-      ctx.format === 'csv'
-        ? parseCsvChunk(bytes, firstLine, ctx.columns, ctx.source)
-        : parseJsonlChunk(bytes, firstLine);
-    const out: EncodedItem[] = new Array(parsed.length);
-    for (let i = 0; i < parsed.length; i++) {
-      const item = parsed[i]!;
-      if (isParseReject(item)) {
-        out[i] = {
-          kind: 'rejected',
-          line: item.line,
-          code: item.code,
-          message: item.message,
-          record: JSON.stringify(item.raw),
-        };
+    const records: ChunkRecords<SourceRecord | string[] | ParseProblem> = csv
+      ? parseCsvChunk(bytes, firstLine, ctx.source)
+      : parseJsonlChunk(bytes, firstLine);
+    const count = records.values.length;
+    const ids: (string | null)[] = new Array(count).fill(null);
+    const tails: string[] = [];
+    const tailEnds = new Int32Array(count);
+    const tokens = new Int32Array(count);
+    const rejects: ChunkReject[] = [];
+    let models: (string | null)[] | null = null;
+    let model: string | null | undefined;
+    let tailBytes = 0;
+    for (let i = 0; i < count; i++) {
+      const value = records.values[i]!;
+      const problem =
+        value instanceof ParseProblem
+          ? value
+          : csv && (value as string[]).length !== width
+            ? new ParseProblem(
+                ErrorCodes.PARSE,
+                `expected ${width} fields (as in the header), got ${(value as string[]).length}`,
+              )
+            : undefined;
+      if (problem) {
+        rejects.push({ index: i, code: problem.code, message: problem.message });
+        tailEnds[i] = tailBytes;
         continue;
       }
-      const outcome = encode(item.record);
-      out[i] = outcome.ok
-        ? {
-            kind: 'staged',
-            line: item.line,
-            customId: outcome.customId,
-            model: outcome.model,
-            tail: outcome.tail,
-            tailBytes: outcome.tailBytes,
-            tokens: outcome.tokens,
-            recordJson: item.recordJson,
-          }
-        : {
-            kind: 'rejected',
-            line: item.line,
-            code: outcome.code,
-            message: outcome.message,
-            field: outcome.field,
-            record: item.recordJson,
-          };
+      const outcome = encode(value as SourceRecord | string[]);
+      if (!outcome.ok) {
+        rejects.push({ index: i, code: outcome.code, message: outcome.message, field: outcome.field });
+        tailEnds[i] = tailBytes;
+        continue;
+      }
+      if (outcome.customId !== undefined) ids[i] = outcome.customId;
+      const m = outcome.model ?? null;
+      if (model === undefined) model = m;
+      else if (m !== model && models === null) models = new Array(count).fill(model);
+      if (models) models[i] = m;
+      tails.push(outcome.tail);
+      tailBytes += outcome.tailBytes;
+      tailEnds[i] = tailBytes;
+      tokens[i] = outcome.tokens;
     }
-    return out;
+    const { lines, starts, ends } = records;
+    return {
+      count,
+      lines,
+      source: bytes,
+      starts,
+      ends,
+      ids,
+      model: model ?? null,
+      models,
+      tails: Buffer.from(tails.join('')),
+      tailEnds,
+      tokens,
+      rejects,
+    };
   };
+}
+
+/** The typed arrays and buffers of a chunk, for postMessage's transfer list. */
+export function transferablesOf(chunk: EncodedChunk): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const a of [
+    chunk.lines,
+    chunk.source,
+    chunk.starts,
+    chunk.ends,
+    chunk.tails,
+    chunk.tailEnds,
+    chunk.tokens,
+  ]) {
+    // Small Buffers live in Node's shared pool: never transfer those (it would detach their neighbours).
+    if (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength) buffers.add(a.buffer as ArrayBuffer);
+  }
+  return [...buffers];
 }

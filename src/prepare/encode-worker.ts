@@ -1,23 +1,27 @@
 /**
- * Worker thread entry: encodes chunks for the main thread, which keeps the ledger and the files.
- * Messages: `{ id, bytes, firstLine }` in, `{ id, items }` or `{ id, error }` out.
+ * Encode worker: parses and encodes chunks, sending each result straight to the ledger worker over
+ * its own MessagePort (transferring the buffers), so results never pass through the main thread.
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import type { BatchpipeError } from '../errors.js';
-import { createChunkEncoder, type EncodeContext } from './encode-chunk.js';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
+import { createChunkEncoder, type EncodeContext, transferablesOf } from './encode-chunk.js';
+import { errorToData } from './thread-errors.js';
 
 const encodeChunk = createChunkEncoder(workerData as EncodeContext);
+let out: MessagePort | undefined;
 
-parentPort!.on('message', (msg: { id: number; bytes: Uint8Array; firstLine: number }) => {
-  try {
-    const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
-    parentPort!.postMessage({ id: msg.id, items: encodeChunk(bytes, msg.firstLine) });
-  } catch (err) {
-    // Errors cross the thread boundary as plain data; the pool rebuilds a BatchpipeError.
-    const e = err as BatchpipeError;
-    parentPort!.postMessage({
-      id: msg.id,
-      error: { name: e.name, code: e.code, message: e.message, file: e.file, line: e.line, field: e.field },
-    });
-  }
-});
+parentPort!.on(
+  'message',
+  (msg: { port: MessagePort } | { index: number; bytes: Uint8Array; firstLine: number }) => {
+    if ('port' in msg) {
+      out = msg.port;
+      return;
+    }
+    try {
+      const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
+      const chunk = encodeChunk(bytes, msg.firstLine);
+      out!.postMessage({ index: msg.index, chunk }, transferablesOf(chunk));
+    } catch (err) {
+      out!.postMessage({ index: msg.index, error: errorToData(err) });
+    }
+  },
+);

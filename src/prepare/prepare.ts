@@ -1,20 +1,17 @@
-import { closeSync, createReadStream, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+import { createReadStream, mkdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { BatchWriter, failOnReject, type RejectedItem, type WriterItem } from '../sink/batch-writer.js';
+import { BatchWriter, failOnReject } from '../sink/batch-writer.js';
 import { type Chunk, recordChunks } from '../sources/chunker.js';
 import { parseCsvHeader } from '../sources/parse-chunk.js';
-import {
-  compileRequestBuilder,
-  derivedCustomId,
-  type RequestTemplateOptions,
-} from '../transforms/request-builder.js';
+import { compileRequestBuilder, type RequestTemplateOptions } from '../transforms/request-builder.js';
 import { columnFieldResolver } from '../transforms/template.js';
-import { type ChunkEncoder, inlineEncoder, workerEncoder } from './chunk-pool.js';
-import type { EncodedItem } from './encode-chunk.js';
+import { type ChunkSink, inlineSink, threadedSink } from './chunk-sinks.js';
+import type { EncodeContext } from './encode-chunk.js';
+import { openRejectsFile } from './rejects-file.js';
 import { settleInterruptedRun } from './resume.js';
 import { claimLedger, runIdentity } from './run-identity.js';
 
@@ -98,62 +95,51 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     };
   }
 
-  const rejectsFd = options.rejectsPath === undefined ? undefined : openSync(options.rejectsPath, 'w');
-  const onReject =
-    rejectsFd === undefined
-      ? failOnReject(source)
-      : (r: RejectedItem) => {
-          writeSync(rejectsFd, `${JSON.stringify(rejectLine(r))}\n`);
-        };
-  const writer = new BatchWriter({
-    ledger,
+  const threads = ledger.path === ':memory:' ? 0 : (options.threads ?? defaultThreads(size));
+  const ctx: EncodeContext = { format, columns, template: templateOf(options), source };
+  const writerOptions = {
     outDir: options.outDir,
     runId,
     endpoint: identity.endpoint,
     maxLines,
     maxBytes,
     source,
-    onReject,
     firstFileNumber: resume.nextFileNumber,
-  });
-
-  const threads = options.threads ?? defaultThreads(size);
-  const ctx = { format, columns, template: templateOf(options), source };
-  const encoder: ChunkEncoder = threads > 0 ? workerEncoder(ctx, threads) : inlineEncoder(ctx);
-  let seq = 0;
-  let read = 0;
-  try {
-    const inflight: Promise<EncodedItem[]>[] = [];
-    const maxInflight = Math.max(2, threads * 2);
-    const handle = (items: EncodedItem[]) => {
-      const batch: WriterItem[] = [];
-      for (const item of items) {
-        const itemSeq = seq++;
-        if (itemSeq < resume.nextSeq) {
-          if (item.kind === 'rejected') batch.push({ ...item, seq: itemSeq });
-          else verifyKept(ledger, itemSeq, item.customId ?? derivedCustomId(itemSeq), source, item.line);
-        } else batch.push({ ...item, seq: itemSeq });
-      }
-      read += items.length;
-      writer.write(batch);
-      options.onProgress?.({ read, staged: writer.staged, rejected: writer.rejected });
-    };
-    const feed = async function* () {
-      if (pendingFirst) yield pendingFirst;
-      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
-    };
-    for await (const chunk of feed()) {
-      if (chunk.bytes.length === 0) continue;
-      inflight.push(encoder.submit(chunk));
-      // Bounded queue between reader and encoders keeps memory flat whatever the input size.
-      if (inflight.length >= maxInflight) handle(await inflight.shift()!);
-    }
-    while (inflight.length > 0) handle(await inflight.shift()!);
-    writer.finish(seq);
-  } finally {
-    await encoder.close();
-    if (rejectsFd !== undefined) closeSync(rejectsFd);
+    resumeSeq: resume.nextSeq,
+  };
+  let sink: ChunkSink;
+  let rejects: ReturnType<typeof openRejectsFile> | undefined;
+  if (threads > 0) {
+    sink = threadedSink(ctx, threads, {
+      ledgerPath: ledger.path,
+      writer: writerOptions,
+      rejectsPath: options.rejectsPath,
+      format,
+      columns,
+    });
+  } else {
+    rejects =
+      options.rejectsPath === undefined ? undefined : openRejectsFile(options.rejectsPath, format, columns);
+    sink = inlineSink(
+      ctx,
+      new BatchWriter({ ...writerOptions, ledger, onReject: rejects?.write ?? failOnReject(source) }),
+    );
   }
+  let totals: { read: number; staged: number; rejected: number };
+  try {
+    if (pendingFirst && pendingFirst.bytes.length > 0) await sink.submit(pendingFirst);
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+      if (next.value.bytes.length > 0) await sink.submit(next.value);
+    }
+    totals = await sink.finish();
+    options.onProgress?.(totals);
+  } catch (err) {
+    await sink.abort();
+    throw err;
+  } finally {
+    rejects?.close();
+  }
+  const read = totals.read;
 
   const counts = ledger.counts();
   if (counts.total !== read) {
@@ -188,35 +174,6 @@ function checkLimits(maxLines: number, maxBytes: number): void {
     throw new BatchpipeError(
       ErrorCodes.USAGE,
       `--max-bytes must be an integer from 1 to ${DEFAULT_MAX_BYTES}, got ${maxBytes}`,
-    );
-  }
-}
-
-/** The rejects file's line: `{ line, seq, code, message, record }` (record parsed back when it is JSON). */
-function rejectLine(r: RejectedItem): Record<string, unknown> {
-  let record: unknown = r.record;
-  try {
-    record = JSON.parse(r.record);
-  } catch {
-    // keep the raw text
-  }
-  return {
-    line: r.line,
-    seq: r.seq,
-    code: r.code,
-    message: r.message,
-    ...(r.field ? { field: r.field } : {}),
-    record,
-  };
-}
-
-function verifyKept(ledger: Ledger, seq: number, customId: string, source: string, line: number): void {
-  const kept = ledger.idsInRange(seq, seq + 1)[0];
-  if (kept?.custom_id !== customId) {
-    throw new BatchpipeError(
-      ErrorCodes.INPUT_CHANGED,
-      `the input differs from the run this ledger records: record ${seq} has custom_id ${JSON.stringify(customId)}, the ledger has ${JSON.stringify(kept?.custom_id ?? null)}`,
-      { file: source, line, seq },
     );
   }
 }

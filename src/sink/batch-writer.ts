@@ -1,26 +1,13 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { BatchpipeError, type ErrorCode, ErrorCodes } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
+import type { EncodedChunk } from '../prepare/encode-chunk.js';
 import { derivedCustomId } from '../transforms/request-builder.js';
 
-/** A request ready for a file: the encoded tail plus what the ledger keeps. */
-export interface StagedItem {
-  seq: number;
-  line: number;
-  /** Undefined: derive from `seq`. */
-  customId: string | undefined;
-  model: string | undefined;
-  /** The request line's JSON after `{"custom_id":…,` (see joinRequestLine). */
-  tail: string;
-  tailBytes: number;
-  tokens: number;
-  recordJson: string;
-}
-
-/** A record set aside with why; `record` is its JSON text (or the raw source text when unparsable). */
-export interface RejectedItem {
+/** A record set aside, with why. `record` is its source text exactly as it came. */
+export interface RejectedRecord {
   seq: number;
   line: number;
   code: string;
@@ -28,8 +15,6 @@ export interface RejectedItem {
   field?: string | undefined;
   record: string;
 }
-
-export type WriterItem = ({ kind: 'staged' } & StagedItem) | ({ kind: 'rejected' } & RejectedItem);
 
 export interface BatchWriterOptions {
   ledger: Ledger;
@@ -43,9 +28,11 @@ export interface BatchWriterOptions {
   /** Input name for error messages (`-` for stdin). */
   source: string;
   /** Called for each rejected record; throw to stop the run (the default policy). */
-  onReject: (reject: RejectedItem) => void;
+  onReject: (reject: RejectedRecord) => void;
   /** Number of the first file to write (files already complete keep theirs). */
   firstFileNumber?: number;
+  /** Records below this seq are already in complete files: check them, write nothing. */
+  resumeSeq?: number;
 }
 
 interface OpenFile {
@@ -54,13 +41,17 @@ interface OpenFile {
   finalPath: string;
   tempPath: string;
   fd: number;
-  model: string | undefined;
+  model: string | null;
   lines: number;
   bytes: number;
   tokens: number;
   hash: Hash;
-  pending: string[];
+  /** Heads (strings) and tails (bytes) not yet written, and their total size. */
+  pending: (string | Uint8Array)[];
+  pendingBytes: number;
 }
+
+const NEWLINE = '\n';
 
 /**
  * The batch sink's core: appends requests to the current file, rolling to a new one before a request
@@ -73,92 +64,131 @@ export class BatchWriter {
   private current: OpenFile | undefined;
   private fileNumber: number;
   private readonly attempt: number;
+  private readonly resumeSeq: number;
+  /** The seq the next record gets. */
+  nextSeq = 0;
   staged = 0;
   rejected = 0;
-  filesWritten: string[] = [];
 
   constructor(private readonly options: BatchWriterOptions) {
     this.attempt = options.attempt ?? 1;
     this.fileNumber = options.firstFileNumber ?? 1;
+    this.resumeSeq = options.resumeSeq ?? 0;
   }
 
-  /** Writes a batch of items (in seq order) in one ledger transaction. */
-  write(items: readonly WriterItem[]): void {
-    const { ledger } = this.options;
-    ledger.transaction(() => {
-      for (const item of items) {
-        if (item.kind === 'rejected') this.reject(item);
-        else this.stage(item);
+  /** Writes one encoded chunk (chunks must come in input order) in one ledger transaction. */
+  writeChunk(chunk: EncodedChunk): void {
+    const source = Buffer.from(chunk.source.buffer, chunk.source.byteOffset, chunk.source.byteLength);
+    const tails = chunk.tails;
+    let nextReject = 0;
+    this.options.ledger.transaction(() => {
+      for (let i = 0; i < chunk.count; i++) {
+        const seq = this.nextSeq++;
+        const line = chunk.lines[i]!;
+        const record = source.subarray(chunk.starts[i], chunk.ends[i]);
+        const reject = chunk.rejects[nextReject];
+        if (reject?.index === i) {
+          nextReject++;
+          this.reject({
+            seq,
+            line,
+            code: reject.code,
+            message: reject.message,
+            field: reject.field,
+            record: record.toString(),
+          });
+          continue;
+        }
+        const customId = chunk.ids[i] ?? derivedCustomId(seq);
+        if (seq < this.resumeSeq) {
+          this.verifyKept(seq, line, customId);
+          continue;
+        }
+        const tail = tails.subarray(i === 0 ? 0 : chunk.tailEnds[i - 1], chunk.tailEnds[i]);
+        const model = chunk.models ? chunk.models[i]! : chunk.model;
+        this.stage(seq, line, customId, model, tail, chunk.tokens[i]!, record);
       }
       this.flush();
     });
   }
 
   /** Closes the last file; `endSeq` is the seq after the last record read. */
-  finish(endSeq: number): void {
-    this.options.ledger.transaction(() => this.closeFile(endSeq));
+  finish(): void {
+    this.options.ledger.transaction(() => this.closeFile(this.nextSeq));
   }
 
-  private stage(item: StagedItem): void {
+  private stage(
+    seq: number,
+    line: number,
+    customId: string,
+    model: string | null,
+    tail: Uint8Array,
+    tokens: number,
+    record: Buffer,
+  ): void {
     const { ledger, maxLines, maxBytes } = this.options;
-    const customId = item.customId ?? derivedCustomId(item.seq);
     const head = `{"custom_id":${JSON.stringify(customId)},`;
-    const bytes = Buffer.byteLength(head) + item.tailBytes + 1;
+    const bytes = Buffer.byteLength(head) + tail.byteLength + 1;
     if (bytes > maxBytes) {
       this.reject({
-        seq: item.seq,
-        line: item.line,
+        seq,
+        line,
         code: ErrorCodes.REQUEST_TOO_LARGE,
         message: `request is ${bytes} bytes, over the per-file limit of ${maxBytes} bytes`,
-        record: item.recordJson,
+        record: record.toString(),
       });
       return;
     }
     let file = this.current;
-    if (file && (file.lines + 1 > maxLines || file.bytes + bytes > maxBytes || file.model !== item.model)) {
-      this.closeFile(item.seq);
+    if (file && (file.lines + 1 > maxLines || file.bytes + bytes > maxBytes || file.model !== model)) {
+      this.closeFile(seq);
       file = undefined;
     }
-    file ??= this.openFile(item.seq, item.model);
-    if (!ledger.insertRequest(item.seq, item.line, customId, item.recordJson, file.id)) {
+    file ??= this.openFile(seq, model);
+    if (!ledger.insertRequest(seq, line, customId, record, file.id)) {
       const first = ledger.requestById(customId);
       this.reject({
-        seq: item.seq,
-        line: item.line,
+        seq,
+        line,
         code: ErrorCodes.DUPLICATE_ID,
         message: `duplicate custom_id ${JSON.stringify(customId)} (first on line ${first?.line ?? '?'})`,
         field: 'custom_id',
-        record: item.recordJson,
+        record: record.toString(),
       });
       return;
     }
-    file.pending.push(head, item.tail, '\n');
+    file.pending.push(head, tail, NEWLINE);
+    file.pendingBytes += bytes;
     file.lines++;
     file.bytes += bytes;
-    file.tokens += item.tokens;
+    file.tokens += tokens;
     this.staged++;
   }
 
-  private reject(item: RejectedItem): void {
+  private reject(item: RejectedRecord): void {
     this.options.onReject(item);
     this.options.ledger.insertReject({ ...item, field: item.field ?? null });
     this.rejected++;
   }
 
-  private openFile(firstSeq: number, model: string | undefined): OpenFile {
+  private verifyKept(seq: number, line: number, customId: string): void {
+    const kept = this.options.ledger.idsInRange(seq, seq + 1)[0];
+    if (kept?.custom_id !== customId) {
+      throw new BatchpipeError(
+        ErrorCodes.INPUT_CHANGED,
+        `the input differs from the run this ledger records: record ${seq} has custom_id ${JSON.stringify(customId)}, the ledger has ${JSON.stringify(kept?.custom_id ?? null)}`,
+        { file: this.options.source, line, seq },
+      );
+    }
+  }
+
+  private openFile(firstSeq: number, model: string | null): OpenFile {
     const { ledger, outDir, runId, endpoint } = this.options;
     const name = `${runId}-a${this.attempt}-${String(this.fileNumber++).padStart(5, '0')}.jsonl`;
     const finalPath = join(outDir, name);
     const tempPath = join(outDir, `.${name}.partial`);
     const fd = openSync(tempPath, 'w');
-    const id = ledger.insertFile({
-      name,
-      path: finalPath,
-      model: model ?? null,
-      endpoint,
-      attempt: this.attempt,
-      firstSeq,
-    });
+    const id = ledger.insertFile({ name, path: finalPath, model, endpoint, attempt: this.attempt, firstSeq });
     this.current = {
       id,
       name,
@@ -171,17 +201,28 @@ export class BatchWriter {
       tokens: 0,
       hash: createHash('sha256'),
       pending: [],
+      pendingBytes: 0,
     };
     return this.current;
   }
 
+  /** Writes the pending heads and tails as one buffer: one hash update and one write per chunk. */
   private flush(): void {
     const file = this.current;
-    if (!file || file.pending.length === 0) return;
-    const text = file.pending.join('');
+    if (!file || file.pendingBytes === 0) return;
+    const out = Buffer.allocUnsafe(file.pendingBytes);
+    let offset = 0;
+    for (const piece of file.pending) {
+      if (typeof piece === 'string') offset += out.write(piece, offset);
+      else {
+        out.set(piece, offset);
+        offset += piece.byteLength;
+      }
+    }
     file.pending = [];
-    file.hash.update(text);
-    writeSync(file.fd, text);
+    file.pendingBytes = 0;
+    file.hash.update(out);
+    writeSync(file.fd, out);
   }
 
   private closeFile(endSeq: number): void {
@@ -191,9 +232,9 @@ export class BatchWriter {
     fsyncSync(file.fd);
     closeSync(file.fd);
     if (file.lines === 0) {
-      // Every record of this file was rejected: leave no empty file behind.
+      // Every record meant for this file was rejected: leave no empty file behind.
       rmSync(file.tempPath, { force: true });
-      this.options.ledger.db.prepare('DELETE FROM files WHERE id = ?').run(file.id);
+      this.options.ledger.deleteFile(file.id);
       this.fileNumber--;
     } else {
       renameSync(file.tempPath, file.finalPath);
@@ -204,16 +245,16 @@ export class BatchWriter {
         sha256: file.hash.digest('hex'),
         endSeq,
       });
-      this.filesWritten.push(file.finalPath);
     }
     this.current = undefined;
   }
 }
 
-/** Thrown by the default reject policy: the first bad record stops the run. */
-export function failOnReject(source: string): (reject: RejectedItem) => void {
+/** The default reject policy: the first bad record stops the run, naming file, line and field. */
+export function failOnReject(source: string): (reject: RejectedRecord) => void {
   return (reject) => {
-    throw new BatchpipeError(reject.code as never, reject.message, {
+    const field = reject.field ? ` [${reject.field}]` : '';
+    throw new BatchpipeError(reject.code as ErrorCode, `${reject.message}${field}`, {
       file: source,
       line: reject.line,
       seq: reject.seq,

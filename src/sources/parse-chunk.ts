@@ -4,28 +4,23 @@ import type { SourceRecord } from '../types.js';
 import type { Chunk } from './chunker.js';
 import { parseJsonLossless } from './lossless-json.js';
 
-/** A record parsed from a chunk, before it has its global `seq`. */
-export interface ParsedRecord {
-  line: number;
-  /** CSV: the values in header order; JSONL: the object. */
-  record: SourceRecord | string[];
-  /** The record as compact JSON text for the ledger (CSV: the values array; JSONL: the source line). */
-  recordJson: string;
+/**
+ * The records of one chunk, column-wise: record `i` starts on `lines[i]` and its source text is
+ * `bytes[starts[i], ends[i])` (without its line terminator), kept byte-exact for the ledger.
+ */
+export interface ChunkRecords<V> {
+  values: V[];
+  lines: Int32Array;
+  starts: Int32Array;
+  ends: Int32Array;
 }
 
-/** A record the parser could not turn into a record (wrong field count, invalid JSON). */
-export interface ParseReject {
-  line: number;
-  code: string;
-  message: string;
-  /** The offending source text, so the rejects file shows what came. */
-  raw: string;
-}
-
-export type ParsedItem = ParsedRecord | ParseReject;
-
-export function isParseReject(item: ParsedItem): item is ParseReject {
-  return (item as ParseReject).code !== undefined;
+/** A line the parser could not turn into a record (JSONL: invalid JSON or not an object). */
+export class ParseProblem {
+  constructor(
+    readonly code: string,
+    readonly message: string,
+  ) {}
 }
 
 const NEWLINE = 0x0a;
@@ -70,45 +65,31 @@ export function parseCsvHeader(chunk: Chunk, file: string): { columns: string[];
 
 /**
  * Parses the CSV records of one record-aligned chunk with csv-parse (values kept as exact strings,
- * as arrays in header order). Line numbers come from a quote-aware scan of the same bytes, which is
- * cheaper than asking csv-parse for per-record info.
+ * as arrays in header order). Lines and byte ranges come from a quote-aware scan of the same bytes,
+ * cheaper than asking csv-parse for per-record info. A wrong field count is the caller's to judge.
  */
-export function parseCsvChunk(
-  bytes: Buffer,
-  firstLine: number,
-  columns: readonly string[],
-  file: string,
-): ParsedItem[] {
-  let rows: string[][];
+export function parseCsvChunk(bytes: Buffer, firstLine: number, file: string): ChunkRecords<string[]> {
+  let values: string[][];
   try {
-    rows = parse(bytes, { relax_column_count: true, skip_empty_lines: true }) as string[][];
+    values = parse(bytes, { relax_column_count: true, skip_empty_lines: true }) as string[][];
   } catch (err) {
     throw csvError(err, firstLine, file);
   }
-  const lines = recordStartLines(bytes, firstLine, rows.length);
-  const out: ParsedItem[] = new Array(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const values = rows[i]!;
-    const line = lines[i]!;
-    out[i] =
-      values.length === columns.length
-        ? { line, record: values, recordJson: JSON.stringify(values) }
-        : {
-            line,
-            code: ErrorCodes.PARSE,
-            message: `expected ${columns.length} fields (as in the header), got ${values.length}`,
-            raw: JSON.stringify(values),
-          };
-  }
-  return out;
+  return { values, ...csvRecordBounds(bytes, firstLine, values.length) };
 }
 
 /**
- * The 1-based start line of each record in a chunk of complete CSV records: a record starts at each
- * newline outside quotes, except where the line is empty (csv-parse's skip_empty_lines).
+ * Start line and byte range of each record in a chunk of complete CSV records: a record ends at the
+ * first newline outside quotes; empty lines are skipped, as csv-parse's skip_empty_lines does.
  */
-export function recordStartLines(bytes: Buffer, firstLine: number, expected: number): Int32Array {
+export function csvRecordBounds(
+  bytes: Buffer,
+  firstLine: number,
+  expected: number,
+): { lines: Int32Array; starts: Int32Array; ends: Int32Array } {
+  const lines = new Int32Array(expected);
   const starts = new Int32Array(expected);
+  const ends = new Int32Array(expected);
   let count = 0;
   let line = firstLine;
   let pos = 0;
@@ -116,14 +97,14 @@ export function recordStartLines(bytes: Buffer, firstLine: number, expected: num
   while (pos < bytes.length && count < expected) {
     const b = bytes[pos];
     if (b === NEWLINE || (b === CR && bytes[pos + 1] === NEWLINE)) {
-      // An empty line: skipped by the parser.
       pos += b === CR ? 2 : 1;
       line++;
       continue;
     }
-    starts[count++] = line;
-    // Walk to this record's terminating newline, skipping newlines inside quotes.
+    lines[count] = line;
+    starts[count] = pos;
     let inQuotes = false;
+    let end = bytes.length;
     for (;;) {
       const nl = bytes.indexOf(NEWLINE, pos);
       const stop = nl === -1 ? bytes.length : nl;
@@ -137,10 +118,15 @@ export function recordStartLines(bytes: Buffer, firstLine: number, expected: num
       }
       line++;
       pos = nl + 1;
-      if (!inQuotes) break;
+      if (!inQuotes) {
+        end = nl;
+        break;
+      }
     }
+    ends[count] = end > starts[count]! && bytes[end - 1] === CR ? end - 1 : end;
+    count++;
   }
-  return starts;
+  return { lines, starts, ends };
 }
 
 function csvError(err: unknown, firstLine: number, file: string): BatchpipeError {
@@ -156,32 +142,45 @@ function csvError(err: unknown, firstLine: number, file: string): BatchpipeError
 }
 
 /** Parses the JSONL lines of one chunk. Blank lines are skipped; each line must be a JSON object. */
-export function parseJsonlChunk(bytes: Buffer, firstLine: number): ParsedItem[] {
-  const text = bytes.toString('utf8');
-  const out: ParsedItem[] = [];
+export function parseJsonlChunk(bytes: Buffer, firstLine: number): ChunkRecords<SourceRecord | ParseProblem> {
+  const values: (SourceRecord | ParseProblem)[] = [];
+  const lines: number[] = [];
+  const starts: number[] = [];
+  const ends: number[] = [];
   let line = firstLine;
-  let pos = 0;
-  while (pos < text.length) {
-    let nl = text.indexOf('\n', pos);
-    if (nl === -1) nl = text.length;
-    let raw = text.slice(pos, nl);
-    if (raw.endsWith('\r')) raw = raw.slice(0, -1);
-    if (raw.trim() !== '') out.push(parseJsonLine(raw, line));
+  for (let pos = 0; pos < bytes.length; line++) {
+    let nl = bytes.indexOf(NEWLINE, pos);
+    if (nl === -1) nl = bytes.length;
+    const end = nl > pos && bytes[nl - 1] === CR ? nl - 1 : nl;
+    const text = bytes.toString('utf8', pos, end);
+    if (text.trim() !== '') {
+      values.push(parseJsonLine(text));
+      lines.push(line);
+      starts.push(pos);
+      ends.push(end);
+    }
     pos = nl + 1;
-    line++;
   }
-  return out;
+  return {
+    values,
+    lines: Int32Array.from(lines),
+    starts: Int32Array.from(starts),
+    ends: Int32Array.from(ends),
+  };
 }
 
-function parseJsonLine(raw: string, line: number): ParsedItem {
+function parseJsonLine(text: string): SourceRecord | ParseProblem {
   let value: unknown;
   try {
-    value = parseJsonLossless(raw);
+    value = parseJsonLossless(text);
   } catch (err) {
-    return { line, code: ErrorCodes.PARSE, message: `invalid JSON: ${(err as Error).message}`, raw };
+    return new ParseProblem(ErrorCodes.PARSE, `invalid JSON: ${(err as Error).message}`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return { line, code: ErrorCodes.PARSE, message: 'expected a JSON object on this line', raw };
+    return new ParseProblem(
+      ErrorCodes.PARSE,
+      `expected a JSON object on this line, got ${Array.isArray(value) ? 'an array' : typeof value}`,
+    );
   }
-  return { line, record: value as SourceRecord, recordJson: raw.trim() };
+  return value as SourceRecord;
 }

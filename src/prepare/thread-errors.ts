@@ -1,0 +1,41 @@
+import { BatchpipeError, type ErrorCode } from '../errors.js';
+
+/** An error as plain data, to cross a thread boundary. */
+export interface ErrorData {
+  code?: ErrorCode | undefined;
+  message: string;
+  file?: string | undefined;
+  line?: number | undefined;
+  seq?: number | undefined;
+  field?: string | undefined;
+  stack?: string | undefined;
+}
+
+export function errorToData(err: unknown): ErrorData {
+  if (err instanceof BatchpipeError) {
+    return {
+      code: err.code,
+      message: err.message,
+      file: err.file,
+      line: err.line,
+      seq: err.seq,
+      field: err.field,
+    };
+  }
+  const e = err as Error;
+  return { message: e?.message ?? String(err), stack: e?.stack };
+}
+
+export function errorFromData(data: ErrorData): Error {
+  if (data.code) {
+    return new BatchpipeError(data.code, data.message, {
+      file: data.file,
+      line: data.line,
+      seq: data.seq,
+      field: data.field,
+    });
+  }
+  const err = new Error(data.message);
+  if (data.stack) err.stack = data.stack;
+  return err;
+}
