@@ -69,6 +69,8 @@ interface RunRecord {
   /** CPU used by everything else on the machine during the run, in cores. */
   otherCores?: number;
   sampledHwmKiB: number;
+  /** ru_maxrss from /usr/bin/time, KiB. */
+  timeMaxRssKiB?: number;
   sampledTreeRssKiB: number;
   processes: number;
   threads: number;
@@ -309,6 +311,7 @@ async function timedRun(
     // ru_maxrss is per process; if the tool spawned processes, the tree's sampled sum is the honest peak.
     peakRssKiB: Math.max(m.peakRssKiB, m.sampled.processes > 1 ? m.sampled.treeRssKiB : 0),
     sampledHwmKiB: m.sampled.hwmKiB,
+    ...(m.timeMaxRssKiB === undefined ? {} : { timeMaxRssKiB: m.timeMaxRssKiB }),
     sampledTreeRssKiB: m.sampled.treeRssKiB,
     processes: m.sampled.processes,
     threads: m.sampled.threads,
@@ -321,7 +324,7 @@ async function timedRun(
   if (m.otherCores !== undefined) record.otherCores = m.otherCores;
   log(
     `${tool} ${fmtInt(rows)} rows: ${m.seconds.toFixed(2)} s, ${fmtInt(rows / m.seconds)} rows/s, ` +
-      `peak RSS ${fmtMiB(record.peakRssKiB)} MiB (sampled VmHWM ${fmtMiB(m.sampled.hwmKiB)}), ${m.sampled.threads} threads` +
+      `peak RSS ${fmtMiB(record.peakRssKiB)} MiB (ru_maxrss ${m.timeMaxRssKiB === undefined ? '-' : fmtMiB(m.timeMaxRssKiB)}, sampled VmHWM ${fmtMiB(m.sampled.hwmKiB)}), ${m.sampled.threads} threads` +
       (m.otherCores === undefined ? '' : `; other processes used ${m.otherCores.toFixed(2)} cores meanwhile`),
   );
   if (!opts.keep) rmSync(run.cwd, { recursive: true, force: true });
@@ -516,8 +519,9 @@ async function main(argv: string[]): Promise<number> {
     for (const tool of tools) results.push(summarise(tool, rows, bytes, runs.get(tool)!));
   }
   const rssMethod = existsSync('/usr/bin/time')
-    ? "the command's ru_maxrss from /usr/bin/time -f %M (all threads; cross-checked against sampled /proc VmHWM)"
-    : 'VmHWM of the command, sampled from /proc every 20 ms (all threads)';
+    ? "the larger of the command's ru_maxrss (/usr/bin/time -f %M) and its VmHWM sampled from /proc every 20 ms; " +
+      'both cover all threads'
+    : "the command's VmHWM, sampled from /proc every 20 ms (covers all threads)";
 
   const v = verdicts(results, opts);
   const text = table(results, v, rssMethod);

@@ -3,12 +3,12 @@
  *
  * Peak RSS comes from two independent sources:
  * - `/usr/bin/time -f '%M …'` (when present): the kernel's `ru_maxrss` of the command, exact, covering
- *   every thread of the process (worker threads share its address space). This is the headline figure.
+ *   every thread of the process (worker threads share its address space).
  * - `/proc/<pid>/status` polled every ~20 ms for the command and any processes it spawns: `VmHWM` (the
  *   kernel's own high-water mark, so sampling cannot miss a short peak, only the last ≤ 20 ms before
  *   exit), and the sum of `VmRSS` over the process tree (which `ru_maxrss` would not add up if the
- *   command spawned child processes). Used as the figure when /usr/bin/time is missing, and as a
- *   cross-check otherwise.
+ *   command spawned child processes). The headline figure is the larger of `ru_maxrss` and the
+ *   sampled VmHWM (they agree to within a few hundred KiB), or the sampled VmHWM alone without time.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -42,9 +42,11 @@ export interface Measurement {
   signal: NodeJS.Signals | null;
   /** Wall time from spawn to exit, seconds. */
   seconds: number;
-  /** The headline peak RSS, KiB: `ru_maxrss` from /usr/bin/time, else the sampled VmHWM. */
+  /** The headline peak RSS, KiB: the larger of `ru_maxrss` from /usr/bin/time and the sampled VmHWM. */
   peakRssKiB: number;
-  rssMethod: 'ru_maxrss (/usr/bin/time %M)' | 'VmHWM (sampled /proc)';
+  rssMethod: 'max(ru_maxrss, VmHWM)' | 'VmHWM (sampled /proc)';
+  /** `ru_maxrss` as /usr/bin/time reported it, KiB. */
+  timeMaxRssKiB?: number;
   /**
    * CPU the rest of the machine used while the command ran, in cores (all CPU time from /proc/stat
    * minus the command's own user + sys). Nonzero means the timing shared the machine. Absent without
@@ -149,8 +151,10 @@ export async function measure(
     const timed = readTimeFile(timeFile);
     rmSync(timeFile, { force: true });
     if (timed !== undefined) {
-      result.peakRssKiB = timed.maxRssKiB;
-      result.rssMethod = 'ru_maxrss (/usr/bin/time %M)';
+      // The two agree to within a few hundred KiB; report the larger, to be conservative.
+      result.peakRssKiB = Math.max(timed.maxRssKiB, sampled.hwmKiB);
+      result.rssMethod = 'max(ru_maxrss, VmHWM)';
+      result.timeMaxRssKiB = timed.maxRssKiB;
       result.userSeconds = timed.user;
       result.systemSeconds = timed.system;
       if (busyBefore !== undefined && busyAfter !== undefined) {

@@ -5,13 +5,15 @@
  * in the ledger and on disk, no file over the line limit. `verifyContent` is thorough (run once on a
  * small preflight input): every request line and every ledger record compared with the source CSV.
  * Both read only the columns the batchpipe ledger and the Python baseline's ledger have in common:
- * `requests(seq, line, custom_id, record, state)` and `files(path, lines, bytes)`.
+ * `requests(seq, line, custom_id, record, state)` and `files(path, lines, bytes)`; a stored record
+ * may be a JSON object, a JSON array of values, or the raw CSV text (see decodeRecord).
  */
 import { deepStrictEqual } from 'node:assert';
 import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { parse } from 'csv-parse';
+import { parse as parseCsvSync } from 'csv-parse/sync';
 
 export interface RunOutput {
   ledger: string;
@@ -177,7 +179,7 @@ export async function verifyContent(
       seq: number;
       line: number;
       custom_id: string;
-      record: string;
+      record: string | Buffer;
       state: string;
     }[];
     // A ledger may store CSV records positionally (a JSON array) with the header once, in meta 'columns'.
@@ -195,10 +197,10 @@ export async function verifyContent(
         report(`ledger: ${row.custom_id} has line ${row.line}, expected ${src.line}`);
       if (row.state !== 'staged') report(`ledger: ${row.custom_id} has state ${row.state}, expected staged`);
       try {
-        deepStrictEqual(asObject(JSON.parse(row.record), columns ?? Object.keys(src.record)), src.record);
+        deepStrictEqual(decodeRecord(row.record, columns ?? Object.keys(src.record)), src.record);
       } catch {
         report(
-          `ledger: record of ${row.custom_id} differs from source line ${src.line}: ${row.record.slice(0, 300)}`,
+          `ledger: record of ${row.custom_id} differs from source line ${src.line}: ${String(row.record).slice(0, 300)}`,
         );
       }
     }
@@ -229,9 +231,22 @@ function metaColumns(db: Database.Database): string[] | undefined {
   }
 }
 
-function asObject(record: unknown, columns: readonly string[]): unknown {
-  if (!Array.isArray(record)) return record;
-  return Object.fromEntries(columns.map((c, i) => [c, record[i]]));
+/**
+ * A ledger's stored source record as an object. Accepted forms: a JSON object; a JSON array of values
+ * (the header once, in meta 'columns'); or the record's raw CSV text or bytes.
+ */
+function decodeRecord(stored: string | Buffer, columns: readonly string[]): unknown {
+  const text = typeof stored === 'string' ? stored : stored.toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  if (Array.isArray(value)) return Object.fromEntries(columns.map((c, i) => [c, value[i]]));
+  if (typeof value === 'object' && value !== null) return value;
+  const records = parseCsvSync(text, { columns: [...columns] }) as unknown[];
+  return records.length === 1 ? records[0] : records;
 }
 
 /** The complete request files in a directory (`*.jsonl`; temporary names are ignored), sorted. */
