@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { BatchWriter, failOnReject } from '../sink/batch-writer.js';
-import { type Chunk, recordChunks } from '../sources/chunker.js';
+import { type Chunk, countNewlines, recordChunks } from '../sources/chunker.js';
 import { parseCsvHeader } from '../sources/parse-chunk.js';
 import { compileRequestBuilder, type RequestTemplateOptions } from '../transforms/request-builder.js';
 import { columnFieldResolver } from '../transforms/template.js';
@@ -87,7 +87,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     columns = header.columns;
     checkColumns(ledger, columns, source);
     compileRequestBuilder(options, columnFieldResolver(columns)); // every placeholder must name a column
-    const headerLines = countNewlinesBefore(firstChunk.bytes, header.bodyStart);
+    const headerLines = countNewlines(firstChunk.bytes, 0, header.bodyStart);
     pendingFirst = {
       ...firstChunk,
       bytes: firstChunk.bytes.subarray(header.bodyStart),
@@ -192,12 +192,6 @@ function checkColumns(ledger: Ledger, columns: string[], source: string): void {
       },
     );
   }
-}
-
-function countNewlinesBefore(buf: Buffer, end: number): number {
-  let n = 0;
-  for (let i = buf.indexOf(10); i !== -1 && i < end; i = buf.indexOf(10, i + 1)) n++;
-  return n;
 }
 
 /** Reads the first piece of a byte stream and gives back a stream that still starts with it. */

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchpipeError, type ErrorCode, ErrorCodes } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -74,6 +74,7 @@ export class BatchWriter {
     this.attempt = options.attempt ?? 1;
     this.fileNumber = options.firstFileNumber ?? 1;
     this.resumeSeq = options.resumeSeq ?? 0;
+    mkdirSync(options.outDir, { recursive: true });
   }
 
   /** Writes one encoded chunk (chunks must come in input order) in one ledger transaction. */

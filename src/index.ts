@@ -1,0 +1,59 @@
+/**
+ * batchpipe's public API: the stages as streams, the whole `prepare` flow, the ledger, and the
+ * validators. Everything not exported here is internal.
+ */
+export {
+  BatchpipeError,
+  type BatchpipeErrorOptions,
+  type ErrorCode,
+  ErrorCodes,
+  isBatchpipeError,
+} from './errors.js';
+export {
+  type FileRow,
+  Ledger,
+  type RejectRow,
+  type RequestCounts,
+  type RequestState,
+} from './ledger/ledger.js';
+export {
+  DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_LINES,
+  detectFormat,
+  type InputFormat,
+  type PrepareOptions,
+  type PrepareSummary,
+  prepare,
+} from './prepare/prepare.js';
+export type { RejectedRecord } from './sink/batch-writer.js';
+export {
+  type BatchSinkOptions,
+  batchSink,
+  csvSource,
+  type EncodedRequest,
+  jsonlEncode,
+  jsonlSource,
+  promptTemplate,
+  type RequestEnvelope,
+  validateRequests,
+} from './streams.js';
+export {
+  compileRequestBuilder,
+  derivedCustomId,
+  type RequestTemplateOptions,
+} from './transforms/request-builder.js';
+export { compileTemplate } from './transforms/template.js';
+export { ENDPOINTS, type Endpoint, type Envelope, type RequestLine, type SourceRecord } from './types.js';
+export { FileRules, type FileRulesOptions } from './validate/file-rules.js';
+export {
+  checkRequestLine,
+  embeddingInputCount,
+  modelOf,
+  type ValidationIssue,
+} from './validate/request-schema.js';
+export {
+  type FileProblem,
+  type FileSummary,
+  validateJsonl,
+  validateJsonlFile,
+} from './validate/validate-files.js';
