@@ -1,0 +1,61 @@
+/**
+ * Shared test helpers: where the repo and shared data are, temp dirs, and running the real CLI.
+ * (Not a test file itself.)
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (this file runs from dist/test/). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const SHARED_DIR = process.env.BATCHPIPE_SHARED ?? path.resolve(REPO_ROOT, '../shared');
+export const BA_REVIEWS = path.join(SHARED_DIR, 'data', 'ba-airline-reviews.csv');
+export const BIN = path.join(REPO_ROOT, 'bin', 'batchpipe.js');
+
+/** A fresh directory under the OS temp dir. */
+export function tempDir(prefix = 'bp-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `bin/batchpipe.js` with real stdin (a string, or nothing: closed at once). */
+export function runCli(args: string[], options: { stdin?: string | Buffer; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd ?? REPO_ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
+    );
+    child.stdin.on('error', () => {}); // the CLI may exit before reading all of stdin
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+/** Request lines of every `.jsonl` in a directory, in file-name order. */
+export function readRequestFiles(dir: string): { files: string[]; lines: string[] } {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort();
+  const lines = files.flatMap((f) =>
+    readFileSync(path.join(dir, f), 'utf8')
+      .split('\n')
+      .filter((l) => l !== ''),
+  );
+  return { files, lines };
+}
