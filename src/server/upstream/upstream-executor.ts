@@ -18,7 +18,8 @@ export interface UpstreamOptions {
  * Forwards each request to an upstream OpenAI-compatible server and records its answer as it came:
  * status code, `x-request-id` and JSON body. 429 and 5xx (and connection failures) are retried with
  * backoff that honours `Retry-After`; when the tries run out, the last answer is what is recorded.
- * A body that is not JSON is recorded as an error object holding its text.
+ * An error body that is not JSON is recorded as an error object holding its text; a 2xx without a JSON
+ * object is a non-HTTP error line (`upstream_invalid_response`).
  */
 export function createUpstreamExecutor(options: UpstreamOptions): Executor {
   const maxAttempts = options.maxAttempts ?? 5;
@@ -40,11 +41,21 @@ export function createUpstreamExecutor(options: UpstreamOptions): Executor {
           signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
         });
         headers = response.headers;
+        const text = await response.text();
+        const json = parseJsonObject(text);
+        if (response.ok && json === undefined) {
+          // A 2xx must carry the endpoint's JSON object; anything else is no answer to record.
+          return {
+            kind: 'error',
+            code: 'upstream_invalid_response',
+            message: `The upstream answered ${response.status} with a body that is not a JSON object: ${text.slice(0, 500)}`,
+          };
+        }
         last = {
           kind: 'response',
           statusCode: response.status,
           requestId: response.headers.get('x-request-id') ?? undefined,
-          body: parseBody(await response.text(), response.status),
+          body: json ?? wrapText(text, response.status),
         };
         if (!isRetryableStatus(response.status)) return last;
       } catch (err) {
@@ -72,16 +83,20 @@ export function upstreamUrl(baseUrl: string, requestUrl: string): string {
   return `${base}${path}`;
 }
 
-function parseBody(text: string, status: number): unknown {
+function parseJsonObject(text: string): object | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    if (typeof value === 'object' && value !== null) return value;
+    return typeof value === 'object' && value !== null ? value : undefined;
   } catch {
-    // Not JSON: wrapped below.
+    return undefined;
   }
+}
+
+/** An error answer whose body is not JSON (an HTML 502 page, say), kept as the message of an error object. */
+function wrapText(text: string, status: number): object {
   return {
     error: {
-      message: `The upstream answered ${status} with a body that is not a JSON object: ${text.slice(0, 2000)}`,
+      message: `The upstream answered ${status} with a body that is not JSON: ${text.slice(0, 2000)}`,
       type: 'upstream_error',
       param: null,
       code: null,
