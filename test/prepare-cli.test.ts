@@ -42,9 +42,14 @@ test('the BA reviews become one request per review, user message exactly the pro
     assert.equal(request.method, 'POST');
     assert.equal(request.url, '/v1/chat/completions');
     assert.equal(request.body.model, 'gpt-4o-mini');
-    assert.deepEqual(request.body.messages, [{ role: 'user', content: `Classify this review: ${review.ReviewBody}` }]);
+    assert.deepEqual(request.body.messages, [
+      { role: 'user', content: `Classify this review: ${review.ReviewBody}` },
+    ]);
   }
-  const check = await runCli(['validate', ...readRequestFiles(path.join(dir, 'out')).files.map((f) => path.join(dir, 'out', f))]);
+  const check = await runCli([
+    'validate',
+    ...readRequestFiles(path.join(dir, 'out')).files.map((f) => path.join(dir, 'out', f)),
+  ]);
   assert.equal(check.code, 0, check.stdout + check.stderr);
 });
 
@@ -52,7 +57,9 @@ test('the ledger records every request with its source line, record and file', a
   const dir = tempDir();
   assert.equal((await runCli(prepareArgs(dir, '--max-lines', '1000'))).code, 0);
   const db = new Database(path.join(dir, 'ledger.db'), { readonly: true });
-  const rows = db.prepare('SELECT seq, line, custom_id, record, state, file_id FROM requests ORDER BY seq').all() as {
+  const rows = db
+    .prepare('SELECT seq, line, custom_id, record, state, file_id FROM requests ORDER BY seq')
+    .all() as {
     seq: number;
     line: number;
     custom_id: string;
@@ -62,7 +69,9 @@ test('the ledger records every request with its source line, record and file', a
   }[];
   assert.equal(rows.length, reviews.length);
   // Independent oracle for start lines: csv-parse's own per-record info.
-  const withInfo = parse(readFileSync(BA_REVIEWS), { columns: true, info: true }) as { info: { lines: number } }[];
+  const withInfo = parse(readFileSync(BA_REVIEWS), { columns: true, info: true }) as {
+    info: { lines: number };
+  }[];
   let prevEnd = 1; // the header ends on line 1
   rows.forEach((row, i) => {
     assert.equal(row.seq, i);
@@ -104,7 +113,12 @@ test('--max-lines 1000 gives 4 files; --max-bytes 1000000 keeps every file withi
   assert.ok(sized.files.length >= 4, `${sized.files.length} files`);
   for (const f of sized.files) assert.ok(statSync(path.join(byBytes, 'out', f)).size <= 1_000_000, f);
   assert.equal(sized.lines.length, reviews.length);
-  const check = await runCli(['validate', '--max-bytes', '1000000', ...sized.files.map((f) => path.join(byBytes, 'out', f))]);
+  const check = await runCli([
+    'validate',
+    '--max-bytes',
+    '1000000',
+    ...sized.files.map((f) => path.join(byBytes, 'out', f)),
+  ]);
   assert.equal(check.code, 0, check.stdout + check.stderr);
 });
 
@@ -112,16 +126,38 @@ test('a request larger than --max-bytes is an error naming its line', async () =
   const dir = tempDir();
   const run = await runCli(prepareArgs(dir, '--max-bytes', '2000'));
   assert.equal(run.code, 1);
-  assert.match(run.stderr, /ba-airline-reviews\.csv:\d+: BP_REQUEST_TOO_LARGE request is \d+ bytes, over the per-file limit of 2000 bytes/);
+  assert.match(
+    run.stderr,
+    /ba-airline-reviews\.csv:\d+: BP_REQUEST_TOO_LARGE request is \d+ bytes, over the per-file limit of 2000 bytes/,
+  );
 });
 
 const DUPES = 'id,text\n1,alpha\n2,"beta\nstill beta"\n1,gamma\n3,delta\n';
 
 test('a duplicate id stops the run, naming the id and both lines', async () => {
   const dir = tempDir();
-  const run = await runCli(['prepare', '-', '--ledger', path.join(dir, 'l.db'), '--out', path.join(dir, 'out'), '--model', 'm', '--id-column', 'id', '--prompt', '{{text}}'], { stdin: DUPES });
+  const run = await runCli(
+    [
+      'prepare',
+      '-',
+      '--ledger',
+      path.join(dir, 'l.db'),
+      '--out',
+      path.join(dir, 'out'),
+      '--model',
+      'm',
+      '--id-column',
+      'id',
+      '--prompt',
+      '{{text}}',
+    ],
+    { stdin: DUPES },
+  );
   assert.equal(run.code, 1);
-  assert.match(run.stderr, /^batchpipe: -:5: BP_DUPLICATE_ID duplicate custom_id "1" \(first on line 2\) \[custom_id\]$/m);
+  assert.match(
+    run.stderr,
+    /^batchpipe: -:5: BP_DUPLICATE_ID duplicate custom_id "1" \(first on line 2\) \[custom_id\]$/m,
+  );
 });
 
 test('with --rejects, duplicates and bad records are set aside and counted: read = staged + rejected', async () => {
@@ -129,12 +165,30 @@ test('with --rejects, duplicates and bad records are set aside and counted: read
   const input = `${DUPES}4\n5,"unterminated, but closed later"\n`;
   const rejects = path.join(dir, 'rejects.jsonl');
   const run = await runCli(
-    ['prepare', '-', '--ledger', path.join(dir, 'l.db'), '--out', path.join(dir, 'out'), '--model', 'm', '--id-column', 'id', '--prompt', '{{text}}', '--rejects', rejects],
+    [
+      'prepare',
+      '-',
+      '--ledger',
+      path.join(dir, 'l.db'),
+      '--out',
+      path.join(dir, 'out'),
+      '--model',
+      'm',
+      '--id-column',
+      'id',
+      '--prompt',
+      '{{text}}',
+      '--rejects',
+      rejects,
+    ],
     { stdin: input },
   );
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /read 6 = staged 4 \+ rejected 2/);
-  const lines = readFileSync(rejects, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = readFileSync(rejects, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.deepEqual(
     lines.map((r) => [r.line, r.seq, r.code]),
     [
@@ -151,12 +205,37 @@ test('with --rejects, duplicates and bad records are set aside and counted: read
 test('a missing template field names the field and line', async () => {
   const dir = tempDir();
   const input = '{"id": 1, "text": "a"}\n\n{"id": 2, "body": "b"}\n';
-  const run = await runCli(['prepare', '-', '--ledger', path.join(dir, 'l.db'), '--out', path.join(dir, 'out'), '--model', 'm', '--prompt', 'Say {{text}}'], {
-    stdin: input,
-  });
+  const run = await runCli(
+    [
+      'prepare',
+      '-',
+      '--ledger',
+      path.join(dir, 'l.db'),
+      '--out',
+      path.join(dir, 'out'),
+      '--model',
+      'm',
+      '--prompt',
+      'Say {{text}}',
+    ],
+    {
+      stdin: input,
+    },
+  );
   assert.equal(run.code, 1);
   assert.match(run.stderr, /-:3: BP_TEMPLATE_MISSING_FIELD field "text" is missing from the record/);
-  const csv = await runCli(['prepare', BA_REVIEWS, '--ledger', path.join(dir, 'c.db'), '--out', path.join(dir, 'c'), '--model', 'm', '--prompt', '{{Review}}']);
+  const csv = await runCli([
+    'prepare',
+    BA_REVIEWS,
+    '--ledger',
+    path.join(dir, 'c.db'),
+    '--out',
+    path.join(dir, 'c'),
+    '--model',
+    'm',
+    '--prompt',
+    '{{Review}}',
+  ]);
   assert.equal(csv.code, 1);
   assert.match(csv.stderr, /BP_TEMPLATE_MISSING_FIELD field "Review" is not a column of the CSV header/);
 });
@@ -168,7 +247,22 @@ test('JSONL from stdin: nested paths, 18-digit ids and numbers kept exact, value
     '{"id": 987654321098765432, "user": {"name": "Bob"}, "score": 2, "text": "plain"}',
   ].join('\n');
   const run = await runCli(
-    ['prepare', '-', '--ledger', path.join(dir, 'l.db'), '--out', path.join(dir, 'out'), '--model', 'm', '--id-column', 'id', '--system', 'Rate {{user.name}}', '--prompt', '{{text}} ({{score}}, {{id}})'],
+    [
+      'prepare',
+      '-',
+      '--ledger',
+      path.join(dir, 'l.db'),
+      '--out',
+      path.join(dir, 'out'),
+      '--model',
+      'm',
+      '--id-column',
+      'id',
+      '--system',
+      'Rate {{user.name}}',
+      '--prompt',
+      '{{text}} ({{score}}, {{id}})',
+    ],
     { stdin: input },
   );
   assert.equal(run.code, 0, run.stderr);
@@ -182,7 +276,9 @@ test('JSONL from stdin: nested paths, 18-digit ids and numbers kept exact, value
     { role: 'user', content: 'He said "hi"\n}{ (1.50, 123456789012345678)' },
   ]);
   const db = new Database(path.join(dir, 'l.db'), { readonly: true });
-  const record = (db.prepare('SELECT record FROM requests WHERE seq = 0').get() as { record: Buffer }).record.toString();
+  const record = (
+    db.prepare('SELECT record FROM requests WHERE seq = 0').get() as { record: Buffer }
+  ).record.toString();
   assert.match(record, /"id": 123456789012345678/);
   db.close();
 });
@@ -192,7 +288,20 @@ test('a --body template expresses other endpoints and fields; its strings take p
   const body = path.join(dir, 'body.json');
   writeFileSync(body, JSON.stringify({ input: '{{text}}', dimensions: 256, encoding_format: 'float' }));
   const run = await runCli(
-    ['prepare', '-', '--ledger', path.join(dir, 'l.db'), '--out', path.join(dir, 'out'), '--model', 'text-embedding-3-small', '--endpoint', '/v1/embeddings', '--body', body],
+    [
+      'prepare',
+      '-',
+      '--ledger',
+      path.join(dir, 'l.db'),
+      '--out',
+      path.join(dir, 'out'),
+      '--model',
+      'text-embedding-3-small',
+      '--endpoint',
+      '/v1/embeddings',
+      '--body',
+      body,
+    ],
     { stdin: 'text\n"a, b"\nc\n' },
   );
   assert.equal(run.code, 0, run.stderr);
@@ -211,7 +320,22 @@ test('a template that breaks the endpoint schema is rejected per record with the
   const body = path.join(dir, 'body.json');
   writeFileSync(body, JSON.stringify({ input: '{{text}}' }));
   const run = await runCli(
-    ['prepare', '-', '--ledger', path.join(dir, 'l.db'), '--out', path.join(dir, 'out'), '--model', 'e', '--endpoint', '/v1/embeddings', '--body', body, '--rejects', path.join(dir, 'r.jsonl')],
+    [
+      'prepare',
+      '-',
+      '--ledger',
+      path.join(dir, 'l.db'),
+      '--out',
+      path.join(dir, 'out'),
+      '--model',
+      'e',
+      '--endpoint',
+      '/v1/embeddings',
+      '--body',
+      body,
+      '--rejects',
+      path.join(dir, 'r.jsonl'),
+    ],
     { stdin: 'text\nok\n""\nfine\n' },
   );
   assert.equal(run.code, 0, run.stderr);
@@ -228,7 +352,23 @@ test('CRLF, a BOM and quoted newlines parse the same as LF', async () => {
   const outs = [];
   for (const input of [lf, crlf]) {
     const dir = tempDir();
-    const run = await runCli(['prepare', '-', '--ledger', path.join(dir, 'l.db'), '--out', path.join(dir, 'out'), '--model', 'm', '--id-column', 'id', '--prompt', '{{text}}'], { stdin: input });
+    const run = await runCli(
+      [
+        'prepare',
+        '-',
+        '--ledger',
+        path.join(dir, 'l.db'),
+        '--out',
+        path.join(dir, 'out'),
+        '--model',
+        'm',
+        '--id-column',
+        'id',
+        '--prompt',
+        '{{text}}',
+      ],
+      { stdin: input },
+    );
     assert.equal(run.code, 0, run.stderr);
     outs.push(readRequestFiles(path.join(dir, 'out')).lines.map((l) => JSON.parse(l)));
   }
@@ -244,7 +384,9 @@ test('CRLF, a BOM and quoted newlines parse the same as LF', async () => {
 test('a ledger made with other options is refused, naming what differs', async () => {
   const dir = tempDir();
   assert.equal((await runCli(prepareArgs(dir, '--max-lines', '1000'))).code, 0);
-  const again = await runCli([...prepareArgs(dir, '--max-lines', '1000').map((a) => (a === 'gpt-4o-mini' ? 'gpt-4o' : a))]);
+  const again = await runCli([
+    ...prepareArgs(dir, '--max-lines', '1000').map((a) => (a === 'gpt-4o-mini' ? 'gpt-4o' : a)),
+  ]);
   assert.equal(again.code, 1);
   assert.match(again.stderr, /BP_LEDGER_MISMATCH .*model: ledger has "gpt-4o-mini", this run has "gpt-4o"/);
 });

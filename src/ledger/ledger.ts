@@ -75,11 +75,8 @@ export class Ledger {
       completeFile: db.prepare<[number, number, number, string, number, number]>(
         'UPDATE files SET lines = ?, bytes = ?, tokens = ?, sha256 = ?, end_seq = ?, complete = 1 WHERE id = ?',
       ),
-      idsInRange: db.prepare<[number, number], { seq: number; custom_id: string }>(
-        'SELECT seq, custom_id FROM requests WHERE seq >= ? AND seq < ? ORDER BY seq',
-      ),
-      rejectSeqsInRange: db.prepare<[number, number], { seq: number }>(
-        'SELECT seq FROM rejects WHERE seq >= ? AND seq < ?',
+      keptRequest: db.prepare<[number], { custom_id: string; record: Buffer }>(
+        'SELECT custom_id, record FROM requests WHERE seq = ?',
       ),
     };
   }
@@ -183,13 +180,9 @@ export class Ledger {
     return this.db.prepare<[], FileRow>(`SELECT * FROM files${filter} ORDER BY id`).all();
   }
 
-  /** The custom_ids of staged requests with seq in [from, to), in seq order. */
-  idsInRange(from: number, to: number): { seq: number; custom_id: string }[] {
-    return this.stmts.idsInRange.all(from, to);
-  }
-
-  rejectSeqsInRange(from: number, to: number): Set<number> {
-    return new Set(this.stmts.rejectSeqsInRange.all(from, to).map((r) => r.seq));
+  /** The id and source record of the request at `seq`. */
+  keptRequest(seq: number): { custom_id: string; record: Buffer } | undefined {
+    return this.stmts.keptRequest.get(seq);
   }
 
   rejects(): RejectRow[] {

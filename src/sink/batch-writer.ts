@@ -102,7 +102,7 @@ export class BatchWriter {
         }
         const customId = chunk.ids[i] ?? derivedCustomId(seq);
         if (seq < this.resumeSeq) {
-          this.verifyKept(seq, line, customId);
+          this.verifyKept(seq, line, customId, record);
           continue;
         }
         const tail = tails.subarray(i === 0 ? 0 : chunk.tailEnds[i - 1], chunk.tailEnds[i]);
@@ -172,12 +172,21 @@ export class BatchWriter {
     this.rejected++;
   }
 
-  private verifyKept(seq: number, line: number, customId: string): void {
-    const kept = this.options.ledger.idsInRange(seq, seq + 1)[0];
-    if (kept?.custom_id !== customId) {
+  /** A record an earlier run already put in a complete file must be the same record now. */
+  private verifyKept(seq: number, line: number, customId: string, record: Buffer): void {
+    const kept = this.options.ledger.keptRequest(seq);
+    const what =
+      kept === undefined
+        ? 'the ledger has no request there'
+        : kept.custom_id !== customId
+          ? `custom_id ${JSON.stringify(customId)}, the ledger has ${JSON.stringify(kept.custom_id)}`
+          : !record.equals(kept.record)
+            ? 'different content from the ledger'
+            : undefined;
+    if (what !== undefined) {
       throw new BatchpipeError(
         ErrorCodes.INPUT_CHANGED,
-        `the input differs from the run this ledger records: record ${seq} has custom_id ${JSON.stringify(customId)}, the ledger has ${JSON.stringify(kept?.custom_id ?? null)}`,
+        `the input differs from the run this ledger records: record ${seq} has ${what}; use a new --ledger for new input`,
         { file: this.options.source, line, seq },
       );
     }
