@@ -58,13 +58,18 @@ function batchpipe(args: string[], input?: string): Run {
   };
 }
 
+/** Asserts the exit code, showing the run's output when it differs. */
+function expectExit(r: Run, code: number): void {
+  assert.equal(r.status, code, `exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+}
+
 describe('batchpipe validate', () => {
   it('accepts valid files, LF and CRLF, with or without a final newline: exit 0 and a summary', () => {
     const lf = file('lf.jsonl', `${chat('a')}\n${chat('b')}\n`);
     const crlf = file('crlf.jsonl', `${chat('a')}\r\n${chat('b')}\r\n${chat('c')}`);
     const emb = file('emb.jsonl', `${embedding('x', ['one', 'two'])}\n`);
     const r = batchpipe(['validate', lf, crlf, emb]);
-    assert.equal(r.status, 0, r.stderr);
+    expectExit(r, 0);
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /^ok: 3 files, 6 requests, \d+ (B|KB|MB)\n$/);
   });
@@ -72,7 +77,7 @@ describe('batchpipe validate', () => {
   it('reports invalid JSON with its line, exit 1', () => {
     const path = file('bad-json.jsonl', `${chat('a')}\n{"custom_id": "b",\n${chat('c')}\n`);
     const r = batchpipe(['validate', path]);
-    assert.equal(r.status, 1);
+    expectExit(r, 1);
     assert.equal(r.lines.length, 1, r.stdout);
     assert.match(r.lines[0] ?? '', new RegExp(`^${escapeRegExp(path)}:2: invalid_json `));
   });
@@ -90,7 +95,7 @@ describe('batchpipe validate', () => {
       [chat('a'), noModel, getMethod, chat('d', 'gpt-4o-mini', 42)].join('\n'),
     );
     const r = batchpipe(['validate', path]);
-    assert.equal(r.status, 1);
+    expectExit(r, 1);
     assert.deepEqual(
       r.lines.map((l) => l.split(' ').slice(0, 3).join(' ')),
       [
@@ -104,14 +109,14 @@ describe('batchpipe validate', () => {
   it('names the id and both lines of a duplicate custom_id', () => {
     const path = file('dup.jsonl', [chat('a'), chat('b'), chat('c'), chat('b')].join('\n'));
     const r = batchpipe(['validate', path]);
-    assert.equal(r.status, 1);
+    expectExit(r, 1);
     assert.deepEqual(r.lines, [`${path}:4: duplicate_custom_id duplicate custom_id "b" (first on line 2)`]);
   });
 
   it('reports a url or a model that differs within the file', () => {
     const path = file('mixed.jsonl', [chat('a'), chat('b', 'gpt-4o'), embedding('c', 'text')].join('\n'));
     const r = batchpipe(['validate', path]);
-    assert.equal(r.status, 1);
+    expectExit(r, 1);
     const codes = r.lines.map((l) => l.split(' ').slice(0, 2).join(' '));
     assert.deepEqual(codes, [
       `${path}:2: model_mismatch`,
@@ -124,22 +129,22 @@ describe('batchpipe validate', () => {
     const lines = ['a', 'b', 'c', 'd'].map((id) => chat(id));
     const path = file('four.jsonl', `${lines.join('\n')}\n`);
     const tooMany = batchpipe(['validate', '--max-lines', '3', path]);
-    assert.equal(tooMany.status, 1);
+    expectExit(tooMany, 1);
     assert.deepEqual(
       tooMany.lines.map((l) => l.split(' ').slice(0, 2).join(' ')),
       [`${path}:4: too_many_lines`],
     );
-    assert.equal(batchpipe(['validate', '--max-lines', '4', path]).status, 0);
+    expectExit(batchpipe(['validate', '--max-lines', '4', path]), 0);
 
     // Each line is its JSON plus '\n': the limit falls inside line 3.
     const lineBytes = Buffer.byteLength(lines[0] ?? '') + 1;
     const tooBig = batchpipe(['validate', '--max-bytes', String(lineBytes * 2 + 1), path]);
-    assert.equal(tooBig.status, 1);
+    expectExit(tooBig, 1);
     assert.deepEqual(
       tooBig.lines.map((l) => l.split(' ').slice(0, 2).join(' ')),
       [`${path}:3: too_many_bytes`],
     );
-    assert.equal(batchpipe(['validate', '--max-bytes', String(lineBytes * 4), path]).status, 0);
+    expectExit(batchpipe(['validate', '--max-bytes', String(lineBytes * 4), path]), 0);
   });
 
   it('enforces the total embedding inputs of a file', () => {
@@ -147,9 +152,9 @@ describe('batchpipe validate', () => {
       'emb-many.jsonl',
       [embedding('a', ['1', '2', '3']), embedding('b', ['4', '5'])].join('\n'),
     );
-    assert.equal(batchpipe(['validate', '--max-embedding-inputs', '5', path]).status, 0);
+    expectExit(batchpipe(['validate', '--max-embedding-inputs', '5', path]), 0);
     const r = batchpipe(['validate', '--max-embedding-inputs', '4', path]);
-    assert.equal(r.status, 1);
+    expectExit(r, 1);
     assert.deepEqual(
       r.lines.map((l) => l.split(' ').slice(0, 2).join(' ')),
       [`${path}:2: too_many_embedding_inputs`],
@@ -160,7 +165,7 @@ describe('batchpipe validate', () => {
     const bom = Buffer.from([0xef, 0xbb, 0xbf]);
     const path = file('bom.jsonl', Buffer.concat([bom, Buffer.from(`${chat('a')}\n${chat('a')}\n`)]));
     const r = batchpipe(['validate', path]);
-    assert.equal(r.status, 1);
+    expectExit(r, 1);
     assert.deepEqual(
       r.lines.map((l) => l.split(' ').slice(0, 2).join(' ')),
       [`${path}:1: bom`, `${path}:2: duplicate_custom_id`],
@@ -177,7 +182,7 @@ describe('batchpipe validate', () => {
     const blankPath = file('blank.jsonl', `${chat('a')}\n\n${chat('b')}\n`);
     const emptyPath = file('empty.jsonl', '');
     const r = batchpipe(['validate', utf8Path, blankPath, emptyPath]);
-    assert.equal(r.status, 1);
+    expectExit(r, 1);
     assert.deepEqual(
       r.lines.map((l) => l.split(' ').slice(0, 2).join(' ')),
       [`${utf8Path}:2: invalid_utf8`, `${blankPath}:2: blank_line`, `${emptyPath}:1: empty_file`],
@@ -188,7 +193,7 @@ describe('batchpipe validate', () => {
     const good = file('good.jsonl', `${chat('a')}\n`);
     const missing = join(dir, 'does-not-exist.jsonl');
     const r = batchpipe(['validate', missing, good]);
-    assert.equal(r.status, 1);
+    expectExit(r, 1);
     assert.equal(r.lines.length, 1, r.stdout);
     assert.match(r.lines[0] ?? '', new RegExp(`^${escapeRegExp(missing)}: BP_IO `));
     assert.match(r.stderr, /2 files, 1 request\b/);
@@ -196,20 +201,20 @@ describe('batchpipe validate', () => {
 
   it('reads stdin for -', () => {
     const ok = batchpipe(['validate', '-'], `${chat('a')}\n${chat('b')}\n`);
-    assert.equal(ok.status, 0, ok.stderr);
+    expectExit(ok, 0);
     assert.match(ok.stderr, /^ok: 1 file, 2 requests/);
     const bad = batchpipe(['validate', '-'], `${chat('a')}\n${chat('a')}\n`);
-    assert.equal(bad.status, 1);
+    expectExit(bad, 1);
     assert.deepEqual(bad.lines, ['-:2: duplicate_custom_id duplicate custom_id "a" (first on line 1)']);
   });
 
   it('exits 2 on usage errors', () => {
     const noFiles = batchpipe(['validate']);
-    assert.equal(noFiles.status, 2);
+    expectExit(noFiles, 2);
     assert.equal(noFiles.stdout, '');
     assert.notEqual(noFiles.stderr, '');
-    assert.equal(batchpipe(['validate', '--max-lines', 'ten', 'x.jsonl']).status, 2);
-    assert.equal(batchpipe(['validate', '--max-bytes', '0', 'x.jsonl']).status, 2);
+    expectExit(batchpipe(['validate', '--max-lines', 'ten', 'x.jsonl']), 2);
+    expectExit(batchpipe(['validate', '--max-bytes', '0', 'x.jsonl']), 2);
   });
 });
 
