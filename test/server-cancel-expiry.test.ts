@@ -7,19 +7,15 @@ import {
   countIds,
   createChatBatch,
   downloadLines,
-  removeDir,
   specValidator,
-  startTestServer,
-  tempDir,
   waitForBatch,
+  withServer,
 } from './server-support.js';
 
 const validateBatch = specValidator('Batch', true);
 
-test('cancel: cancelling → cancelled, keeping the requests that finished, each once', async () => {
-  const server = await startTestServer({ latencyMs: 40, concurrency: 2 });
-  const dir = tempDir();
-  try {
+test('cancel: cancelling → cancelled, keeping the requests that finished, each once', () =>
+  withServer({ latencyMs: 40, concurrency: 2 }, async (server, dir) => {
     const { client } = server;
     const lines = chatLines(40);
     const batch = await createChatBatch(client, dir, lines);
@@ -54,17 +50,10 @@ test('cancel: cancelling → cancelled, keeping the requests that finished, each
     await waitForBatch(client, completed.id);
     const refused = await client.batches.cancel(completed.id).catch((e: unknown) => e);
     assert.ok(refused instanceof OpenAI.BadRequestError, 'a completed batch cannot be cancelled');
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));
 
-test('cancel while validating ends cancelled with no files', async () => {
-  const server = await startTestServer();
-  const dir = tempDir();
-  try {
+test('cancel while validating ends cancelled with no files', () =>
+  withServer({}, async (server, dir) => {
     const batch = await createChatBatch(server.client, dir, chatLines(20_000));
     const cancelling = await server.client.batches.cancel(batch.id);
     assert.equal(cancelling.status, 'cancelling');
@@ -72,17 +61,10 @@ test('cancel while validating ends cancelled with no files', async () => {
     assert.equal(done.status, 'cancelled');
     assert.equal(done.request_counts?.completed ?? 0, 0);
     assert.equal(done.output_file_id, null);
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));
 
-test('expiry: past the completion window, finished requests are in the output file, the rest batch_expired', async () => {
-  const server = await startTestServer({ completionWindowSeconds: 1, latencyMs: 60, concurrency: 2 });
-  const dir = tempDir();
-  try {
+test('expiry: past the completion window, finished requests are in the output file, the rest batch_expired', () =>
+  withServer({ completionWindowSeconds: 1, latencyMs: 60, concurrency: 2 }, async (server, dir) => {
     const { client } = server;
     const lines = chatLines(60);
     const batch = await createChatBatch(client, dir, lines);
@@ -112,9 +94,4 @@ test('expiry: past the completion window, finished requests are in the output fi
     }
     for (const line of out) assert.equal(line.response?.status_code, 200);
     assert.deepEqual(done.request_counts, { total: 60, completed: out.length, failed: errors.length });
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));

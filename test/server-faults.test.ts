@@ -6,16 +6,12 @@ import {
   countIds,
   createChatBatch,
   downloadLines,
-  removeDir,
-  startTestServer,
-  tempDir,
   waitForBatch,
+  withServer,
 } from './server-support.js';
 
-test('--fail-rate answers that fraction of requests with 500 server_error or 429 inside the error file', async () => {
-  const server = await startTestServer({ failRate: 0.3, seed: 11 });
-  const dir = tempDir();
-  try {
+test('--fail-rate answers that fraction of requests with 500 server_error or 429 inside the error file', () =>
+  withServer({ failRate: 0.3, seed: 11 }, async (server, dir) => {
     const { client } = server;
     const batch = await createChatBatch(client, dir, chatLines(200));
     const done = await waitForBatch(client, batch.id);
@@ -34,17 +30,10 @@ test('--fail-rate answers that fraction of requests with 500 server_error or 429
       assert.equal(typeof error.message, 'string');
       assert.equal(error.type, line.response?.status_code === 500 ? 'server_error' : 'requests');
     }
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));
 
-test('--http-fault-rate: API calls fail 500/429 with Retry-After, and the SDK retries absorb them', async () => {
-  const server = await startTestServer({ httpFaultRate: 0.3, seed: 5 }, { maxRetries: 12 });
-  const dir = tempDir();
-  try {
+test('--http-fault-rate: API calls fail 500/429 with Retry-After, and the SDK retries absorb them', () =>
+  withServer({ httpFaultRate: 0.3, seed: 5, client: { maxRetries: 12 } }, async (server, dir) => {
     const { client } = server;
     // Without retries the faults show: some of these calls fail with 500 or 429.
     const bare = new OpenAI({ apiKey: 'test', baseURL: server.url, maxRetries: 0 });
@@ -78,9 +67,4 @@ test('--http-fault-rate: API calls fail 500/429 with Retry-After, and the SDK re
     const out = await downloadLines(client, done.output_file_id);
     assert.equal(out.length, 20);
     for (let i = 0; i < 10; i++) assert.equal((await client.batches.retrieve(batch.id)).id, batch.id);
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));

@@ -7,21 +7,17 @@ import {
   assertValid,
   chatLines,
   createChatBatch,
-  removeDir,
   specValidator,
-  startTestServer,
-  tempDir,
   upload,
+  withServer,
   writeJsonl,
 } from './server-support.js';
 
 const validateFile = specValidator('OpenAIFile', true);
 const validateBatch = specValidator('Batch', true);
 
-test('files: list paginates with after/limit/order and filters by purpose; retrieve, content and delete', async () => {
-  const server = await startTestServer();
-  const dir = tempDir();
-  try {
+test('files: list paginates with after/limit/order and filters by purpose; retrieve, content and delete', () =>
+  withServer({}, async (server, dir) => {
     const { client } = server;
     const ids: string[] = [];
     for (let i = 0; i < 5; i++)
@@ -72,17 +68,10 @@ test('files: list paginates with after/limit/order and filters by purpose; retri
       (await client.files.list({ purpose: 'batch', after: ids[2] as string })).data.map((f) => f.id),
       [ids[1], ids[0]],
     );
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));
 
-test('files: unknown ids are 404s; non-JSONL batch uploads and bad purposes are 400s', async () => {
-  const server = await startTestServer();
-  const dir = tempDir();
-  try {
+test('files: unknown ids are 404s; non-JSONL batch uploads and bad purposes are 400s', () =>
+  withServer({}, async (server, dir) => {
     const { client } = server;
     const notFound = await client.files.retrieve('file-AAAAAAAAAAAAAAAAAAAAAA').catch((e: unknown) => e);
     assert.ok(notFound instanceof OpenAI.NotFoundError);
@@ -106,17 +95,10 @@ test('files: unknown ids are 404s; non-JSONL batch uploads and bad purposes are 
     assert.equal(badPurpose.param, 'purpose');
 
     assert.equal((await client.files.list()).data.length, 0, 'rejected uploads leave no file behind');
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));
 
-test('batches: list paginates newest first with after/limit/has_more; bad create requests are 400/404', async () => {
-  const server = await startTestServer();
-  const dir = tempDir();
-  try {
+test('batches: list paginates newest first with after/limit/has_more; bad create requests are 400/404', () =>
+  withServer({}, async (server, dir) => {
     const { client } = server;
     const created: string[] = [];
     for (let i = 0; i < 5; i++)
@@ -188,16 +170,10 @@ test('batches: list paginates newest first with after/limit/has_more; bad create
       }),
       OpenAI.BadRequestError,
     );
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));
 
-test('auth: any bearer key by default; with apiKey set, other keys get 401 invalid_api_key', async () => {
-  const server = await startTestServer({ apiKey: 'sk-local-secret' }, { apiKey: 'sk-local-secret' });
-  try {
+test('auth: with apiKey set, other keys get 401 invalid_api_key, and no key is ever echoed', () =>
+  withServer({ apiKey: 'sk-local-secret', client: { apiKey: 'sk-local-secret' } }, async (server) => {
     assert.deepEqual((await server.client.files.list()).data, []);
     const wrong = new OpenAI({ apiKey: 'sk-wrong', baseURL: server.url, maxRetries: 0 });
     const err = await wrong.files.list().catch((e: unknown) => e);
@@ -207,15 +183,9 @@ test('auth: any bearer key by default; with apiKey set, other keys get 401 inval
       !err.message.includes('sk-wrong') && !err.message.includes('sk-local-secret'),
       'keys are never echoed',
     );
-  } finally {
-    await server.close();
-    await removeDir(server.dataDir);
-  }
-  const open = await startTestServer({}, { apiKey: 'anything-goes' });
-  try {
-    assert.deepEqual((await open.client.batches.list()).data, []);
-  } finally {
-    await open.close();
-    await removeDir(open.dataDir);
-  }
-});
+  }));
+
+test('auth: without apiKey, any bearer key is accepted', () =>
+  withServer({ client: { apiKey: 'anything-goes' } }, async (server) => {
+    assert.deepEqual((await server.client.batches.list()).data, []);
+  }));

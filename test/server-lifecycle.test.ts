@@ -9,22 +9,18 @@ import {
   countIds,
   createChatBatch,
   downloadLines,
-  removeDir,
   specValidator,
-  startTestServer,
-  tempDir,
   upload,
   waitForBatch,
+  withServer,
   writeJsonl,
 } from './server-support.js';
 
 const validateFile = specValidator('OpenAIFile', true);
 const validateBatch = specValidator('Batch', true);
 
-test('a chat batch runs validating → in_progress → finalizing → completed, with every result once', async () => {
-  const server = await startTestServer({ concurrency: 4 });
-  const dir = tempDir();
-  try {
+test('a chat batch runs validating → in_progress → finalizing → completed, with every result once', () =>
+  withServer({ concurrency: 4 }, async (server, dir) => {
     const { client } = server;
     const lines = chatLines(30);
     const input = writeJsonl(dir, 'input.jsonl', lines);
@@ -96,17 +92,10 @@ test('a chat batch runs validating → in_progress → finalizing → completed,
     assert.equal(done.usage?.input_tokens, promptTokens);
     assert.equal(done.usage?.output_tokens, completionTokens);
     assert.equal(done.usage?.total_tokens, promptTokens + completionTokens);
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));
 
-test('request_counts advance while the batch is in progress', async () => {
-  const server = await startTestServer({ latencyMs: 40, concurrency: 2 });
-  const dir = tempDir();
-  try {
+test('request_counts advance while the batch is in progress', () =>
+  withServer({ latencyMs: 40, concurrency: 2 }, async (server, dir) => {
     const batch = await createChatBatch(server.client, dir, chatLines(16));
     const seen: Awaited<ReturnType<typeof waitForBatch>>[] = [];
     const done = await waitForBatch(server.client, batch.id, undefined, { seen, intervalMs: 15 });
@@ -125,16 +114,10 @@ test('request_counts advance while the batch is in progress', async () => {
       'counts never go backwards',
     );
     assert.ok((partial[0]?.usage?.total_tokens ?? 0) > 0, 'usage fills in live too');
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));
 
-test('toStreamingFile uploads round-trip byte for byte, and a batch runs on them', async () => {
-  const server = await startTestServer();
-  try {
+test('toStreamingFile uploads round-trip byte for byte, and a batch runs on them', () =>
+  withServer({}, async (server) => {
     const { client } = server;
     const lines = chatLines(5).map((l) => JSON.stringify(l));
     lines[2] = JSON.stringify({ ...JSON.parse(lines[2] as string), note: 'naïve “quotes” 🚀' });
@@ -159,8 +142,4 @@ test('toStreamingFile uploads round-trip byte for byte, and a batch runs on them
     const done = await waitForBatch(client, batch.id);
     assert.equal(done.status, 'completed', 'CRLF line ends are accepted');
     assert.equal(done.request_counts?.completed, 5);
-  } finally {
-    await server.close();
-    await removeDir(server.dataDir);
-  }
-});
+  }));

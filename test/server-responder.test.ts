@@ -14,6 +14,7 @@ import {
   tempDir,
   upload,
   waitForBatch,
+  withServer,
   writeJsonl,
 } from './server-support.js';
 
@@ -153,10 +154,8 @@ async function runBatch(
 
 const req = (custom_id: string, url: string, body: object) => ({ custom_id, method: 'POST', url, body });
 
-test('chat completions: json_schema content validates, plain text derives from the prompt, 400s land in the error file', async () => {
-  const server = await startTestServer({ seed: 3 });
-  const dir = tempDir();
-  try {
+test('chat completions: json_schema content validates, plain text derives from the prompt, 400s land in the error file', () =>
+  withServer({ seed: 3 }, async (server, dir) => {
     const validateBody = specValidator('CreateChatCompletionResponse');
     const lines = Object.entries(SCHEMAS).map(([name, schema]) =>
       req(name, '/v1/chat/completions', {
@@ -237,12 +236,7 @@ test('chat completions: json_schema content validates, plain text derives from t
     assert.equal(bad.response?.body.error.param, 'messages');
     assert.ok(errors.includes(bad) && !out.includes(bad), 'a 400 goes to the error file');
     assert.deepEqual(done.request_counts, { total: lines.length, completed: lines.length - 1, failed: 1 });
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));
 
 test('the responder is deterministic for a request and seed, and the seed changes it', async () => {
   const dir = tempDir();
@@ -271,10 +265,8 @@ test('the responder is deterministic for a request and seed, and the seed change
   }
 });
 
-test('embeddings honour dimensions and give unit vectors, one per input; equal texts embed equally', async () => {
-  const server = await startTestServer();
-  const dir = tempDir();
-  try {
+test('embeddings honour dimensions and give unit vectors, one per input; equal texts embed equally', () =>
+  withServer({}, async (server, dir) => {
     const validateBody = specValidator('CreateEmbeddingResponse');
     const lines = [
       req('small', '/v1/embeddings', { model: 'text-embedding-3-small', input: 'the crew was kind' }),
@@ -290,7 +282,11 @@ test('embeddings honour dimensions and give unit vectors, one per input; equal t
         encoding_format: 'base64',
       }),
       req('empty', '/v1/embeddings', { model: 'text-embedding-3-small', input: '' }),
-      req('same', '/v1/embeddings', { model: 'text-embedding-3-small', input: ['the crew was kind'], dimensions: 8 }),
+      req('same', '/v1/embeddings', {
+        model: 'text-embedding-3-small',
+        input: ['the crew was kind'],
+        dimensions: 8,
+      }),
     ];
     const { byId } = await runBatch(server.client, dir, '/v1/embeddings', lines);
     const small = byId('small').response?.body;
@@ -313,17 +309,10 @@ test('embeddings honour dimensions and give unit vectors, one per input; equal t
     assert.equal(byId('empty').response?.status_code, 400);
     assert.deepEqual(byId('same').response?.body.data[0].embedding, dims.data[1].embedding);
     assert.notDeepEqual(dims.data[0].embedding, dims.data[1].embedding);
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));
 
-test('responses (with text.format json_schema), completions and moderations answer in their own shapes', async () => {
-  const server = await startTestServer();
-  const dir = tempDir();
-  try {
+test('responses (with text.format json_schema), completions and moderations answer in their own shapes', () =>
+  withServer({}, async (server, dir) => {
     const schema = SCHEMAS.sentiment as object;
     const responses = await runBatch(server.client, dir, '/v1/responses', [
       req('json', '/v1/responses', {
@@ -369,9 +358,4 @@ test('responses (with text.format json_schema), completions and moderations answ
     const moderation = moderations.byId('m').response?.body;
     assertValid(specValidator('CreateModerationResponse'), moderation, 'a moderation');
     assert.equal(moderation.results.length, 2);
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));

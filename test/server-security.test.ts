@@ -4,15 +4,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
-import {
-  chatLines,
-  removeDir,
-  startTestServer,
-  type TestServer,
-  tempDir,
-  upload,
-  writeJsonl,
-} from './server-support.js';
+import { chatLines, type TestServer, upload, withServer, writeJsonl } from './server-support.js';
 
 interface RawResponse {
   status: number;
@@ -70,9 +62,8 @@ const filePart = (content: string, name = 'in.jsonl') =>
   `Content-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n${content}`;
 const purposePart = 'Content-Disposition: form-data; name="purpose"\r\n\r\nbatch';
 
-test('ids shaped like paths, and encoded dot-segments, get clean 404s and never touch the disk', async () => {
-  const server = await startTestServer();
-  try {
+test('ids shaped like paths, and encoded dot-segments, get clean 404s and never touch the disk', () =>
+  withServer({}, async (server) => {
     const paths = [
       '/v1/files/../../etc/passwd',
       '/v1/files/..%2F..%2Fetc%2Fpasswd',
@@ -102,16 +93,10 @@ test('ids shaped like paths, and encoded dot-segments, get clean 404s and never 
     });
     assert.equal(assertApiError(created, 404).param, 'input_file_id');
     assert.ok(readdirSync(server.dataDir).includes('state.db'), 'the state is untouched');
-  } finally {
-    await server.close();
-    await removeDir(server.dataDir);
-  }
-});
+  }));
 
-test('bad requests get OpenAI-style errors: auth, unknown routes, bad JSON, non-multipart and truncated uploads', async () => {
-  const server = await startTestServer({ maxUploadBytes: 4096 });
-  const dir = tempDir();
-  try {
+test('bad requests get OpenAI-style errors: auth, unknown routes, bad JSON, non-multipart and truncated uploads', () =>
+  withServer({ maxUploadBytes: 4096 }, async (server, dir) => {
     const noAuth = await raw(server, 'GET', '/v1/files', { headers: { authorization: '' } });
     assertApiError(noAuth, 401);
     const unknown = assertApiError(await raw(server, 'GET', '/v1/nothing/here'), 404);
@@ -197,9 +182,4 @@ test('bad requests get OpenAI-style errors: auth, unknown routes, bad JSON, non-
     assert.deepEqual(readdirSync(path.join(server.dataDir, 'files')), []);
     const ok = await upload(server.client, writeJsonl(dir, 'after.jsonl', chatLines(2)));
     assert.equal(ok.purpose, 'batch');
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));

@@ -52,6 +52,26 @@ export async function startTestServer(
   };
 }
 
+/**
+ * Runs `fn` with a fresh server (see {@link startTestServer}) and a scratch dir, then closes the server
+ * and removes both dirs, whatever `fn` did.
+ */
+export async function withServer(
+  options: Partial<LocalServerOptions> & { client?: { apiKey?: string; maxRetries?: number } },
+  fn: (server: TestServer, dir: string) => Promise<void>,
+): Promise<void> {
+  const { client, ...serverOptions } = options;
+  const server = await startTestServer(serverOptions, client);
+  const dir = tempDir();
+  try {
+    await fn(server, dir);
+  } finally {
+    await server.close();
+    await removeDir(dir);
+    await removeDir(server.dataDir);
+  }
+}
+
 /** Removes a temp dir once a test is done with it. */
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });

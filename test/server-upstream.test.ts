@@ -7,10 +7,8 @@ import {
   countIds,
   createChatBatch,
   downloadLines,
-  removeDir,
-  startTestServer,
-  tempDir,
   waitForBatch,
+  withServer,
 } from './server-support.js';
 
 /** What the fake upstream saw and sent, per prompt. */
@@ -88,63 +86,67 @@ async function startFakeUpstream(): Promise<{ server: Server; base: string; log:
 
 test('--upstream forwards each request with bounded concurrency, retries 429/5xx honouring Retry-After, records answers as given', async () => {
   const upstream = await startFakeUpstream();
-  const server = await startTestServer({ upstream: upstream.base, upstreamApiKey: 'up-key', concurrency: 2 });
-  const dir = tempDir();
   try {
-    const { client } = server;
-    const prompts = [
-      'hello 1',
-      'hello 2',
-      'hello 3',
-      'hello 4',
-      'hello 5',
-      'flaky',
-      'down',
-      'bad',
-      'slow-retry',
-    ];
-    const lines = prompts.map((p, i) => chatLine(`u${i}`, p));
-    const batch = await createChatBatch(client, dir, lines);
-    const done = await waitForBatch(client, batch.id);
-    assert.equal(done.status, 'completed');
-    const out = await downloadLines(client, done.output_file_id);
-    const errors = await downloadLines(client, done.error_file_id);
-    assert.ok([...countIds([...out, ...errors]).values()].every((n) => n === 1));
-    const byPrompt = (p: string) => [...out, ...errors].find((l) => l.custom_id === `u${prompts.indexOf(p)}`);
+    await withServer(
+      { upstream: upstream.base, upstreamApiKey: 'up-key', concurrency: 2 },
+      async ({ client }, dir) => {
+        const prompts = [
+          'hello 1',
+          'hello 2',
+          'hello 3',
+          'hello 4',
+          'hello 5',
+          'flaky',
+          'down',
+          'bad',
+          'slow-retry',
+        ];
+        const lines = prompts.map((p, i) => chatLine(`u${i}`, p));
+        const batch = await createChatBatch(client, dir, lines);
+        const done = await waitForBatch(client, batch.id);
+        assert.equal(done.status, 'completed');
+        const out = await downloadLines(client, done.output_file_id);
+        const errors = await downloadLines(client, done.error_file_id);
+        assert.ok([...countIds([...out, ...errors]).values()].every((n) => n === 1));
+        const byPrompt = (p: string) =>
+          [...out, ...errors].find((l) => l.custom_id === `u${prompts.indexOf(p)}`);
 
-    for (const p of ['hello 1', 'hello 5', 'flaky', 'slow-retry']) {
-      const line = byPrompt(p);
-      const sent = upstream.log.sent.get(p);
-      assert.ok(line && out.includes(line), `${p} is in the output file`);
-      assert.equal(line.response?.status_code, 200);
-      assert.deepEqual(line.response?.body, sent?.body, 'the upstream body, exactly');
-      assert.equal(line.response?.request_id, sent?.requestId, "the upstream's x-request-id");
-    }
-    for (const p of ['down', 'bad']) {
-      const line = byPrompt(p);
-      const sent = upstream.log.sent.get(p);
-      assert.ok(line && errors.includes(line), `${p} is in the error file`);
-      assert.equal(line.response?.status_code, sent?.status);
-      assert.deepEqual(line.response?.body, sent?.body);
-    }
-    assert.equal(upstream.log.attempts.get('flaky')?.length, 2, 'a 429 is retried');
-    assert.equal(upstream.log.attempts.get('down')?.length, 5, 'a 5xx is retried until the tries run out');
-    assert.equal(upstream.log.attempts.get('bad')?.length, 1, 'a 400 is not retried');
-    const [first, second] = upstream.log.attempts.get('slow-retry') ?? [];
-    assert.ok(
-      (second as number) - (first as number) >= 950,
-      `Retry-After: 1 is honoured (${(second as number) - (first as number)} ms)`,
+        for (const p of ['hello 1', 'hello 5', 'flaky', 'slow-retry']) {
+          const line = byPrompt(p);
+          const sent = upstream.log.sent.get(p);
+          assert.ok(line && out.includes(line), `${p} is in the output file`);
+          assert.equal(line.response?.status_code, 200);
+          assert.deepEqual(line.response?.body, sent?.body, 'the upstream body, exactly');
+          assert.equal(line.response?.request_id, sent?.requestId, "the upstream's x-request-id");
+        }
+        for (const p of ['down', 'bad']) {
+          const line = byPrompt(p);
+          const sent = upstream.log.sent.get(p);
+          assert.ok(line && errors.includes(line), `${p} is in the error file`);
+          assert.equal(line.response?.status_code, sent?.status);
+          assert.deepEqual(line.response?.body, sent?.body);
+        }
+        assert.equal(upstream.log.attempts.get('flaky')?.length, 2, 'a 429 is retried');
+        assert.equal(
+          upstream.log.attempts.get('down')?.length,
+          5,
+          'a 5xx is retried until the tries run out',
+        );
+        assert.equal(upstream.log.attempts.get('bad')?.length, 1, 'a 400 is not retried');
+        const [first, second] = upstream.log.attempts.get('slow-retry') ?? [];
+        assert.ok(
+          (second as number) - (first as number) >= 950,
+          `Retry-After: 1 is honoured (${(second as number) - (first as number)} ms)`,
+        );
+        assert.equal(upstream.log.maxInFlight, 2, 'at most --concurrency requests at once, and it is used');
+        assert.deepEqual([...upstream.log.auth], ['Bearer up-key']);
+        assert.deepEqual(done.request_counts, { total: 9, completed: 7, failed: 2 });
+        assert.equal(done.usage?.input_tokens, 7 * 7);
+        assert.equal(done.usage?.output_tokens, 3 * 7);
+      },
     );
-    assert.equal(upstream.log.maxInFlight, 2, 'at most --concurrency requests at once, and it is used');
-    assert.deepEqual([...upstream.log.auth], ['Bearer up-key']);
-    assert.deepEqual(done.request_counts, { total: 9, completed: 7, failed: 2 });
-    assert.equal(done.usage?.input_tokens, 7 * 7);
-    assert.equal(done.usage?.output_tokens, 3 * 7);
   } finally {
-    await server.close();
     await new Promise((r) => upstream.server.close(r));
-    await removeDir(dir);
-    await removeDir(server.dataDir);
   }
 });
 
@@ -152,18 +154,12 @@ test('an unreachable upstream ends as non-HTTP error lines, not a stuck batch', 
   const upstream = await startFakeUpstream();
   const base = upstream.base;
   await new Promise((r) => upstream.server.close(r)); // Nothing listens there now.
-  const server = await startTestServer({ upstream: base });
-  const dir = tempDir();
-  try {
+  await withServer({ upstream: base }, async (server, dir) => {
     const batch = await createChatBatch(server.client, dir, [chatLine('x', 'hello')]);
     const done = await waitForBatch(server.client, batch.id, undefined, { timeoutMs: 15_000 });
     assert.equal(done.status, 'completed');
     const [line] = await downloadLines(server.client, done.error_file_id);
     assert.equal(line?.response, null);
     assert.equal(line?.error?.code, 'upstream_error');
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
+  });
 });

@@ -4,21 +4,17 @@ import {
   assertValid,
   chatLine,
   createChatBatch,
-  removeDir,
   specValidator,
-  startTestServer,
-  tempDir,
   upload,
   waitForBatch,
+  withServer,
   writeJsonl,
 } from './server-support.js';
 
 const validateBatch = specValidator('Batch', true);
 
-test('validation failures name their code, param and 1-based line (blank lines still count)', async () => {
-  const server = await startTestServer();
-  const dir = tempDir();
-  try {
+test('validation failures name their code, param and 1-based line (blank lines still count)', () =>
+  withServer({}, async (server, dir) => {
     const lines = [
       chatLine('a', 'fine'), // 1
       '{"custom_id": "b", "method": "POST", ', // 2: not JSON
@@ -51,17 +47,10 @@ test('validation failures name their code, param and 1-based line (blank lines s
       [9, 'missing_required_parameter', 'body'],
     ]);
     for (const e of failed.errors?.data ?? []) assert.ok((e.message ?? '').length > 10);
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));
 
-test('an empty file and a file over 50,000 requests fail validation', async () => {
-  const server = await startTestServer();
-  const dir = tempDir();
-  try {
+test('an empty file and a file over 50,000 requests fail validation', () =>
+  withServer({}, async (server, dir) => {
     const { client } = server;
     const empty = await createChatBatch(client, dir, [''], 'empty.jsonl');
     const emptyDone = await waitForBatch(client, empty.id);
@@ -74,21 +63,14 @@ test('an empty file and a file over 50,000 requests fail validation', async () =
     assert.equal(bigDone.status, 'failed');
     assert.equal(bigDone.errors?.data?.[0]?.code, 'too_many_requests');
     assert.equal(bigDone.errors?.data?.[0]?.line, 50_001);
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+  }));
 
-test('enqueued token limit: a batch that would push the queued tokens over the limit fails token_limit_exceeded', async () => {
-  // Each line's prompt is 400 characters, about 100 tokens, so 10 lines are about 1,000 tokens.
-  const server = await startTestServer({ enqueuedTokenLimit: 1_500, latencyMs: 60, concurrency: 2 });
-  const dir = tempDir();
-  try {
-    const { client } = server;
-    const lines = Array.from({ length: 10 }, (_, i) => chatLine(`t${i}`, 'x'.repeat(400)));
-    const file = await upload(client, writeJsonl(dir, 'tokens.jsonl', lines));
+/** Ten requests whose prompts are 400 characters each: about 100 tokens each, 1,000 in all. */
+const TOKEN_LINES = Array.from({ length: 10 }, (_, i) => chatLine(`t${i}`, 'x'.repeat(400)));
+
+test('enqueued token limit: a batch that would push the queued tokens over the limit fails token_limit_exceeded', () =>
+  withServer({ enqueuedTokenLimit: 1_500, latencyMs: 60, concurrency: 2 }, async ({ client }, dir) => {
+    const file = await upload(client, writeJsonl(dir, 'tokens.jsonl', TOKEN_LINES));
     const create = () =>
       client.batches.create({
         input_file_id: file.id,
@@ -107,28 +89,11 @@ test('enqueued token limit: a batch that would push the queued tokens over the l
     assert.equal((await waitForBatch(client, first.id)).status, 'completed');
     const third = await waitForBatch(client, (await create()).id);
     assert.equal(third.status, 'completed', 'once the queue drains, the same batch fits again');
+  }));
 
-    const alone = await startTestServer({ enqueuedTokenLimit: 500 });
-    try {
-      const f = await upload(alone.client, writeJsonl(dir, 'alone.jsonl', lines));
-      const b = await alone.client.batches.create({
-        input_file_id: f.id,
-        endpoint: '/v1/chat/completions',
-        completion_window: '24h',
-      });
-      const done = await waitForBatch(alone.client, b.id);
-      assert.equal(
-        done.errors?.data?.[0]?.code,
-        'token_limit_exceeded',
-        'a batch bigger than the limit on its own fails too',
-      );
-    } finally {
-      await alone.close();
-      await removeDir(alone.dataDir);
-    }
-  } finally {
-    await server.close();
-    await removeDir(dir);
-    await removeDir(server.dataDir);
-  }
-});
+test('enqueued token limit: a batch bigger than the limit on its own fails too', () =>
+  withServer({ enqueuedTokenLimit: 500 }, async ({ client }, dir) => {
+    const done = await waitForBatch(client, (await createChatBatch(client, dir, TOKEN_LINES)).id);
+    assert.equal(done.status, 'failed');
+    assert.equal(done.errors?.data?.[0]?.code, 'token_limit_exceeded');
+  }));
