@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkRequestLine, embeddingInputCount, modelOf } from '../src/validate/request-schema.js';
+import {
+  checkRequestLine,
+  embeddingInputCount,
+  formatIssue,
+  modelOf,
+} from '../src/validate/request-schema.js';
 
 /** A request line for `url` with `body`, valid in every other respect. */
 function line(url: string, body: unknown): Record<string, unknown> {
@@ -274,7 +279,7 @@ describe('checkRequestLine: chat bodies', () => {
     it(name, () => assert.deepEqual(codesAndPaths(chat(body)), expected));
   }
 
-  it('messages name the path, what was expected and what came', () => {
+  it('messages say what was expected and what came; formatIssue adds the path', () => {
     const [first] = checkRequestLine(
       chat({
         messages: [
@@ -285,12 +290,14 @@ describe('checkRequestLine: chat bodies', () => {
     );
     assert.ok(first);
     assert.equal(first.path, 'body.messages[1].content');
-    assert.match(first.message, /^body\.messages\[1\]\.content: /);
+    assert.doesNotMatch(first.message, /messages/, 'the message does not repeat the path');
     assert.match(first.message, /string/);
     assert.match(first.message, /number/);
+    assert.equal(formatIssue(first), `body.messages[1].content: ${first.message}`);
 
     const [range] = checkRequestLine(chat({ temperature: 7 }));
-    assert.match(range?.message ?? '', /temperature.*2.*7/);
+    assert.match(range?.message ?? '', /2.*7/);
+    assert.equal(formatIssue({ path: '', message: 'whole line' }), 'whole line');
   });
 });
 

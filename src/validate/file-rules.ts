@@ -3,7 +3,7 @@
  * the API's per-file limits. A small stateful checker fed line by line, so a file is never held in memory.
  */
 import type { Endpoint } from '../types.js';
-import { type IssueCode, IssueCodes, type ValidationIssue } from './issues.js';
+import { type IssueCode, IssueCodes, issue, type ValidationIssue } from './issues.js';
 import { embeddingInputCount, modelOf } from './request-schema.js';
 
 /** The API's defaults: 50,000 requests and 200 MB per file, 50,000 embedding inputs per batch. */
@@ -22,18 +22,12 @@ export interface FileRulesOptions {
 
 const EMBEDDINGS_URL: Endpoint = '/v1/embeddings';
 
-/** Cross-line messages name their field themselves, so unlike body issues they carry no path prefix. */
-function fileIssue(code: IssueCode, path: string, message: string): ValidationIssue {
-  return { code, path, message };
-}
-
 /** A field that must hold the same value on every line of a file: remembers the first and its line. */
 class OneValue {
   #first: { value: string; line: number } | undefined;
 
   constructor(
     readonly code: IssueCode,
-    readonly path: string,
     readonly name: string,
     readonly why: string,
   ) {}
@@ -48,9 +42,9 @@ class OneValue {
     if (value === this.#first.value) return;
     const { value: first, line: firstLine } = this.#first;
     issues.push(
-      fileIssue(
+      issue(
         this.code,
-        this.path,
+        '',
         `${this.name} ${JSON.stringify(value)} differs from ${JSON.stringify(first)} (first on line ${firstLine}); ${this.why}`,
       ),
     );
@@ -81,8 +75,8 @@ export class FileRules {
 
   /** custom_id → the line it first appeared on. Bounded: tracking stops once the file is over its line limit. */
   readonly #firstLineOfId = new Map<string, number>();
-  readonly #url = new OneValue(IssueCodes.URL_MISMATCH, 'url', 'url', 'a file holds one endpoint');
-  readonly #model = new OneValue(IssueCodes.MODEL_MISMATCH, 'body.model', 'model', 'a file holds one model');
+  readonly #url = new OneValue(IssueCodes.URL_MISMATCH, 'url', 'a file holds one endpoint');
+  readonly #model = new OneValue(IssueCodes.MODEL_MISMATCH, 'model', 'a file holds one model');
   #reportedLines = false;
   #reportedBytes = false;
   #reportedEmbeddings = false;
@@ -104,7 +98,7 @@ export class FileRules {
     if (this.bytes <= this.maxBytes || this.#reportedBytes) return [];
     this.#reportedBytes = true;
     return [
-      fileIssue(
+      issue(
         IssueCodes.TOO_MANY_BYTES,
         '',
         `the file is over the limit of ${this.maxBytes} bytes by line ${line} (${this.bytes} bytes so far)`,
@@ -123,7 +117,7 @@ export class FileRules {
     if (this.requests > this.maxLines && !this.#reportedLines) {
       this.#reportedLines = true;
       issues.push(
-        fileIssue(
+        issue(
           IssueCodes.TOO_MANY_LINES,
           '',
           `request ${this.requests} (line ${line}) is over the limit of ${this.maxLines} requests per file`,
@@ -145,9 +139,9 @@ export class FileRules {
     const first = this.#firstLineOfId.get(id);
     if (first !== undefined) {
       issues.push(
-        fileIssue(
+        issue(
           IssueCodes.DUPLICATE_CUSTOM_ID,
-          'custom_id',
+          '',
           `duplicate custom_id ${JSON.stringify(id)} (first on line ${first})`,
         ),
       );
@@ -167,9 +161,9 @@ export class FileRules {
     if (this.embeddingInputs <= this.maxEmbeddingInputs || this.#reportedEmbeddings) return;
     this.#reportedEmbeddings = true;
     issues.push(
-      fileIssue(
+      issue(
         IssueCodes.TOO_MANY_EMBEDDING_INPUTS,
-        'body.input',
+        '',
         `the file is over the limit of ${this.maxEmbeddingInputs} embedding inputs by line ${line} (${this.embeddingInputs} so far)`,
       ),
     );

@@ -1,13 +1,14 @@
 /**
  * What the validators report: issues as data `{ code, path, message }`, never thrown. Codes are stable
- * snake_case strings that users and scripts match on; the message is for people and already names the path.
+ * snake_case strings that users and scripts match on. As in zod, the message does not repeat the path:
+ * present an issue with `formatIssue` (`body.messages[1].content: expected string or array, got number`).
  */
 export interface ValidationIssue {
   /** One of {@link IssueCodes}. */
   code: IssueCode;
-  /** Where in the request line, e.g. `body.messages[1].content`; `''` for the whole line or file. */
+  /** Where in the request line, e.g. `body.messages[1].content`; `''` for the line as a whole or the file. */
   path: string;
-  /** What was expected and what came, prefixed with the path when there is one. */
+  /** What was expected and what came, without the path. */
   message: string;
 }
 
@@ -58,9 +59,17 @@ export interface LineIssue extends ValidationIssue {
   line: number;
 }
 
-/** Builds an issue whose message is prefixed with its path (when it has one). */
-export function issue(code: IssueCode, path: string, detail: string): ValidationIssue {
-  return { code, path, message: path === '' ? detail : `${path}: ${detail}` };
+export function issue(code: IssueCode, path: string, message: string): ValidationIssue {
+  return { code, path, message };
+}
+
+/**
+ * An issue for people: `path: message`, or the message alone for issues about the whole line or file.
+ * @example formatIssue({ code: 'missing_field', path: 'body.model', message: 'required, expected string' })
+ * // → 'body.model: required, expected string'
+ */
+export function formatIssue(found: Pick<ValidationIssue, 'path' | 'message'>): string {
+  return found.path === '' ? found.message : `${found.path}: ${found.message}`;
 }
 
 /** A short, bounded rendering of a JSON value for messages: strings quoted and cut, containers by kind. */

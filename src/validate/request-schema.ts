@@ -18,7 +18,7 @@ import {
   type ValidationIssue,
 } from './issues.js';
 
-export type { ValidationIssue } from './issues.js';
+export { formatIssue, type IssueCode, IssueCodes, type ValidationIssue } from './issues.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Shared pieces
@@ -285,7 +285,7 @@ const lineSchemaByUrl = new Map<unknown, z.ZodType>(
  * @returns `[]` when the line is valid; otherwise its issues.
  * @example
  * checkRequestLine({ custom_id: 'a', method: 'POST', url: '/v1/embeddings', body: { model: 'm', input: '' } });
- * // → [{ code: 'invalid_value', path: 'body.input', message: 'body.input: must not be empty' }]
+ * // → [{ code: 'invalid_value', path: 'body.input', message: 'must not be empty' }]
  */
 export function checkRequestLine(value: unknown): ValidationIssue[] {
   if (!isPlainObject(value)) {

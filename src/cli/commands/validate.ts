@@ -6,6 +6,7 @@ import {
   DEFAULT_MAX_EMBEDDING_INPUTS,
   DEFAULT_MAX_LINES,
 } from '../../validate/file-rules.js';
+import { formatIssue } from '../../validate/issues.js';
 import {
   type FileProblem,
   type FileSummary,
@@ -101,7 +102,7 @@ async function drain(
 
 /** Compiler-style `file:line: code message`, the form editors and grep understand. */
 function formatProblem(p: FileProblem): string {
-  return `${p.file}:${p.line}: ${p.code} ${p.message}\n`;
+  return `${p.file}:${p.line}: ${p.code} ${formatIssue(p)}\n`;
 }
 
 /** Buffers text into blocks and writes them with backpressure: waits for 'drain' when the stream is full. */
