@@ -73,7 +73,7 @@ export function parseCsvChunk(bytes: Buffer, firstLine: number, file: string): C
   try {
     values = parse(bytes, { relax_column_count: true, skip_empty_lines: true }) as string[][];
   } catch (err) {
-    throw csvError(err, firstLine, file);
+    throw csvError(err, bytes, firstLine, file);
   }
   return { values, ...csvRecordBounds(bytes, firstLine, values.length) };
 }
@@ -129,11 +129,16 @@ export function csvRecordBounds(
   return { lines, starts, ends };
 }
 
-function csvError(err: unknown, firstLine: number, file: string): BatchpipeError {
-  const e = err as { message?: string; code?: string; lines?: number };
-  // csv-parse counts lines from 1 within the chunk it was given.
-  const line = typeof e.lines === 'number' ? firstLine + e.lines - 1 : firstLine;
-  const message = (e.message ?? String(err)).replace(/ at line \d+/, '').replace(/ on line \d+/, '');
+/** csv-parse's error, re-pointed at the line where the offending record starts. */
+function csvError(err: unknown, bytes: Buffer, firstLine: number, file: string): BatchpipeError {
+  const e = err as { message?: string; code?: string; lines?: number; records?: number };
+  let line = typeof e.lines === 'number' ? firstLine + e.lines - 1 : firstLine;
+  if (typeof e.records === 'number') {
+    // csv-parse counts the records it finished; the next one is at fault.
+    const bounds = csvRecordBounds(bytes, firstLine, e.records + 1);
+    line = bounds.lines[e.records] || line;
+  }
+  const message = (e.message ?? String(err)).replace(/ (at|on) line \d+/, '');
   return new BatchpipeError(ErrorCodes.PARSE, `invalid CSV (${e.code ?? 'parse error'}): ${message}`, {
     file,
     line,

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parse } from 'csv-parse/sync';
+import { recordChunks } from '../src/sources/chunker.js';
+import { parseJsonLossless } from '../src/sources/lossless-json.js';
+import {
+  csvRecordBounds,
+  parseCsvChunk,
+  parseCsvHeader,
+  parseJsonlChunk,
+} from '../src/sources/parse-chunk.js';
+
+async function* pieces(text: string, size: number): AsyncGenerator<Buffer> {
+  const bytes = Buffer.from(text);
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+/** Parses a whole CSV the way prepare does (chunk by chunk) and returns rows with their lines. */
+async function chunkedRows(text: string, pieceSize: number, targetBytes: number) {
+  const rows: { line: number; values: string[] }[] = [];
+  let columns: string[] | undefined;
+  for await (const chunk of recordChunks(pieces(text, pieceSize), { quoted: true, targetBytes })) {
+    let { bytes, firstLine } = chunk;
+    if (!columns) {
+      const header = parseCsvHeader(chunk, 't.csv');
+      columns = header.columns;
+      firstLine += bytes.subarray(0, header.bodyStart).toString().split('\n').length - 1;
+      bytes = bytes.subarray(header.bodyStart);
+    }
+    const parsed = parseCsvChunk(bytes, firstLine, 't.csv');
+    parsed.values.forEach((values, i) => rows.push({ line: parsed.lines[i]!, values }));
+  }
+  return { columns, rows };
+}
+
+const TRICKY = [
+  'id,text,note',
+  '1,"a, b","say ""hi"""',
+  '2,"line one',
+  'line two',
+  '',
+  'line four",x',
+  '',
+  '3,plain,"""quoted"""',
+  '4,"😀 emoji, é",""',
+  '5,"ends with newline',
+  '",last',
+].join('\n');
+
+test('record chunks split only between records, whatever the piece and chunk sizes', async () => {
+  const whole = parse(TRICKY, { columns: true, skip_empty_lines: true }) as Record<string, string>[];
+  for (const pieceSize of [1, 2, 3, 7, 64]) {
+    for (const target of [1, 5, 16, 1 << 20]) {
+      const { columns, rows } = await chunkedRows(TRICKY, pieceSize, target);
+      assert.deepEqual(columns, ['id', 'text', 'note']);
+      assert.deepEqual(
+        rows.map((r) => Object.fromEntries(columns!.map((c, i) => [c, r.values[i]]))),
+        whole,
+        `piece ${pieceSize}, target ${target}`,
+      );
+      assert.deepEqual(
+        rows.map((r) => r.line),
+        [2, 3, 8, 9, 10],
+        `lines with piece ${pieceSize}, target ${target}`,
+      );
+    }
+  }
+});
+
+test('a BOM is stripped and CRLF chunks keep line numbers', async () => {
+  const text = `\ufeffid,text\r\n1,a\r\n\r\n2,"b\r\nc"\r\n3,d`;
+  const { columns, rows } = await chunkedRows(text, 3, 4);
+  assert.deepEqual(columns, ['id', 'text']);
+  assert.deepEqual(
+    rows.map((r) => [r.line, ...r.values]),
+    [
+      [2, '1', 'a'],
+      [4, '2', 'b\r\nc'],
+      [6, '3', 'd'],
+    ],
+  );
+});
+
+test('record bounds give each record its exact source text', () => {
+  const body = Buffer.from('1,"x\ny"\r\n\n2,z\n');
+  const { lines, starts, ends } = csvRecordBounds(body, 10, 2);
+  assert.deepEqual([...lines], [10, 13]);
+  assert.equal(body.toString('utf8', starts[0], ends[0]), '1,"x\ny"');
+  assert.equal(body.toString('utf8', starts[1], ends[1]), '2,z');
+});
+
+test('an unclosed quote is a parse error naming the line', async () => {
+  await assert.rejects(
+    chunkedRows('id,t\n1,a\n2,"open\n3,b\n', 4, 8),
+    (err: Error & { line?: number; code?: string }) => {
+      assert.equal(err.code, 'BP_PARSE');
+      assert.equal(err.line, 3);
+      return true;
+    },
+  );
+});
+
+test('JSONL chunks: blank lines skipped, bad lines reported per line, CRLF tolerated', () => {
+  const parsed = parseJsonlChunk(Buffer.from('{"a":1}\r\n\n  \n[1]\n{bad\n{"b":2}'), 5);
+  assert.deepEqual([...parsed.lines], [5, 8, 9, 10]);
+  assert.deepEqual(parsed.values[0], { a: 1 });
+  assert.match((parsed.values[1] as { message: string }).message, /expected a JSON object/);
+  assert.match((parsed.values[2] as { message: string }).message, /invalid JSON/);
+  assert.deepEqual(parsed.values[3], { b: 2 });
+});
+
+test('lossless JSON keeps numbers JSON.parse would change, and nothing else', () => {
+  assert.deepEqual(
+    parseJsonLossless('{"id":123456789012345678,"n":3,"f":1.5,"z":1.50,"e":1e3,"s":"123456789012345678"}'),
+    {
+      id: '123456789012345678',
+      n: 3,
+      f: 1.5,
+      z: '1.50',
+      e: '1e3',
+      s: '123456789012345678',
+    },
+  );
+  assert.deepEqual(parseJsonLossless('{"k":"a \\"1.50\\" b","v":[-12345678901234567890, 2]}'), {
+    k: 'a "1.50" b',
+    v: ['-12345678901234567890', 2],
+  });
+  assert.deepEqual(parseJsonLossless('{"plain": [1, 2.5, -3]}'), { plain: [1, 2.5, -3] });
+});

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { compileProbeBuilder, compileRequestBuilder } from '../src/transforms/request-builder.js';
+import { createRequestEncoder, joinRequestLine } from '../src/transforms/request-encoder.js';
+import {
+  columnFieldResolver,
+  compileBodyTemplate,
+  compileTemplate,
+  MissingFieldError,
+} from '../src/transforms/template.js';
+
+test('placeholders render fields as text; dotted paths reach nested objects; whole names win', () => {
+  const t = compileTemplate('{{a}} / {{ user.name }} / {{x.y}} / {{n}} / {{obj}}');
+  assert.equal(
+    t.render({
+      a: 'A "q"',
+      user: { name: 'Zoë' },
+      'x.y': 'whole',
+      x: { y: 'nested' },
+      n: 1.5,
+      obj: { k: [1] },
+    }),
+    'A "q" / Zoë / whole / 1.5 / {"k":[1]}',
+  );
+  assert.deepEqual(t.fields, ['a', 'user.name', 'x.y', 'n', 'obj']);
+});
+
+test('a missing or null field throws MissingFieldError naming it', () => {
+  const t = compileTemplate('Hi {{name}}');
+  assert.throws(
+    () => t.render({}),
+    (err: Error) => err instanceof MissingFieldError && err.field === 'name',
+  );
+  assert.throws(() => t.render({ name: null }), /field "name" is null/);
+  assert.equal(t.render({ name: '' }), 'Hi ');
+});
+
+test('an unclosed placeholder is a template error', () => {
+  assert.throws(() => compileTemplate('Hi {{name'), /BP_TEMPLATE_INVALID|unclosed/);
+});
+
+test('CSV column accessors resolve by header position and fail early on unknown columns', () => {
+  const resolve = columnFieldResolver(['id', 'Food&Beverages']);
+  assert.equal(compileTemplate('{{Food&Beverages}}', 't', resolve).render(['1', '4']), '4');
+  assert.throws(() => compileTemplate('{{food}}', 't', resolve), /not a column of the CSV header/);
+});
+
+test('body templates insert values as data, never as JSON text, and share constant subtrees', () => {
+  const schema = { type: 'object', properties: { a: { type: 'string' } } };
+  const body = compileBodyTemplate({
+    input: ['{{t}}', 'const'],
+    response_format: { type: 'json_schema', json_schema: { name: 'x', schema } },
+  });
+  const one = body.render({ t: '"},{"evil":1' }) as Record<string, unknown>;
+  const two = body.render({ t: 'b' }) as Record<string, unknown>;
+  assert.deepEqual(one.input, ['"},{"evil":1', 'const']);
+  assert.equal(JSON.parse(JSON.stringify(one)).input[0], '"},{"evil":1');
+  assert.equal(one.response_format, two.response_format, 'constant subtree shared');
+});
+
+test('the request builder puts prompt and system where each endpoint wants them', () => {
+  const record = { t: 'hello', s: 'be brief' };
+  const chat = compileRequestBuilder({ model: 'm', prompt: '{{t}}', system: '{{s}}' })(record);
+  assert.deepEqual(chat.body, {
+    model: 'm',
+    messages: [
+      { role: 'system', content: 'be brief' },
+      { role: 'user', content: 'hello' },
+    ],
+  });
+  const responses = compileRequestBuilder({
+    endpoint: '/v1/responses',
+    model: 'm',
+    prompt: '{{t}}',
+    system: '{{s}}',
+  })(record);
+  assert.deepEqual(responses.body, { model: 'm', input: 'hello', instructions: 'be brief' });
+  const completions = compileRequestBuilder({ endpoint: '/v1/completions', model: 'm', prompt: '{{t}}' })(
+    record,
+  );
+  assert.deepEqual(completions.body, { model: 'm', prompt: 'hello' });
+  const moderation = compileRequestBuilder({ endpoint: '/v1/moderations', model: 'omni', prompt: '{{t}}' })(
+    record,
+  );
+  assert.deepEqual(moderation.body, { model: 'omni', input: 'hello' });
+  assert.throws(
+    () => compileRequestBuilder({ endpoint: '/v1/embeddings', model: 'e', prompt: 'x', system: 'y' }),
+    /--system applies/,
+  );
+  assert.throws(() => compileRequestBuilder({ prompt: 'x' }), /a model is required/);
+  assert.throws(() => compileRequestBuilder({ model: 'm' }), /nothing to send/);
+});
+
+test('the encoder validates per record only when a probe shows a placeholder sits under a constraint', () => {
+  const free = { model: 'm', prompt: '{{t}}' };
+  const encodeFree = createRequestEncoder(compileRequestBuilder(free), compileProbeBuilder(free));
+  const ok = encodeFree({ t: '' });
+  assert.equal(ok.ok, true, 'any string is a valid user message');
+
+  // A templated model must be non-empty: probes catch it, so every record is checked.
+  const templatedModel = { body: { model: '{{m}}', messages: [{ role: 'user', content: 'x' }] } };
+  const encodeModel = createRequestEncoder(
+    compileRequestBuilder(templatedModel),
+    compileProbeBuilder(templatedModel),
+  );
+  const bad = encodeModel({ m: '' });
+  assert.equal(bad.ok, false);
+  if (!bad.ok) assert.equal(bad.field, 'body.model');
+  const good = encodeModel({ m: 'gpt' });
+  assert.equal(good.ok, true);
+  if (good.ok) {
+    assert.equal(good.model, 'gpt');
+    const line = JSON.parse(joinRequestLine('id-1', good.tail));
+    assert.deepEqual(line, {
+      custom_id: 'id-1',
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { model: 'gpt', messages: [{ role: 'user', content: 'x' }] },
+    });
+    assert.equal(good.tailBytes, Buffer.byteLength(good.tail));
+  }
+});
