@@ -397,7 +397,18 @@ function verdicts(results: Result[], opts: Options): Verdicts {
 }
 
 function table(results: Result[], v: Verdicts, rssMethod: string): string {
-  const head = ['rows', 'MB in', 'tool', 'seconds', 'rows/s', 'MB/s', 'cores', 'other', 'peak RSS MiB'];
+  const head = [
+    'rows',
+    'MB in',
+    'tool',
+    'seconds',
+    'rows/s',
+    'MB/s',
+    'CPU s',
+    'cores',
+    'other',
+    'peak RSS MiB',
+  ];
   const body = results.map((r) => [
     fmtInt(r.rows),
     fmtMB(r.bytesIn),
@@ -405,6 +416,7 @@ function table(results: Result[], v: Verdicts, rssMethod: string): string {
     r.seconds.toFixed(2),
     fmtInt(r.rowsPerSecond),
     (r.bytesIn / 1e6 / r.seconds).toFixed(1),
+    r.cores === undefined ? '-' : (r.cores * r.seconds).toFixed(2),
     r.cores === undefined ? '-' : r.cores.toFixed(2),
     r.otherCores === undefined ? '-' : r.otherCores.toFixed(2),
     fmtMiB(Math.max(...r.runs.map((x) => x.peakRssKiB))),
@@ -415,7 +427,7 @@ function table(results: Result[], v: Verdicts, rssMethod: string): string {
   const lines = [fmtRow(head), ...body.map(fmtRow), ''];
   lines.push(
     `MB = 10^6 bytes of CSV in; rows/s from the ${results[0]!.runs.length > 1 ? 'median' : 'single'} run's wall time; ` +
-      `cores = (user + sys CPU) / wall; other = cores used by other processes meanwhile; peak RSS = ${rssMethod}${results[0]!.runs.length > 1 ? ', max over runs' : ''}.`,
+      `CPU s = user + sys; cores = CPU s / wall; other = cores used by other processes meanwhile; peak RSS = ${rssMethod}${results[0]!.runs.length > 1 ? ', max over runs' : ''}.`,
   );
   if (v.speedup.length > 0) {
     const ratios = v.speedup.map((s) => `${fmtInt(s.rows)} rows: ${s.ratio.toFixed(2)}x`).join(', ');
