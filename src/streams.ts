@@ -28,7 +28,7 @@ import {
 import { estimateTokens } from './transforms/request-encoder.js';
 import { MissingFieldError } from './transforms/template.js';
 import type { Envelope, RequestLine, SourceRecord } from './types.js';
-import { checkRequestLine } from './validate/request-schema.js';
+import { checkRequestLine, formatIssue } from './validate/request-schema.js';
 
 /** A record on its way through the stages: its request, or why it has none. */
 export interface RequestEnvelope extends Envelope {
@@ -158,7 +158,7 @@ export function validateRequests(): Transform {
         ...env,
         reject: {
           code: ErrorCodes.INVALID_REQUEST,
-          message: `${issue.path}: ${issue.message}`,
+          message: formatIssue(issue),
           field: issue.path,
         },
       });

@@ -9,14 +9,14 @@ import { type Chunk, countNewlines, recordChunks } from '../sources/chunker.js';
 import { parseCsvHeader } from '../sources/parse-chunk.js';
 import { compileRequestBuilder, type RequestTemplateOptions } from '../transforms/request-builder.js';
 import { columnFieldResolver } from '../transforms/template.js';
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from '../validate/file-rules.js';
 import { type ChunkSink, inlineSink, threadedSink } from './chunk-sinks.js';
 import type { EncodeContext } from './encode-chunk.js';
 import { openRejectsFile } from './rejects-file.js';
 import { settleInterruptedRun } from './resume.js';
 import { claimLedger, runIdentity } from './run-identity.js';
 
-export const DEFAULT_MAX_LINES = 50_000;
-export const DEFAULT_MAX_BYTES = 209_715_200;
+export { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from '../validate/file-rules.js';
 
 export type InputFormat = 'csv' | 'jsonl';
 

@@ -1,6 +1,6 @@
 import { ErrorCodes } from '../errors.js';
 import type { SourceRecord } from '../types.js';
-import { checkRequestLine } from '../validate/request-schema.js';
+import { checkRequestLine, formatIssue } from '../validate/request-schema.js';
 import { type BuiltRequest, derivedCustomId, type RequestBuilder } from './request-builder.js';
 import { MissingFieldError } from './template.js';
 
@@ -62,7 +62,7 @@ export function createRequestEncoder(
       return {
         ok: false,
         code: ErrorCodes.INVALID_REQUEST,
-        message: `${first.path}: ${first.message}${more}`,
+        message: `${formatIssue(first)}${more}`,
         field: first.path,
       };
     }
