@@ -75,6 +75,8 @@ interface RunRecord {
   processes: number;
   threads: number;
   samples: number;
+  /** RSS over time, [seconds, KiB], ≤ 10 points a second (see measure.ts). */
+  rssTimeline: [number, number][];
   outputBytes: number;
   files: number;
 }
@@ -316,6 +318,7 @@ async function timedRun(
     processes: m.sampled.processes,
     threads: m.sampled.threads,
     samples: m.sampled.samples,
+    rssTimeline: m.sampled.timeline,
     outputBytes: counts.diskBytes,
     files: counts.diskFiles,
   };
@@ -327,8 +330,25 @@ async function timedRun(
       `peak RSS ${fmtMiB(record.peakRssKiB)} MiB (ru_maxrss ${m.timeMaxRssKiB === undefined ? '-' : fmtMiB(m.timeMaxRssKiB)}, sampled VmHWM ${fmtMiB(m.sampled.hwmKiB)}), ${m.sampled.threads} threads` +
       (m.otherCores === undefined ? '' : `; other processes used ${m.otherCores.toFixed(2)} cores meanwhile`),
   );
+  log(
+    `${tool} ${fmtInt(rows)} rows: RSS over the run (MiB, at 10%, 20%, … 100% of wall time): ${rssProfile(m)}`,
+  );
   if (!opts.keep) rmSync(run.cwd, { recursive: true, force: true });
   return record;
+}
+
+/** RSS at each tenth of the run, from the sampled timeline. */
+function rssProfile(m: Measurement): string {
+  const points = m.sampled.timeline;
+  if (points.length === 0) return '-';
+  const out: string[] = [];
+  for (let k = 1; k <= 10; k++) {
+    const t = (m.seconds * k) / 10;
+    let best = points[0]!;
+    for (const p of points) if (p[0] <= t) best = p;
+    out.push(fmtMiB(best[1]).replace(/\.\d$/, ''));
+  }
+  return out.join(' ');
 }
 
 function summarise(tool: Tool, rows: number, bytesIn: number, runs: RunRecord[]): Result {

@@ -35,6 +35,11 @@ export interface Sampled {
   /** Most threads seen at once, summed over the tree. */
   threads: number;
   samples: number;
+  /**
+   * The tree's RSS over time, `[seconds since spawn, KiB]`, at most one point per 100 ms: shows whether
+   * memory plateaus (flat) or climbs with the input (a leak or an unbounded queue).
+   */
+  timeline: [number, number][];
 }
 
 export interface Measurement {
@@ -98,7 +103,7 @@ export async function measure(
   // The measured processes: the command and its descendants (not the /usr/bin/time wrapper).
   let tracked: number[] = useTime ? [] : [rootPid];
   let mainPid: number | undefined = useTime ? undefined : rootPid;
-  const sampled: Sampled = { hwmKiB: 0, treeRssKiB: 0, processes: 0, threads: 0, samples: 0 };
+  const sampled: Sampled = { hwmKiB: 0, treeRssKiB: 0, processes: 0, threads: 0, samples: 0, timeline: [] };
   let tick = 0;
   const poll = (): void => {
     if (tick++ % 25 === 0 || mainPid === undefined) {
@@ -121,6 +126,9 @@ export async function measure(
       sampled.treeRssKiB = Math.max(sampled.treeRssKiB, rss);
       sampled.processes = Math.max(sampled.processes, alive);
       sampled.threads = Math.max(sampled.threads, threads);
+      const t = (performance.now() - started) / 1000;
+      const lastT = sampled.timeline.at(-1)?.[0] ?? -1;
+      if (t - lastT >= 0.1) sampled.timeline.push([Math.round(t * 1000) / 1000, rss]);
     }
   };
   const timer = setInterval(poll, options.pollMs ?? 20);
