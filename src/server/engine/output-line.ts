@@ -1,6 +1,6 @@
 import type { Outcome } from '../execution.js';
 import type { BatchUsage, OutputLine } from '../types.js';
-import { batchRequestId, newRequestId } from '../util/ids.js';
+import { batchRequestId, lineRequestId } from '../util/ids.js';
 
 /** An output line and which file it belongs to. */
 export interface PlacedLine {
@@ -25,7 +25,7 @@ export function placeOutcome(batchId: string, customId: string, outcome: Outcome
   }
   const response = {
     status_code: outcome.statusCode,
-    request_id: outcome.requestId ?? newRequestId(),
+    request_id: outcome.requestId ?? lineRequestId(batchId, customId),
     body: outcome.body,
   };
   return {

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { type Executor, errorResponse, type Outcome } from '../execution.js';
 import { nowSeconds } from '../util/ids.js';
-import { createRng, hash32, hexHash } from '../util/prng.js';
+import { createRng, hexHash } from '../util/prng.js';
 import { respondChatCompletion } from './chat-completions.js';
 import { respondCompletion } from './completions.js';
 import { respondEmbeddings } from './embeddings.js';
@@ -22,7 +23,7 @@ export function createBuiltinResponder(seed: number): Executor {
 export function respond(seed: number, url: string, body: Record<string, unknown>, idTail: string): Outcome {
   const ctx: RespondContext = {
     body,
-    rng: createRng(seed, url, hash32(JSON.stringify(body))),
+    rng: createRng(seed, url, bodyHash(body)),
     idTail,
     now: nowSeconds(),
   };
@@ -40,4 +41,9 @@ export function respond(seed: number, url: string, body: Record<string, unknown>
     default:
       return errorResponse(404, `Invalid URL (POST ${url})`, 'invalid_request_error');
   }
+}
+
+/** A hash of the body for seeding; native, since bodies can be long and this runs per request. */
+function bodyHash(body: Record<string, unknown>): number {
+  return createHash('sha1').update(JSON.stringify(body)).digest().readUInt32LE(0);
 }

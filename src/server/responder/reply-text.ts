@@ -8,11 +8,17 @@ const STOP_WORDS = new Set(
   ),
 );
 
-/** Distinct words of a prompt, longest first (ties in order of appearance), for replies and JSON strings. */
+/** Only the start of a long prompt is mined for words: a reply needs a handful, and this runs per request. */
+const SCAN_CHARS = 600;
+
+/** Distinct words of a prompt's start, longest first (ties in order of appearance), for replies and JSON strings. */
 export function promptWords(prompt: string, limit = 24): string[] {
   const seen = new Set<string>();
   const words: string[] = [];
-  for (const match of prompt.toLowerCase().matchAll(/[\p{L}\p{N}][\p{L}\p{N}'-]{2,}/gu)) {
+  for (const match of prompt
+    .slice(0, SCAN_CHARS)
+    .toLowerCase()
+    .matchAll(/[\p{L}\p{N}][\p{L}\p{N}'-]{2,}/gu)) {
     const word = match[0];
     if (STOP_WORDS.has(word) || seen.has(word)) continue;
     seen.add(word);

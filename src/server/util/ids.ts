@@ -36,6 +36,11 @@ export function batchRequestId(batchId: string, customId: string): string {
   return `batch_req_${hexHash('line', batchId, customId)}`;
 }
 
+/** The `request_id` of a request the server answered itself: stable per batch and custom_id, and cheap. */
+export function lineRequestId(batchId: string, customId: string): string {
+  return `req_${hexHash('request', batchId, customId)}`;
+}
+
 export function isFileId(id: string): boolean {
   return FILE_ID_PATTERN.test(id);
 }
