@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { parseDurationSeconds, startLocalServer } from '../../server/index.js';
 
@@ -36,11 +36,10 @@ export function registerServe(program: Command): void {
       numberOption('--seed', 0, 2 ** 31, true),
       0,
     )
-    .option(
-      '--completion-window <duration>',
-      'how long a batch may run: 24h, 30m, 5s, …',
-      durationOption,
-      86_400,
+    .addOption(
+      new Option('--completion-window <duration>', 'how long a batch may run: 24h, 30m, 5s, …')
+        .argParser(durationOption)
+        .default(86_400, '24h'),
     )
     .option(
       '--fail-rate <f>',

@@ -46,6 +46,8 @@ export interface BatchEngine {
 
 type StopReason = 'cancel' | 'expire' | 'shutdown';
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 interface Run {
   controller: AbortController;
   reason: StopReason | undefined;
@@ -157,9 +159,7 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
     run.tally = journal.tally;
     let final: FinalStatus;
     if (batch.status === 'in_progress') {
-      const wait = internals.deadlineMs - Date.now();
-      if (wait <= 0) stop(run, 'expire');
-      else run.timer = setTimeout(() => stop(run, 'expire'), wait);
+      armExpiry(run, internals.deadlineMs);
       if (!run.reason) {
         await runRequests({
           batchId,
@@ -194,6 +194,13 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
     const finished = await finalizeBatch(store, dataDir, batchId, journal, final);
     const counts = finished.batch.request_counts;
     log(`${batchId}: ${final}, ${counts.completed} completed and ${counts.failed} failed of ${counts.total}`);
+  }
+
+  /** Stops the run at the deadline; re-arms in steps, since a timer cannot wait longer than ~24.8 days. */
+  function armExpiry(run: Run, deadlineMs: number) {
+    const wait = deadlineMs - Date.now();
+    if (wait <= 0) stop(run, 'expire');
+    else run.timer = setTimeout(() => armExpiry(run, deadlineMs), Math.min(wait, MAX_TIMER_MS));
   }
 
   async function openBatchJournal(
