@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import OpenAI from 'openai';
 import { openJournal } from '../src/server/engine/result-journal.js';
+import { startLocalServer } from '../src/server/index.js';
 import {
   chatLines,
   countIds,
@@ -15,6 +16,7 @@ import {
   startTestServer,
   tempDir,
   waitForBatch,
+  withServer,
 } from './server-support.js';
 
 test('a server closed mid-batch and started again on the same data dir finishes the batch, every custom_id once', async () => {
@@ -167,3 +169,18 @@ test('recovery cuts a line torn by a crash and keeps the whole ones', async () =
     await removeDir(dir);
   }
 });
+
+test('two live servers never share a data dir', () =>
+  withServer({}, async (server) => {
+    await assert.rejects(startLocalServer({ dataDir: server.dataDir, port: 0 }), /already in use/);
+    const other = spawnSync(
+      process.execPath,
+      [path.join(REPO_ROOT, 'bin/batchpipe.js'), 'serve', '--port', '0', '--data', server.dataDir],
+      {
+        encoding: 'utf8',
+        timeout: 10_000,
+      },
+    );
+    assert.equal(other.status, 1);
+    assert.match(other.stderr, /in use by another batchpipe server/);
+  }));

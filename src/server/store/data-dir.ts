@@ -9,7 +9,7 @@ import { isBatchId, isFileId } from '../util/ids.js';
  * ```
  * state.db            files and batches (SQLite, WAL)
  * files/<file-id>     file contents
- * uploads/*.part      uploads being received (removed at start)
+ * uploads/*.part      uploads being received (removed when a server takes the lock)
  * work/<batch-id>/    output.jsonl and errors.jsonl while a batch runs (the crash journal)
  * server.lock         pid of the server that owns the directory
  * ```
@@ -29,8 +29,6 @@ export function openDataDir(root: string): DataDir {
   const uploadsDir = path.join(abs, 'uploads');
   const workRoot = path.join(abs, 'work');
   for (const dir of [abs, filesDir, uploadsDir, workRoot]) mkdirSync(dir, { recursive: true });
-  // A half-received upload never became a file; nothing refers to it.
-  for (const name of readdirSync(uploadsDir)) rmSync(path.join(uploadsDir, name), { force: true });
   return {
     root: abs,
     dbPath: path.join(abs, 'state.db'),
@@ -48,12 +46,16 @@ export function openDataDir(root: string): DataDir {
   };
 }
 
+/** Data dirs held by servers of this process (the pid in the lock file cannot tell them apart). */
+const heldHere = new Set<string>();
+
 /**
- * Takes `server.lock` for this process. Two live servers on one directory would both run its batches,
+ * Takes `server.lock` for this process and clears `uploads/`. Two live servers on one directory would both run its batches,
  * so a lock held by another live process is an error; one left by a dead process is taken over.
  * Returns the release function.
  */
 export function lockDataDir(dir: DataDir): () => void {
+  if (heldHere.has(dir.root)) throw new Error(`${dir.root} is already in use by a server in this process`);
   const lockPath = path.join(dir.root, 'server.lock');
   let holder: number | undefined;
   try {
@@ -65,7 +67,11 @@ export function lockDataDir(dir: DataDir): () => void {
     throw new Error(`${dir.root} is in use by another batchpipe server (pid ${holder})`);
   }
   writeFileSync(lockPath, String(process.pid));
+  heldHere.add(dir.root);
+  // Only the owner may do this: a half-received upload never became a file, and nothing refers to it.
+  for (const name of readdirSync(dir.uploadsDir)) rmSync(path.join(dir.uploadsDir, name), { force: true });
   return () => {
+    heldHere.delete(dir.root);
     try {
       if (readFileSync(lockPath, 'utf8') === String(process.pid)) unlinkSync(lockPath);
     } catch {
