@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compileProbeBuilder, compileRequestBuilder } from '../src/transforms/request-builder.js';
+import {
+  compileRequestBuilder,
+  compileTailEncoder,
+  type RequestTemplateOptions,
+} from '../src/transforms/request-builder.js';
 import { createRequestEncoder, joinRequestLine } from '../src/transforms/request-encoder.js';
 import {
   columnFieldResolver,
@@ -93,16 +97,13 @@ test('the request builder puts prompt and system where each endpoint wants them'
 
 test('the encoder validates per record only when a probe shows a placeholder sits under a constraint', () => {
   const free = { model: 'm', prompt: '{{t}}' };
-  const encodeFree = createRequestEncoder(compileRequestBuilder(free), compileProbeBuilder(free));
+  const encodeFree = createRequestEncoder(free);
   const ok = encodeFree({ t: '' });
   assert.equal(ok.ok, true, 'any string is a valid user message');
 
   // A templated model must be non-empty: probes catch it, so every record is checked.
   const templatedModel = { body: { model: '{{m}}', messages: [{ role: 'user', content: 'x' }] } };
-  const encodeModel = createRequestEncoder(
-    compileRequestBuilder(templatedModel),
-    compileProbeBuilder(templatedModel),
-  );
+  const encodeModel = createRequestEncoder(templatedModel);
   const bad = encodeModel({ m: '' });
   assert.equal(bad.ok, false);
   if (!bad.ok) assert.equal(bad.field, 'body.model');
@@ -118,5 +119,57 @@ test('the encoder validates per record only when a probe shows a placeholder sit
       body: { model: 'gpt', messages: [{ role: 'user', content: 'x' }] },
     });
     assert.equal(good.tailBytes, Buffer.byteLength(good.tail));
+  }
+});
+
+test('the JSON-text encoder writes exactly JSON.stringify of the built request', () => {
+  const record = {
+    t: 'quote " backslash \\ newline \n tab \t emoji 😀 lone \ud800 ctrl \u0001',
+    n: 'x',
+    id: 'k1',
+  };
+  const cases: RequestTemplateOptions[] = [
+    { model: 'm', prompt: 'Classify: {{t}}', system: 'Be {{n}}', idColumn: 'id' },
+    {
+      endpoint: '/v1/responses',
+      model: 'm',
+      prompt: '{{t}}',
+      system: 'sys',
+      body: {
+        temperature: 0.2,
+        text: {
+          format: {
+            type: 'json_schema',
+            name: 'x',
+            schema: { type: 'object', properties: { a: { type: 'string' } }, required: ['a'] },
+          },
+        },
+      },
+    },
+    {
+      endpoint: '/v1/embeddings',
+      body: {
+        model: 'e-{{n}}',
+        input: ['{{t}}', 'fixed', '{{n}}{{n}}'],
+        dimensions: 3,
+        flag: true,
+        none: null,
+      },
+    },
+    {
+      model: 'm',
+      id: 'row-{{id}}-{{n}}',
+      body: {
+        messages: [{ role: 'developer', content: [{ type: 'text', text: '{{t}}' }] }],
+        metadata: { k: '{{n}}' },
+      },
+    },
+  ];
+  for (const options of cases) {
+    const built = compileRequestBuilder(options)(record);
+    const encoded = compileTailEncoder(options)(record);
+    assert.equal(encoded.customId, built.customId);
+    assert.equal(`{${encoded.tail}`, JSON.stringify({ method: 'POST', url: built.url, body: built.body }));
+    assert.equal(encoded.model, built.body.model);
   }
 });

@@ -1,8 +1,7 @@
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import type { BatchWriter } from '../sink/batch-writer.js';
 import type { Chunk } from '../sources/chunker.js';
-import { createChunkEncoder, type EncodeContext } from './encode-chunk.js';
-import type { LedgerWorkerData } from './ledger-worker.js';
+import { createChunkEncoder, type EncodeContext, type EncodedChunk } from './encode-chunk.js';
 import { type ErrorData, errorFromData } from './thread-errors.js';
 
 /** Where the reader sends record-aligned chunks; `submit` resolves when there is room for more. */
@@ -23,38 +22,42 @@ export function inlineSink(ctx: EncodeContext, writer: BatchWriter): ChunkSink {
     },
     async finish() {
       writer.finish();
-      return { read: writer.nextSeq, staged: writer.staged, rejected: writer.rejected };
+      return totalsOf(writer);
     },
     async abort() {},
   };
 }
 
 /**
- * Parse and encode on `threads` workers, ledger and files on one more; this thread only reads and
- * hands out chunks. At most `maxInflight` chunks are between reader and ledger at any time (credit-
- * based backpressure), so memory stays flat however large the input.
+ * Each worker is a V8 isolate with its own heap; left to its defaults each grows lazily towards
+ * hundreds of MB. A chunk in flight needs a few MB, so a modest heap keeps RSS flat.
+ */
+const WORKER_LIMITS = {
+  maxYoungGenerationSizeMb: Number(process.env.BP_YOUNG ?? 16),
+  maxOldGenerationSizeMb: 256,
+};
+
+/**
+ * Parse and encode on `threads` workers; this thread reads, hands out chunks, and writes the
+ * encoded chunks (column-wise, transferred without copying) to the files and ledger in input order.
+ * At most `maxInflight` chunks are between reader and writer (credit-based backpressure), so memory
+ * stays flat however large the input.
  */
 export function threadedSink(
   ctx: EncodeContext,
   threads: number,
-  ledgerData: LedgerWorkerData,
-  maxInflight = threads * 3,
+  writer: BatchWriter,
+  maxInflight = threads * 2,
 ): ChunkSink {
-  const encoders = Array.from(
+  const url = new URL('./encode-worker.js', import.meta.url);
+  const workers = Array.from(
     { length: threads },
-    () => new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: ctx }),
+    () => new Worker(url, { workerData: ctx, resourceLimits: WORKER_LIMITS }),
   );
-  const ledgerWorker = new Worker(new URL('./ledger-worker.js', import.meta.url), { workerData: ledgerData });
-  for (const encoder of encoders) {
-    const { port1, port2 } = new MessageChannel();
-    encoder.postMessage({ port: port1 }, [port1]);
-    ledgerWorker.postMessage({ port: port2 }, [port2]);
-  }
-
+  const arrived = new Map<number, EncodedChunk>();
   let dispatched = 0;
-  let done = 0;
+  let written = 0;
   let failure: Error | undefined;
-  let finished: { read: number; staged: number; rejected: number } | undefined;
   // Whoever waits for room (submit) or for the end (finish) is woken on every message.
   let wake: (() => void) | undefined;
   const notify = () => {
@@ -63,8 +66,7 @@ export function threadedSink(
     w?.();
   };
   const until = async (ready: () => boolean) => {
-    while (!ready()) {
-      if (failure) throw failure;
+    while (!ready() && !failure) {
       await new Promise<void>((resolve) => {
         wake = resolve;
       });
@@ -75,39 +77,59 @@ export function threadedSink(
     failure ??= err;
     notify();
   };
-
-  ledgerWorker.on('message', (msg: { done?: number; finished?: typeof finished; error?: ErrorData }) => {
-    if (msg.error) fail(errorFromData(msg.error));
-    else if (msg.finished) finished = msg.finished;
-    else if (msg.done !== undefined) done = msg.done + 1;
+  // Chunks finish out of order across workers; write them strictly in input order.
+  const drain = () => {
+    try {
+      for (let chunk = arrived.get(written); chunk !== undefined && !failure; chunk = arrived.get(written)) {
+        arrived.delete(written);
+        writer.writeChunk(chunk);
+        written++;
+      }
+    } catch (err) {
+      fail(err as Error);
+    }
     notify();
-  });
-  for (const worker of [...encoders, ledgerWorker]) {
+  };
+
+  let finishing = false;
+  for (const worker of workers) {
+    worker.on('message', (msg: { index: number; chunk?: EncodedChunk; error?: ErrorData }) => {
+      if (msg.error) return fail(errorFromData(msg.error));
+      arrived.set(msg.index, msg.chunk!);
+      drain();
+    });
     worker.on('error', fail);
     worker.on('exit', (code) => {
-      if (code !== 0 && finished === undefined) fail(new Error(`a prepare worker exited with code ${code}`));
+      if (code !== 0 && !finishing) fail(new Error(`an encode worker exited with code ${code}`));
     });
   }
-  const stop = () => Promise.all([...encoders, ledgerWorker].map((w) => w.terminate())).then(() => {});
+  const stop = async () => {
+    finishing = true;
+    await Promise.all(workers.map((w) => w.terminate()));
+  };
 
   return {
     async submit(chunk) {
-      await until(() => dispatched - done < maxInflight);
+      await until(() => dispatched - written < maxInflight);
       const bytes = new Uint8Array(chunk.bytes); // a private copy to transfer
-      encoders[dispatched % threads]!.postMessage({ index: dispatched, bytes, firstLine: chunk.firstLine }, [
+      workers[dispatched % threads]!.postMessage({ index: dispatched, bytes, firstLine: chunk.firstLine }, [
         bytes.buffer,
       ]);
       dispatched++;
     },
     async finish() {
-      ledgerWorker.postMessage({ end: dispatched });
       try {
-        await until(() => finished !== undefined);
+        await until(() => written === dispatched);
       } finally {
         await stop();
       }
-      return finished!;
+      writer.finish();
+      return totalsOf(writer);
     },
     abort: stop,
   };
+}
+
+function totalsOf(writer: BatchWriter): { read: number; staged: number; rejected: number } {
+  return { read: writer.nextSeq, staged: writer.staged, rejected: writer.rejected };
 }

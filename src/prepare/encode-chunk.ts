@@ -1,10 +1,6 @@
 import { ErrorCodes } from '../errors.js';
 import { type ChunkRecords, ParseProblem, parseCsvChunk, parseJsonlChunk } from '../sources/parse-chunk.js';
-import {
-  compileProbeBuilder,
-  compileRequestBuilder,
-  type RequestTemplateOptions,
-} from '../transforms/request-builder.js';
+import type { RequestTemplateOptions } from '../transforms/request-builder.js';
 import { createRequestEncoder } from '../transforms/request-encoder.js';
 import { columnFieldResolver, objectFieldResolver } from '../transforms/template.js';
 import type { SourceRecord } from '../types.js';
@@ -55,10 +51,7 @@ export interface EncodedChunk {
 export function createChunkEncoder(ctx: EncodeContext): (bytes: Buffer, firstLine: number) => EncodedChunk {
   const csv = ctx.format === 'csv';
   const resolve = csv ? columnFieldResolver(ctx.columns) : objectFieldResolver;
-  const encode = createRequestEncoder(
-    compileRequestBuilder(ctx.template, resolve),
-    compileProbeBuilder(ctx.template),
-  );
+  const encode = createRequestEncoder(ctx.template, resolve);
   const width = ctx.columns.length;
 
   return function encodeChunk(bytes, firstLine) {

@@ -1,27 +1,19 @@
 /**
- * Encode worker: parses and encodes chunks, sending each result straight to the ledger worker over
- * its own MessagePort (transferring the buffers), so results never pass through the main thread.
+ * Encode worker: parses and encodes chunks for the main thread, which owns the files and the ledger.
+ * Results go back column-wise with their buffers transferred, not copied.
  */
-import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { createChunkEncoder, type EncodeContext, transferablesOf } from './encode-chunk.js';
 import { errorToData } from './thread-errors.js';
 
 const encodeChunk = createChunkEncoder(workerData as EncodeContext);
-let out: MessagePort | undefined;
 
-parentPort!.on(
-  'message',
-  (msg: { port: MessagePort } | { index: number; bytes: Uint8Array; firstLine: number }) => {
-    if ('port' in msg) {
-      out = msg.port;
-      return;
-    }
-    try {
-      const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
-      const chunk = encodeChunk(bytes, msg.firstLine);
-      out!.postMessage({ index: msg.index, chunk }, transferablesOf(chunk));
-    } catch (err) {
-      out!.postMessage({ index: msg.index, error: errorToData(err) });
-    }
-  },
-);
+parentPort!.on('message', (msg: { index: number; bytes: Uint8Array; firstLine: number }) => {
+  try {
+    const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
+    const chunk = encodeChunk(bytes, msg.firstLine);
+    parentPort!.postMessage({ index: msg.index, chunk }, transferablesOf(chunk));
+  } catch (err) {
+    parentPort!.postMessage({ index: msg.index, error: errorToData(err) });
+  }
+});

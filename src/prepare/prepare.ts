@@ -107,24 +107,14 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     firstFileNumber: resume.nextFileNumber,
     resumeSeq: resume.nextSeq,
   };
-  let sink: ChunkSink;
-  let rejects: ReturnType<typeof openRejectsFile> | undefined;
-  if (threads > 0) {
-    sink = threadedSink(ctx, threads, {
-      ledgerPath: ledger.path,
-      writer: writerOptions,
-      rejectsPath: options.rejectsPath,
-      format,
-      columns,
-    });
-  } else {
-    rejects =
-      options.rejectsPath === undefined ? undefined : openRejectsFile(options.rejectsPath, format, columns);
-    sink = inlineSink(
-      ctx,
-      new BatchWriter({ ...writerOptions, ledger, onReject: rejects?.write ?? failOnReject(source) }),
-    );
-  }
+  const rejects =
+    options.rejectsPath === undefined ? undefined : openRejectsFile(options.rejectsPath, format, columns);
+  const writer = new BatchWriter({
+    ...writerOptions,
+    ledger,
+    onReject: rejects?.write ?? failOnReject(source),
+  });
+  const sink: ChunkSink = threads > 0 ? threadedSink(ctx, threads, writer) : inlineSink(ctx, writer);
   let totals: { read: number; staged: number; rejected: number };
   try {
     if (pendingFirst && pendingFirst.bytes.length > 0) await sink.submit(pendingFirst);

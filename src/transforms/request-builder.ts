@@ -1,6 +1,12 @@
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { ENDPOINTS, type Endpoint, type SourceRecord } from '../types.js';
-import { compileBodyTemplate, compileTemplate, type FieldResolver, objectFieldResolver } from './template.js';
+import {
+  type CompiledTemplate,
+  compileBodyTemplate,
+  compileTemplate,
+  type FieldResolver,
+  objectFieldResolver,
+} from './template.js';
 
 /** How records become request lines. Everything here is part of a run's identity in the ledger. */
 export interface RequestTemplateOptions {
@@ -49,73 +55,137 @@ export function compileRequestBuilder(
   if (options.idColumn !== undefined && options.id !== undefined) {
     throw new BatchpipeError(ErrorCodes.USAGE, 'give --id-column or --id, not both');
   }
-  // The model leads the body (as in OpenAI's examples) and is a constant of the template.
-  const bodySource: Record<string, unknown> = {
-    ...(options.model === undefined ? {} : { model: options.model }),
-  };
-  Object.assign(bodySource, options.body);
-  if (options.model !== undefined) bodySource.model = options.model;
-  const bodyTemplate = compileBodyTemplate(bodySource, resolve);
-  const prompt =
-    options.prompt === undefined ? undefined : compileTemplate(options.prompt, '--prompt', resolve);
-  const system =
-    options.system === undefined ? undefined : compileTemplate(options.system, '--system', resolve);
-  const idTemplate = options.id === undefined ? undefined : compileTemplate(options.id, '--id', resolve);
-  const idColumn =
-    options.idColumn === undefined
-      ? undefined
-      : compileTemplate(`{{${options.idColumn}}}`, '--id-column', resolve);
   if (options.model === undefined && typeof options.body?.model !== 'string') {
     throw new BatchpipeError(
       ErrorCodes.USAGE,
       'a model is required: give --model (or "model" in the --body template)',
     );
   }
-  if (options.body === undefined && prompt === undefined) {
+  if (options.body === undefined && options.prompt === undefined) {
     throw new BatchpipeError(ErrorCodes.USAGE, 'nothing to send: give --prompt or a --body template');
   }
-  if (system !== undefined && !['/v1/chat/completions', '/v1/responses'].includes(endpoint)) {
+  if (options.system !== undefined && !['/v1/chat/completions', '/v1/responses'].includes(endpoint)) {
     throw new BatchpipeError(
       ErrorCodes.USAGE,
       `--system applies to chat completions and responses, not ${endpoint}`,
     );
   }
-  const placePrompt = promptPlacer(endpoint);
+  const bodyTemplate = compileBodyTemplate(bodyTemplateOf(options, endpoint), resolve);
+  const id = idTemplateOf(options, resolve);
 
   return function buildRequest(record) {
     const body = bodyTemplate.render(record) as Record<string, unknown>;
-    if (prompt !== undefined) placePrompt(body, prompt.render(record), system?.render(record));
-    const source = idColumn ?? idTemplate;
-    return { customId: source?.render(record), url: endpoint, body };
+    return { customId: id?.render(record), url: endpoint, body };
   };
 }
 
-/** Where `--prompt` and `--system` go in each endpoint's body. */
-function promptPlacer(
+/** The whole body as one template: the model first, then the `--body` fields, then prompt and system placed. */
+function bodyTemplateOf(options: RequestTemplateOptions, endpoint: Endpoint): Record<string, unknown> {
+  const body: Record<string, unknown> = { ...(options.model === undefined ? {} : { model: options.model }) };
+  Object.assign(body, options.body);
+  if (options.model !== undefined) body.model = options.model;
+  if (options.prompt !== undefined) placePrompt(endpoint, body, options.prompt, options.system);
+  return body;
+}
+
+function idTemplateOf(options: RequestTemplateOptions, resolve: FieldResolver): CompiledTemplate | undefined {
+  if (options.id !== undefined) return compileTemplate(options.id, '--id', resolve);
+  if (options.idColumn !== undefined)
+    return compileTemplate(`{{${options.idColumn}}}`, '--id-column', resolve);
+  return undefined;
+}
+
+/** The request line after its custom_id, as JSON text, and the request's model. */
+export interface EncodedTail {
+  customId: string | undefined;
+  model: string | undefined;
+  /** `"method":"POST","url":…,"body":{…}}`: the line without `{"custom_id":…,`. */
+  tail: string;
+}
+
+/**
+ * Compiles the same request as `compileRequestBuilder` straight to JSON text: constant parts are
+ * encoded once, and each record only renders its placeholders and escapes them as JSON strings. The
+ * text equals `JSON.stringify` of the built request, without building and walking an object per row.
+ */
+export function compileTailEncoder(
+  options: RequestTemplateOptions,
+  resolve: FieldResolver = objectFieldResolver,
+): (record: SourceRecord | readonly string[]) => EncodedTail {
+  const endpoint = options.endpoint ?? '/v1/chat/completions';
+  compileRequestBuilder(options, resolve); // the same checks
+  const body = bodyTemplateOf(options, endpoint);
+  const parts = compileJsonText({ method: 'POST', url: endpoint, body }, resolve);
+  const first = parts[0];
+  if (typeof first === 'string') parts[0] = first.slice(1); // drop the opening brace
+  const id = idTemplateOf(options, resolve);
+  const model = typeof body.model === 'string' ? compileTemplate(body.model, 'model', resolve) : undefined;
+  return function encodeTail(record) {
+    let tail = '';
+    for (const part of parts) tail += typeof part === 'string' ? part : JSON.stringify(part.render(record));
+    return { customId: id?.render(record), model: model?.render(record), tail };
+  };
+}
+
+/** JSON text of a template value as constant text and templates to render and JSON-escape. */
+function compileJsonText(node: unknown, resolve: FieldResolver): (string | CompiledTemplate)[] {
+  const parts: (string | CompiledTemplate)[] = [];
+  const text = (t: string) => {
+    const last = parts.length - 1;
+    if (typeof parts[last] === 'string') parts[last] += t;
+    else parts.push(t);
+  };
+  const walk = (value: unknown, path: string): void => {
+    if (typeof value === 'string') {
+      const t = compileTemplate(value, `body template at ${path}`, resolve);
+      if (t.constant) text(JSON.stringify(value));
+      else parts.push(t);
+    } else if (Array.isArray(value)) {
+      text('[');
+      value.forEach((item, i) => {
+        if (i > 0) text(',');
+        walk(item, `${path}[${i}]`);
+      });
+      text(']');
+    } else if (value !== null && typeof value === 'object') {
+      text('{');
+      Object.entries(value).forEach(([k, v], i) => {
+        text(`${i > 0 ? ',' : ''}${JSON.stringify(k)}:`);
+        walk(v, `${path}.${k}`);
+      });
+      text('}');
+    } else text(JSON.stringify(value));
+  };
+  walk(node, 'request');
+  return parts;
+}
+
+/** Where `--prompt` and `--system` (templates themselves) go in each endpoint's body template. */
+function placePrompt(
   endpoint: Endpoint,
-): (body: Record<string, unknown>, prompt: string, system?: string) => void {
+  body: Record<string, unknown>,
+  prompt: string,
+  system?: string,
+): void {
   switch (endpoint) {
-    case '/v1/chat/completions':
-      return (body, prompt, system) => {
-        const user = { role: 'user', content: prompt };
-        const earlier = Array.isArray(body.messages) ? body.messages : [];
-        body.messages =
-          system === undefined ? [...earlier, user] : [{ role: 'system', content: system }, ...earlier, user];
-      };
+    case '/v1/chat/completions': {
+      const earlier = Array.isArray(body.messages) ? body.messages : [];
+      const user = { role: 'user', content: prompt };
+      body.messages =
+        system === undefined ? [...earlier, user] : [{ role: 'system', content: system }, ...earlier, user];
+      return;
+    }
     case '/v1/responses':
-      return (body, prompt, system) => {
-        body.input = prompt;
-        if (system !== undefined) body.instructions = system;
-      };
+      body.input = prompt;
+      if (system !== undefined) body.instructions = system;
+      return;
     case '/v1/completions':
-      return (body, prompt) => {
-        body.prompt = prompt;
-      };
+      body.prompt = prompt;
+      return;
     case '/v1/embeddings':
     case '/v1/moderations':
-      return (body, prompt) => {
-        body.input = prompt;
-      };
+      body.input = prompt;
+      return;
   }
 }
 

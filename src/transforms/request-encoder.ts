@@ -1,8 +1,16 @@
 import { ErrorCodes } from '../errors.js';
 import type { SourceRecord } from '../types.js';
 import { checkRequestLine, formatIssue } from '../validate/request-schema.js';
-import { type BuiltRequest, derivedCustomId, type RequestBuilder } from './request-builder.js';
-import { MissingFieldError } from './template.js';
+import {
+  type BuiltRequest,
+  compileProbeBuilder,
+  compileRequestBuilder,
+  compileTailEncoder,
+  derivedCustomId,
+  type EncodedTail,
+  type RequestTemplateOptions,
+} from './request-builder.js';
+import { type FieldResolver, MissingFieldError, objectFieldResolver } from './template.js';
 
 /**
  * The per-record core of `prepare`, free of streams so it runs the same in the main thread and in
@@ -32,47 +40,44 @@ const PENDING_ID = derivedCustomId(0);
  * record is validated in full.
  */
 export function createRequestEncoder(
-  build: RequestBuilder,
-  probeBuild?: (probe: string) => BuiltRequest,
+  options: RequestTemplateOptions,
+  resolve: FieldResolver = objectFieldResolver,
 ): (record: SourceRecord | readonly string[]) => EncodeOutcome {
-  const validateEach = probeBuild === undefined || !probesPass(probeBuild);
+  const encodeTail = compileTailEncoder(options, resolve);
+  const build = compileRequestBuilder(options, resolve);
+  const validateEach = !probesPass(compileProbeBuilder(options));
   return function encodeRecord(record) {
-    let request: ReturnType<RequestBuilder>;
+    let encoded: EncodedTail;
     try {
-      request = build(record);
+      encoded = encodeTail(record);
+      if (validateEach) {
+        const issue = checkRequestLine({
+          custom_id: encoded.customId ?? PENDING_ID,
+          method: 'POST',
+          ...build(record),
+        })[0];
+        if (issue)
+          return {
+            ok: false,
+            code: ErrorCodes.INVALID_REQUEST,
+            message: formatIssue(issue),
+            field: issue.path,
+          };
+      }
     } catch (err) {
       if (err instanceof MissingFieldError) {
         return { ok: false, code: ErrorCodes.TEMPLATE_MISSING_FIELD, message: err.message, field: err.field };
       }
       throw err;
     }
-    if (request.customId !== undefined && request.customId === '') {
-      return { ok: false, code: ErrorCodes.ID_MISSING, message: 'custom_id is empty' };
+    if (encoded.customId === '') {
+      return { ok: false, code: ErrorCodes.ID_MISSING, message: 'custom_id is empty', field: 'custom_id' };
     }
-    const line = {
-      custom_id: request.customId ?? PENDING_ID,
-      method: 'POST',
-      url: request.url,
-      body: request.body,
-    };
-    const issues = validateEach ? checkRequestLine(line) : [];
-    if (issues.length > 0) {
-      const first = issues[0]!;
-      const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
-      return {
-        ok: false,
-        code: ErrorCodes.INVALID_REQUEST,
-        message: `${formatIssue(first)}${more}`,
-        field: first.path,
-      };
-    }
-    // `{"method":…}` without its opening brace: the writer prepends `{"custom_id":…,`.
-    const tail = JSON.stringify({ method: 'POST', url: request.url, body: request.body }).slice(1);
-    const model = typeof request.body.model === 'string' ? request.body.model : undefined;
+    const { tail } = encoded;
     return {
       ok: true,
-      customId: request.customId,
-      model,
+      customId: encoded.customId,
+      model: encoded.model,
       tail,
       tailBytes: Buffer.byteLength(tail),
       tokens: estimateTokens(tail),
