@@ -25,6 +25,7 @@ export {
   type PrepareSummary,
   prepare,
 } from './prepare/prepare.js';
+export { type LocalServer, type LocalServerOptions, startLocalServer } from './server/index.js';
 export type { RejectedRecord } from './sink/batch-writer.js';
 export {
   type BatchSinkOptions,

@@ -23,7 +23,27 @@ export const MIGRATIONS: readonly string[] = [
     bytes      INTEGER NOT NULL DEFAULT 0,
     tokens     INTEGER NOT NULL DEFAULT 0,
     sha256     TEXT,
-    complete   INTEGER NOT NULL DEFAULT 0
+    complete   INTEGER NOT NULL DEFAULT 0,
+    -- submit: the intent is recorded before the upload, the remote id after it.
+    upload_started_at INTEGER,
+    remote_file_id    TEXT
+  ) STRICT;
+
+  -- One row per batch attempt of a file: intent first (remote_id NULL), then the remote batch.
+  CREATE TABLE batches (
+    id              INTEGER PRIMARY KEY,
+    file_id         INTEGER NOT NULL,
+    create_started_at INTEGER NOT NULL,
+    remote_id       TEXT UNIQUE,
+    status          TEXT,             -- the API's status, as last seen
+    request_counts  TEXT,             -- JSON {total, completed, failed}
+    output_file_id  TEXT,
+    error_file_id   TEXT,
+    errors          TEXT,             -- JSON of the batch's errors.data
+    usage           TEXT,             -- JSON of the batch's usage
+    tokens          INTEGER NOT NULL, -- estimated tokens this batch puts in the queue
+    settled         INTEGER NOT NULL DEFAULT 0, -- terminal and both result files applied
+    updated_at      INTEGER
   ) STRICT;
 
   -- One row per input record that became a request.
@@ -34,7 +54,16 @@ export const MIGRATIONS: readonly string[] = [
     record     BLOB NOT NULL,      -- the source record's text exactly as it came (CSV row, JSONL line)
     state      TEXT NOT NULL DEFAULT 'staged',
     attempt    INTEGER NOT NULL DEFAULT 1,
-    file_id    INTEGER NOT NULL
+    file_id    INTEGER,            -- NULL: staged for a retry, not yet in a file
+    batch_id   INTEGER,            -- batches.id of the attempt that holds it
+    -- The outcome (filled by collect/ingest): what results need, not raw response bodies.
+    status_code   INTEGER,
+    result        TEXT,            -- the extracted result as JSON text
+    error_code    TEXT,
+    error_message TEXT,
+    input_tokens  INTEGER,
+    output_tokens INTEGER,
+    result_seq    INTEGER          -- order in which outcomes were recorded (completion order)
   ) STRICT;
   -- No index on file_id: prepare inserts in file order, and an index would cost every insert.
 
