@@ -6,6 +6,7 @@ import {
   type RequestTemplateOptions,
 } from '../src/transforms/request-builder.js';
 import { createRequestEncoder, joinRequestLine } from '../src/transforms/request-encoder.js';
+import { templateNeedsPerRecordValidation, validateLine } from '../src/transforms/request-probe.js';
 import {
   columnFieldResolver,
   compileBodyTemplate,
@@ -97,13 +98,15 @@ test('the request builder puts prompt and system where each endpoint wants them'
 
 test('the encoder validates per record only when a probe shows a placeholder sits under a constraint', () => {
   const free = { model: 'm', prompt: '{{t}}' };
+  assert.equal(templateNeedsPerRecordValidation(free), false, 'a free-text prompt cannot break the schema');
   const encodeFree = createRequestEncoder(free);
   const ok = encodeFree({ t: '' });
   assert.equal(ok.ok, true, 'any string is a valid user message');
 
   // A templated model must be non-empty: probes catch it, so every record is checked.
   const templatedModel = { body: { model: '{{m}}', messages: [{ role: 'user', content: 'x' }] } };
-  const encodeModel = createRequestEncoder(templatedModel);
+  assert.equal(templateNeedsPerRecordValidation(templatedModel), true);
+  const encodeModel = createRequestEncoder(templatedModel, undefined, validateLine);
   const bad = encodeModel({ m: '' });
   assert.equal(bad.ok, false);
   if (!bad.ok) assert.equal(bad.field, 'body.model');

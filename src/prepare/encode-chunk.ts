@@ -1,7 +1,7 @@
 import { ErrorCodes } from '../errors.js';
 import { type ChunkRecords, ParseProblem, parseCsvChunk, parseJsonlChunk } from '../sources/parse-chunk.js';
 import type { RequestTemplateOptions } from '../transforms/request-builder.js';
-import { createRequestEncoder } from '../transforms/request-encoder.js';
+import { createRequestEncoder, type LineValidator } from '../transforms/request-encoder.js';
 import { columnFieldResolver, objectFieldResolver } from '../transforms/template.js';
 import type { SourceRecord } from '../types.js';
 
@@ -13,6 +13,8 @@ export interface EncodeContext {
   template: RequestTemplateOptions;
   /** Input name for error messages. */
   source: string;
+  /** Validate every record's request (decided once by templateNeedsPerRecordValidation). */
+  validateEach: boolean;
 }
 
 /** Why record `index` of a chunk never became a request. */
@@ -48,10 +50,13 @@ export interface EncodedChunk {
 }
 
 /** Builds the per-chunk function: parse → template → validate → encode, all in this thread. */
-export function createChunkEncoder(ctx: EncodeContext): (bytes: Buffer, firstLine: number) => EncodedChunk {
+export function createChunkEncoder(
+  ctx: EncodeContext,
+  validate?: LineValidator,
+): (bytes: Buffer, firstLine: number) => EncodedChunk {
   const csv = ctx.format === 'csv';
   const resolve = csv ? columnFieldResolver(ctx.columns) : objectFieldResolver;
-  const encode = createRequestEncoder(ctx.template, resolve);
+  const encode = createRequestEncoder(ctx.template, resolve, ctx.validateEach ? validate : undefined);
   const width = ctx.columns.length;
 
   return function encodeChunk(bytes, firstLine) {

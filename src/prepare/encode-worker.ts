@@ -6,7 +6,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createChunkEncoder, type EncodeContext, transferablesOf } from './encode-chunk.js';
 import { errorToData } from './thread-errors.js';
 
-const encodeChunk = createChunkEncoder(workerData as EncodeContext);
+const ctx = workerData as EncodeContext;
+// Load the schemas only when the template needs each record checked.
+const validate = ctx.validateEach ? (await import('../transforms/request-probe.js')).validateLine : undefined;
+const encodeChunk = createChunkEncoder(ctx, validate);
 
 parentPort!.on('message', (msg: { index: number; bytes: Uint8Array; firstLine: number }) => {
   try {

@@ -103,6 +103,7 @@ export class BatchWriter {
         const customId = chunk.ids[i] ?? derivedCustomId(seq);
         if (seq < this.resumeSeq) {
           this.verifyKept(seq, line, customId, record);
+          this.staged++; // staged by the earlier run, in a file kept as it was
           continue;
         }
         const tail = tails.subarray(i === 0 ? 0 : chunk.tailEnds[i - 1], chunk.tailEnds[i]);

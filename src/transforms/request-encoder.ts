@@ -1,9 +1,6 @@
 import { ErrorCodes } from '../errors.js';
 import type { SourceRecord } from '../types.js';
-import { checkRequestLine, formatIssue } from '../validate/request-schema.js';
 import {
-  type BuiltRequest,
-  compileProbeBuilder,
   compileRequestBuilder,
   compileTailEncoder,
   derivedCustomId,
@@ -29,40 +26,40 @@ export type EncodeOutcome =
   | { ok: false; code: string; message: string; field?: string | undefined };
 
 /** Id placeholder used only to validate a request whose id will be derived from its seq. */
-const PENDING_ID = derivedCustomId(0);
+export const PENDING_ID = derivedCustomId(0);
+
+/** Checks one request line; the first problem, or undefined. Kept injectable so worker threads that
+ * never need it do not load the schemas (zod costs each thread ~13 MB). */
+export type LineValidator = (line: unknown) => { path: string; message: string } | undefined;
 
 /**
- * Builds the per-record encoder. Validation is exhaustive but not repeated needlessly: placeholders
- * only ever insert strings, so if the template validates with every placeholder set to each probe
- * (empty, short, very long, and JSON- and regex-hostile text), each record can only differ from a
- * valid request in strings the schemas accept whatever they hold, and per-record validation is
- * skipped. If any probe fails (an enum, a pattern, a length limit sits under a placeholder), every
- * record is validated in full.
+ * Builds the per-record encoder. With `validate`, every record's request is checked against the
+ * Batch API schemas; without it, the caller has established that the template cannot produce an
+ * invalid request (see `templateNeedsPerRecordValidation`).
  */
 export function createRequestEncoder(
   options: RequestTemplateOptions,
   resolve: FieldResolver = objectFieldResolver,
+  validate?: LineValidator,
 ): (record: SourceRecord | readonly string[]) => EncodeOutcome {
   const encodeTail = compileTailEncoder(options, resolve);
   const build = compileRequestBuilder(options, resolve);
-  const validateEach = !probesPass(compileProbeBuilder(options));
   return function encodeRecord(record) {
     let encoded: EncodedTail;
     try {
       encoded = encodeTail(record);
-      if (validateEach) {
-        const issue = checkRequestLine({
-          custom_id: encoded.customId ?? PENDING_ID,
-          method: 'POST',
-          ...build(record),
-        })[0];
-        if (issue)
-          return {
-            ok: false,
-            code: ErrorCodes.INVALID_REQUEST,
-            message: formatIssue(issue),
-            field: issue.path,
-          };
+      const issue = validate?.({
+        custom_id: encoded.customId ?? PENDING_ID,
+        method: 'POST',
+        ...build(record),
+      });
+      if (issue) {
+        return {
+          ok: false,
+          code: ErrorCodes.INVALID_REQUEST,
+          message: `${issue.path ? `${issue.path}: ` : ''}${issue.message}`,
+          field: issue.path,
+        };
       }
     } catch (err) {
       if (err instanceof MissingFieldError) {
@@ -83,18 +80,6 @@ export function createRequestEncoder(
       tokens: estimateTokens(tail),
     };
   };
-}
-
-const PROBES = ['', 'x', 'x'.repeat(100_000), '"\\\n\t{}[]<>@#%&*?/:;,.é€👍\u0000 '];
-
-function probesPass(probeBuild: (probe: string) => BuiltRequest): boolean {
-  return PROBES.every((probe) => {
-    const request = probeBuild(probe);
-    return (
-      checkRequestLine({ custom_id: PENDING_ID, method: 'POST', url: request.url, body: request.body })
-        .length === 0
-    );
-  });
 }
 
 /** Joins an id and an encoded tail into the full request line (no trailing newline). */
