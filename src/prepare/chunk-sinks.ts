@@ -48,7 +48,7 @@ export function threadedSink(
   ctx: EncodeContext,
   threads: number,
   writer: BatchWriter,
-  maxInflight = threads * 2,
+  maxInflight = threads * 4,
 ): ChunkSink {
   const url = new URL('./encode-worker.js', import.meta.url);
   const workers = Array.from(
