@@ -23,6 +23,16 @@ export const ErrorCodes = {
   INPUT_CHANGED: 'BP_INPUT_CHANGED',
   /** Bad command-line usage. */
   USAGE: 'BP_USAGE',
+  /** The openai backend was chosen without an API key. */
+  USAGE_NO_KEY: 'BP_NO_API_KEY',
+  /** A Batch API call failed (after the SDK's retries). */
+  API: 'BP_API',
+  /** A file cannot fit the enqueued-token limit even alone. */
+  TOKEN_LIMIT: 'BP_TOKEN_LIMIT',
+  /** An output schema (`--output-schema`) is not valid JSON Schema, or uses what zod cannot express. */
+  OUTPUT_SCHEMA: 'BP_OUTPUT_SCHEMA',
+  /** A line of a Batch API output or error file is not a valid output line. */
+  RESULT_LINE: 'BP_RESULT_LINE',
   /** A file could not be read or written. */
   IO: 'BP_IO',
 } as const;

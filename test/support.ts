@@ -62,3 +62,38 @@ export function readRequestFiles(dir: string): { files: string[]; lines: string[
   );
   return { files, lines };
 }
+
+/** A `batchpipe serve` child process and the base URL it printed. */
+export interface ServeProcess {
+  child: import('node:child_process').ChildProcess;
+  url: string;
+  stderr: () => string;
+  stop: () => Promise<void>;
+}
+
+/** Spawns `batchpipe serve --port 0 …` and waits for the URL it prints on stderr. */
+export async function spawnServe(args: string[]): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 10_000);
+    child.stderr.on('data', (chunk: Buffer) => {
+      err += chunk.toString();
+      const match = /listening on (http:\/\/\S+\/v1)/.exec(err);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  return { child, url, stderr: () => err, stop };
+}

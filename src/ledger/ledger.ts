@@ -21,6 +21,8 @@ export interface FileRow {
   tokens: number;
   sha256: string | null;
   complete: number;
+  upload_started_at: number | null;
+  remote_file_id: string | null;
 }
 
 export interface RejectRow {
@@ -75,6 +77,9 @@ export class Ledger {
       completeFile: db.prepare<[number, number, number, string, number, number]>(
         'UPDATE files SET lines = ?, bytes = ?, tokens = ?, sha256 = ?, end_seq = ?, complete = 1 WHERE id = ?',
       ),
+      assignFile: db.prepare<[number, number]>(
+        "UPDATE requests SET file_id = ? WHERE seq = ? AND state = 'staged' AND file_id IS NULL",
+      ),
       keptRequest: db.prepare<[number], { custom_id: string; record: Buffer }>(
         'SELECT custom_id, record FROM requests WHERE seq = ?',
       ),
@@ -82,14 +87,12 @@ export class Ledger {
   }
 
   /** Opens (creating if needed) a ledger file, or `:memory:`. */
-  static open(path: string, options: { readonly?: boolean } = {}): Ledger {
+  static open(path: string, options: { readonly?: boolean; mustExist?: boolean } = {}): Ledger {
     let db: Database.Database;
     try {
-      if (!options.readonly && path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-      db = new Database(path, {
-        readonly: options.readonly ?? false,
-        fileMustExist: options.readonly ?? false,
-      });
+      const mustExist = options.readonly === true || options.mustExist === true;
+      if (!mustExist && path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: mustExist });
     } catch (err) {
       throw new BatchpipeError(ErrorCodes.IO, `cannot open ledger ${path}: ${(err as Error).message}`, {
         cause: err,
@@ -132,6 +135,11 @@ export class Ledger {
   /** Records a staged request; returns false (and writes nothing) when its custom_id is already taken. */
   insertRequest(seq: number, line: number, customId: string, record: Buffer, fileId: number): boolean {
     return this.stmts.insertRequest.run(seq, line, customId, record, fileId).changes === 1;
+  }
+
+  /** Moves a request staged for a retry into a new file. */
+  assignFile(seq: number, fileId: number): boolean {
+    return this.stmts.assignFile.run(fileId, seq).changes === 1;
   }
 
   /** Where the request holding `customId` came from. */
@@ -226,6 +234,185 @@ export class Ledger {
     counts.total += counts.rejected;
     return counts;
   }
+
+  // --- Outcomes and results (src/results): statements prepared once, on first use. ---
+
+  #results: ResultStatements | undefined;
+
+  private get resultStmts(): ResultStatements {
+    this.#results ??= prepareResultStatements(this.db);
+    return this.#results;
+  }
+
+  /** The seq of the request holding `customId` (read from the custom_id index alone). */
+  seqOf(customId: string): number | undefined {
+    return this.resultStmts.seqOf.get(customId);
+  }
+
+  /** What deciding an outcome for the request at `seq` needs to know. */
+  outcomeTarget(seq: number): OutcomeTarget | undefined {
+    return this.resultStmts.outcomeTarget.get(seq);
+  }
+
+  /** Records a final outcome (`succeeded`, `failed`, `expired`, `cancelled`) for the request at `seq`. */
+  recordOutcome(seq: number, outcome: RecordedOutcome): void {
+    const o = outcome;
+    this.resultStmts.recordOutcome.run(
+      o.state,
+      o.statusCode,
+      o.result,
+      o.errorCode,
+      o.errorMessage,
+      o.inputTokens,
+      o.outputTokens,
+      o.resultSeq,
+      seq,
+    );
+  }
+
+  /**
+   * Puts a request back to `staged` for another attempt (`attempt + 1`, out of its file and batch),
+   * keeping the failure it had in `status_code`, `error_code` and `error_message`.
+   */
+  restageOutcome(seq: number, outcome: RecordedOutcome): void {
+    const o = outcome;
+    this.resultStmts.restageOutcome.run(
+      o.statusCode,
+      o.errorCode,
+      o.errorMessage,
+      o.inputTokens,
+      o.outputTokens,
+      seq,
+    );
+  }
+
+  /** The next `result_seq` (completion order): one past the highest recorded. */
+  nextResultSeq(): number {
+    return (this.resultStmts.maxResultSeq.get() ?? 0) + 1;
+  }
+
+  /** Up to `limit` requests after `afterSeq`, in input order, optionally only in the given states. */
+  requestPage(afterSeq: number, limit: number, states?: readonly RequestState[]): RequestResultRow[] {
+    if (states === undefined) return this.resultStmts.requestPage.all(afterSeq, limit);
+    const key = states.join(',');
+    let stmt = this.resultStmts.requestPageIn.get(key);
+    if (!stmt) {
+      stmt = this.db.prepare<[number, number], RequestResultRow>(
+        `SELECT ${RESULT_COLUMNS} FROM requests WHERE seq > ? AND state IN (${states.map(() => '?').join(',')}) ORDER BY seq LIMIT ?`,
+      );
+      this.resultStmts.requestPageIn.set(key, stmt);
+    }
+    return (stmt as unknown as Database.Statement<unknown[], RequestResultRow>).all(
+      afterSeq,
+      ...states,
+      limit,
+    );
+  }
+
+  /** Up to `limit` requests with an outcome, after `afterResultSeq`, in the order outcomes came. */
+  completedPage(afterResultSeq: number, limit: number): RequestResultRow[] {
+    return this.resultStmts.completedPage.all(afterResultSeq, limit);
+  }
+
+  /** Up to `limit` requests without a recorded outcome order (pending ones), in input order. */
+  unorderedPage(afterSeq: number, limit: number): RequestResultRow[] {
+    return this.resultStmts.unorderedPage.all(afterSeq, limit);
+  }
+
+  /** Up to `limit` rejected records after `afterSeq`, in input order. */
+  rejectPage(afterSeq: number, limit: number): RejectRow[] {
+    return this.resultStmts.rejectPage.all(afterSeq, limit);
+  }
+}
+
+/** A request's state as far as recording an outcome is concerned. */
+export interface OutcomeTarget {
+  state: RequestState;
+  attempt: number;
+  batch_id: number | null;
+  error_code: string | null;
+}
+
+/** One outcome, in the ledger's terms (`result` is JSON text). */
+export interface RecordedOutcome {
+  state: 'succeeded' | 'failed' | 'expired' | 'cancelled';
+  statusCode: number | null;
+  result: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  resultSeq: number;
+}
+
+/** A request as the results need it. */
+export interface RequestResultRow {
+  seq: number;
+  line: number;
+  custom_id: string;
+  record: Buffer;
+  state: RequestState;
+  attempt: number;
+  status_code: number | null;
+  result: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  result_seq: number | null;
+}
+
+const RESULT_COLUMNS =
+  'seq, line, custom_id, record, state, attempt, status_code, result, error_code, error_message, input_tokens, output_tokens, result_seq';
+
+type ResultStatements = ReturnType<typeof prepareResultStatements>;
+
+function prepareResultStatements(db: Database.Database) {
+  return {
+    seqOf: db.prepare<[string], number>('SELECT seq FROM requests WHERE custom_id = ?').pluck(),
+    outcomeTarget: db.prepare<[number], OutcomeTarget>(
+      'SELECT state, attempt, batch_id, error_code FROM requests WHERE seq = ?',
+    ),
+    recordOutcome: db.prepare<
+      [
+        string,
+        number | null,
+        string | null,
+        string | null,
+        string | null,
+        number | null,
+        number | null,
+        number,
+        number,
+      ]
+    >(
+      `UPDATE requests SET state = ?, status_code = ?, result = ?, error_code = ?, error_message = ?,
+         input_tokens = ?, output_tokens = ?, result_seq = ? WHERE seq = ?`,
+    ),
+    restageOutcome: db.prepare<
+      [number | null, string | null, string | null, number | null, number | null, number]
+    >(
+      `UPDATE requests SET state = 'staged', attempt = attempt + 1, file_id = NULL, batch_id = NULL,
+         status_code = ?, result = NULL, error_code = ?, error_message = ?, input_tokens = ?, output_tokens = ?,
+         result_seq = NULL WHERE seq = ?`,
+    ),
+    maxResultSeq: db
+      .prepare<[], number | null>('SELECT max(result_seq) FROM requests WHERE result_seq IS NOT NULL')
+      .pluck(),
+    requestPage: db.prepare<[number, number], RequestResultRow>(
+      `SELECT ${RESULT_COLUMNS} FROM requests WHERE seq > ? ORDER BY seq LIMIT ?`,
+    ),
+    requestPageIn: new Map<string, Database.Statement<[number, number], RequestResultRow>>(),
+    completedPage: db.prepare<[number, number], RequestResultRow>(
+      `SELECT ${RESULT_COLUMNS} FROM requests WHERE result_seq > ? ORDER BY result_seq LIMIT ?`,
+    ),
+    unorderedPage: db.prepare<[number, number], RequestResultRow>(
+      `SELECT ${RESULT_COLUMNS} FROM requests WHERE seq > ? AND result_seq IS NULL ORDER BY seq LIMIT ?`,
+    ),
+    rejectPage: db.prepare<[number, number], RejectRow>(
+      'SELECT * FROM rejects WHERE seq > ? ORDER BY seq LIMIT ?',
+    ),
+  };
 }
 
 function migrate(db: Database.Database, path: string): void {

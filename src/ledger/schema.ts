@@ -66,6 +66,9 @@ export const MIGRATIONS: readonly string[] = [
     result_seq    INTEGER          -- order in which outcomes were recorded (completion order)
   ) STRICT;
   -- No index on file_id: prepare inserts in file order, and an index would cost every insert.
+  -- Completion order for results (--order completion) and nextResultSeq(); partial, so prepare's
+  -- inserts (result_seq NULL) never touch it.
+  CREATE INDEX requests_by_result_seq ON requests (result_seq) WHERE result_seq IS NOT NULL;
 
   -- Input records that never became requests, with why.
   CREATE TABLE rejects (

@@ -39,22 +39,25 @@ const WORKER_LIMITS = {
 };
 
 /**
- * Parse and encode on `threads` workers; this thread reads, hands out chunks, and writes the
- * encoded chunks (column-wise, transferred without copying) to the files and ledger in input order.
- * At most `maxInflight` chunks are between reader and writer (credit-based backpressure), so memory
- * stays flat however large the input.
+ * Parse and encode on `threads` workers, and on this thread whenever every worker is busy; this
+ * thread also writes the encoded chunks (column-wise, transferred without copying) to the files and
+ * ledger in input order. At most `maxPending` chunks are between reader and writer (credit-based
+ * backpressure), so memory stays flat however large the input.
  */
 export function threadedSink(
   ctx: EncodeContext,
   threads: number,
   writer: BatchWriter,
-  maxInflight = threads * 4,
+  perWorker = 3,
 ): ChunkSink {
   const url = new URL('./encode-worker.js', import.meta.url);
   const workers = Array.from(
     { length: threads },
     () => new Worker(url, { workerData: ctx, resourceLimits: WORKER_LIMITS }),
   );
+  const busy = new Array<number>(threads).fill(0);
+  const encodeHere = createChunkEncoder(ctx, ctx.validateEach ? validateLine : undefined);
+  const maxPending = threads * perWorker + 2;
   const arrived = new Map<number, EncodedChunk>();
   let dispatched = 0;
   let written = 0;
@@ -78,7 +81,7 @@ export function threadedSink(
     failure ??= err;
     notify();
   };
-  // Chunks finish out of order across workers; write them strictly in input order.
+  // Chunks finish out of order across threads; write them strictly in input order.
   const drain = () => {
     try {
       for (let chunk = arrived.get(written); chunk !== undefined && !failure; chunk = arrived.get(written)) {
@@ -93,8 +96,9 @@ export function threadedSink(
   };
 
   let finishing = false;
-  for (const worker of workers) {
+  workers.forEach((worker, w) => {
     worker.on('message', (msg: { index: number; chunk?: EncodedChunk; error?: ErrorData }) => {
+      busy[w]!--;
       if (msg.error) return fail(errorFromData(msg.error));
       arrived.set(msg.index, msg.chunk!);
       drain();
@@ -103,7 +107,7 @@ export function threadedSink(
     worker.on('exit', (code) => {
       if (code !== 0 && !finishing) fail(new Error(`an encode worker exited with code ${code}`));
     });
-  }
+  });
   const stop = async () => {
     finishing = true;
     await Promise.all(workers.map((w) => w.terminate()));
@@ -111,12 +115,18 @@ export function threadedSink(
 
   return {
     async submit(chunk) {
-      await until(() => dispatched - written < maxInflight);
+      await until(() => dispatched - written < maxPending);
+      const index = dispatched++;
+      const w = busy.findIndex((n) => n < perWorker);
+      if (w === -1) {
+        // Every worker has work queued: this thread takes the chunk rather than wait.
+        arrived.set(index, encodeHere(chunk.bytes, chunk.firstLine));
+        drain();
+        return;
+      }
+      busy[w]!++;
       const bytes = new Uint8Array(chunk.bytes); // a private copy to transfer
-      workers[dispatched % threads]!.postMessage({ index: dispatched, bytes, firstLine: chunk.firstLine }, [
-        bytes.buffer,
-      ]);
-      dispatched++;
+      workers[w]!.postMessage({ index, bytes, firstLine: chunk.firstLine }, [bytes.buffer]);
     },
     async finish() {
       try {

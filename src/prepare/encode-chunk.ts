@@ -65,7 +65,8 @@ export function createChunkEncoder(
       : parseJsonlChunk(bytes, firstLine);
     const count = records.values.length;
     const ids: (string | null)[] = new Array(count).fill(null);
-    const tails: string[] = [];
+    // Tails are UTF-8-encoded straight into one buffer: write() both encodes and counts the bytes.
+    let tails: Buffer = Buffer.allocUnsafeSlow(Math.max(1024, bytes.length * 2));
     const tailEnds = new Int32Array(count);
     const tokens = new Int32Array(count);
     const rejects: ChunkReject[] = [];
@@ -99,8 +100,9 @@ export function createChunkEncoder(
       if (model === undefined) model = m;
       else if (m !== model && models === null) models = new Array(count).fill(model);
       if (models) models[i] = m;
-      tails.push(outcome.tail);
-      tailBytes += outcome.tailBytes;
+      if (tails.length - tailBytes < outcome.tail.length * 3)
+        tails = grow(tails, tailBytes, outcome.tail.length * 3);
+      tailBytes += tails.write(outcome.tail, tailBytes);
       tailEnds[i] = tailBytes;
       tokens[i] = outcome.tokens;
     }
@@ -114,7 +116,7 @@ export function createChunkEncoder(
       ids,
       model: model ?? null,
       models,
-      tails: Buffer.from(tails.join('')),
+      tails: tails.subarray(0, tailBytes),
       tailEnds,
       tokens,
       rejects,
@@ -122,10 +124,19 @@ export function createChunkEncoder(
   };
 }
 
-/** The typed arrays and buffers of a chunk, for postMessage's transfer list. */
+function grow(buf: Buffer, used: number, need: number): Buffer {
+  const bigger = Buffer.allocUnsafeSlow(Math.max(buf.length * 2, used + need));
+  buf.copy(bigger, 0, 0, used);
+  return bigger;
+}
+
+/**
+ * The buffers of a chunk, for postMessage's transfer list. Every one was allocated for this chunk
+ * alone (typed arrays, allocUnsafeSlow, the received source), never from Node's shared Buffer pool,
+ * so transferring them detaches nothing else.
+ */
 export function transferablesOf(chunk: EncodedChunk): ArrayBuffer[] {
-  const buffers = new Set<ArrayBuffer>();
-  for (const a of [
+  const arrays = [
     chunk.lines,
     chunk.source,
     chunk.starts,
@@ -133,9 +144,6 @@ export function transferablesOf(chunk: EncodedChunk): ArrayBuffer[] {
     chunk.tails,
     chunk.tailEnds,
     chunk.tokens,
-  ]) {
-    // Small Buffers live in Node's shared pool: never transfer those (it would detach their neighbours).
-    if (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength) buffers.add(a.buffer as ArrayBuffer);
-  }
-  return [...buffers];
+  ];
+  return [...new Set(arrays.map((a) => a.buffer as ArrayBuffer))];
 }

@@ -237,7 +237,9 @@ function openInput(input: PrepareOptions['input']): {
 /** Two encode threads pay off only when there is enough input to amortise their start. */
 function defaultThreads(size: number | undefined): number {
   if (size !== undefined && size < 4 << 20) return 0;
-  return Math.min(2, availableParallelism());
+  // One worker plus this thread, which encodes whenever the worker is busy: two busy threads on
+  // two cores, and one isolate's memory less than two workers.
+  return Math.max(1, Math.min(2, availableParallelism()) - 1);
 }
 
 /** `--input-format`, else the file extension, else the first non-blank byte (`{` means JSONL). */

@@ -37,7 +37,8 @@ export function settleInterruptedRun(ledger: Ledger, outDir: string, runId: stri
   }
   const nextSeq = complete.reduce((max, f) => Math.max(max, f.end_seq ?? 0), 0);
   ledger.transaction(() => {
-    for (const file of ledger.files({ complete: false })) {
+    // Retry files (attempt > 1) belong to collect, which settles its own.
+    for (const file of ledger.files({ complete: false }).filter((f) => f.attempt === 1)) {
       rmSync(file.path, { force: true });
       ledger.db.prepare('DELETE FROM requests WHERE file_id = ?').run(file.id);
       ledger.db.prepare('DELETE FROM files WHERE id = ?').run(file.id);

@@ -33,6 +33,17 @@ export interface BatchWriterOptions {
   firstFileNumber?: number;
   /** Records below this seq are already in complete files: check them, write nothing. */
   resumeSeq?: number;
+  /**
+   * Retry files: the requests already exist in the ledger (the chunk's seqs and ids come from
+   * `writeChunk`'s `known`), so they are moved into the new file instead of inserted.
+   */
+  restage?: boolean;
+}
+
+/** For restaging: the ledger seq and custom_id of each record of a chunk. */
+export interface KnownRequests {
+  seqs: readonly number[];
+  customIds: readonly string[];
 }
 
 interface OpenFile {
@@ -78,13 +89,13 @@ export class BatchWriter {
   }
 
   /** Writes one encoded chunk (chunks must come in input order) in one ledger transaction. */
-  writeChunk(chunk: EncodedChunk): void {
+  writeChunk(chunk: EncodedChunk, known?: KnownRequests): void {
     const source = Buffer.from(chunk.source.buffer, chunk.source.byteOffset, chunk.source.byteLength);
     const tails = chunk.tails;
     let nextReject = 0;
     this.options.ledger.transaction(() => {
       for (let i = 0; i < chunk.count; i++) {
-        const seq = this.nextSeq++;
+        const seq = known ? known.seqs[i]! : this.nextSeq++;
         const line = chunk.lines[i]!;
         const record = source.subarray(chunk.starts[i], chunk.ends[i]);
         const reject = chunk.rejects[nextReject];
@@ -100,7 +111,7 @@ export class BatchWriter {
           });
           continue;
         }
-        const customId = chunk.ids[i] ?? derivedCustomId(seq);
+        const customId = known ? known.customIds[i]! : (chunk.ids[i] ?? derivedCustomId(seq));
         if (seq < this.resumeSeq) {
           this.verifyKept(seq, line, customId, record);
           this.staged++; // staged by the earlier run, in a file kept as it was
@@ -147,7 +158,10 @@ export class BatchWriter {
       file = undefined;
     }
     file ??= this.openFile(seq, model);
-    if (!ledger.insertRequest(seq, line, customId, record, file.id)) {
+    const recorded = this.options.restage
+      ? ledger.assignFile(seq, file.id)
+      : ledger.insertRequest(seq, line, customId, record, file.id);
+    if (!recorded) {
       const first = ledger.requestById(customId);
       this.reject({
         seq,

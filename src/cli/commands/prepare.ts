@@ -1,3 +1,4 @@
+import { basename, dirname, extname, join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { Ledger } from '../../ledger/ledger.js';
 import {
@@ -11,10 +12,14 @@ import { ENDPOINTS, type Endpoint } from '../../types.js';
 import { intOption, readJsonObjectFile } from '../options.js';
 
 /** The options `prepare` and `run` share: input, template, limits, rejects. */
-export function addPrepareOptions(cmd: Command): Command {
+export function addPrepareOptions(cmd: Command, { outRequired = true } = {}): Command {
+  const out = new Option(
+    '--out <dir>',
+    `directory for the request .jsonl files${outRequired ? '' : ' (default: beside the ledger)'}`,
+  );
   return cmd
     .requiredOption('--ledger <path>', 'SQLite ledger of this run (created if missing; resumes if present)')
-    .requiredOption('--out <dir>', 'directory for the request .jsonl files')
+    .addOption(outRequired ? out.makeOptionMandatory() : out)
     .option('--model <name>', 'model for every request')
     .option('--prompt <text>', 'user message template, e.g. "Classify: {{text}}"')
     .option('--system <text>', 'system message template')
@@ -52,7 +57,7 @@ export function addPrepareOptions(cmd: Command): Command {
 
 export interface PrepareFlags {
   ledger: string;
-  out: string;
+  out?: string;
   model?: string;
   prompt?: string;
   system?: string;
@@ -77,7 +82,7 @@ export function prepareOptionsFromFlags(
     input: file ?? '-',
     inputFormat: flags.inputFormat,
     ledger,
-    outDir: flags.out,
+    outDir: flags.out ?? defaultOutDir(flags.ledger),
     endpoint: flags.endpoint,
     model: flags.model,
     prompt: flags.prompt,
@@ -90,6 +95,11 @@ export function prepareOptionsFromFlags(
     rejectsPath: flags.rejects,
     threads: flags.threads,
   };
+}
+
+/** `runs/fb.db` → `runs/fb.requests/`. */
+export function defaultOutDir(ledgerPath: string): string {
+  return join(dirname(ledgerPath), `${basename(ledgerPath, extname(ledgerPath))}.requests`);
 }
 
 export function formatPrepareSummary(s: PrepareSummary, outDir: string): string {
@@ -108,7 +118,7 @@ export function registerPrepare(program: Command): void {
     const ledger = Ledger.open(flags.ledger);
     try {
       const summary = await prepare(prepareOptionsFromFlags(file, flags, ledger));
-      process.stderr.write(formatPrepareSummary(summary, flags.out));
+      process.stderr.write(formatPrepareSummary(summary, flags.out ?? defaultOutDir(flags.ledger)));
     } finally {
       ledger.close();
     }
