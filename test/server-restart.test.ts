@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -18,6 +18,7 @@ import {
   waitForBatch,
   withServer,
 } from './server-support.js';
+import { spawnServe } from './support.js';
 
 test('a server closed mid-batch and started again on the same data dir finishes the batch, every custom_id once', async () => {
   const dataDir = tempDir();
@@ -58,33 +59,6 @@ test('a server closed mid-batch and started again on the same data dir finishes 
     await removeDir(dir);
   }
 });
-
-/** Spawns `batchpipe serve` and resolves with the child and the URL it prints on stderr. */
-async function spawnServe(
-  args: string[],
-): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  const child = spawn(
-    process.execPath,
-    [path.join(REPO_ROOT, 'bin/batchpipe.js'), 'serve', '--port', '0', ...args],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let err = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 10_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      err += chunk.toString();
-      const match = /listening on (http:\/\/\S+\/v1)/.exec(err);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1] as string);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-  });
-  return { child, url, stderr: () => err };
-}
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (child.exitCode !== null || child.signalCode !== null) {

@@ -3,24 +3,21 @@
  * batch polling, file downloads, and ajv validators built from the OpenAPI spec in shared/.
  * (Not a test file itself: it has no tests.)
  */
-import { createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import OpenAI from 'openai';
 import { type LocalServerOptions, startLocalServer } from '../src/server/index.js';
+import { tempDir as baseTempDir, SHARED_DIR } from './support.js';
 
-/** The repository root (this file runs from dist/test/). */
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const SHARED_DIR = process.env.BATCHPIPE_SHARED ?? path.resolve(REPO_ROOT, '../shared');
+export { REPO_ROOT, SHARED_DIR } from './support.js';
 
 export const TERMINAL = new Set(['completed', 'failed', 'expired', 'cancelled']);
 
 /** A fresh directory under the OS temp dir. */
 export function tempDir(prefix = 'bp-server-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  return baseTempDir(prefix);
 }
 
 export interface TestServer {
