@@ -97,3 +97,24 @@ export async function spawnServe(args: string[]): Promise<ServeProcess> {
   };
   return { child, url, stderr: () => err, stop };
 }
+
+/** `batchpipe run` on the BA reviews against a Batch API at `baseUrl`, with the test's own flags. */
+export function baReviewsRunArgs(ledger: string, baseUrl: string, ...extra: string[]): string[] {
+  return [
+    'run',
+    BA_REVIEWS,
+    '--ledger',
+    ledger,
+    '--base-url',
+    baseUrl,
+    '--model',
+    'gpt-4o-mini',
+    '--id-column',
+    'ReviewID',
+    '--prompt',
+    'Classify: {{ReviewBody}}',
+    '--format',
+    'jsonl',
+    ...extra,
+  ];
+}
