@@ -212,10 +212,8 @@ function commandFor(
   ];
   const limit = maxLines === MAX_LINES ? [] : ['--max-lines', String(maxLines)];
   if (tool === 'batchpipe') {
-    return [
-      process.execPath,
-      [BIN, 'prepare', csv, ...common, '--prompt', `${PROMPT_PREFIX}{{text}}`, ...limit],
-    ];
+    // The bin itself, as users run it (its shebang sets batchpipe's Node flags).
+    return [BIN, ['prepare', csv, ...common, '--prompt', `${PROMPT_PREFIX}{{text}}`, ...limit]];
   }
   return [opts.python, [BASELINE, csv, ...common, '--prompt', `${PROMPT_PREFIX}{text}`, ...limit]];
 }

@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
+// A 4 MB young generation (V8's default grows to 16 MB per semi-space): bulk runs keep ~30 MB less
+// resident at no measured cost in speed, since their garbage dies young either way.
 // Thin launcher: the CLI lives in the compiled library (built by `npm ci` via the `prepare` script).
 import { main } from '../dist/src/cli/main.js';
 

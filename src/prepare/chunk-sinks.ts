@@ -34,7 +34,7 @@ export function inlineSink(ctx: EncodeContext, writer: BatchWriter): ChunkSink {
  * hundreds of MB. A chunk in flight needs a few MB, so a modest heap keeps RSS flat.
  */
 const WORKER_LIMITS = {
-  maxYoungGenerationSizeMb: Number(process.env.BP_YOUNG ?? 16),
+  maxYoungGenerationSizeMb: 16,
   maxOldGenerationSizeMb: 256,
 };
 
