@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { BatchpipeError, type ErrorCode, ErrorCodes } from '../errors.js';
 
 /** Parses a positive integer flag value, or fails as a usage error naming the flag. */
 export function intOption(flag: string): (value: string) => number {
@@ -15,8 +15,12 @@ export function intOption(flag: string): (value: string) => number {
   };
 }
 
-/** Reads a JSON object from a file named on the command line (e.g. `--body FILE.json`). */
-export function readJsonObjectFile(flag: string, path: string): Record<string, unknown> {
+/** Reads and parses a JSON file named on the command line; invalid JSON fails with `invalidCode`. */
+export function readJsonFile(
+  flag: string,
+  path: string,
+  invalidCode: ErrorCode = ErrorCodes.TEMPLATE_INVALID,
+): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -26,18 +30,18 @@ export function readJsonObjectFile(flag: string, path: string): Record<string, u
       `${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`,
     );
   }
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
-    throw new BatchpipeError(
-      ErrorCodes.TEMPLATE_INVALID,
-      `${flag}: ${path} is not valid JSON: ${(err as Error).message}`,
-      {
-        file: path,
-      },
-    );
+    throw new BatchpipeError(invalidCode, `${flag}: ${path} is not valid JSON: ${(err as Error).message}`, {
+      file: path,
+    });
   }
+}
+
+/** Reads a JSON object from a file named on the command line (e.g. `--body FILE.json`). */
+export function readJsonObjectFile(flag: string, path: string): Record<string, unknown> {
+  const value = readJsonFile(flag, path);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new BatchpipeError(
       ErrorCodes.TEMPLATE_INVALID,

@@ -244,51 +244,18 @@ export class Ledger {
     return this.#results;
   }
 
-  /** The seq of the request holding `customId` (read from the custom_id index alone). */
-  seqOf(customId: string): number | undefined {
-    return this.resultStmts.seqOf.get(customId);
-  }
-
-  /** What deciding an outcome for the request at `seq` needs to know. */
-  outcomeTarget(seq: number): OutcomeTarget | undefined {
-    return this.resultStmts.outcomeTarget.get(seq);
-  }
-
-  /** Records a final outcome (`succeeded`, `failed`, `expired`, `cancelled`) for the request at `seq`. */
-  recordOutcome(seq: number, outcome: RecordedOutcome): void {
-    const o = outcome;
-    this.resultStmts.recordOutcome.run(
-      o.state,
-      o.statusCode,
-      o.result,
-      o.errorCode,
-      o.errorMessage,
-      o.inputTokens,
-      o.outputTokens,
-      o.resultSeq,
-      seq,
-    );
-  }
-
   /**
-   * Puts a request back to `staged` for another attempt (`attempt + 1`, out of its file and batch),
-   * keeping the failure it had in `status_code`, `error_code` and `error_message`.
+   * Reserves `count` consecutive `result_seq` values (completion order) and returns the first. The
+   * counter lives in meta (`result_seq`), so this never scans `requests`.
    */
-  restageOutcome(seq: number, outcome: RecordedOutcome): void {
-    const o = outcome;
-    this.resultStmts.restageOutcome.run(
-      o.statusCode,
-      o.errorCode,
-      o.errorMessage,
-      o.inputTokens,
-      o.outputTokens,
-      seq,
-    );
-  }
-
-  /** The next `result_seq` (completion order): one past the highest recorded. */
-  nextResultSeq(): number {
-    return (this.resultStmts.maxResultSeq.get() ?? 0) + 1;
+  nextResultSeq(count = 1): number {
+    const reserve = () => {
+      const stored = this.getMeta(RESULT_SEQ_META_KEY);
+      const next = stored === undefined ? (this.resultStmts.maxResultSeq.get() ?? 0) + 1 : Number(stored);
+      this.setMeta(RESULT_SEQ_META_KEY, String(next + count));
+      return next;
+    };
+    return this.db.inTransaction ? reserve() : this.transaction(reserve);
   }
 
   /** Up to `limit` requests after `afterSeq`, in input order, optionally only in the given states. */
@@ -309,40 +276,28 @@ export class Ledger {
     );
   }
 
-  /** Up to `limit` requests with an outcome, after `afterResultSeq`, in the order outcomes came. */
-  completedPage(afterResultSeq: number, limit: number): RequestResultRow[] {
-    return this.resultStmts.completedPage.all(afterResultSeq, limit);
+  /**
+   * The top-level keys of the succeeded object results, in order of first appearance (one pass in
+   * SQLite's JSON functions; memory bounded by the number of distinct keys).
+   */
+  resultFieldNames(): string[] {
+    return this.resultStmts.resultFieldNames.all();
   }
 
-  /** Up to `limit` requests without a recorded outcome order (pending ones), in input order. */
-  unorderedPage(afterSeq: number, limit: number): RequestResultRow[] {
-    return this.resultStmts.unorderedPage.all(afterSeq, limit);
+  /** Whether some succeeded result is not a JSON object (a string, an array…). */
+  hasNonObjectResult(): boolean {
+    return this.resultStmts.nonObjectResult.get() !== undefined;
+  }
+
+  /** The top-level keys of the stored JSONL records (requests and rejects), in order of first appearance. */
+  recordFieldNames(): string[] {
+    return this.resultStmts.recordFieldNames.all();
   }
 
   /** Up to `limit` rejected records after `afterSeq`, in input order. */
   rejectPage(afterSeq: number, limit: number): RejectRow[] {
     return this.resultStmts.rejectPage.all(afterSeq, limit);
   }
-}
-
-/** A request's state as far as recording an outcome is concerned. */
-export interface OutcomeTarget {
-  state: RequestState;
-  attempt: number;
-  batch_id: number | null;
-  error_code: string | null;
-}
-
-/** One outcome, in the ledger's terms (`result` is JSON text). */
-export interface RecordedOutcome {
-  state: 'succeeded' | 'failed' | 'expired' | 'cancelled';
-  statusCode: number | null;
-  result: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  inputTokens: number | null;
-  outputTokens: number | null;
-  resultSeq: number;
 }
 
 /** A request as the results need it. */
@@ -362,6 +317,8 @@ export interface RequestResultRow {
   result_seq: number | null;
 }
 
+const RESULT_SEQ_META_KEY = 'result_seq';
+
 const RESULT_COLUMNS =
   'seq, line, custom_id, record, state, attempt, status_code, result, error_code, error_message, input_tokens, output_tokens, result_seq';
 
@@ -369,46 +326,34 @@ type ResultStatements = ReturnType<typeof prepareResultStatements>;
 
 function prepareResultStatements(db: Database.Database) {
   return {
-    seqOf: db.prepare<[string], number>('SELECT seq FROM requests WHERE custom_id = ?').pluck(),
-    outcomeTarget: db.prepare<[number], OutcomeTarget>(
-      'SELECT state, attempt, batch_id, error_code FROM requests WHERE seq = ?',
-    ),
-    recordOutcome: db.prepare<
-      [
-        string,
-        number | null,
-        string | null,
-        string | null,
-        string | null,
-        number | null,
-        number | null,
-        number,
-        number,
-      ]
-    >(
-      `UPDATE requests SET state = ?, status_code = ?, result = ?, error_code = ?, error_message = ?,
-         input_tokens = ?, output_tokens = ?, result_seq = ? WHERE seq = ?`,
-    ),
-    restageOutcome: db.prepare<
-      [number | null, string | null, string | null, number | null, number | null, number]
-    >(
-      `UPDATE requests SET state = 'staged', attempt = attempt + 1, file_id = NULL, batch_id = NULL,
-         status_code = ?, result = NULL, error_code = ?, error_message = ?, input_tokens = ?, output_tokens = ?,
-         result_seq = NULL WHERE seq = ?`,
-    ),
-    maxResultSeq: db
-      .prepare<[], number | null>('SELECT max(result_seq) FROM requests WHERE result_seq IS NOT NULL')
-      .pluck(),
+    maxResultSeq: db.prepare<[], number | null>('SELECT max(result_seq) FROM requests').pluck(),
     requestPage: db.prepare<[number, number], RequestResultRow>(
       `SELECT ${RESULT_COLUMNS} FROM requests WHERE seq > ? ORDER BY seq LIMIT ?`,
     ),
     requestPageIn: new Map<string, Database.Statement<[number, number], RequestResultRow>>(),
-    completedPage: db.prepare<[number, number], RequestResultRow>(
-      `SELECT ${RESULT_COLUMNS} FROM requests WHERE result_seq > ? ORDER BY result_seq LIMIT ?`,
-    ),
-    unorderedPage: db.prepare<[number, number], RequestResultRow>(
-      `SELECT ${RESULT_COLUMNS} FROM requests WHERE seq > ? AND result_seq IS NULL ORDER BY seq LIMIT ?`,
-    ),
+    // Order of first appearance: by the first row (seq) holding the key, then its place in that row.
+    resultFieldNames: db
+      .prepare<[], string>(
+        `SELECT j.key FROM requests AS r, json_each(r.result) AS j
+         WHERE r.state = 'succeeded' AND json_type(r.result) = 'object'
+         GROUP BY j.key ORDER BY min(r.seq * 4294967296 + j.id)`,
+      )
+      .pluck(),
+    nonObjectResult: db
+      .prepare<[], number>(
+        `SELECT 1 FROM requests WHERE state = 'succeeded' AND json_type(result) IS NOT 'object' LIMIT 1`,
+      )
+      .pluck(),
+    recordFieldNames: db
+      .prepare<[], string>(
+        `SELECT j.key FROM (
+           SELECT seq, CAST(record AS TEXT) AS text FROM requests
+           UNION ALL SELECT seq, record FROM rejects WHERE json_valid(record)
+         ) AS r, json_each(r.text) AS j
+         WHERE json_type(r.text) = 'object'
+         GROUP BY j.key ORDER BY min(r.seq * 4294967296 + j.id)`,
+      )
+      .pluck(),
     rejectPage: db.prepare<[number, number], RejectRow>(
       'SELECT * FROM rejects WHERE seq > ? ORDER BY seq LIMIT ?',
     ),

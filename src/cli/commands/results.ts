@@ -1,0 +1,57 @@
+import { type Command, Option } from 'commander';
+import { Ledger } from '../../ledger/ledger.js';
+import { parseStatusList, type ResultStatus } from '../../results/ledger-rows.js';
+import { inputFormat } from '../../results/result-source.js';
+import { writeResults } from '../../results/write-results.js';
+
+interface ResultsFlags {
+  ledger: string;
+  format?: 'csv' | 'jsonl';
+  status?: ResultStatus[];
+  order: 'input' | 'completion';
+  expand?: boolean;
+  escapeFormulas?: boolean;
+  resultPrefix?: string;
+}
+
+export function registerResults(program: Command): void {
+  program
+    .command('results')
+    .description('write every input record with its result, status and error to stdout (CSV or JSONL)')
+    .requiredOption('--ledger <path>', 'SQLite ledger of the run')
+    .addOption(
+      new Option('--format <format>', "output format (default: the input's)").choices(['csv', 'jsonl']),
+    )
+    .option(
+      '--status <list>',
+      'only these statuses: succeeded,failed,expired,cancelled,rejected,pending',
+      parseStatusList,
+    )
+    .addOption(
+      new Option('--order <order>', 'input order, or the order results came in')
+        .choices(['input', 'completion'])
+        .default('input'),
+    )
+    .option('--expand', 'CSV: one result.<field> column per field of object results')
+    .option('--escape-formulas', "CSV: prefix cells starting with = + - @ (tab, CR) with ' for spreadsheets")
+    .option(
+      '--result-prefix <prefix>',
+      'CSV: prefix of the result columns (when the input has a "result" column)',
+    )
+    .action(async (flags: ResultsFlags) => {
+      const ledger = Ledger.open(flags.ledger, { readonly: true });
+      try {
+        const { rows } = await writeResults(ledger, process.stdout, {
+          format: flags.format ?? inputFormat(ledger),
+          status: flags.status,
+          order: flags.order,
+          expand: flags.expand,
+          escapeFormulas: flags.escapeFormulas,
+          resultPrefix: flags.resultPrefix,
+        });
+        process.stderr.write(`batchpipe: results: ${rows} rows\n`);
+      } finally {
+        ledger.close();
+      }
+    });
+}

@@ -1,0 +1,199 @@
+/**
+ * Records the lines of a Batch API output or error file in the ledger, per custom_id: results,
+ * failures, retries. `collect` calls it for the batches it ran, `batchpipe ingest` for files
+ * downloaded elsewhere.
+ */
+import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { RunIdentity } from '../prepare/run-identity.js';
+import { LineSplitter, type RawLine } from '../validate/line-splitter.js';
+import { type ExpectedOutput, expectedOutput } from './extract.js';
+import { type LineOutcome, lineOutcome, type OutcomeContext, ResultLineProblem } from './line-outcome.js';
+import { OutcomeStage } from './outcome-stage.js';
+import { loadOutputSchema, type OutputSchema } from './output-schema.js';
+
+export interface ApplyOptions {
+  /**
+   * collect: the ledger id (`batches.id`) of the batch the file belongs to. Only requests
+   * `submitted` in that batch change; lines naming others are `skipped`. Without it (ingest), a
+   * success applies to any request not yet `succeeded`, a failure only to one with no outcome yet.
+   */
+  batchId?: number | undefined;
+  /** Attempts a request may have in all; a retryable failure below it goes back to `staged`. */
+  maxAttempts: number;
+  /** Validates parsed results; default: the run's stored output schema (meta `output_schema`), if any. */
+  outputSchema?: OutputSchema | undefined;
+  /** The run's endpoint, e.g. `/v1/chat/completions`. */
+  endpoint: string;
+  /** What the requests asked for; default: read from the run's body template (meta `identity`). */
+  expect?: ExpectedOutput | undefined;
+  /** The file's name in error messages (`file:line: …`). */
+  source?: string | undefined;
+}
+
+/** What applying a file did, line by line. */
+export interface ApplyCounts {
+  /** Non-blank lines read. */
+  lines: number;
+  /** Requests that now have their result. */
+  succeeded: number;
+  /** Requests that failed for good (`failed`, `expired`, `cancelled`). */
+  failed: number;
+  /** Requests put back to `staged` for another attempt. */
+  retried: number;
+  /** Lines whose custom_id is not in the ledger (never an error: warn). */
+  unknown: number;
+  /** Lines that changed nothing: another batch's request, already final, or a repeated line. */
+  skipped: number;
+  /** The first few unknown custom_ids, for the warning. */
+  unknownIds: string[];
+}
+
+/** Lines staged per transaction. */
+const STAGE_BATCH = 4096;
+/**
+ * Requests updated per write transaction: short enough that other writers of the ledger get their
+ * turn, long enough that commits stay cheap (16,384: 15 s → 13 s on 1,000,000 lines against 4,096).
+ */
+const APPLY_BATCH = 16_384;
+const UNKNOWN_EXAMPLES = 5;
+
+/**
+ * Streams an output or error file (its raw bytes, any chunking) into the ledger and returns what it
+ * did. Memory stays bounded: lines are staged on disk and applied in `seq` order, a few thousand
+ * requests per transaction. An unparsable line fails with `BP_RESULT_LINE` naming the file line;
+ * nothing of the file is applied then.
+ *
+ * @example
+ * const counts = await applyResultLines(ledger, fs.createReadStream('batch_output.jsonl'), {
+ *   maxAttempts: 3, endpoint: '/v1/chat/completions', source: 'batch_output.jsonl',
+ * });
+ */
+export async function applyResultLines(
+  ledger: Ledger,
+  lines: AsyncIterable<Buffer | string | Uint8Array>,
+  options: ApplyOptions,
+): Promise<ApplyCounts> {
+  const ctx: OutcomeContext = {
+    endpoint: options.endpoint,
+    expect: options.expect ?? expectedOutputOf(ledger, options.endpoint),
+    outputSchema: options.outputSchema ?? loadOutputSchema(ledger),
+  };
+  const counts: ApplyCounts = {
+    lines: 0,
+    succeeded: 0,
+    failed: 0,
+    retried: 0,
+    unknown: 0,
+    skipped: 0,
+    unknownIds: [],
+  };
+  const source = options.source ?? 'output file';
+  const stage = new OutcomeStage(ledger.db);
+  try {
+    let pending: { outcome: LineOutcome; line: number }[] = [];
+    let lastLine = 0;
+    const flush = () => {
+      stageOutcomes(ledger, stage, pending);
+      pending = [];
+    };
+    const splitter = new LineSplitter((raw) => {
+      lastLine = raw.number;
+      const outcome = parseLine(raw, ctx, source);
+      if (outcome === undefined) return;
+      counts.lines++;
+      pending.push({ outcome, line: raw.number });
+    });
+    for await (const chunk of lines) {
+      splitter.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      if (pending.length >= STAGE_BATCH) flush();
+    }
+    splitter.end();
+    flush();
+    const sorted = stage.sort(UNKNOWN_EXAMPLES);
+    counts.unknown = sorted.unknown;
+    counts.unknownIds = sorted.unknownIds;
+    counts.skipped = sorted.repeated;
+    applyStaged(ledger, stage, options, counts, lastLine);
+  } finally {
+    stage.close();
+  }
+  return counts;
+}
+
+function parseLine(raw: RawLine, ctx: OutcomeContext, source: string): LineOutcome | undefined {
+  let bytes = raw.bytes;
+  // A UTF-8 byte order mark (some tools add one) is not part of the first line's JSON.
+  if (raw.number === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf)
+    bytes = bytes.subarray(3);
+  const text = bytes.toString('utf8');
+  if (text.trim() === '') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new BatchpipeError(ErrorCodes.RESULT_LINE, `not a JSON line: ${(err as Error).message}`, {
+      file: source,
+      line: raw.number,
+    });
+  }
+  const outcome = lineOutcome(value, ctx);
+  if (outcome instanceof ResultLineProblem) {
+    throw new BatchpipeError(ErrorCodes.RESULT_LINE, `not an output line: ${outcome.message}`, {
+      file: source,
+      line: raw.number,
+    });
+  }
+  return outcome;
+}
+
+/** Stages a batch of parsed lines (one transaction on the TEMP schema: no write lock on the ledger). */
+function stageOutcomes(
+  ledger: Ledger,
+  stage: OutcomeStage,
+  pending: { outcome: LineOutcome; line: number }[],
+): void {
+  if (pending.length === 0) return;
+  ledger.db.transaction(() => {
+    for (const { outcome, line } of pending) stage.add(line, outcome);
+  })();
+}
+
+/** Applies the staged outcomes in seq order, a range of requests per short write transaction. */
+function applyStaged(
+  ledger: Ledger,
+  stage: OutcomeStage,
+  options: ApplyOptions,
+  counts: ApplyCounts,
+  lastLine: number,
+): void {
+  const known = counts.lines - counts.unknown - counts.skipped;
+  let changed = 0;
+  // result_seq = base + line: outcomes ordered as the file lists them (the order they finished in).
+  let resultSeqBase: number | undefined;
+  for (let after = -1; ; ) {
+    const last = stage.rangeEnd(after, APPLY_BATCH);
+    if (last === undefined) break;
+    const range = ledger.transaction(() => {
+      resultSeqBase ??= ledger.nextResultSeq(lastLine) - 1;
+      return stage.applyRange(after, last, {
+        batchId: options.batchId,
+        maxAttempts: options.maxAttempts,
+        resultSeqBase,
+      });
+    });
+    counts.succeeded += range.succeeded;
+    counts.failed += range.failed;
+    counts.retried += range.retried;
+    changed += range.succeeded + range.failed + range.retried;
+    after = last;
+  }
+  counts.skipped += known - changed;
+}
+
+/** The run's expected output, from its body template (meta `identity`). */
+function expectedOutputOf(ledger: Ledger, endpoint: string): ExpectedOutput {
+  const identity = ledger.getMeta('identity');
+  const body = identity === undefined ? undefined : (JSON.parse(identity) as Partial<RunIdentity>).body;
+  return expectedOutput({ endpoint, body });
+}

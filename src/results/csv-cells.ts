@@ -1,0 +1,115 @@
+/**
+ * CSV output the way csv-stringify writes it (its defaults: `,` delimiter, `"` quote doubled, `\n`
+ * between records, quotes only where needed), plus a fast path that keeps a source row's bytes when
+ * a csv-parse → csv-stringify round trip would give them back unchanged. The tests check both
+ * against csv-parse and csv-stringify themselves.
+ */
+import { parse } from 'csv-parse/sync';
+
+const COMMA = 0x2c;
+const QUOTE = 0x22;
+const LF = 0x0a;
+const CR = 0x0d;
+/** First bytes of a cell a spreadsheet may run as a formula (the UTF-8 lead byte 0xEF: fullwidth forms). */
+const FORMULA_LEAD = new Set([0x3d, 0x2b, 0x2d, 0x40, 0x09, 0x0d, 0xef]);
+/** csv-stringify's `escape_formulas` list: `=`, `+`, `-`, `@`, tab, CR, and their fullwidth forms. */
+const FORMULA_START = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
+const NEEDS_QUOTES = /[,"\r\n]/;
+
+/**
+ * One cell as csv-stringify writes it. With `escapeFormulas`, a cell starting with `=`, `+`, `-`,
+ * `@`, a tab or CR (or a fullwidth `＝＋－＠`) gets a leading `'`, as csv-stringify's `escape_formulas`.
+ */
+export function csvCell(value: string, escapeFormulas = false): string {
+  let v = value;
+  if (escapeFormulas && FORMULA_START.test(v)) v = `'${v}`;
+  if (!NEEDS_QUOTES.test(v)) return v;
+  return `"${v.replaceAll('"', '""')}"`;
+}
+
+/** A record's cells joined, without the record delimiter. */
+export function csvRow(values: readonly string[], escapeFormulas = false): string {
+  let out = '';
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) out += ',';
+    out += csvCell(values[i]!, escapeFormulas);
+  }
+  return out;
+}
+
+/**
+ * True when `record` (one CSV record's bytes, no terminator) has exactly `fields` fields and is
+ * already what csv-stringify would write for its parsed values: unquoted fields without `"`, CR or
+ * LF; quoted fields non-empty and holding a `,`, `"`, CR or LF, quotes doubled. With `escapeFormulas`,
+ * also no field that starts like a formula. Then the bytes can be written as they are.
+ */
+export function isCanonicalCsvRecord(record: Uint8Array, fields: number, escapeFormulas: boolean): boolean {
+  const end = record.length;
+  let i = 0;
+  let count = 0;
+  for (;;) {
+    count++;
+    if (count > fields) return false;
+    if (escapeFormulas && i < end && FORMULA_LEAD.has(record[i]!)) return false;
+    if (i < end && record[i] === QUOTE) {
+      // Quoted: csv-stringify quotes only a non-empty value holding a special character.
+      i++;
+      let special = false;
+      const start = i;
+      for (;;) {
+        if (i >= end) return false;
+        const b = record[i]!;
+        if (b === QUOTE) {
+          if (record[i + 1] === QUOTE) {
+            special = true;
+            i += 2;
+            continue;
+          }
+          break;
+        }
+        if (b === COMMA || b === LF || b === CR) special = true;
+        i++;
+      }
+      if (!special || i === start) return false;
+      i++; // the closing quote
+      if (i < end && record[i] !== COMMA) return false;
+    } else {
+      for (; i < end; i++) {
+        const b = record[i]!;
+        if (b === COMMA) break;
+        if (b === QUOTE || b === LF || b === CR) return false;
+      }
+    }
+    if (i >= end) return count === fields;
+    i++; // the comma; a record ending in one has an empty last field
+  }
+}
+
+/**
+ * Parses one stored CSV record (csv-parse with prepare's options) into its values; `undefined` when
+ * it does not parse (a reject can be a malformed row).
+ */
+export function parseCsvRecord(record: Buffer | string): string[] | undefined {
+  try {
+    const rows = parse(record, { relax_column_count: true, skip_empty_lines: false }) as string[][];
+    return rows[0] ?? [''];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Parses many stored CSV records at once (they are whole records, so joined by `\n` they parse as
+ * one CSV); falls back to one by one when the count does not come out right.
+ */
+export function parseCsvRecords(records: readonly (Buffer | string)[]): (string[] | undefined)[] {
+  if (records.length === 0) return [];
+  try {
+    const text = records.map((r) => (typeof r === 'string' ? r : r.toString('utf8'))).join('\n');
+    const rows = parse(text, { relax_column_count: true, skip_empty_lines: false }) as string[][];
+    if (rows.length === records.length) return rows;
+  } catch {
+    // a malformed reject among them: parse each alone
+  }
+  return records.map(parseCsvRecord);
+}

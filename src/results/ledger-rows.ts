@@ -1,0 +1,189 @@
+/**
+ * Every input record the ledger accounts for (requests and rejects), page by page, in input order or
+ * in completion order: the one cursor behind `resultSource` and `writeResults`.
+ *
+ * Pages are read with keyset pagination (`seq > ? ORDER BY seq LIMIT n`, each page one `.all()`), so
+ * no statement stays open between pages: the caller may await (drain its output) between them while
+ * another part of the program writes to the same connection.
+ */
+import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { Ledger, RejectRow, RequestResultRow, RequestState } from '../ledger/ledger.js';
+
+/** Where a record stands, as the results show it. `pending` is `staged` or `submitted`. */
+export type ResultStatus = 'succeeded' | 'failed' | 'expired' | 'cancelled' | 'rejected' | 'pending';
+
+export const RESULT_STATUSES: readonly ResultStatus[] = [
+  'succeeded',
+  'failed',
+  'expired',
+  'cancelled',
+  'rejected',
+  'pending',
+];
+
+/** One record as stored: a request (it became one) or a reject (it never did). */
+export type LedgerRow =
+  | { request: RequestResultRow; reject?: undefined }
+  | { reject: RejectRow; request?: undefined };
+
+export interface LedgerRowsOptions {
+  /** `input` (default): by seq. `completion`: outcomes in the order they were recorded, then the rest by seq. */
+  order?: 'input' | 'completion' | undefined;
+  /** Only records with these statuses (default: all). */
+  status?: readonly ResultStatus[] | undefined;
+  /** Rows per page (default 2000). */
+  pageSize?: number | undefined;
+}
+
+const DEFAULT_PAGE = 2000;
+
+/** The status a request state shows as. */
+export function statusOf(state: RequestState): ResultStatus {
+  return state === 'staged' || state === 'submitted' ? 'pending' : state;
+}
+
+/** Checks a status list (e.g. from `--status`), failing with the valid names. */
+export function parseStatusList(list: string): ResultStatus[] {
+  const statuses = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const status of statuses) {
+    if (!(RESULT_STATUSES as readonly string[]).includes(status)) {
+      throw new BatchpipeError(
+        ErrorCodes.USAGE,
+        `--status: unknown status ${JSON.stringify(status)}; expected a list of ${RESULT_STATUSES.join(', ')}`,
+      );
+    }
+  }
+  if (statuses.length === 0) throw new BatchpipeError(ErrorCodes.USAGE, '--status: give at least one status');
+  return statuses as ResultStatus[];
+}
+
+/**
+ * Pages of ledger rows. A generator: each page is read when asked for, so abandoning it early
+ * (`break`) leaves nothing open but the completion-order snapshot, which `return()` drops.
+ */
+export function* ledgerRowPages(ledger: Ledger, options: LedgerRowsOptions = {}): Generator<LedgerRow[]> {
+  const pageSize = options.pageSize ?? DEFAULT_PAGE;
+  const wanted = new Set<ResultStatus>(options.status ?? RESULT_STATUSES);
+  const states = requestStates(wanted);
+  const withRejects = wanted.has('rejected');
+  if (options.order === 'completion') {
+    yield* completionPages(ledger, states, withRejects, pageSize);
+    return;
+  }
+  const allStates = states.length === REQUEST_STATES.length;
+  const requests = new PagedCursor<RequestResultRow>(
+    states.length === 0
+      ? () => []
+      : (after) => ledger.requestPage(after, pageSize, allStates ? undefined : states),
+  );
+  const rejects = new PagedCursor<RejectRow>(
+    withRejects ? (after) => ledger.rejectPage(after, pageSize) : () => [],
+  );
+  for (;;) {
+    const page: LedgerRow[] = [];
+    while (page.length < pageSize) {
+      const request = requests.peek();
+      const reject = rejects.peek();
+      if (request === undefined && reject === undefined) break;
+      if (reject === undefined || (request !== undefined && request.seq < reject.seq)) {
+        page.push({ request: requests.take() });
+      } else {
+        page.push({ reject: rejects.take() });
+      }
+    }
+    if (page.length === 0) return;
+    yield page;
+  }
+}
+
+const REQUEST_STATES: readonly RequestState[] = [
+  'staged',
+  'submitted',
+  'succeeded',
+  'failed',
+  'expired',
+  'cancelled',
+];
+
+function requestStates(wanted: Set<ResultStatus>): RequestState[] {
+  return REQUEST_STATES.filter((state) => wanted.has(statusOf(state)));
+}
+
+/** A keyset-paginated cursor over rows with a `seq`, read a page at a time. */
+class PagedCursor<T extends { seq: number }> {
+  private rows: T[] = [];
+  private index = 0;
+  private after = -1;
+  private done = false;
+
+  constructor(private readonly fetch: (afterSeq: number) => T[]) {}
+
+  peek(): T | undefined {
+    if (this.index >= this.rows.length && !this.done) {
+      this.rows = this.fetch(this.after);
+      this.index = 0;
+      if (this.rows.length === 0) this.done = true;
+      else this.after = this.rows[this.rows.length - 1]!.seq;
+    }
+    return this.rows[this.index];
+  }
+
+  take(): T {
+    const row = this.peek();
+    if (row === undefined) throw new Error('internal error: take() past the end');
+    this.index++;
+    return row;
+  }
+}
+
+let snapshotId = 0;
+
+/**
+ * Completion order: a snapshot of the order (a TEMP table of seqs: requests with a `result_seq` by
+ * it, then the rest and the rejects by seq), read back page by page with each row fetched live.
+ * Sorting at read time keeps `result_seq` unindexed, which keeps applying outcomes cheap.
+ */
+function* completionPages(
+  ledger: Ledger,
+  states: RequestState[],
+  withRejects: boolean,
+  pageSize: number,
+): Generator<LedgerRow[]> {
+  const db = ledger.db;
+  const table = `temp.bp_order_${process.pid}_${snapshotId++}`;
+  const stateFilter = states.length === 0 ? 'false' : `state IN (${states.map((s) => `'${s}'`).join(', ')})`;
+  db.exec(`CREATE TABLE ${table} (pos INTEGER PRIMARY KEY, seq INTEGER NOT NULL, reject INTEGER NOT NULL)`);
+  try {
+    db.exec(`INSERT INTO ${table} (seq, reject)
+      SELECT seq, 0 FROM main.requests WHERE result_seq IS NOT NULL AND ${stateFilter} ORDER BY result_seq, seq`);
+    db.exec(`INSERT INTO ${table} (seq, reject)
+      SELECT seq, reject FROM (
+        SELECT seq, 0 AS reject FROM main.requests WHERE result_seq IS NULL AND ${stateFilter}
+        ${withRejects ? 'UNION ALL SELECT seq, 1 FROM main.rejects' : ''}
+      ) ORDER BY seq`);
+    const positions = db.prepare<[number, number], { pos: number; seq: number; reject: number }>(
+      `SELECT pos, seq, reject FROM ${table} WHERE pos > ? ORDER BY pos LIMIT ?`,
+    );
+    for (let after = 0; ; ) {
+      const page = positions.all(after, pageSize);
+      if (page.length === 0) return;
+      after = page[page.length - 1]!.pos;
+      const rows: LedgerRow[] = [];
+      for (const p of page) {
+        if (p.reject === 1) {
+          const reject = ledger.rejectPage(p.seq - 1, 1)[0];
+          if (reject?.seq === p.seq) rows.push({ reject });
+        } else {
+          const request = ledger.requestPage(p.seq - 1, 1)[0];
+          if (request?.seq === p.seq) rows.push({ request });
+        }
+      }
+      yield rows;
+    }
+  } finally {
+    db.exec(`DROP TABLE IF EXISTS ${table}`);
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * The rejoined records as CSV or JSONL: every input record once, in input order, with its result,
+ * status and error beside it. `batchpipe results` and `batchpipe run` write through this.
+ */
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { Ledger, RejectRow, RequestResultRow } from '../ledger/ledger.js';
+import { csvCell, csvRow, isCanonicalCsvRecord, parseCsvRecord } from './csv-cells.js';
+import { type LedgerRow, ledgerRowPages, type ResultStatus, statusOf } from './ledger-rows.js';
+import { type ExpandColumns, expandColumns, jsonlInputColumns } from './result-columns.js';
+import { inputFormat, recordDecoder } from './result-source.js';
+
+export interface WriteResultsOptions {
+  format: 'csv' | 'jsonl';
+  /** Only these statuses (default: all). */
+  status?: readonly ResultStatus[] | undefined;
+  /** `input` (default) or `completion`. */
+  order?: 'input' | 'completion' | undefined;
+  /** CSV: one `result.<field>` column per field of object results, instead of one `result` column. */
+  expand?: boolean | undefined;
+  /** CSV: prefix cells starting with `=`, `+`, `-`, `@`, tab or CR with `'` (csv-stringify's `escape_formulas`). */
+  escapeFormulas?: boolean | undefined;
+  /** CSV: prefix of the result columns (default none: `result`, `result_status`, `result_error`). */
+  resultPrefix?: string | undefined;
+}
+
+/** Output is built a page of records at a time and written as one buffer. */
+const PAGE = 2000;
+
+/**
+ * Writes the results to `out` (not ended: the caller owns it), waiting for `drain` when it is full.
+ * CSV: the input's columns in order (a CSV input's cells byte-identical to a csv-parse →
+ * csv-stringify round trip), then `result`, `result_status`, `result_error`. JSONL: one
+ * `{ custom_id, status, record, result, error, usage }` per line.
+ *
+ * @example
+ * const { rows } = await writeResults(ledger, process.stdout, { format: 'csv', expand: true });
+ */
+export async function writeResults(
+  ledger: Ledger,
+  out: Writable,
+  options: WriteResultsOptions,
+): Promise<{ rows: number }> {
+  const format = options.format === 'jsonl' ? jsonlFormatter(ledger) : csvFormatter(ledger, options);
+  let rows = 0;
+  const header = format.header();
+  if (header !== '') await write(out, Buffer.from(header));
+  for (const page of ledgerRowPages(ledger, {
+    order: options.order,
+    status: options.status,
+    pageSize: PAGE,
+  })) {
+    await write(out, format.page(page));
+    rows += page.length;
+  }
+  return { rows };
+}
+
+async function write(out: Writable, bytes: Buffer): Promise<void> {
+  if (!out.write(bytes)) await once(out, 'drain');
+}
+
+interface Formatter {
+  header(): string;
+  page(rows: LedgerRow[]): Buffer;
+}
+
+/** A page's output: raw record bytes and encoded text, appended into one buffer. */
+class PageBuffer {
+  private buf = Buffer.allocUnsafe(1 << 20);
+  private length = 0;
+
+  bytes(b: Uint8Array): void {
+    this.reserve(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+  }
+
+  text(s: string): void {
+    this.reserve(s.length * 3);
+    this.length += this.buf.write(s, this.length);
+  }
+
+  take(): Buffer {
+    const out = Buffer.from(this.buf.subarray(0, this.length));
+    this.length = 0;
+    return out;
+  }
+
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n));
+    this.buf.copy(grown, 0, 0, this.length);
+    this.buf = grown;
+  }
+}
+
+function jsonlFormatter(ledger: Ledger): Formatter {
+  const isJsonl = inputFormat(ledger) === 'jsonl';
+  const decode = recordDecoder(ledger);
+  const out = new PageBuffer();
+  return {
+    header: () => '',
+    page(rows) {
+      // A JSONL request's stored record is already a JSON object's text: it is embedded as it is.
+      const decoded = isJsonl
+        ? undefined
+        : decode(rows.map((r) => (r.request ? r.request.record : r.reject.record)));
+      rows.forEach((row, i) => {
+        if (row.request) {
+          const r = row.request;
+          const status = statusOf(r.state);
+          out.text(`{"custom_id":${JSON.stringify(r.custom_id)},"status":"${status}","record":`);
+          if (decoded) out.text(JSON.stringify(decoded[i]));
+          else out.bytes(r.record);
+          out.text(
+            `,"result":${status === 'succeeded' ? (r.result ?? 'null') : 'null'},"error":${requestErrorJson(r)},"usage":${usageJson(r)}}\n`,
+          );
+        } else {
+          const j = row.reject;
+          const record = decoded ? decoded[i] : decode([j.record])[0];
+          const error = { code: j.code, message: j.message, status_code: null, line: j.line, field: j.field };
+          out.text(
+            `{"custom_id":null,"status":"rejected","record":${JSON.stringify(record)},"result":null,"error":${JSON.stringify(error)},"usage":null}\n`,
+          );
+        }
+      });
+      return out.take();
+    },
+  };
+}
+
+function requestErrorJson(r: RequestResultRow): string {
+  if (r.error_code === null) return 'null';
+  return JSON.stringify({ code: r.error_code, message: r.error_message ?? '', status_code: r.status_code });
+}
+
+function usageJson(r: RequestResultRow): string {
+  if (r.input_tokens === null && r.output_tokens === null) return 'null';
+  return `{"input_tokens":${r.input_tokens},"output_tokens":${r.output_tokens}}`;
+}
+
+function csvFormatter(ledger: Ledger, options: WriteResultsOptions): Formatter {
+  const escapeCells = options.escapeFormulas === true;
+  const prefix = options.resultPrefix ?? '';
+  const isJsonl = inputFormat(ledger) === 'jsonl';
+  const columns = isJsonl
+    ? jsonlInputColumns(ledger)
+    : (JSON.parse(ledger.getMeta('columns') ?? '[]') as string[]);
+  const expand = options.expand ? expandColumns(ledger) : undefined;
+  const resultColumns = resultColumnNames(prefix, expand);
+  checkCollisions(columns, resultColumns, prefix);
+  const decode = recordDecoder(ledger);
+  const empty = new Array<string>(columns.length).fill('');
+  const out = new PageBuffer();
+
+  /** The input's cells of a non-canonical or JSONL record. */
+  const inputCells = (raw: Buffer | string): string => {
+    if (!isJsonl) {
+      const values = parseCsvRecord(raw) ?? empty;
+      return csvRow(
+        columns.map((_, c) => values[c] ?? ''),
+        escapeCells,
+      );
+    }
+    const record = decode([raw])[0];
+    if (record === undefined || typeof record === 'string') return csvRow(empty, escapeCells);
+    return csvRow(
+      columns.map((name) => cellText(record[name])),
+      escapeCells,
+    );
+  };
+
+  return {
+    header: () => `${csvRow([...columns, ...resultColumns], escapeCells)}\n`,
+    page(rows) {
+      for (const row of rows) {
+        const record = row.request ? row.request.record : row.reject.record;
+        if (
+          !isJsonl &&
+          typeof record !== 'string' &&
+          isCanonicalCsvRecord(record, columns.length, escapeCells)
+        ) {
+          out.bytes(record); // what a csv-parse → csv-stringify round trip gives back
+        } else {
+          out.text(inputCells(record));
+        }
+        out.text(`${columns.length > 0 ? ',' : ''}${resultCells(row, expand, escapeCells)}\n`);
+      }
+      return out.take();
+    },
+  };
+}
+
+/** `result` (or the expanded columns), `result_status`, `result_error`, each with the prefix. */
+function resultColumnNames(prefix: string, expand: ExpandColumns | undefined): string[] {
+  const names = expand
+    ? [...(expand.other ? [`${prefix}result`] : []), ...expand.fields.map((f) => `${prefix}result.${f}`)]
+    : [`${prefix}result`];
+  return [...names, `${prefix}result_status`, `${prefix}result_error`];
+}
+
+function checkCollisions(columns: readonly string[], resultColumns: readonly string[], prefix: string): void {
+  const input = new Set(columns);
+  const clash = resultColumns.find((name) => input.has(name));
+  if (clash !== undefined) {
+    throw new BatchpipeError(
+      ErrorCodes.USAGE,
+      `the input already has a column ${JSON.stringify(clash)}; give --result-prefix${prefix === '' ? '' : ' another prefix'} (e.g. --result-prefix llm_) to name the result columns apart`,
+    );
+  }
+}
+
+function resultCells(row: LedgerRow, expand: ExpandColumns | undefined, escapeCells: boolean): string {
+  if (row.reject) {
+    return `${expand ? ','.repeat(expandWidth(expand)) : ','}rejected,${csvCell(rejectError(row.reject), escapeCells)}`;
+  }
+  const r = row.request;
+  const status = statusOf(r.state);
+  const error =
+    r.error_code === null ? '' : csvCell(`${r.error_code}: ${r.error_message ?? ''}`, escapeCells);
+  const result = status === 'succeeded' && r.result !== null ? r.result : undefined;
+  let cells: string;
+  if (!expand) {
+    cells = result === undefined ? '' : csvCell(resultText(result), escapeCells);
+  } else {
+    cells = expandedCells(result, expand, escapeCells);
+  }
+  return `${cells},${status},${error}`;
+}
+
+function expandWidth(expand: ExpandColumns): number {
+  return expand.fields.length + (expand.other ? 1 : 0);
+}
+
+/** The `result.<field>` cells; a result that is not an object goes whole into the `result` column. */
+function expandedCells(result: string | undefined, expand: ExpandColumns, escapeCells: boolean): string {
+  const cells: string[] = [];
+  const value = result === undefined ? undefined : (JSON.parse(result) as unknown);
+  const object = isObject(value) ? value : undefined;
+  if (expand.other)
+    cells.push(value === undefined || object ? '' : csvCell(resultText(result!), escapeCells));
+  for (const field of expand.fields) cells.push(object ? csvCell(cellText(object[field]), escapeCells) : '');
+  return cells.join(',');
+}
+
+/** A stored result (JSON text) as a cell: a string as itself, anything else as JSON. */
+function resultText(json: string): string {
+  return json.startsWith('"') ? (JSON.parse(json) as string) : json;
+}
+
+/** A JSON value as a cell: strings as they are, `null`/absent empty, the rest as JSON. */
+function cellText(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value === 'string') return value;
+  return JSON.stringify(value);
+}
+
+function rejectError(reject: RejectRow): string {
+  return `${reject.code}: ${reject.message}`;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
