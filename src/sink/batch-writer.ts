@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchpipeError, type ErrorCode, ErrorCodes } from '../errors.js';
-import type { Ledger } from '../ledger/ledger.js';
+import type { Ledger, StagedRow } from '../ledger/ledger.js';
 import type { EncodedChunk } from '../prepare/encode-chunk.js';
 import { derivedCustomId } from '../transforms/request-builder.js';
 
@@ -76,6 +76,8 @@ export class BatchWriter {
   private fileNumber: number;
   private readonly attempt: number;
   private readonly resumeSeq: number;
+  /** Lines written to a file's pending bytes, not yet recorded in the ledger. */
+  private unrecorded: (StagedRow & { file: OpenFile; piece: number; bytes: number; tokens: number })[] = [];
   /** The seq the next record gets. */
   nextSeq = 0;
   staged = 0;
@@ -139,7 +141,7 @@ export class BatchWriter {
     tokens: number,
     record: Buffer,
   ): void {
-    const { ledger, maxLines, maxBytes } = this.options;
+    const { maxLines, maxBytes } = this.options;
     const head = `{"custom_id":${JSON.stringify(customId)},`;
     const bytes = Buffer.byteLength(head) + tail.byteLength + 1;
     if (bytes > maxBytes) {
@@ -158,30 +160,62 @@ export class BatchWriter {
       file = undefined;
     }
     file ??= this.openFile(seq, model);
-    const recorded = this.options.restage
-      ? ledger.assignFile(seq, file.id)
-      : ledger.insertRequest(seq, line, customId, record, file.id);
-    if (!recorded) {
-      const first = ledger.requestById(customId);
-      this.reject({
-        seq,
-        line,
-        code: ErrorCodes.DUPLICATE_ID,
-        message: `duplicate custom_id ${JSON.stringify(customId)} (first on line ${first?.line ?? '?'})`,
-        field: 'custom_id',
-        record: record.toString(),
-      });
-      return;
-    }
+    // Written optimistically; recordStaged() takes a line back out if its custom_id turns out taken.
+    this.unrecorded.push({
+      seq,
+      line,
+      customId,
+      record,
+      fileId: file.id,
+      file,
+      piece: file.pending.length,
+      bytes,
+      tokens,
+    });
     file.pending.push(head, tail, NEWLINE);
     file.pendingBytes += bytes;
     file.lines++;
     file.bytes += bytes;
     file.tokens += tokens;
     this.staged++;
+    if (this.unrecorded.length >= 256) this.recordStaged();
+  }
+
+  /** Records the staged lines in the ledger; a duplicate custom_id loses its line and is rejected. */
+  private recordStaged(): void {
+    const rows = this.unrecorded;
+    if (rows.length === 0) return;
+    this.unrecorded = [];
+    const { ledger } = this.options;
+    const lost = this.options.restage
+      ? rows.filter((r) => !ledger.assignFile(r.seq, r.fileId)).map((r) => r.seq)
+      : ledger.insertRequests(rows);
+    for (const seq of lost) {
+      const row = rows.find((r) => r.seq === seq)!;
+      const { file } = row;
+      file.pending[row.piece] = '';
+      file.pending[row.piece + 1] = '';
+      file.pending[row.piece + 2] = '';
+      file.pendingBytes -= row.bytes;
+      file.lines--;
+      file.bytes -= row.bytes;
+      file.tokens -= row.tokens;
+      this.staged--;
+      const first = ledger.requestById(row.customId);
+      this.reject({
+        seq,
+        line: row.line,
+        code: ErrorCodes.DUPLICATE_ID,
+        message: `duplicate custom_id ${JSON.stringify(row.customId)} (first on line ${first?.line ?? '?'})`,
+        field: 'custom_id',
+        record: row.record.toString(),
+      });
+    }
   }
 
   private reject(item: RejectedRecord): void {
+    // Settle earlier lines first, so duplicates among them are rejected in input order too.
+    this.recordStaged();
     this.options.onReject(item);
     this.options.ledger.insertReject({ ...item, field: item.field ?? null });
     this.rejected++;
@@ -233,6 +267,7 @@ export class BatchWriter {
 
   /** Writes the pending heads and tails as one buffer: one hash update and one write per chunk. */
   private flush(): void {
+    this.recordStaged();
     const file = this.current;
     if (!file || file.pendingBytes === 0) return;
     const out = Buffer.allocUnsafe(file.pendingBytes);
