@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { BatchpipeError, type ErrorCode, ErrorCodes } from '../errors.js';
+import type { Ledger } from '../ledger/ledger.js';
+import { outputSchemaFromJsonSchema, setOutputSchema } from '../results/output-schema.js';
 
 /** Parses a positive integer flag value, or fails as a usage error naming the flag. */
 export function intOption(flag: string): (value: string) => number {
@@ -52,4 +54,11 @@ export function readJsonObjectFile(flag: string, path: string): Record<string, u
     );
   }
   return value as Record<string, unknown>;
+}
+
+/** Reads `--output-schema FILE.json`, checks it is a usable JSON Schema, and keeps it in the ledger. */
+export function storeOutputSchema(ledger: Ledger, path: string): void {
+  const json = readJsonFile('--output-schema', path, ErrorCodes.OUTPUT_SCHEMA);
+  outputSchemaFromJsonSchema(json, `--output-schema ${path}`);
+  setOutputSchema(ledger, json as object);
 }

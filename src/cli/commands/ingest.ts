@@ -4,8 +4,7 @@ import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { Ledger } from '../../ledger/ledger.js';
 import type { RunIdentity } from '../../prepare/run-identity.js';
 import { type ApplyCounts, applyResultLines } from '../../results/apply.js';
-import { outputSchemaFromJsonSchema, setOutputSchema } from '../../results/output-schema.js';
-import { intOption, readJsonFile } from '../options.js';
+import { intOption, storeOutputSchema } from '../options.js';
 
 interface IngestFlags {
   ledger: string;
@@ -36,11 +35,7 @@ export function registerIngest(program: Command): void {
             `ledger ${flags.ledger} holds no run yet; run batchpipe prepare first`,
           );
         }
-        if (flags.outputSchema !== undefined) {
-          const json = readJsonFile('--output-schema', flags.outputSchema, ErrorCodes.OUTPUT_SCHEMA);
-          outputSchemaFromJsonSchema(json, `--output-schema ${flags.outputSchema}`);
-          setOutputSchema(ledger, json as object);
-        }
+        if (flags.outputSchema !== undefined) storeOutputSchema(ledger, flags.outputSchema);
         const { endpoint } = JSON.parse(identity) as RunIdentity;
         for (const file of files) {
           const input = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });

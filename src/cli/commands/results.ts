@@ -2,9 +2,9 @@ import { type Command, Option } from 'commander';
 import { Ledger } from '../../ledger/ledger.js';
 import { parseStatusList, type ResultStatus } from '../../results/ledger-rows.js';
 import { inputFormat } from '../../results/result-source.js';
-import { writeResults } from '../../results/write-results.js';
+import { type WriteResultsOptions, writeResults } from '../../results/write-results.js';
 
-interface ResultsFlags {
+export interface ResultsFlags {
   ledger: string;
   format?: 'csv' | 'jsonl';
   status?: ResultStatus[];
@@ -14,11 +14,9 @@ interface ResultsFlags {
   resultPrefix?: string;
 }
 
-export function registerResults(program: Command): void {
-  program
-    .command('results')
-    .description('write every input record with its result, status and error to stdout (CSV or JSONL)')
-    .requiredOption('--ledger <path>', 'SQLite ledger of the run')
+/** The options `results` and `run` share: which rows, in which form. */
+export function addResultsOptions(cmd: Command): Command {
+  return cmd
     .addOption(
       new Option('--format <format>', "output format (default: the input's)").choices(['csv', 'jsonl']),
     )
@@ -37,21 +35,33 @@ export function registerResults(program: Command): void {
     .option(
       '--result-prefix <prefix>',
       'CSV: prefix of the result columns (when the input has a "result" column)',
-    )
-    .action(async (flags: ResultsFlags) => {
-      const ledger = Ledger.open(flags.ledger, { readonly: true });
-      try {
-        const { rows } = await writeResults(ledger, process.stdout, {
-          format: flags.format ?? inputFormat(ledger),
-          status: flags.status,
-          order: flags.order,
-          expand: flags.expand,
-          escapeFormulas: flags.escapeFormulas,
-          resultPrefix: flags.resultPrefix,
-        });
-        process.stderr.write(`batchpipe: results: ${rows} rows\n`);
-      } finally {
-        ledger.close();
-      }
-    });
+    );
+}
+
+export function resultsOptionsFromFlags(flags: ResultsFlags, ledger: Ledger): WriteResultsOptions {
+  return {
+    format: flags.format ?? inputFormat(ledger),
+    status: flags.status,
+    order: flags.order,
+    expand: flags.expand,
+    escapeFormulas: flags.escapeFormulas,
+    resultPrefix: flags.resultPrefix,
+  };
+}
+
+export function registerResults(program: Command): void {
+  addResultsOptions(
+    program
+      .command('results')
+      .description('write every input record with its result, status and error to stdout (CSV or JSONL)')
+      .requiredOption('--ledger <path>', 'SQLite ledger of the run'),
+  ).action(async (flags: ResultsFlags) => {
+    const ledger = Ledger.open(flags.ledger, { readonly: true });
+    try {
+      const { rows } = await writeResults(ledger, process.stdout, resultsOptionsFromFlags(flags, ledger));
+      process.stderr.write(`batchpipe: results: ${rows} rows\n`);
+    } finally {
+      ledger.close();
+    }
+  });
 }

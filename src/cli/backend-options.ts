@@ -1,0 +1,69 @@
+import { type Command, Option } from 'commander';
+import { type Backend, type BackendName, openBackend } from '../backends/backend.js';
+import type { DriveOptions } from '../scheduler/drive.js';
+import { intOption } from './options.js';
+
+/** Flags every command that talks to a Batch API shares. */
+export interface BackendFlags {
+  ledger: string;
+  backend: BackendName;
+  baseUrl?: string;
+  maxBatches: number;
+  maxEnqueuedTokens?: number;
+  maxAttempts: number;
+  pollInterval?: number;
+}
+
+export function addBackendOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--backend <name>',
+        'openai (OPENAI_API_KEY, OPENAI_BASE_URL) or local (built-in server beside the ledger)',
+      )
+        .choices(['openai', 'local'])
+        .default('openai'),
+    )
+    .option(
+      '--base-url <url>',
+      'any OpenAI-compatible Batch API, e.g. a `batchpipe serve` (default: OPENAI_BASE_URL)',
+    )
+    .option('--max-batches <n>', 'unfinished batches at most', intOption('--max-batches'), 100)
+    .option(
+      '--max-enqueued-tokens <n>',
+      'estimated tokens queued per model at most',
+      intOption('--max-enqueued-tokens'),
+    )
+    .option(
+      '--max-attempts <n>',
+      'tries per request before a retryable failure is final',
+      intOption('--max-attempts'),
+      3,
+    )
+    .option(
+      '--poll-interval <seconds>',
+      'first wait between polls; grows while nothing changes (default: 1 locally, 60 otherwise)',
+      Number,
+    );
+}
+
+export function openBackendFromFlags(flags: BackendFlags): Promise<Backend> {
+  return openBackend({
+    backend: flags.backend,
+    ledgerPath: flags.ledger,
+    baseUrl: flags.baseUrl,
+    log: (line) => process.stderr.write(`batchpipe: ${line}\n`),
+  });
+}
+
+export function driveOptionsFromFlags(flags: BackendFlags, backend: Backend, wait: boolean): DriveOptions {
+  const log = (line: string) => process.stderr.write(`batchpipe: ${backend.redact(line)}\n`);
+  const local = backend.name === 'local' || flags.baseUrl !== undefined;
+  return {
+    submit: { maxBatches: flags.maxBatches, maxEnqueuedTokens: flags.maxEnqueuedTokens, log },
+    collect: { maxAttempts: flags.maxAttempts, log },
+    pollIntervalMs: (flags.pollInterval ?? (local ? 1 : 60)) * 1000,
+    wait,
+    log,
+  };
+}

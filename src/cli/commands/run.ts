@@ -1,0 +1,86 @@
+import { createWriteStream } from 'node:fs';
+import { finished } from 'node:stream/promises';
+import type { Command } from 'commander';
+import { Ledger } from '../../ledger/ledger.js';
+import { prepare } from '../../prepare/prepare.js';
+import { writeResults } from '../../results/write-results.js';
+import { BatchStore } from '../../scheduler/batch-store.js';
+import { driveBatches } from '../../scheduler/drive.js';
+import { formatStatus, runStatus } from '../../scheduler/status.js';
+import {
+  addBackendOptions,
+  type BackendFlags,
+  driveOptionsFromFlags,
+  openBackendFromFlags,
+} from '../backend-options.js';
+import { storeOutputSchema } from '../options.js';
+import {
+  addPrepareOptions,
+  formatPrepareSummary,
+  type PrepareFlags,
+  prepareOptionsFromFlags,
+} from './prepare.js';
+import { addResultsOptions, type ResultsFlags, resultsOptionsFromFlags } from './results.js';
+
+interface RunFlags extends PrepareFlags, BackendFlags, ResultsFlags {
+  wait: boolean;
+  results?: string;
+  outputSchema?: string;
+}
+
+export function registerRun(program: Command): void {
+  const cmd = program
+    .command('run')
+    .description('prepare, submit, collect and retry until every request is final, then write the results')
+    .argument('[file]', "input file, or - for stdin (omit to resume the ledger's run)");
+  addPrepareOptions(cmd, { outRequired: false });
+  addResultsOptions(addBackendOptions(cmd))
+    .option('--no-wait', 'submit and return; `batchpipe collect` picks up later')
+    .option('--results <file>', 'write the results here instead of stdout')
+    .option(
+      '--output-schema <file.json>',
+      'JSON Schema parsed results must match; a mismatch is retried (kept in the ledger)',
+    )
+    .action(async (file: string | undefined, flags: RunFlags) => {
+      const ledger = Ledger.open(flags.ledger);
+      try {
+        // A new ledger needs input (stdin when no file is named); an existing one resumes, and a
+        // named file is checked against what the ledger already holds.
+        if (file !== undefined || ledger.getMeta('identity') === undefined) {
+          const options = prepareOptionsFromFlags(file ?? '-', flags, ledger);
+          const summary = await prepare(options);
+          process.stderr.write(`batchpipe: ${formatPrepareSummary(summary, options.outDir)}`);
+        }
+        if (flags.outputSchema !== undefined) storeOutputSchema(ledger, flags.outputSchema);
+        const backend = await openBackendFromFlags(flags);
+        let final: boolean;
+        try {
+          ({ final } = await driveBatches(
+            new BatchStore(ledger),
+            backend,
+            driveOptionsFromFlags(flags, backend, flags.wait),
+          ));
+        } finally {
+          await backend.close();
+        }
+        process.stderr.write(formatStatus(runStatus(ledger)));
+        if (!final) {
+          process.stderr.write(
+            'batchpipe: submitted; `batchpipe collect --ledger …` waits for the results\n',
+          );
+          return;
+        }
+        const out = flags.results === undefined ? process.stdout : createWriteStream(flags.results);
+        const { rows } = await writeResults(ledger, out, resultsOptionsFromFlags(flags, ledger));
+        if (out !== process.stdout) {
+          out.end();
+          await finished(out);
+        }
+        process.stderr.write(
+          `batchpipe: wrote ${rows} results${flags.results ? ` to ${flags.results}` : ''}\n`,
+        );
+      } finally {
+        ledger.close();
+      }
+    });
+}

@@ -1,0 +1,174 @@
+import type { Batch } from 'openai/resources/batches';
+import type { FileRow, Ledger } from '../ledger/ledger.js';
+
+/** A batch attempt as the ledger keeps it. */
+export interface BatchRow {
+  id: number;
+  file_id: number;
+  create_started_at: number;
+  remote_id: string | null;
+  status: string | null;
+  request_counts: string | null;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  errors: string | null;
+  usage: string | null;
+  tokens: number;
+  settled: number;
+  updated_at: number | null;
+}
+
+export const TERMINAL_STATUSES = new Set(['completed', 'failed', 'expired', 'cancelled']);
+
+const now = () => Math.floor(Date.now() / 1000);
+
+/**
+ * The scheduler's view of the ledger: files to upload, batches to create, poll and settle. Every
+ * remote side effect has an intent row written (and committed) before the call and the remote id
+ * after it, so a crash between the two is settled by matching, never by creating again.
+ */
+export class BatchStore {
+  constructor(readonly ledger: Ledger) {
+    // Lookups by file and by batch only start once batches exist; an index built once here is far
+    // cheaper than one maintained on every insert of prepare.
+    ledger.db.exec(`
+      CREATE INDEX IF NOT EXISTS requests_file ON requests (file_id);
+      CREATE INDEX IF NOT EXISTS requests_batch ON requests (batch_id);
+    `);
+  }
+
+  get runId(): string {
+    return this.ledger.getMeta('run_id') ?? 'run';
+  }
+
+  get endpoint(): string {
+    const identity = this.ledger.getMeta('identity');
+    return identity ? (JSON.parse(identity) as { endpoint: string }).endpoint : '/v1/chat/completions';
+  }
+
+  /** Complete files not uploaded yet, in order. */
+  filesToUpload(): FileRow[] {
+    return this.ledger.db
+      .prepare<[], FileRow>('SELECT * FROM files WHERE complete = 1 AND remote_file_id IS NULL ORDER BY id')
+      .all();
+  }
+
+  markUploadStarted(fileId: number): void {
+    this.ledger.db.prepare('UPDATE files SET upload_started_at = ? WHERE id = ?').run(now(), fileId);
+  }
+
+  setRemoteFile(fileId: number, remoteFileId: string): void {
+    this.ledger.db.prepare('UPDATE files SET remote_file_id = ? WHERE id = ?').run(remoteFileId, fileId);
+  }
+
+  /** Uploaded files that still hold staged requests and have no open batch: ready for a batch. */
+  filesReadyForBatch(): FileRow[] {
+    return this.ledger.db
+      .prepare<[], FileRow>(
+        `SELECT f.* FROM files f
+         WHERE f.complete = 1 AND f.remote_file_id IS NOT NULL
+           AND EXISTS (SELECT 1 FROM requests r WHERE r.file_id = f.id AND r.state = 'staged')
+           AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.file_id = f.id AND b.settled = 0)
+         ORDER BY f.id`,
+      )
+      .all();
+  }
+
+  file(id: number): FileRow {
+    return this.ledger.db.prepare<[number], FileRow>('SELECT * FROM files WHERE id = ?').get(id)!;
+  }
+
+  /** Records the intent to create a batch for a file; returns its row id (named in the batch's metadata). */
+  insertBatchIntent(fileId: number, tokens: number): number {
+    const info = this.ledger.db
+      .prepare('INSERT INTO batches (file_id, create_started_at, tokens) VALUES (?, ?, ?)')
+      .run(fileId, now(), tokens);
+    return Number(info.lastInsertRowid);
+  }
+
+  /** Intents whose remote batch is not known yet (a crash, or a failed call). */
+  pendingIntents(): BatchRow[] {
+    return this.ledger.db
+      .prepare<[], BatchRow>('SELECT * FROM batches WHERE remote_id IS NULL AND settled = 0 ORDER BY id')
+      .all();
+  }
+
+  /** Ties an intent to its remote batch and moves the file's staged requests to submitted. */
+  recordCreatedBatch(row: BatchRow, batch: Batch): void {
+    this.ledger.transaction(() => {
+      this.ledger.db.prepare('UPDATE batches SET remote_id = ? WHERE id = ?').run(batch.id, row.id);
+      this.updateStatus(row.id, batch);
+      this.ledger.db
+        .prepare(
+          "UPDATE requests SET state = 'submitted', batch_id = ? WHERE file_id = ? AND state = 'staged'",
+        )
+        .run(row.id, row.file_id);
+    });
+  }
+
+  /** Drops an intent whose batch was never created (settled by listing); the file is ready again. */
+  dropIntent(rowId: number): void {
+    this.ledger.db.prepare('DELETE FROM batches WHERE id = ? AND remote_id IS NULL').run(rowId);
+  }
+
+  /** Batches created and not yet settled. */
+  openBatches(): BatchRow[] {
+    return this.ledger.db
+      .prepare<[], BatchRow>('SELECT * FROM batches WHERE remote_id IS NOT NULL AND settled = 0 ORDER BY id')
+      .all();
+  }
+
+  batches(): BatchRow[] {
+    return this.ledger.db.prepare<[], BatchRow>('SELECT * FROM batches ORDER BY id').all();
+  }
+
+  updateStatus(rowId: number, batch: Batch): void {
+    this.ledger.db
+      .prepare(
+        `UPDATE batches SET status = ?, request_counts = ?, output_file_id = ?, error_file_id = ?, errors = ?,
+           usage = ?, updated_at = ? WHERE id = ?`,
+      )
+      .run(
+        batch.status,
+        batch.request_counts ? JSON.stringify(batch.request_counts) : null,
+        batch.output_file_id || null,
+        batch.error_file_id || null,
+        batch.errors?.data?.length ? JSON.stringify(batch.errors.data) : null,
+        batch.usage ? JSON.stringify(batch.usage) : null,
+        now(),
+        rowId,
+      );
+  }
+
+  markSettled(rowId: number): void {
+    this.ledger.db.prepare('UPDATE batches SET settled = 1 WHERE id = ?').run(rowId);
+  }
+
+  /** Estimated tokens in unsettled batches (intents included), per model. */
+  queuedTokensByModel(): Map<string, number> {
+    const rows = this.ledger.db
+      .prepare<[], { model: string | null; tokens: number }>(
+        `SELECT f.model AS model, sum(b.tokens) AS tokens FROM batches b JOIN files f ON f.id = b.file_id
+         WHERE b.settled = 0 GROUP BY f.model`,
+      )
+      .all();
+    return new Map(rows.map((r) => [r.model ?? '', r.tokens]));
+  }
+
+  /** How often the API refused a batch of this file for its enqueued-token limit. */
+  tokenLimitRefusals(fileId: number): number {
+    return this.ledger.db
+      .prepare<[number], number>(
+        "SELECT count(*) FROM batches WHERE file_id = ? AND errors LIKE '%token_limit_exceeded%'",
+      )
+      .pluck()
+      .get(fileId)!;
+  }
+
+  /** Remembers the highest queued-token total seen per model, for status and reports. */
+  notePeakQueued(model: string, tokens: number): void {
+    const key = `peak_queued_tokens:${model}`;
+    const before = Number(this.ledger.getMeta(key) ?? 0);
+    if (tokens > before) this.ledger.setMeta(key, String(tokens));
+  }
+}
