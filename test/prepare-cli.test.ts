@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
-import { BA_REVIEWS, readRequestFiles, runCli, tempDir } from './support.js';
+import { BA_REVIEWS, prepareFromStdin, readRequestFiles, runCli, tempDir } from './support.js';
 
 const PROMPT = 'Classify this review: {{ReviewBody}}';
 const reviews = parse(readFileSync(BA_REVIEWS), { columns: true }) as Record<string, string>[];
@@ -136,23 +136,7 @@ const DUPES = 'id,text\n1,alpha\n2,"beta\nstill beta"\n1,gamma\n3,delta\n';
 
 test('a duplicate id stops the run, naming the id and both lines', async () => {
   const dir = tempDir();
-  const run = await runCli(
-    [
-      'prepare',
-      '-',
-      '--ledger',
-      path.join(dir, 'l.db'),
-      '--out',
-      path.join(dir, 'out'),
-      '--model',
-      'm',
-      '--id-column',
-      'id',
-      '--prompt',
-      '{{text}}',
-    ],
-    { stdin: DUPES },
-  );
+  const run = await prepareFromStdin(dir, DUPES, '--model', 'm', '--id-column', 'id', '--prompt', '{{text}}');
   assert.equal(run.code, 1);
   assert.match(
     run.stderr,
@@ -164,24 +148,17 @@ test('with --rejects, duplicates and bad records are set aside and counted: read
   const dir = tempDir();
   const input = `${DUPES}4\n5,"unterminated, but closed later"\n`;
   const rejects = path.join(dir, 'rejects.jsonl');
-  const run = await runCli(
-    [
-      'prepare',
-      '-',
-      '--ledger',
-      path.join(dir, 'l.db'),
-      '--out',
-      path.join(dir, 'out'),
-      '--model',
-      'm',
-      '--id-column',
-      'id',
-      '--prompt',
-      '{{text}}',
-      '--rejects',
-      rejects,
-    ],
-    { stdin: input },
+  const run = await prepareFromStdin(
+    dir,
+    input,
+    '--model',
+    'm',
+    '--id-column',
+    'id',
+    '--prompt',
+    '{{text}}',
+    '--rejects',
+    rejects,
   );
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /read 6 = staged 4 \+ rejected 2/);
@@ -205,23 +182,7 @@ test('with --rejects, duplicates and bad records are set aside and counted: read
 test('a missing template field names the field and line', async () => {
   const dir = tempDir();
   const input = '{"id": 1, "text": "a"}\n\n{"id": 2, "body": "b"}\n';
-  const run = await runCli(
-    [
-      'prepare',
-      '-',
-      '--ledger',
-      path.join(dir, 'l.db'),
-      '--out',
-      path.join(dir, 'out'),
-      '--model',
-      'm',
-      '--prompt',
-      'Say {{text}}',
-    ],
-    {
-      stdin: input,
-    },
-  );
+  const run = await prepareFromStdin(dir, input, '--model', 'm', '--prompt', 'Say {{text}}');
   assert.equal(run.code, 1);
   assert.match(run.stderr, /-:3: BP_TEMPLATE_MISSING_FIELD field "text" is missing from the record/);
   const csv = await runCli([
@@ -246,24 +207,17 @@ test('JSONL from stdin: nested paths, 18-digit ids and numbers kept exact, value
     '{"id": 123456789012345678, "user": {"name": "Zoë \\"Z\\""}, "score": 1.50, "text": "He said \\"hi\\"\\n}{"}',
     '{"id": 987654321098765432, "user": {"name": "Bob"}, "score": 2, "text": "plain"}',
   ].join('\n');
-  const run = await runCli(
-    [
-      'prepare',
-      '-',
-      '--ledger',
-      path.join(dir, 'l.db'),
-      '--out',
-      path.join(dir, 'out'),
-      '--model',
-      'm',
-      '--id-column',
-      'id',
-      '--system',
-      'Rate {{user.name}}',
-      '--prompt',
-      '{{text}} ({{score}}, {{id}})',
-    ],
-    { stdin: input },
+  const run = await prepareFromStdin(
+    dir,
+    input,
+    '--model',
+    'm',
+    '--id-column',
+    'id',
+    '--system',
+    'Rate {{user.name}}',
+    '--prompt',
+    '{{text}} ({{score}}, {{id}})',
   );
   assert.equal(run.code, 0, run.stderr);
   const requests = readRequestFiles(path.join(dir, 'out')).lines.map((l) => JSON.parse(l));
@@ -287,22 +241,15 @@ test('a --body template expresses other endpoints and fields; its strings take p
   const dir = tempDir();
   const body = path.join(dir, 'body.json');
   writeFileSync(body, JSON.stringify({ input: '{{text}}', dimensions: 256, encoding_format: 'float' }));
-  const run = await runCli(
-    [
-      'prepare',
-      '-',
-      '--ledger',
-      path.join(dir, 'l.db'),
-      '--out',
-      path.join(dir, 'out'),
-      '--model',
-      'text-embedding-3-small',
-      '--endpoint',
-      '/v1/embeddings',
-      '--body',
-      body,
-    ],
-    { stdin: 'text\n"a, b"\nc\n' },
+  const run = await prepareFromStdin(
+    dir,
+    'text\n"a, b"\nc\n',
+    '--model',
+    'text-embedding-3-small',
+    '--endpoint',
+    '/v1/embeddings',
+    '--body',
+    body,
   );
   assert.equal(run.code, 0, run.stderr);
   const requests = readRequestFiles(path.join(dir, 'out')).lines.map((l) => JSON.parse(l));
@@ -319,24 +266,17 @@ test('a template that breaks the endpoint schema is rejected per record with the
   const dir = tempDir();
   const body = path.join(dir, 'body.json');
   writeFileSync(body, JSON.stringify({ input: '{{text}}' }));
-  const run = await runCli(
-    [
-      'prepare',
-      '-',
-      '--ledger',
-      path.join(dir, 'l.db'),
-      '--out',
-      path.join(dir, 'out'),
-      '--model',
-      'e',
-      '--endpoint',
-      '/v1/embeddings',
-      '--body',
-      body,
-      '--rejects',
-      path.join(dir, 'r.jsonl'),
-    ],
-    { stdin: 'text\nok\n""\nfine\n' },
+  const run = await prepareFromStdin(
+    dir,
+    'text\nok\n""\nfine\n',
+    '--model',
+    'e',
+    '--endpoint',
+    '/v1/embeddings',
+    '--body',
+    body,
+    '--rejects',
+    path.join(dir, 'r.jsonl'),
   );
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /read 3 = staged 2 \+ rejected 1/);
@@ -352,22 +292,15 @@ test('CRLF, a BOM and quoted newlines parse the same as LF', async () => {
   const outs = [];
   for (const input of [lf, crlf]) {
     const dir = tempDir();
-    const run = await runCli(
-      [
-        'prepare',
-        '-',
-        '--ledger',
-        path.join(dir, 'l.db'),
-        '--out',
-        path.join(dir, 'out'),
-        '--model',
-        'm',
-        '--id-column',
-        'id',
-        '--prompt',
-        '{{text}}',
-      ],
-      { stdin: input },
+    const run = await prepareFromStdin(
+      dir,
+      input,
+      '--model',
+      'm',
+      '--id-column',
+      'id',
+      '--prompt',
+      '{{text}}',
     );
     assert.equal(run.code, 0, run.stderr);
     outs.push(readRequestFiles(path.join(dir, 'out')).lines.map((l) => JSON.parse(l)));

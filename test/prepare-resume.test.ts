@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { writeFeedbackCsv } from '../bench/generate.js';
-import { BIN, REPO_ROOT, readRequestFiles, runCli, tempDir } from './support.js';
+import { readRequestFiles, runCli, runKilledAfter, tempDir } from './support.js';
 
 const ROWS = 60_000;
 
@@ -28,18 +27,6 @@ function args(dir: string, input: string): string[] {
     '--max-lines',
     '4000',
   ];
-}
-
-/** Starts prepare and SIGKILLs it after `ms`; resolves with how it ended. */
-function killAfter(argv: string[], ms: number): Promise<{ code: number | null; signal: string | null }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...argv], { cwd: REPO_ROOT, stdio: 'ignore' });
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal });
-    });
-  });
 }
 
 function ledgerRows(dir: string): string[] {
@@ -71,7 +58,7 @@ test('prepare killed with SIGKILL twice, then run again, yields exactly the requ
     // Somewhere inside the run: after start-up, before the end.
     const at = Math.round(duration * (0.15 + 0.7 * Math.random()));
     kills.push(at);
-    const ended = await killAfter(args(dir, input), at);
+    const ended = await runKilledAfter(args(dir, input), at);
     if (ended.signal === 'SIGKILL') interrupted++;
   }
   t.diagnostic(

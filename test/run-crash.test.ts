@@ -1,24 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import OpenAI from 'openai';
-import { BIN, baReviewsRunArgs, REPO_ROOT, runCli, spawnServe, tempDir } from './support.js';
+import { baReviewsRunArgs, runCli, runKilledAfter, spawnServe, tempDir } from './support.js';
 
 const KILLS = 12;
-
-/** Runs the CLI and SIGKILLs it after `ms` unless it ends first. */
-function runKilledAfter(args: string[], ms: number): Promise<{ code: number | null; signal: string | null }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, stdio: 'ignore' });
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal });
-    });
-  });
-}
 
 test(`batchpipe run killed with SIGKILL at ${KILLS} random moments still ends with one result per request, nothing uploaded or created twice`, async (t) => {
   const data = tempDir();

@@ -118,3 +118,26 @@ export function baReviewsRunArgs(ledger: string, baseUrl: string, ...extra: stri
     ...extra,
   ];
 }
+
+/** `batchpipe prepare -` with `stdin`, its ledger and files in `dir` (`l.db`, `out/`). */
+export function prepareFromStdin(dir: string, stdin: string, ...flags: string[]): Promise<CliResult> {
+  return runCli(
+    ['prepare', '-', '--ledger', path.join(dir, 'l.db'), '--out', path.join(dir, 'out'), ...flags],
+    { stdin },
+  );
+}
+
+/** Runs the CLI and SIGKILLs it after `ms` unless it ends first; resolves with how it ended. */
+export function runKilledAfter(
+  args: string[],
+  ms: number,
+): Promise<{ code: number | null; signal: string | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, stdio: 'ignore' });
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+  });
+}
