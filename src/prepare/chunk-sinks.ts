@@ -48,14 +48,19 @@ export function threadedSink(
   ctx: EncodeContext,
   threads: number,
   writer: BatchWriter,
-  perWorker = 3,
+  perWorker = 2,
 ): ChunkSink {
   const url = new URL('./encode-worker.js', import.meta.url);
+  // Each worker counts the chunks it has finished in shared memory, so this thread sees how much work
+  // a worker really has queued even while it is itself too busy to read the worker's messages.
+  const finishedBy = new Int32Array(new SharedArrayBuffer(4 * threads));
   const workers = Array.from(
     { length: threads },
-    () => new Worker(url, { workerData: ctx, resourceLimits: WORKER_LIMITS }),
+    (_, w) =>
+      new Worker(url, { workerData: { ctx, finished: finishedBy, slot: w }, resourceLimits: WORKER_LIMITS }),
   );
-  const busy = new Array<number>(threads).fill(0);
+  const sentTo = new Array<number>(threads).fill(0);
+  const queued = (w: number) => sentTo[w]! - Atomics.load(finishedBy, w);
   const encodeHere = createChunkEncoder(ctx, ctx.validateEach ? validateLine : undefined);
   const maxPending = threads * perWorker + 2;
   const arrived = new Map<number, EncodedChunk>();
@@ -96,9 +101,8 @@ export function threadedSink(
   };
 
   let finishing = false;
-  workers.forEach((worker, w) => {
+  workers.forEach((worker) => {
     worker.on('message', (msg: { index: number; chunk?: EncodedChunk; error?: ErrorData }) => {
-      busy[w]!--;
       if (msg.error) return fail(errorFromData(msg.error));
       arrived.set(msg.index, msg.chunk!);
       drain();
@@ -117,14 +121,16 @@ export function threadedSink(
     async submit(chunk) {
       await until(() => dispatched - written < maxPending);
       const index = dispatched++;
-      const w = busy.findIndex((n) => n < perWorker);
+      let w = -1;
+      for (let i = 0; i < threads; i++)
+        if (queued(i) < perWorker && (w === -1 || queued(i) < queued(w))) w = i;
       if (w === -1) {
         // Every worker has work queued: this thread takes the chunk rather than wait.
         arrived.set(index, encodeHere(chunk.bytes, chunk.firstLine));
         drain();
         return;
       }
-      busy[w]!++;
+      sentTo[w]!++;
       const bytes = new Uint8Array(chunk.bytes); // a private copy to transfer
       workers[w]!.postMessage({ index, bytes, firstLine: chunk.firstLine }, [bytes.buffer]);
     },

@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createChunkEncoder, type EncodeContext, transferablesOf } from './encode-chunk.js';
 import { errorToData } from './thread-errors.js';
 
-const ctx = workerData as EncodeContext;
+const { ctx, finished, slot } = workerData as { ctx: EncodeContext; finished: Int32Array; slot: number };
 // Load the schemas only when the template needs each record checked.
 const validate = ctx.validateEach ? (await import('../transforms/request-probe.js')).validateLine : undefined;
 const encodeChunk = createChunkEncoder(ctx, validate);
@@ -16,7 +16,9 @@ parentPort!.on('message', (msg: { index: number; bytes: Uint8Array; firstLine: n
     const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
     const chunk = encodeChunk(bytes, msg.firstLine);
     parentPort!.postMessage({ index: msg.index, chunk }, transferablesOf(chunk));
+    Atomics.add(finished, slot, 1);
   } catch (err) {
     parentPort!.postMessage({ index: msg.index, error: errorToData(err) });
+    Atomics.add(finished, slot, 1);
   }
 });
