@@ -336,3 +336,32 @@ test('usage errors exit 2; --help works', async () => {
   assert.equal(badLimit.code, 2);
   assert.match(badLimit.stderr, /--max-lines must be an integer from 1 to 50000/);
 });
+
+test('an embeddings file never carries more than 50,000 inputs in all', async () => {
+  const dir = tempDir();
+  const body = path.join(dir, 'body.json');
+  writeFileSync(body, JSON.stringify({ input: ['{{text}}', 'query: {{text}}', 'passage: {{text}}'] }));
+  const rows = 40_000;
+  const input = `text\n${Array.from({ length: rows }, (_, i) => `t${i}`).join('\n')}\n`;
+  const run = await prepareFromStdin(
+    dir,
+    input,
+    '--model',
+    'e',
+    '--endpoint',
+    '/v1/embeddings',
+    '--body',
+    body,
+  );
+  assert.equal(run.code, 0, run.stderr);
+  const { files } = readRequestFiles(path.join(dir, 'out'));
+  const perFile = files.map(
+    (f) =>
+      readFileSync(path.join(dir, 'out', f), 'utf8')
+        .trim()
+        .split('\n').length,
+  );
+  assert.deepEqual(perFile, [16_666, 16_666, 6_668]);
+  const check = await runCli(['validate', ...files.map((f) => path.join(dir, 'out', f))]);
+  assert.equal(check.code, 0, check.stdout);
+});

@@ -7,10 +7,19 @@ import type { Ledger } from '../ledger/ledger.js';
 import { BatchWriter, failOnReject } from '../sink/batch-writer.js';
 import { type Chunk, countNewlines, recordChunks } from '../sources/chunker.js';
 import { parseCsvHeader } from '../sources/parse-chunk.js';
-import { compileRequestBuilder, type RequestTemplateOptions } from '../transforms/request-builder.js';
+import {
+  compileProbeBuilder,
+  compileRequestBuilder,
+  type RequestTemplateOptions,
+} from '../transforms/request-builder.js';
 import { templateNeedsPerRecordValidation } from '../transforms/request-probe.js';
 import { columnFieldResolver } from '../transforms/template.js';
-import { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from '../validate/file-rules.js';
+import {
+  DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_EMBEDDING_INPUTS,
+  DEFAULT_MAX_LINES,
+} from '../validate/file-rules.js';
+import { embeddingInputCount } from '../validate/request-schema.js';
 import { type ChunkSink, inlineSink, threadedSink } from './chunk-sinks.js';
 import type { EncodeContext } from './encode-chunk.js';
 import { openRejectsFile } from './rejects-file.js';
@@ -116,7 +125,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     outDir: options.outDir,
     runId,
     endpoint: identity.endpoint,
-    maxLines,
+    maxLines: linesPerFile(template, maxLines),
     maxBytes,
     source,
     firstFileNumber: resume.nextFileNumber,
@@ -161,6 +170,16 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     files: ledger.files({ complete: true }).length,
     resumedFrom: resume.nextSeq,
   };
+}
+
+/**
+ * An embeddings batch may carry at most 50,000 inputs in all. Placeholders only fill strings, so
+ * every request of a run carries as many inputs as its template: a file holds at most
+ * 50,000 ÷ that many requests.
+ */
+function linesPerFile(template: RequestTemplateOptions, maxLines: number): number {
+  const inputs = embeddingInputCount(compileProbeBuilder(template)('x'));
+  return inputs === 0 ? maxLines : Math.min(maxLines, Math.floor(DEFAULT_MAX_EMBEDDING_INPUTS / inputs));
 }
 
 function templateOf(options: PrepareOptions): RequestTemplateOptions {
