@@ -210,3 +210,40 @@ test('run --no-wait submits and returns; cancel stops the batches and keeps what
     await serve.stop();
   }
 });
+
+test('run without input refuses a ledger whose prepare never finished, and finishes it when given the input again', async () => {
+  const dir = tempDir();
+  const ledger = path.join(dir, 'l.db');
+  const common = [
+    '--ledger',
+    ledger,
+    '--backend',
+    'local',
+    '--model',
+    'm',
+    '--id-column',
+    'id',
+    '--prompt',
+    '{{text}}',
+    '--poll-interval',
+    '0.1',
+  ];
+  const broken = await runCli(['run', '-', ...common], { stdin: 'id,text\n1,a\n1,b\n' });
+  assert.equal(broken.code, 1);
+  assert.match(broken.stderr, /BP_DUPLICATE_ID/);
+  const resumed = await runCli(['run', ...common]);
+  assert.equal(resumed.code, 2);
+  assert.match(resumed.stderr, /stopped before it read all its input; run it again with the same input/);
+  const fixed = await runCli(['run', '-', ...common, '--format', 'jsonl'], { stdin: 'id,text\n1,a\n2,b\n' });
+  assert.equal(fixed.code, 0, fixed.stderr);
+  assert.deepEqual(
+    fixed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => [JSON.parse(l).custom_id, JSON.parse(l).status]),
+    [
+      ['1', 'succeeded'],
+      ['2', 'succeeded'],
+    ],
+  );
+});

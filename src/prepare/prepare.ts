@@ -30,6 +30,9 @@ export { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from '../validate/file-rules.js'
 
 export type InputFormat = 'csv' | 'jsonl';
 
+/** Meta key set once prepare has read its whole input: the number of records. */
+export const PREPARED_KEY = 'prepared_records';
+
 /**
  * Records are parsed and encoded in chunks of about this size. Small enough that a chunk's
  * short-lived objects die young in each thread's heap (1 MB chunks promoted them and cost a third
@@ -156,6 +159,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
 
   // Counts in equal counts out, checked against what the ledger actually holds.
   const held = ledger.requestAndRejectCount();
+  ledger.setMeta(PREPARED_KEY, String(totals.read));
   if (held !== totals.read || totals.staged + totals.rejected !== totals.read) {
     throw new Error(
       `internal error: read ${totals.read} records, staged ${totals.staged} + rejected ${totals.rejected}, but the ledger holds ${held}`,

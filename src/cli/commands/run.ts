@@ -1,8 +1,9 @@
 import { createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Command } from 'commander';
+import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { Ledger } from '../../ledger/ledger.js';
-import { prepare } from '../../prepare/prepare.js';
+import { PREPARED_KEY, prepare } from '../../prepare/prepare.js';
 import { writeResults } from '../../results/write-results.js';
 import { BatchStore } from '../../scheduler/batch-store.js';
 import { driveBatches } from '../../scheduler/drive.js';
@@ -46,6 +47,16 @@ export function registerRun(program: Command): void {
       try {
         // A new ledger needs input (stdin when no file is named); an existing one resumes, and a
         // named file is checked against what the ledger already holds.
+        if (
+          file === undefined &&
+          ledger.getMeta('identity') !== undefined &&
+          ledger.getMeta(PREPARED_KEY) === undefined
+        ) {
+          throw new BatchpipeError(
+            ErrorCodes.USAGE,
+            `the run in ${flags.ledger} stopped before it read all its input; run it again with the same input to finish preparing`,
+          );
+        }
         if (file !== undefined || ledger.getMeta('identity') === undefined) {
           const options = prepareOptionsFromFlags(file ?? '-', flags, ledger);
           const summary = await prepare(options);
