@@ -93,7 +93,9 @@ interface Result {
   rowsPerSecond: number;
   /** Max over runs. */
   peakRssMiB: number;
-  /** (user + sys) / wall of the median run (the faster middle one for an even count), when known. */
+  /** user + sys CPU of the median run (the faster middle one for an even count), when known. */
+  cpuSeconds?: number;
+  /** cpuSeconds / wall of that run: how many cores the tool kept busy. */
   cores?: number;
   /** Max over runs of the CPU other processes used meanwhile, in cores. */
   otherCores?: number;
@@ -371,7 +373,8 @@ function summarise(tool: Tool, rows: number, bytesIn: number, runs: RunRecord[])
     peakRssMiB: Math.max(...runs.map((r) => r.peakRssKiB)) / 1024,
   };
   if (median.userSeconds !== undefined && median.systemSeconds !== undefined) {
-    result.cores = (median.userSeconds + median.systemSeconds) / median.seconds;
+    result.cpuSeconds = median.userSeconds + median.systemSeconds;
+    result.cores = result.cpuSeconds / median.seconds;
   }
   const others = runs.flatMap((r) => (r.otherCores === undefined ? [] : [r.otherCores]));
   if (others.length > 0) result.otherCores = Math.max(...others);
@@ -455,7 +458,7 @@ function table(results: Result[], v: Verdicts, rssMethod: string): string {
     r.bestSeconds.toFixed(2),
     fmtInt(r.rowsPerSecond),
     (r.bytesIn / 1e6 / r.seconds).toFixed(1),
-    r.cores === undefined ? '-' : (r.cores * r.seconds).toFixed(2),
+    r.cpuSeconds === undefined ? '-' : r.cpuSeconds.toFixed(2),
     r.cores === undefined ? '-' : r.cores.toFixed(2),
     r.otherCores === undefined ? '-' : r.otherCores.toFixed(2),
     fmtMiB(Math.max(...r.runs.map((x) => x.peakRssKiB))),
