@@ -16,9 +16,19 @@
  * ```
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GENERATOR_VERSION, writeFeedbackCsv } from './generate.js';
@@ -59,6 +69,10 @@ interface Options {
   dir: string;
   python: string;
   waitQuiet: number;
+  /** Run batchpipe from the checkout itself instead of a snapshot of its build. */
+  inPlace: boolean;
+  /** The batchpipe bin that runs: a snapshot's, or the checkout's with --in-place. */
+  bin: string;
 }
 
 interface RunRecord {
@@ -113,6 +127,8 @@ const USAGE = `usage: node dist/bench/bench.js [options]
   --check           exit 1 when a target is missed (speed-up >= ${TARGET_SPEEDUP}x, peak <= ${TARGET_PEAK_MIB} MiB, flat memory)
   --dir DIR         where data and runs go (default: $TMPDIR/batchpipe-bench)
   --python BIN      Python interpreter (default python3)
+  --in-place        run bin/batchpipe.js from the checkout (default: from a snapshot of bin/ and dist/src/
+                    taken at start, so a rebuild of dist/ by someone else mid-bench cannot mix builds)
   --wait-quiet S    before each timed run, wait up to S seconds for other processes to use < ${QUIET_CORES} cores
                     (default 0: don't wait; runs that shared the machine are flagged either way)
 `;
@@ -133,6 +149,7 @@ function parseOptions(argv: string[]): Options {
       dir: { type: 'string', default: join(tmpdir(), 'batchpipe-bench') },
       python: { type: 'string', default: 'python3' },
       'wait-quiet': { type: 'string', default: '0' },
+      'in-place': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -167,6 +184,8 @@ function parseOptions(argv: string[]): Options {
     dir: resolve(values.dir),
     python: values.python,
     waitQuiet: values['wait-quiet'] === '0' ? 0 : count(values['wait-quiet'], '--wait-quiet'),
+    inPlace: values['in-place'],
+    bin: BIN,
   };
   if (options.skipPython && options.skipBatchpipe) throw new UsageError('nothing to run: both tools skipped');
   return options;
@@ -215,9 +234,51 @@ function commandFor(
   const limit = maxLines === MAX_LINES ? [] : ['--max-lines', String(maxLines)];
   if (tool === 'batchpipe') {
     // The bin itself, as users run it (its shebang sets batchpipe's Node flags).
-    return [BIN, ['prepare', csv, ...common, '--prompt', `${PROMPT_PREFIX}{{text}}`, ...limit]];
+    return [opts.bin, ['prepare', csv, ...common, '--prompt', `${PROMPT_PREFIX}{{text}}`, ...limit]];
   }
   return [opts.python, [BASELINE, csv, ...common, '--prompt', `${PROMPT_PREFIX}{text}`, ...limit]];
+}
+
+/** The command as a user would type it in the repo: paths inside the checkout or snapshot made relative. */
+function displayCommand(opts: Options, cmd: string, args: readonly string[]): string {
+  const snapshotRoot = resolve(dirname(opts.bin), '..') + sep;
+  const rel = (a: string): string => a.replace(snapshotRoot, '').replace(ROOT, '');
+  return shellQuote([cmd === process.execPath ? 'node' : rel(cmd), ...args.map(rel)]);
+}
+
+/**
+ * Copies bin/ and dist/src/ (with package.json and a link to node_modules) into the bench directory,
+ * once the build has stopped changing, so that every run of one bench uses the same build even when
+ * someone rebuilds dist/ in the meantime. Returns the snapshot's bin.
+ */
+async function snapshotBuild(dir: string): Promise<string> {
+  const fingerprint = (): string => {
+    const h = createHash('sha256');
+    for (const base of ['bin', join('dist', 'src')]) {
+      for (const rel of readdirSync(join(ROOT, base), { recursive: true, encoding: 'utf8' }).sort()) {
+        const st = statSync(join(ROOT, base, rel));
+        h.update(`${base}/${rel}\0${st.size}\0${st.mtimeMs}\n`);
+      }
+    }
+    return h.digest('hex');
+  };
+  const snap = join(dir, 'build-snapshot');
+  for (let attempt = 0; ; attempt++) {
+    const before = fingerprint();
+    await new Promise((r) => setTimeout(r, 1000));
+    if (fingerprint() !== before) {
+      if (attempt === 30)
+        throw new Error('dist/ kept changing for 30 s (a build running?); try again or use --in-place');
+      continue;
+    }
+    rmSync(snap, { recursive: true, force: true });
+    mkdirSync(join(snap, 'dist'), { recursive: true });
+    cpSync(join(ROOT, 'bin'), join(snap, 'bin'), { recursive: true });
+    cpSync(join(ROOT, 'dist', 'src'), join(snap, 'dist', 'src'), { recursive: true });
+    cpSync(join(ROOT, 'package.json'), join(snap, 'package.json'));
+    symlinkSync(join(ROOT, 'node_modules'), join(snap, 'node_modules'), 'dir');
+    if (fingerprint() === before) return join(snap, 'bin', 'batchpipe.js');
+  }
 }
 
 function shellQuote(args: readonly string[]): string {
@@ -296,7 +357,7 @@ async function timedRun(
     }
   }
   const [cmd, args] = commandFor(tool, opts, csv, run.ledger, run.outDir, MAX_LINES);
-  if (attempt === 0) log(`$ ${shellQuote([cmd, ...args].map((a) => a.replace(ROOT, '')))}`);
+  if (attempt === 0) log(`$ ${displayCommand(opts, cmd, args)}`);
   const m = await measure(cmd, args, { cwd: run.cwd });
   if (m.exitCode !== 0) failRun(tool, `failed on ${fmtInt(rows)} rows`, m, [cmd, ...args]);
   const counts = await verifyCounts(run, rows, MAX_LINES);
@@ -533,7 +594,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const tools: Tool[] = [];
   if (!opts.skipBatchpipe) {
-    const help = spawnSync(process.execPath, [BIN, 'prepare', '--help'], { encoding: 'utf8' });
+    if (!opts.inPlace) {
+      opts.bin = await snapshotBuild(opts.dir);
+      log(
+        `running batchpipe from a snapshot of bin/ and dist/src/ (${opts.bin}); --in-place to run the checkout`,
+      );
+    }
+    const help = spawnSync(process.execPath, [opts.bin, 'prepare', '--help'], { encoding: 'utf8' });
     if (help.status !== 0) {
       log(`\`batchpipe prepare --help\` failed (exit ${help.status}): is prepare built? (npm run build)`);
       log(help.stderr.trim().split('\n').slice(-5).join('\n'));
@@ -594,10 +661,7 @@ async function main(argv: string[]): Promise<number> {
     const commands = Object.fromEntries(
       tools.map((t) => {
         const [cmd, args] = commandFor(t, opts, 'data.csv', 'ledger.db', 'out', MAX_LINES);
-        return [
-          t,
-          shellQuote([cmd === process.execPath ? 'node' : cmd, ...args.map((a) => a.replace(ROOT, ''))]),
-        ];
+        return [t, displayCommand(opts, cmd, args)];
       }),
     );
     process.stdout.write(
