@@ -302,22 +302,46 @@ export class Ledger {
     return this.db.inTransaction ? reserve() : this.transaction(reserve);
   }
 
-  /** Up to `limit` requests after `afterSeq`, in input order, optionally only in the given states. */
+  /**
+   * Up to `limit` requests after `afterSeq`, in input order, optionally only in the given states.
+   * One statement packs the page: the records as one blob (each row's `record` is a view into it) and
+   * the other columns as one JSON array. Against a row per result value, this reads 1,000,000 rows
+   * in about a third of the time, because building a Buffer per record is what costs.
+   */
   requestPage(afterSeq: number, limit: number, states?: readonly RequestState[]): RequestResultRow[] {
-    if (states === undefined) return this.resultStmts.requestPage.all(afterSeq, limit);
-    const key = states.join(',');
-    let stmt = this.resultStmts.requestPageIn.get(key);
+    const packed = this.packedPage('wide', afterSeq, limit, states);
+    return packed ? unpackRequests(packed.records, packed.rows as WideRow[]) : [];
+  }
+
+  /** As {@link requestPage}, with only what CSV results need (cheaper to read). */
+  outcomePage(afterSeq: number, limit: number, states?: readonly RequestState[]): RequestOutcomeRow[] {
+    const packed = this.packedPage('narrow', afterSeq, limit, states);
+    return packed ? unpackOutcomes(packed.records, packed.rows as NarrowRow[]) : [];
+  }
+
+  private packedPage(
+    kind: 'wide' | 'narrow',
+    afterSeq: number,
+    limit: number,
+    states: readonly RequestState[] | undefined,
+  ): { records: Buffer; rows: unknown[][] } | undefined {
+    const key = `${kind}:${states === undefined ? '' : states.join(',')}`;
+    let stmt = this.resultStmts.packedPages.get(key);
     if (!stmt) {
-      stmt = this.db.prepare<[number, number], RequestResultRow>(
-        `SELECT ${RESULT_COLUMNS} FROM requests WHERE seq > ? AND state IN (${states.map(() => '?').join(',')}) ORDER BY seq LIMIT ?`,
-      );
-      this.resultStmts.requestPageIn.set(key, stmt);
+      const filter = states === undefined ? '' : ` AND state IN (${states.map((s) => `'${s}'`).join(', ')})`;
+      const columns = kind === 'wide' ? WIDE_COLUMNS : NARROW_COLUMNS;
+      stmt = this.db
+        .prepare<[number, number], [number, Buffer | null, string]>(
+          `SELECT count(*), CAST(group_concat(CAST(record AS TEXT), '') AS BLOB),
+             json_group_array(json_array(${columns}, octet_length(record)))
+           FROM (SELECT record, ${columns} FROM requests WHERE seq > ?${filter} ORDER BY seq LIMIT ?)`,
+        )
+        .raw();
+      this.resultStmts.packedPages.set(key, stmt);
     }
-    return (stmt as unknown as Database.Statement<unknown[], RequestResultRow>).all(
-      afterSeq,
-      ...states,
-      limit,
-    );
+    const [count, records, json] = stmt.get(afterSeq, limit)!;
+    if (count === 0 || records === null) return undefined;
+    return { records, rows: JSON.parse(json) as unknown[][] };
   }
 
   /**
@@ -363,18 +387,100 @@ export interface RequestResultRow {
 
 const RESULT_SEQ_META_KEY = 'result_seq';
 
-const RESULT_COLUMNS =
-  'seq, line, custom_id, record, state, attempt, status_code, result, error_code, error_message, input_tokens, output_tokens, result_seq';
+/** A request with only what CSV results need. */
+export interface RequestOutcomeRow {
+  seq: number;
+  record: Buffer;
+  state: RequestState;
+  result: string | null;
+  error_code: string | null;
+  error_message: string | null;
+}
+
+/** The columns of a packed page (each row's record byte length follows them). */
+const WIDE_COLUMNS =
+  'seq, line, custom_id, state, attempt, status_code, result, error_code, error_message, input_tokens, output_tokens, result_seq';
+const NARROW_COLUMNS = 'seq, state, result, error_code, error_message';
+
+type WideRow = [
+  number,
+  number,
+  string,
+  RequestState,
+  number,
+  number | null,
+  string | null,
+  string | null,
+  string | null,
+  number | null,
+  number | null,
+  number | null,
+  number,
+];
+type NarrowRow = [number, RequestState, string | null, string | null, string | null, number];
+
+/**
+ * Both aggregates of a packed page see the rows in one order, so the record offsets hold whatever it
+ * is; SQLite feeds them in the subquery's order, and the sort is only a safeguard.
+ */
+function inSeqOrder<T extends { seq: number }>(rows: T[]): T[] {
+  for (let i = 1; i < rows.length; i++) {
+    if (rows[i]!.seq < rows[i - 1]!.seq) return rows.sort((a, b) => a.seq - b.seq);
+  }
+  return rows;
+}
+
+function unpackRequests(records: Buffer, packed: WideRow[]): RequestResultRow[] {
+  const rows = new Array<RequestResultRow>(packed.length);
+  let offset = 0;
+  for (let i = 0; i < packed.length; i++) {
+    const p = packed[i]!;
+    const end = offset + p[12];
+    rows[i] = {
+      seq: p[0],
+      line: p[1],
+      custom_id: p[2],
+      record: records.subarray(offset, end),
+      state: p[3],
+      attempt: p[4],
+      status_code: p[5],
+      result: p[6],
+      error_code: p[7],
+      error_message: p[8],
+      input_tokens: p[9],
+      output_tokens: p[10],
+      result_seq: p[11],
+    };
+    offset = end;
+  }
+  return inSeqOrder(rows);
+}
+
+function unpackOutcomes(records: Buffer, packed: NarrowRow[]): RequestOutcomeRow[] {
+  const rows = new Array<RequestOutcomeRow>(packed.length);
+  let offset = 0;
+  for (let i = 0; i < packed.length; i++) {
+    const p = packed[i]!;
+    const end = offset + p[5];
+    rows[i] = {
+      seq: p[0],
+      record: records.subarray(offset, end),
+      state: p[1],
+      result: p[2],
+      error_code: p[3],
+      error_message: p[4],
+    };
+    offset = end;
+  }
+  return inSeqOrder(rows);
+}
 
 type ResultStatements = ReturnType<typeof prepareResultStatements>;
 
 function prepareResultStatements(db: Database.Database) {
   return {
     maxResultSeq: db.prepare<[], number | null>('SELECT max(result_seq) FROM requests').pluck(),
-    requestPage: db.prepare<[number, number], RequestResultRow>(
-      `SELECT ${RESULT_COLUMNS} FROM requests WHERE seq > ? ORDER BY seq LIMIT ?`,
-    ),
-    requestPageIn: new Map<string, Database.Statement<[number, number], RequestResultRow>>(),
+    packedPages: new Map<string, Database.Statement<[number, number], [number, Buffer | null, string]>>(),
     // Order of first appearance: by the first row (seq) holding the key, then its place in that row.
     resultFieldNames: db
       .prepare<[], string>(

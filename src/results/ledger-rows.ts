@@ -7,7 +7,13 @@
  * another part of the program writes to the same connection.
  */
 import { BatchpipeError, ErrorCodes } from '../errors.js';
-import type { Ledger, RejectRow, RequestResultRow, RequestState } from '../ledger/ledger.js';
+import type {
+  Ledger,
+  RejectRow,
+  RequestOutcomeRow,
+  RequestResultRow,
+  RequestState,
+} from '../ledger/ledger.js';
 
 /** Where a record stands, as the results show it. `pending` is `staged` or `submitted`. */
 export type ResultStatus = 'succeeded' | 'failed' | 'expired' | 'cancelled' | 'rejected' | 'pending';
@@ -22,9 +28,12 @@ export const RESULT_STATUSES: readonly ResultStatus[] = [
 ];
 
 /** One record as stored: a request (it became one) or a reject (it never did). */
-export type LedgerRow =
-  | { request: RequestResultRow; reject?: undefined }
+export type LedgerRow<R extends { seq: number } = RequestResultRow> =
+  | { request: R; reject?: undefined }
   | { reject: RejectRow; request?: undefined };
+
+/** Reads up to `limit` requests after `afterSeq` in the given states (all when undefined). */
+type RequestFetch<R> = (afterSeq: number, limit: number, states?: readonly RequestState[]) => R[];
 
 export interface LedgerRowsOptions {
   /** `input` (default): by seq. `completion`: outcomes in the order they were recorded, then the rest by seq. */
@@ -64,26 +73,40 @@ export function parseStatusList(list: string): ResultStatus[] {
  * Pages of ledger rows. A generator: each page is read when asked for, so abandoning it early
  * (`break`) leaves nothing open but the completion-order snapshot, which `return()` drops.
  */
-export function* ledgerRowPages(ledger: Ledger, options: LedgerRowsOptions = {}): Generator<LedgerRow[]> {
+export function ledgerRowPages(ledger: Ledger, options: LedgerRowsOptions = {}): Generator<LedgerRow[]> {
+  return rowPages(ledger, options, (after, limit, states) => ledger.requestPage(after, limit, states));
+}
+
+/** As {@link ledgerRowPages}, with only what CSV results need of each request. */
+export function outcomeRowPages(
+  ledger: Ledger,
+  options: LedgerRowsOptions = {},
+): Generator<LedgerRow<RequestOutcomeRow>[]> {
+  return rowPages(ledger, options, (after, limit, states) => ledger.outcomePage(after, limit, states));
+}
+
+function* rowPages<R extends { seq: number }>(
+  ledger: Ledger,
+  options: LedgerRowsOptions,
+  fetch: RequestFetch<R>,
+): Generator<LedgerRow<R>[]> {
   const pageSize = options.pageSize ?? DEFAULT_PAGE;
   const wanted = new Set<ResultStatus>(options.status ?? RESULT_STATUSES);
   const states = requestStates(wanted);
   const withRejects = wanted.has('rejected');
   if (options.order === 'completion') {
-    yield* completionPages(ledger, states, withRejects, pageSize);
+    yield* completionPages(ledger, fetch, states, withRejects, pageSize);
     return;
   }
   const allStates = states.length === REQUEST_STATES.length;
-  const requests = new PagedCursor<RequestResultRow>(
-    states.length === 0
-      ? () => []
-      : (after) => ledger.requestPage(after, pageSize, allStates ? undefined : states),
+  const requests = new PagedCursor<R>(
+    states.length === 0 ? () => [] : (after) => fetch(after, pageSize, allStates ? undefined : states),
   );
   const rejects = new PagedCursor<RejectRow>(
     withRejects ? (after) => ledger.rejectPage(after, pageSize) : () => [],
   );
   for (;;) {
-    const page: LedgerRow[] = [];
+    const page: LedgerRow<R>[] = [];
     while (page.length < pageSize) {
       const request = requests.peek();
       const reject = rejects.peek();
@@ -146,12 +169,13 @@ let snapshotId = 0;
  * it, then the rest and the rejects by seq), read back page by page with each row fetched live.
  * Sorting at read time keeps `result_seq` unindexed, which keeps applying outcomes cheap.
  */
-function* completionPages(
+function* completionPages<R extends { seq: number }>(
   ledger: Ledger,
+  fetch: RequestFetch<R>,
   states: RequestState[],
   withRejects: boolean,
   pageSize: number,
-): Generator<LedgerRow[]> {
+): Generator<LedgerRow<R>[]> {
   const db = ledger.db;
   const table = `temp.bp_order_${process.pid}_${snapshotId++}`;
   const stateFilter = states.length === 0 ? 'false' : `state IN (${states.map((s) => `'${s}'`).join(', ')})`;
@@ -171,13 +195,13 @@ function* completionPages(
       const page = positions.all(after, pageSize);
       if (page.length === 0) return;
       after = page[page.length - 1]!.pos;
-      const rows: LedgerRow[] = [];
+      const rows: LedgerRow<R>[] = [];
       for (const p of page) {
         if (p.reject === 1) {
           const reject = ledger.rejectPage(p.seq - 1, 1)[0];
           if (reject?.seq === p.seq) rows.push({ reject });
         } else {
-          const request = ledger.requestPage(p.seq - 1, 1)[0];
+          const request = fetch(p.seq - 1, 1)[0];
           if (request?.seq === p.seq) rows.push({ request });
         }
       }

@@ -57,6 +57,8 @@ export function registerResults(program: Command): void {
       .requiredOption('--ledger <path>', 'SQLite ledger of the run'),
   ).action(async (flags: ResultsFlags) => {
     const ledger = Ledger.open(flags.ledger, { readonly: true });
+    // One pass in seq order reads each page once: a small page cache does (and saves ~14 MB).
+    ledger.db.pragma('cache_size = -2048');
     try {
       const { rows } = await writeResults(ledger, process.stdout, resultsOptionsFromFlags(flags, ledger));
       process.stderr.write(`batchpipe: results: ${rows} rows\n`);

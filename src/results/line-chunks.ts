@@ -1,0 +1,101 @@
+/**
+ * Output-file bytes → line-aligned chunks, and a chunk → the outcomes of its lines. The pure core of
+ * `applyResultLines`, run on this thread or on the parse worker.
+ */
+import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { type LineOutcome, lineOutcome, type OutcomeContext, ResultLineProblem } from './line-outcome.js';
+
+/** Whole lines of the file (the last may lack its `\n`), and the 1-based number of the first. */
+export interface LineChunk {
+  bytes: Buffer;
+  firstLine: number;
+}
+
+/** The outcomes of one chunk's non-blank lines, with their line numbers. */
+export interface ParsedChunk {
+  outcomes: LineOutcome[];
+  lines: number[];
+  /** The last line number the chunk held (blank lines included). */
+  lastLine: number;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/** Cuts a byte stream at its last newline per read, keeping only the unfinished line between reads. */
+export async function* lineChunks(
+  input: AsyncIterable<Buffer | string | Uint8Array>,
+): AsyncGenerator<LineChunk> {
+  let carry: Buffer | undefined;
+  let line = 1;
+  for await (const piece of input) {
+    const chunk =
+      typeof piece === 'string'
+        ? Buffer.from(piece)
+        : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    const bytes = carry ? Buffer.concat([carry, chunk]) : chunk;
+    const last = bytes.lastIndexOf(LF);
+    if (last === -1) {
+      carry = Buffer.from(bytes);
+      continue;
+    }
+    // Copied: the stream may reuse its buffer once this generator resumes it.
+    carry = last + 1 < bytes.length ? Buffer.from(bytes.subarray(last + 1)) : undefined;
+    const whole = bytes.subarray(0, last + 1);
+    yield { bytes: whole, firstLine: line };
+    line += countNewlines(whole);
+  }
+  if (carry && carry.length > 0) yield { bytes: carry, firstLine: line };
+}
+
+function countNewlines(bytes: Buffer): number {
+  let n = 0;
+  for (let i = bytes.indexOf(LF); i !== -1; i = bytes.indexOf(LF, i + 1)) n++;
+  return n;
+}
+
+/**
+ * The outcomes of a chunk's lines. An unparsable line fails with `BP_RESULT_LINE` naming `source`
+ * and the line; blank lines are skipped; a UTF-8 byte order mark before line 1 is ignored.
+ */
+export function parseLineChunk(chunk: LineChunk, ctx: OutcomeContext, source: string): ParsedChunk {
+  const { bytes } = chunk;
+  const outcomes: LineOutcome[] = [];
+  const lines: number[] = [];
+  let line = chunk.firstLine;
+  let start = line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  while (start < bytes.length) {
+    const lf = bytes.indexOf(LF, start);
+    const next = lf === -1 ? bytes.length : lf + 1;
+    let end = lf === -1 ? bytes.length : lf;
+    if (end > start && bytes[end - 1] === CR) end--;
+    const text = bytes.toString('utf8', start, end);
+    if (text.trim() !== '') {
+      outcomes.push(parseLine(text, line, ctx, source));
+      lines.push(line);
+    }
+    line++;
+    start = next;
+  }
+  return { outcomes, lines, lastLine: line - 1 };
+}
+
+function parseLine(text: string, line: number, ctx: OutcomeContext, source: string): LineOutcome {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new BatchpipeError(ErrorCodes.RESULT_LINE, `not a JSON line: ${(err as Error).message}`, {
+      file: source,
+      line,
+    });
+  }
+  const outcome = lineOutcome(value, ctx);
+  if (outcome instanceof ResultLineProblem) {
+    throw new BatchpipeError(ErrorCodes.RESULT_LINE, `not an output line: ${outcome.message}`, {
+      file: source,
+      line,
+    });
+  }
+  return outcome;
+}

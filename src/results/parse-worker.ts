@@ -1,0 +1,64 @@
+/**
+ * Parse worker: parses line-aligned chunks of an output or error file and stages their outcomes in a
+ * scratch database of its own, which the ledger's thread attaches once the file is read. Nothing but
+ * the bytes and a count crosses threads (a million cloned outcome objects would cost more than the
+ * parse saves), and both threads parse and stage at once.
+ */
+
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { errorToData } from '../prepare/thread-errors.js';
+import type { ExpectedOutput } from './extract.js';
+import { parseLineChunk } from './line-chunks.js';
+import { StagingTable } from './outcome-stage.js';
+import { outputSchemaFromJsonSchema } from './output-schema.js';
+
+/** What the worker needs to read lines as `applyResultLines` would, and where to stage them. */
+export interface ParseWorkerData {
+  endpoint: string;
+  expect: ExpectedOutput;
+  /** The output schema as JSON Schema (a zod object cannot cross threads). */
+  outputJsonSchema: unknown;
+  source: string;
+  /** The scratch database file (created here, deleted by the ledger's thread). */
+  scratchPath: string;
+}
+
+/** Messages from the worker. */
+export type ParseWorkerReply =
+  | { parsed: { lines: number; lastLine: number } }
+  | { closed: true }
+  | { error: ReturnType<typeof errorToData> };
+
+const data = workerData as ParseWorkerData;
+const ctx = {
+  endpoint: data.endpoint,
+  expect: data.expect,
+  outputSchema:
+    data.outputJsonSchema === undefined ? undefined : outputSchemaFromJsonSchema(data.outputJsonSchema),
+};
+// Scratch: nothing to recover after a crash, so no journal and no syncs.
+const db = new Database(data.scratchPath);
+db.pragma('journal_mode = OFF');
+db.pragma('synchronous = OFF');
+// Appends only: a small page cache does (and keeps the worker's memory down).
+db.pragma('cache_size = -2048');
+const staging = new StagingTable(db, 'main.staged');
+
+const reply = (message: ParseWorkerReply) => parentPort!.postMessage(message);
+
+parentPort!.on('message', (msg: { bytes: Uint8Array; firstLine: number } | { end: true }) => {
+  try {
+    if ('end' in msg) {
+      db.close();
+      reply({ closed: true });
+      return;
+    }
+    const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
+    const parsed = parseLineChunk({ bytes, firstLine: msg.firstLine }, ctx, data.source);
+    staging.add(parsed);
+    reply({ parsed: { lines: parsed.outcomes.length, lastLine: parsed.lastLine } });
+  } catch (err) {
+    reply({ error: errorToData(err) });
+  }
+});
