@@ -7,6 +7,8 @@ import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import OpenAI from 'openai';
+import { Ledger } from '../src/ledger/ledger.js';
+import { type PrepareOptions, prepare } from '../src/prepare/prepare.js';
 import { type LocalServerOptions, startLocalServer } from '../src/server/index.js';
 import { runCli, tempDir } from './support.js';
 
@@ -123,4 +125,64 @@ export function jsonLines(text: string): any[] {
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l));
+}
+
+/** A line of an output file: a 2xx `chat.completion` whose message content is `content`. */
+export function chatOutputLine(customId: string, content: string, status = 200): string {
+  return JSON.stringify({
+    id: `batch_req_${customId}`,
+    custom_id: customId,
+    response: {
+      status_code: status,
+      request_id: `req_${customId}`,
+      body: {
+        object: 'chat.completion',
+        choices: [
+          { index: 0, message: { role: 'assistant', content, refusal: null }, finish_reason: 'stop' },
+        ],
+        usage: { prompt_tokens: 10, completion_tokens: 3, total_tokens: 13 },
+      },
+    },
+    error: null,
+  });
+}
+
+/** A line of an error file: a response with a non-2xx `status` and `{ error }` (or another body). */
+export function httpErrorLine(customId: string, status: number, error?: Record<string, unknown>): string {
+  return JSON.stringify({
+    id: `batch_req_${customId}`,
+    custom_id: customId,
+    response: {
+      status_code: status,
+      request_id: 'r',
+      body: error === undefined ? { detail: 'x' } : { error },
+    },
+    error: null,
+  });
+}
+
+/**
+ * Prepares `text` (a CSV with an `id` column and a `text` column) in this process into a new ledger
+ * (`:memory:` when asked), prompt `Classify: {{text}}`, with `extra` options on top.
+ */
+export async function prepareText(
+  text: string,
+  extra: Partial<PrepareOptions> & { inMemory?: boolean } = {},
+): Promise<Ledger> {
+  const { inMemory, ...options } = extra;
+  const dir = tempDir('bp-results-prepared-');
+  const input = path.join(dir, 'in.csv');
+  writeFileSync(input, text);
+  const ledger = Ledger.open(inMemory ? ':memory:' : path.join(dir, 'ledger.db'));
+  await prepare({
+    input,
+    ledger,
+    outDir: path.join(dir, 'out'),
+    model: 'gpt-4o-mini',
+    prompt: 'Classify: {{text}}',
+    idColumn: 'id',
+    threads: 0,
+    ...options,
+  });
+  return ledger;
 }
