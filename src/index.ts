@@ -1,6 +1,7 @@
 /**
- * batchpipe's public API: the stages as streams, the whole `prepare` flow, the ledger, and the
- * validators. Everything not exported here is internal.
+ * batchpipe's public API: the stages as streams, the whole `prepare` flow, the ledger, the
+ * validators, and the results (extraction, output schemas, applying result files, the result source,
+ * CSV/JSONL output). Everything not exported here is internal.
  */
 export {
   BatchpipeError,
@@ -25,6 +26,29 @@ export {
   type PrepareSummary,
   prepare,
 } from './prepare/prepare.js';
+export { type ApplyCounts, type ApplyOptions, applyResultLines } from './results/apply.js';
+export {
+  type ExpectedOutput,
+  type Extraction,
+  expectedOutput,
+  extractResult,
+  ResultErrorCodes,
+  type ResultUsage,
+} from './results/extract.js';
+export { RESULT_STATUSES, type ResultStatus } from './results/ledger-rows.js';
+export {
+  loadOutputSchema,
+  type OutputSchema,
+  outputSchemaFromJsonSchema,
+  setOutputSchema,
+} from './results/output-schema.js';
+export {
+  type ResultError,
+  type ResultRow,
+  type ResultSourceOptions,
+  resultSource,
+} from './results/result-source.js';
+export { type WriteResultsOptions, writeResults } from './results/write-results.js';
 export { type LocalServer, type LocalServerOptions, startLocalServer } from './server/index.js';
 export type { RejectedRecord } from './sink/batch-writer.js';
 export {
