@@ -295,9 +295,9 @@ describe('small inputs', () => {
     // Each output record starts with the csv-stringify text of the input's cells, byte for byte.
     const records = stdout.split(/\n(?=\d,)/).slice(1);
     assert.equal(records.length, 3);
-    records.forEach((record, i) =>
-      assert.ok(record.startsWith(`${trip.text[i]},`), `${record} vs ${trip.text[i]}`),
-    );
+    records.forEach((record, i) => {
+      assert.ok(record.startsWith(`${trip.text[i]},`), `${record} vs ${trip.text[i]}`);
+    });
     assert.ok(stdout.startsWith('id,text,note,result,'));
   });
 

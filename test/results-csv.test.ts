@@ -87,8 +87,8 @@ test('a canonical record is exactly csv-parse → csv-stringify of itself; csv-s
 });
 
 test('not canonical: a wrong field count, stray or unclosed quotes, a bare CR/LF, formula starts when escaping', () => {
-  const no = (text: string, fields: number, escape = false) =>
-    assert.equal(isCanonicalCsvRecord(Buffer.from(text), fields, escape), false, text);
+  const no = (text: string, fields: number, escapeFormulas = false) =>
+    assert.equal(isCanonicalCsvRecord(Buffer.from(text), fields, escapeFormulas), false, text);
   no('a,b', 3);
   no('a,b,c', 2);
   no('a"b,c', 2);
