@@ -48,7 +48,7 @@ export function threadedSink(
   ctx: EncodeContext,
   threads: number,
   writer: BatchWriter,
-  perWorker = 2,
+  perWorker = 4,
 ): ChunkSink {
   const url = new URL('./encode-worker.js', import.meta.url);
   // Each worker counts the chunks it has finished in shared memory, so this thread sees how much work
@@ -62,7 +62,7 @@ export function threadedSink(
   const sentTo = new Array<number>(threads).fill(0);
   const queued = (w: number) => sentTo[w]! - Atomics.load(finishedBy, w);
   const encodeHere = createChunkEncoder(ctx, ctx.validateEach ? validateLine : undefined);
-  const maxPending = threads * perWorker + 2;
+  const maxPending = threads * perWorker + 4;
   const arrived = new Map<number, EncodedChunk>();
   let dispatched = 0;
   let written = 0;
