@@ -13,10 +13,12 @@ test('against a faulty server (failed lines, expiry, a token limit, HTTP faults)
     '0.1',
     '--http-fault-rate',
     '0.05',
+    // Eight batches share eight request slots at ~10 ms a request: a batch gets through about a
+    // fifth of its 500 requests before its 1 s window closes, so expiry is certain, not a race.
     '--completion-window',
-    '2s',
+    '1s',
     '--latency',
-    '4',
+    '10',
     '--concurrency',
     '8',
     '--enqueued-token-limit',
@@ -57,7 +59,7 @@ test('against a faulty server (failed lines, expiry, a token limit, HTTP faults)
     );
     assert.equal(r.staged + r.submitted, 0, 'nothing left unfinished');
     assert.equal(r.succeeded + r.failed + r.expired + r.cancelled, 3701);
-    assert.ok(r.succeeded > 3000, 'most requests succeed after retries');
+    assert.ok(r.succeeded > 0, 'requests succeed, some only after retries');
     assert.ok(
       status.tokens.peak_queued['gpt-4o-mini'] <= maxQueued,
       'the enqueued-token limit was never exceeded',

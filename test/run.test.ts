@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
@@ -246,4 +246,85 @@ test('run without input refuses a ledger whose prepare never finished, and finis
       ['2', 'succeeded'],
     ],
   );
+});
+
+test('results ingested from elsewhere are not sent again: a partly answered file is split before submit', async () => {
+  const data = tempDir();
+  const serve = await spawnServe(['--data', data]);
+  try {
+    const dir = tempDir();
+    const ledger = path.join(dir, 'i.db');
+    const prep = await runCli([
+      'prepare',
+      BA_REVIEWS,
+      '--ledger',
+      ledger,
+      '--out',
+      path.join(dir, 'out'),
+      '--model',
+      'm',
+      '--id-column',
+      'ReviewID',
+      '--prompt',
+      '{{ReviewBody}}',
+      '--max-lines',
+      '1000',
+    ]);
+    assert.equal(prep.code, 0, prep.stderr);
+    // Answers for the first 300 reviews, as a dashboard download would hold them.
+    const answered = reviews.slice(0, 300).map((r) => r.ReviewID!);
+    const output = answered
+      .map((id) =>
+        JSON.stringify({
+          id: `batch_req_${id}`,
+          custom_id: id,
+          response: {
+            status_code: 200,
+            request_id: `req_${id}`,
+            body: {
+              object: 'chat.completion',
+              choices: [
+                { index: 0, message: { role: 'assistant', content: 'earlier' }, finish_reason: 'stop' },
+              ],
+            },
+          },
+          error: null,
+        }),
+      )
+      .join('\n');
+    const outputFile = path.join(dir, 'earlier-output.jsonl');
+    writeFileSync(outputFile, `${output}\n`);
+    const ingest = await runCli(['ingest', '--ledger', ledger, outputFile]);
+    assert.equal(ingest.code, 0, ingest.stderr);
+
+    const run = await runCli(
+      ['run', '--ledger', ledger, '--base-url', serve.url, '--poll-interval', '0.1', '--format', 'jsonl'],
+      { env: { OPENAI_API_KEY: 'local' } },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const rows = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { custom_id: string; status: string; result: unknown });
+    assert.equal(rows.length, reviews.length);
+    assert.ok(rows.every((r) => r.status === 'succeeded'));
+    assert.ok(
+      rows.filter((r) => answered.includes(r.custom_id)).every((r) => r.result === 'earlier'),
+      'ingested answers kept',
+    );
+
+    // What the server was sent: every review once, except the 300 answered before.
+    const client = new OpenAI({ apiKey: 'local', baseURL: serve.url });
+    const sent: string[] = [];
+    for await (const f of client.files.list({ purpose: 'batch' })) {
+      const text = await (await client.files.content(f.id)).text();
+      for (const line of text.split('\n').filter(Boolean))
+        sent.push((JSON.parse(line) as { custom_id: string }).custom_id);
+    }
+    assert.equal(sent.length, reviews.length - answered.length);
+    assert.equal(new Set(sent).size, sent.length);
+    assert.ok(!sent.some((id) => answered.includes(id)), 'no ingested request was sent again');
+  } finally {
+    await serve.stop();
+  }
 });

@@ -46,10 +46,14 @@ export class BatchStore {
     return identity ? (JSON.parse(identity) as { endpoint: string }).endpoint : '/v1/chat/completions';
   }
 
-  /** Complete files not uploaded yet, in order. */
+  /** Complete files not uploaded yet that still hold requests to send, in order. */
   filesToUpload(): FileRow[] {
     return this.ledger.db
-      .prepare<[], FileRow>('SELECT * FROM files WHERE complete = 1 AND remote_file_id IS NULL ORDER BY id')
+      .prepare<[], FileRow>(
+        `SELECT * FROM files f WHERE complete = 1 AND remote_file_id IS NULL
+           AND EXISTS (SELECT 1 FROM requests r WHERE r.file_id = f.id AND r.state = 'staged')
+         ORDER BY id`,
+      )
       .all();
   }
 

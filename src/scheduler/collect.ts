@@ -156,30 +156,28 @@ function markLineErrors(
     mark.run(
       error.code ?? 'invalid_request',
       `line ${error.line}: ${error.message ?? ''}`,
-      nextResultSeq(store),
+      store.ledger.nextResultSeq(),
       seq,
       row.id,
     );
   }
 }
 
-function nextResultSeq(store: BatchStore): number {
-  return (
-    (store.ledger.db.prepare<[], number | null>('SELECT max(result_seq) FROM requests').pluck().get() ?? 0) +
-    1
-  );
-}
-
 /** Final state for the batch's remaining submitted requests, numbered in seq order for completion order. */
 function finalize(store: BatchStore, batchId: number, state: string, code: string, message: string): void {
-  const base = nextResultSeq(store);
-  store.ledger.db
-    .prepare(
-      `UPDATE requests SET state = ?, error_code = ?, error_message = ?,
-         result_seq = ? + seq - (SELECT min(seq) FROM requests WHERE batch_id = ? AND state = 'submitted')
-       WHERE batch_id = ? AND state = 'submitted'`,
+  const db = store.ledger.db;
+  const span = db
+    .prepare<[number], { lo: number | null; hi: number | null }>(
+      "SELECT min(seq) AS lo, max(seq) AS hi FROM requests WHERE batch_id = ? AND state = 'submitted'",
     )
-    .run(state, code, message, base, batchId, batchId);
+    .get(batchId)!;
+  if (span.lo === null || span.hi === null) return;
+  // One block of the ledger's completion counter, numbered by seq within it.
+  const base = store.ledger.nextResultSeq(span.hi - span.lo + 1);
+  db.prepare(
+    `UPDATE requests SET state = ?, error_code = ?, error_message = ?, result_seq = ? + seq - ?
+     WHERE batch_id = ? AND state = 'submitted'`,
+  ).run(state, code, message, base, span.lo, batchId);
 }
 
 /** Retryable leftovers go back to staged for a new file, unless their attempts are spent. */

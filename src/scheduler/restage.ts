@@ -17,6 +17,7 @@ export function restageRetries(ledger: Ledger): { files: number; requests: numbe
   const identity = JSON.parse(ledger.getMeta('identity') ?? 'null') as RunIdentity | null;
   if (!identity) return { files: 0, requests: 0 };
   dropIncompleteRetryFiles(ledger);
+  splitPartlyFinishedFiles(ledger);
   const attempts = ledger.db
     .prepare<[], number>(
       "SELECT DISTINCT attempt FROM requests WHERE state = 'staged' AND file_id IS NULL ORDER BY attempt",
@@ -87,6 +88,22 @@ export function restageRetries(ledger: Ledger): { files: number; requests: numbe
         .get(attempt)! - existing;
   }
   return { files, requests };
+}
+
+/**
+ * A file not yet in a batch whose requests are partly final already (their results were ingested
+ * from elsewhere) must not be sent whole: that would pay for those requests twice. Its staged
+ * requests are written into a new file instead, at the same attempt.
+ */
+function splitPartlyFinishedFiles(ledger: Ledger): void {
+  ledger.db
+    .prepare(
+      `UPDATE requests SET file_id = NULL WHERE state = 'staged' AND file_id IN (
+         SELECT f.id FROM files f
+         WHERE NOT EXISTS (SELECT 1 FROM batches b WHERE b.file_id = f.id AND b.settled = 0)
+           AND EXISTS (SELECT 1 FROM requests r WHERE r.file_id = f.id AND r.state <> 'staged'))`,
+    )
+    .run();
 }
 
 /** A crash while writing a retry file leaves it incomplete: its requests go back to no file. */
