@@ -148,10 +148,6 @@ export class Ledger {
     return this.db.transaction(fn).immediate();
   }
 
-  /** Records a staged request; returns false (and writes nothing) when its custom_id is already taken. */
-  insertRequest(seq: number, line: number, customId: string, record: Buffer, fileId: number): boolean {
-    return this.stmts.insertRequest.run(seq, line, customId, record, fileId).changes === 1;
-  }
 
   /**
    * Records staged requests, `INSERT_BLOCK` to a statement (a third less CPU than one by one), and
