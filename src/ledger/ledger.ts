@@ -148,7 +148,6 @@ export class Ledger {
     return this.db.transaction(fn).immediate();
   }
 
-
   /**
    * Records staged requests, `INSERT_BLOCK` to a statement (a third less CPU than one by one), and
    * returns the seqs whose custom_id was already taken (nothing is written for those).
