@@ -28,7 +28,9 @@ async function chunkedRows(text: string, pieceSize: number, targetBytes: number)
       bytes = bytes.subarray(header.bodyStart);
     }
     const parsed = parseCsvChunk(bytes, firstLine, 't.csv');
-    parsed.values.forEach((values, i) => rows.push({ line: parsed.lines[i]!, values }));
+    parsed.values.forEach((values, i) => {
+      rows.push({ line: parsed.lines[i]!, values });
+    });
   }
   return { columns, rows };
 }
