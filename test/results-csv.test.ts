@@ -94,6 +94,8 @@ test('not canonical: a wrong field count, stray or unclosed quotes, a bare CR/LF
   no('a"b,c', 2);
   no('"abc', 1);
   no('"a,b"x', 1);
+  no('"a,b', 1); // unclosed after a comma (the scan then jumps to the next quote)
+  no('"a,""b"x', 1);
   no('a\rb', 1);
   no('""', 1); // an empty value is written without quotes
   no('"plain"', 1); // quotes nothing needs
@@ -101,6 +103,7 @@ test('not canonical: a wrong field count, stray or unclosed quotes, a bare CR/LF
   no('x,＝1', 2, true);
   assert.equal(isCanonicalCsvRecord(Buffer.from('=1+1,b'), 2, false), true);
   assert.equal(isCanonicalCsvRecord(Buffer.from('a,'), 2, false), true); // trailing empty field
+  assert.equal(isCanonicalCsvRecord(Buffer.from('"a, ""b"" c",d'), 2, false), true);
   assert.equal(isCanonicalCsvRecord(Buffer.from(''), 1, false), true);
 });
 

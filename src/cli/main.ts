@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
-import { commands } from './commands/index.js';
+import { commandsFor } from './commands/index.js';
 
 /**
  * Runs the CLI and resolves to the process exit code: 0 success, 1 a handled error, 2 a usage error.
@@ -13,8 +13,8 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const register of commands) register(program);
   try {
+    for (const register of await commandsFor(argv)) register(program);
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {

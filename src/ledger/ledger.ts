@@ -305,13 +305,25 @@ export class Ledger {
    */
   requestPage(afterSeq: number, limit: number, states?: readonly RequestState[]): RequestResultRow[] {
     const packed = this.packedPage('wide', afterSeq, limit, states);
-    return packed ? unpackRequests(packed.records, packed.rows as WideRow[]) : [];
+    return packed ? unpackRequests(packed.records, JSON.parse(packed.json) as WideRow[]) : [];
   }
 
   /** As {@link requestPage}, with only what CSV results need (cheaper to read). */
   outcomePage(afterSeq: number, limit: number, states?: readonly RequestState[]): RequestOutcomeRow[] {
-    const packed = this.packedPage('narrow', afterSeq, limit, states);
-    return packed ? unpackOutcomes(packed.records, packed.rows as NarrowRow[]) : [];
+    const packed = this.packedOutcomePage(afterSeq, limit, states);
+    return packed ? unpackOutcomePage(packed) : [];
+  }
+
+  /**
+   * As {@link outcomePage}, still packed (the rows' JSON not parsed): what a thread other than the
+   * ledger's unpacks with {@link unpackOutcomePage}. Only cloning plain text and bytes is cheap.
+   */
+  packedOutcomePage(
+    afterSeq: number,
+    limit: number,
+    states?: readonly RequestState[],
+  ): PackedPage | undefined {
+    return this.packedPage('narrow', afterSeq, limit, states);
   }
 
   private packedPage(
@@ -319,24 +331,24 @@ export class Ledger {
     afterSeq: number,
     limit: number,
     states: readonly RequestState[] | undefined,
-  ): { records: Buffer; rows: unknown[][] } | undefined {
+  ): PackedPage | undefined {
     const key = `${kind}:${states === undefined ? '' : states.join(',')}`;
     let stmt = this.resultStmts.packedPages.get(key);
     if (!stmt) {
       const filter = states === undefined ? '' : ` AND state IN (${states.map((s) => `'${s}'`).join(', ')})`;
       const columns = kind === 'wide' ? WIDE_COLUMNS : NARROW_COLUMNS;
       stmt = this.db
-        .prepare<[number, number], [number, Buffer | null, string]>(
-          `SELECT count(*), CAST(group_concat(CAST(record AS TEXT), '') AS BLOB),
+        .prepare<[number, number], [number, number | null, Buffer | null, string]>(
+          `SELECT count(*), max(seq), CAST(group_concat(CAST(record AS TEXT), '') AS BLOB),
              json_group_array(json_array(${columns}, octet_length(record)))
            FROM (SELECT record, ${columns} FROM requests WHERE seq > ?${filter} ORDER BY seq LIMIT ?)`,
         )
         .raw();
       this.resultStmts.packedPages.set(key, stmt);
     }
-    const [count, records, json] = stmt.get(afterSeq, limit)!;
-    if (count === 0 || records === null) return undefined;
-    return { records, rows: JSON.parse(json) as unknown[][] };
+    const [count, lastSeq, records, json] = stmt.get(afterSeq, limit)!;
+    if (count === 0 || records === null || lastSeq === null) return undefined;
+    return { count, lastSeq, records, json };
   }
 
   /**
@@ -451,7 +463,19 @@ function unpackRequests(records: Buffer, packed: WideRow[]): RequestResultRow[] 
   return inSeqOrder(rows);
 }
 
-function unpackOutcomes(records: Buffer, packed: NarrowRow[]): RequestOutcomeRow[] {
+/** A page of requests as one statement reads it: the records' bytes, the other columns as JSON. */
+export interface PackedPage {
+  count: number;
+  /** The page's last seq (where the next page starts). */
+  lastSeq: number;
+  records: Buffer;
+  json: string;
+}
+
+/** The rows of a packed page, each `record` a view into its `records`. */
+export function unpackOutcomePage(page: { records: Buffer; json: string }): RequestOutcomeRow[] {
+  const records = page.records;
+  const packed = JSON.parse(page.json) as NarrowRow[];
   const rows = new Array<RequestOutcomeRow>(packed.length);
   let offset = 0;
   for (let i = 0; i < packed.length; i++) {
@@ -475,7 +499,10 @@ type ResultStatements = ReturnType<typeof prepareResultStatements>;
 function prepareResultStatements(db: Database.Database) {
   return {
     maxResultSeq: db.prepare<[], number | null>('SELECT max(result_seq) FROM requests').pluck(),
-    packedPages: new Map<string, Database.Statement<[number, number], [number, Buffer | null, string]>>(),
+    packedPages: new Map<
+      string,
+      Database.Statement<[number, number], [number, number | null, Buffer | null, string]>
+    >(),
     // Order of first appearance: by the first row (seq) holding the key, then its place in that row.
     resultFieldNames: db
       .prepare<[], string>(

@@ -15,6 +15,10 @@ const FORMULA_LEAD = new Set([0x3d, 0x2b, 0x2d, 0x40, 0x09, 0x0d, 0xef]);
 /** csv-stringify's `escape_formulas` list: `=`, `+`, `-`, `@`, tab, CR, and their fullwidth forms. */
 const FORMULA_START = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
 const NEEDS_QUOTES = /[,"\r\n]/;
+/** In an unquoted field: 1 ends it (a comma), 2 is not canonical there (a quote, CR or LF). */
+const UNQUOTED_CLASS = new Uint8Array(256);
+UNQUOTED_CLASS[COMMA] = 1;
+UNQUOTED_CLASS[QUOTE] = UNQUOTED_CLASS[LF] = UNQUOTED_CLASS[CR] = 2;
 
 /**
  * One cell as csv-stringify writes it. With `escapeFormulas`, a cell starting with `=`, `+`, `-`,
@@ -67,6 +71,12 @@ export function isCanonicalCsvRecord(record: Uint8Array, fields: number, escapeF
           }
           break;
         }
+        if (special) {
+          // Known to need its quotes: only the next quote matters (memchr, not a byte loop).
+          i = record.indexOf(QUOTE, i);
+          if (i === -1) return false;
+          continue;
+        }
         if (b === COMMA || b === LF || b === CR) special = true;
         i++;
       }
@@ -75,9 +85,9 @@ export function isCanonicalCsvRecord(record: Uint8Array, fields: number, escapeF
       if (i < end && record[i] !== COMMA) return false;
     } else {
       for (; i < end; i++) {
-        const b = record[i]!;
-        if (b === COMMA) break;
-        if (b === QUOTE || b === LF || b === CR) return false;
+        const c = UNQUOTED_CLASS[record[i]!]!;
+        if (c === 1) break;
+        if (c === 2) return false;
       }
     }
     if (i >= end) return count === fields;

@@ -9,6 +9,7 @@
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type {
   Ledger,
+  PackedPage,
   RejectRow,
   RequestOutcomeRow,
   RequestResultRow,
@@ -85,20 +86,48 @@ export function outcomeRowPages(
   return rowPages(ledger, options, (after, limit, states) => ledger.outcomePage(after, limit, states));
 }
 
+/**
+ * The requests of {@link outcomeRowPages} as packed pages (see `Ledger.packedOutcomePage`), for a
+ * formatter on another thread; `undefined` when that selection holds rejects or is in completion
+ * order, which only the row pages interleave.
+ */
+export function packedOutcomePages(
+  ledger: Ledger,
+  options: LedgerRowsOptions = {},
+): Generator<PackedPage> | undefined {
+  const { states, allStates, withRejects } = selection(options);
+  if (options.order === 'completion' || (withRejects && ledger.rejectPage(-1, 1).length > 0))
+    return undefined;
+  const pageSize = options.pageSize ?? DEFAULT_PAGE;
+  return (function* () {
+    if (states.length === 0) return;
+    for (let after = -1; ; ) {
+      const page = ledger.packedOutcomePage(after, pageSize, allStates ? undefined : states);
+      if (page === undefined) return;
+      after = page.lastSeq;
+      yield page;
+    }
+  })();
+}
+
+/** The request states and whether rejects are wanted, for a status filter. */
+function selection(options: LedgerRowsOptions) {
+  const wanted = new Set<ResultStatus>(options.status ?? RESULT_STATUSES);
+  const states = requestStates(wanted);
+  return { states, allStates: states.length === REQUEST_STATES.length, withRejects: wanted.has('rejected') };
+}
+
 function* rowPages<R extends { seq: number }>(
   ledger: Ledger,
   options: LedgerRowsOptions,
   fetch: RequestFetch<R>,
 ): Generator<LedgerRow<R>[]> {
   const pageSize = options.pageSize ?? DEFAULT_PAGE;
-  const wanted = new Set<ResultStatus>(options.status ?? RESULT_STATUSES);
-  const states = requestStates(wanted);
-  const withRejects = wanted.has('rejected');
+  const { states, allStates, withRejects } = selection(options);
   if (options.order === 'completion') {
     yield* completionPages(ledger, fetch, states, withRejects, pageSize);
     return;
   }
-  const allStates = states.length === REQUEST_STATES.length;
   const requests = new PagedCursor<R>(
     states.length === 0 ? () => [] : (after) => fetch(after, pageSize, allStates ? undefined : states),
   );

@@ -7,16 +7,18 @@ import type { Writable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { Ledger, RejectRow, RequestOutcomeRow, RequestResultRow } from '../ledger/ledger.js';
 import { csvCell, csvRow, isCanonicalCsvRecord, parseCsvRecord } from './csv-cells.js';
+import { formatPacked } from './format-pages.js';
 import {
   type LedgerRow,
   type LedgerRowsOptions,
   ledgerRowPages,
   outcomeRowPages,
+  packedOutcomePages,
   type ResultStatus,
   statusOf,
 } from './ledger-rows.js';
 import { type ExpandColumns, expandColumns, jsonlInputColumns } from './result-columns.js';
-import { inputFormat, recordDecoder } from './result-source.js';
+import { inputFormat, type RecordDecoder, recordDecoder } from './result-source.js';
 
 export interface WriteResultsOptions {
   format: 'csv' | 'jsonl';
@@ -30,11 +32,18 @@ export interface WriteResultsOptions {
   escapeFormulas?: boolean | undefined;
   /** CSV: prefix of the result columns (default none: `result`, `result_status`, `result_error`). */
   resultPrefix?: string | undefined;
+  /**
+   * CSV: pages formatted on this thread before a format worker takes over (default
+   * {@link THREAD_AFTER_PAGES}); `false`: never. For tests.
+   */
+  threadAfterPages?: number | false | undefined;
 }
 
 /** Output is built a page of records at a time and written as one buffer. */
 const PAGE = 2000;
 const PAGE_BUFFER_BYTES = 512 * 1024;
+/** Pages formatted here before a worker is started: small outputs are not worth its start-up. */
+export const THREAD_AFTER_PAGES = 25;
 
 /**
  * Writes the results to `out` (not ended: the caller owns it), waiting for `drain` when it is full.
@@ -58,7 +67,7 @@ export async function writeResults(
   const header = format.header();
   if (header !== '') await write(out, Buffer.from(header));
   // Each page is read and formatted when the output has room for it: no statement stays open.
-  for (const page of format.pages()) await write(out, page);
+  for await (const page of format.pages()) await write(out, page);
   return { rows: format.rows() };
 }
 
@@ -75,7 +84,7 @@ async function write(out: Writable, bytes: Buffer): Promise<void> {
 interface Formatter {
   header(): string;
   /** The output, a page of records at a time. */
-  pages(): Generator<Buffer>;
+  pages(): Generator<Buffer> | AsyncGenerator<Buffer>;
   /** Records written so far. */
   rows(): number;
 }
@@ -179,31 +188,24 @@ function csvFormatter(
   const expand = options.expand ? expandColumns(ledger) : undefined;
   const resultColumns = resultColumnNames(prefix, expand);
   checkCollisions(columns, resultColumns, prefix);
-  const decode = recordDecoder(ledger);
-  const empty = new Array<string>(columns.length).fill('');
-  const out = new PageBuffer();
+  const config: CsvPageConfig = { columns, escapeCells, expand };
+  const page = csvPageFormatter(config, isJsonl ? recordDecoder(ledger) : undefined);
+  // A CSV input's pages can be formatted on a worker while this thread reads the next ones.
+  const packed =
+    isJsonl || options.threadAfterPages === false ? undefined : packedOutcomePages(ledger, rowsOptions);
   let count = 0;
-
-  /** The input's cells of a non-canonical or JSONL record. */
-  const inputCells = (raw: Buffer | string): string => {
-    if (!isJsonl) {
-      const values = parseCsvRecord(raw) ?? empty;
-      return csvRow(
-        columns.map((_, c) => values[c] ?? ''),
-        escapeCells,
-      );
-    }
-    const record = decode([raw])[0];
-    if (record === undefined || typeof record === 'string') return csvRow(empty, escapeCells);
-    return csvRow(
-      columns.map((name) => cellText(record[name])),
-      escapeCells,
-    );
-  };
 
   return {
     header: () => `${csvRow([...columns, ...resultColumns], escapeCells)}\n`,
-    *pages() {
+    async *pages() {
+      if (packed) {
+        const threadAfter = options.threadAfterPages;
+        const after = typeof threadAfter === 'number' ? threadAfter : THREAD_AFTER_PAGES;
+        yield* formatPacked(packed, page, config, after, (rows) => {
+          count += rows;
+        });
+        return;
+      }
       for (const rows of outcomeRowPages(ledger, rowsOptions)) {
         count += rows.length;
         yield page(rows);
@@ -211,12 +213,46 @@ function csvFormatter(
     },
     rows: () => count,
   };
+}
 
-  function page(rows: LedgerRow<RequestOutcomeRow>[]): Buffer {
+/** What formatting a CSV page needs besides the rows: plain data, so a format worker can have it. */
+export interface CsvPageConfig {
+  columns: string[];
+  escapeCells: boolean;
+  expand: ExpandColumns | undefined;
+}
+
+/** Formats a page of rows as CSV records; `jsonlDecode` for a JSONL input's records. */
+export function csvPageFormatter(
+  config: CsvPageConfig,
+  jsonlDecode?: RecordDecoder,
+): (rows: LedgerRow<RequestOutcomeRow>[]) => Buffer {
+  const { columns, escapeCells, expand } = config;
+  const empty = new Array<string>(columns.length).fill('');
+  const out = new PageBuffer();
+
+  /** The input's cells of a non-canonical or JSONL record. */
+  const inputCells = (raw: Buffer | string): string => {
+    if (!jsonlDecode) {
+      const values = parseCsvRecord(raw) ?? empty;
+      return csvRow(
+        columns.map((_, c) => values[c] ?? ''),
+        escapeCells,
+      );
+    }
+    const record = jsonlDecode([raw])[0];
+    if (record === undefined || typeof record === 'string') return csvRow(empty, escapeCells);
+    return csvRow(
+      columns.map((name) => cellText(record[name])),
+      escapeCells,
+    );
+  };
+
+  return (rows) => {
     for (const row of rows) {
       const record = row.request ? row.request.record : row.reject.record;
       if (
-        !isJsonl &&
+        !jsonlDecode &&
         typeof record !== 'string' &&
         isCanonicalCsvRecord(record, columns.length, escapeCells)
       ) {
@@ -227,7 +263,7 @@ function csvFormatter(
       out.text(`${columns.length > 0 ? ',' : ''}${resultCells(row, expand, escapeCells)}\n`);
     }
     return out.take();
-  }
+  };
 }
 
 /** `result` (or the expanded columns), `result_status`, `result_error`, each with the prefix. */
