@@ -34,6 +34,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
+import { SCHEMA_VERSION } from '../src/ledger/schema.js';
 import { createRng, GENERATOR_VERSION, writeFeedbackCsv } from './generate.js';
 import { type Measurement, measure, waitForQuiet } from './measure.js';
 
@@ -147,7 +148,8 @@ async function fixtures(
     renameSync(`${csv}.part`, csv);
     log(`generated ${fmtInt(rows)} rows → ${csv}`);
   }
-  const ledger = join(base, 'prepared.db');
+  // Named by schema version: a ledger from an older build would be migrated inside the timed run.
+  const ledger = join(base, `prepared-s${SCHEMA_VERSION}.db`);
   if (!existsSync(ledger)) {
     const work = join(base, 'prepare-work');
     rmSync(work, { recursive: true, force: true });

@@ -174,7 +174,9 @@ export async function verifyContent(
   const db = new Database(run.ledger, { readonly: true, fileMustExist: true });
   try {
     const rows = db
-      .prepare('SELECT seq, line, custom_id, record, state FROM requests ORDER BY seq')
+      .prepare(
+        'SELECT seq, line, custom_id, record, state FROM requests JOIN records USING (seq) ORDER BY seq',
+      )
       .all() as {
       seq: number;
       line: number;

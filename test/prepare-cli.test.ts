@@ -58,7 +58,9 @@ test('the ledger records every request with its source line, record and file', a
   assert.equal((await runCli(prepareArgs(dir, '--max-lines', '1000'))).code, 0);
   const db = new Database(path.join(dir, 'ledger.db'), { readonly: true });
   const rows = db
-    .prepare('SELECT seq, line, custom_id, record, state, file_id FROM requests ORDER BY seq')
+    .prepare(
+      'SELECT seq, line, custom_id, record, state, file_id FROM requests JOIN records USING (seq) ORDER BY seq',
+    )
     .all() as {
     seq: number;
     line: number;
@@ -231,7 +233,7 @@ test('JSONL from stdin: nested paths, 18-digit ids and numbers kept exact, value
   ]);
   const db = new Database(path.join(dir, 'l.db'), { readonly: true });
   const record = (
-    db.prepare('SELECT record FROM requests WHERE seq = 0').get() as { record: Buffer }
+    db.prepare('SELECT record FROM records WHERE seq = 0').get() as { record: Buffer }
   ).record.toString();
   assert.match(record, /"id": 123456789012345678/);
   db.close();

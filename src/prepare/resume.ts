@@ -40,10 +40,14 @@ export function settleInterruptedRun(ledger: Ledger, outDir: string, runId: stri
     // Retry files (attempt > 1) belong to collect, which settles its own.
     for (const file of ledger.files({ complete: false }).filter((f) => f.attempt === 1)) {
       rmSync(file.path, { force: true });
+      ledger.db
+        .prepare('DELETE FROM records WHERE seq IN (SELECT seq FROM requests WHERE file_id = ?)')
+        .run(file.id);
       ledger.db.prepare('DELETE FROM requests WHERE file_id = ?').run(file.id);
       ledger.db.prepare('DELETE FROM files WHERE id = ?').run(file.id);
     }
     ledger.db.prepare('DELETE FROM requests WHERE seq >= ?').run(nextSeq);
+    ledger.db.prepare('DELETE FROM records WHERE seq >= ?').run(nextSeq);
     ledger.db.prepare('DELETE FROM rejects WHERE seq >= ?').run(nextSeq);
   });
   for (const name of safeReaddir(outDir)) {

@@ -8,6 +8,7 @@
  * custom_id order, sorted by seq and applied in seq ranges, each page of `requests` is written about
  * once, and memory stays bounded whatever the file's size (SQLite's sorter spills to temp files).
  */
+import { availableParallelism } from 'node:os';
 import type Database from 'better-sqlite3';
 import type { ParsedChunk } from './line-chunks.js';
 import type { LineOutcome } from './line-outcome.js';
@@ -148,16 +149,18 @@ export class OutcomeStage {
       .join(' UNION ALL ')})`;
     const count = this.db.prepare<[], number>(`SELECT count(*) FROM ${staged}`).pluck().get()!;
     // Probing the custom_id index in custom_id order reads each index page once.
-    const joined = this.db
-      .prepare(
-        `WITH s AS MATERIALIZED (SELECT * FROM ${staged} ORDER BY custom_id)
+    const joined = this.withSortThreads(() =>
+      this.db
+        .prepare(
+          `WITH s AS MATERIALIZED (SELECT * FROM ${staged} ORDER BY custom_id)
          INSERT INTO ${this.sorted} (seq, line, ${OUTCOME_COLUMNS})
          SELECT r.seq, s.line, ${prefixed('s', OUTCOME_COLUMNS)}
          FROM s CROSS JOIN main.requests AS r ON r.custom_id = s.custom_id
          WHERE true ORDER BY r.seq, s.line
          ON CONFLICT (seq) DO NOTHING`,
-      )
-      .run().changes;
+        )
+        .run(),
+    ).changes;
     // Every line joined once: no unknown ids and no repeats (the common case, no second pass).
     const known = joined === count ? count : this.countKnown(staged);
     const unknownIds =
@@ -172,6 +175,21 @@ export class OutcomeStage {
             .all(examples);
     this.dropStaged();
     return { unknown: count - known, unknownIds, repeated: known - joined };
+  }
+
+  /**
+   * Runs `fn` with SQLite's sorter allowed a helper thread: the two sorts of the join (by custom_id,
+   * then by seq) come after parsing, when the second core is idle (1.9 s → 1.45 s for 1,000,000
+   * lines, for ~25 MB more peak memory: the helper's own in-memory runs).
+   */
+  private withSortThreads<T>(fn: () => T): T {
+    const before = this.db.pragma('threads', { simple: true }) as number;
+    this.db.pragma(`threads = ${Math.min(2, availableParallelism())}`);
+    try {
+      return fn();
+    } finally {
+      this.db.pragma(`threads = ${before}`);
+    }
   }
 
   private countKnown(staged: string): number {

@@ -43,7 +43,8 @@ export function restageRetries(ledger: Ledger): { files: number; requests: numbe
   );
   const outDir = dirname(ledger.files()[0]?.path ?? join(dirname(ledger.path), 'out', 'x'));
   const page = ledger.db.prepare<[number], { seq: number; custom_id: string; record: Buffer }>(
-    `SELECT seq, custom_id, record FROM requests WHERE state = 'staged' AND file_id IS NULL AND attempt = ?
+    `SELECT seq, custom_id, record FROM requests JOIN records USING (seq)
+     WHERE state = 'staged' AND file_id IS NULL AND attempt = ?
      ORDER BY seq LIMIT ${PAGE}`,
   );
   const fail = ledger.db.prepare(

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { Ledger } from '../src/ledger/ledger.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../src/ledger/schema.js';
+import { tempDir } from './support.js';
+
+/** A ledger file as a batchpipe with only the first `version` migrations left it. */
+function ledgerAtVersion(version: number, setup: (db: Database.Database) => void): string {
+  const file = path.join(tempDir(), 'ledger.db');
+  const db = new Database(file);
+  for (const migration of MIGRATIONS.slice(0, version)) db.exec(migration);
+  db.pragma(`user_version = ${version}`);
+  setup(db);
+  db.close();
+  return file;
+}
+
+test('a version 1 ledger is migrated: its source records move to the records table, byte for byte', () => {
+  const records = [Buffer.from('1,"a ""quoted"" text"\r\n'), Buffer.from([0xe2, 0x82, 0xac, 0x0a])];
+  const file = ledgerAtVersion(1, (db) => {
+    const insert = db.prepare(
+      'INSERT INTO requests (seq, line, custom_id, record, state) VALUES (?, ?, ?, ?, ?)',
+    );
+    insert.run(0, 2, 'a', records[0], 'succeeded');
+    insert.run(1, 3, 'b', records[1], 'staged');
+  });
+
+  const ledger = Ledger.open(file);
+  try {
+    assert.equal(ledger.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    const columns = ledger.db
+      .prepare<[], string>("SELECT name FROM pragma_table_info('requests')")
+      .pluck()
+      .all();
+    assert.ok(!columns.includes('record'), `requests still has a record column: ${columns.join(', ')}`);
+    assert.deepEqual(ledger.keptRequest(0), { custom_id: 'a', record: records[0] });
+    assert.deepEqual(ledger.keptRequest(1), { custom_id: 'b', record: records[1] });
+    const states = ledger.db.prepare('SELECT seq, state FROM requests ORDER BY seq').all();
+    assert.deepEqual(states, [
+      { seq: 0, state: 'succeeded' },
+      { seq: 1, state: 'staged' },
+    ]);
+  } finally {
+    ledger.close();
+  }
+});
+
+test('a ledger from a newer batchpipe is refused, not misread', () => {
+  const file = ledgerAtVersion(SCHEMA_VERSION, (db) => db.pragma(`user_version = ${SCHEMA_VERSION + 1}`));
+  assert.throws(() => Ledger.open(file), /newer than this batchpipe understands/);
+});
+
+test('a request that loses to an earlier custom_id leaves no record behind', () => {
+  const ledger = Ledger.open(path.join(tempDir(), 'ledger.db'));
+  try {
+    const rows = Array.from({ length: 20 }, (_, i) => ({
+      seq: i,
+      line: i + 2,
+      customId: i === 17 ? 'id-3' : `id-${i}`,
+      record: Buffer.from(`row ${i}`),
+      fileId: 1,
+    }));
+    const lost = ledger.transaction(() => ledger.insertRequests(rows));
+    assert.deepEqual(lost, [17]);
+    assert.equal(ledger.keptRequest(17), undefined);
+    const recordSeqs = ledger.db.prepare<[], number>('SELECT seq FROM records ORDER BY seq').pluck().all();
+    assert.deepEqual(
+      recordSeqs,
+      rows.map((r) => r.seq).filter((seq) => seq !== 17),
+    );
+    assert.deepEqual(ledger.keptRequest(16), { custom_id: 'id-16', record: Buffer.from('row 16') });
+  } finally {
+    ledger.close();
+  }
+});
