@@ -8,6 +8,24 @@ import { type WriteResultsOptions, writeResults } from '../src/results/write-res
 import { chatOutputLine, httpErrorLine, prepareText } from './results-support.js';
 import { tempDir } from './support.js';
 
+/** Result texts that CSV quoting, formula escaping and JSON decoding each treat apart. */
+const TRICKY_CONTENT = [
+  'a "result", with a comma',
+  'line one\nline two',
+  'carriage\rreturn',
+  '=1+1',
+  '-1 minus',
+  '+44 plus',
+  '\r starts with CR',
+  '－fullwidth minus',
+  '\tleading tab',
+  '@mention',
+  'emoji 👍🏽 and é',
+  'back\\slash and \u00e9 escaped',
+  '',
+  '{"looks": "like json"}',
+];
+
 /** Enough records for several 2,000-row pages, some not canonical CSV, some formula-like. */
 async function pagedLedger(withReject: boolean): Promise<Ledger> {
   const records: string[] = [];
@@ -17,11 +35,19 @@ async function pagedLedger(withReject: boolean): Promise<Ledger> {
   }
   if (withReject) records.splice(2_500, 0, ',no id');
   const rejectsPath = path.join(tempDir('bp-write-'), 'rejects.jsonl');
-  const ledger = await prepareText(`id,text\n${records.join('\n')}\n`, { inMemory: true, rejectsPath });
+  // A ledger file: the format worker opens its own connection to it.
+  const ledger = await prepareText(`id,text\n${records.join('\n')}\n`, { rejectsPath });
   const lines: string[] = [];
   for (let i = 0; i < 5_000; i += 3) {
-    lines.push(i % 2 === 0 ? chatOutputLine(`r${i}`, `a "result", ${i}`) : httpErrorLine(`r${i}`, 400));
+    const content = TRICKY_CONTENT[(i / 3) % TRICKY_CONTENT.length]!;
+    lines.push(
+      i % 2 === 0
+        ? chatOutputLine(`r${i}`, `${content} ${i}`)
+        : httpErrorLine(`r${i}`, 400, { code: 'bad', message: `${content}, "quoted"` }),
+    );
   }
+  // Two late pages hold a NUL and a lone surrogate: results SQLite leaves to JavaScript.
+  lines.push(chatOutputLine('r4001', 'nul \u0000 here'), chatOutputLine('r4603', 'lone \ud800 surrogate'));
   await applyResultLines(ledger, Readable.from([`${lines.join('\n')}\n`]), {
     endpoint: '/v1/chat/completions',
     maxAttempts: 1,
@@ -51,7 +77,9 @@ test('CSV pages formatted on the format worker are the ones formatted on this th
       const variants: WriteResultsOptions[] = [
         { format: 'csv' },
         { format: 'csv', expand: true, escapeFormulas: true },
+        { format: 'csv', escapeFormulas: true },
         { format: 'csv', status: ['succeeded', 'pending'] },
+        { format: 'csv', status: ['failed'] },
       ];
       for (const options of variants) {
         const here = await written(ledger, { ...options, threadAfterPages: false });

@@ -323,27 +323,35 @@ export class Ledger {
 
   /** As {@link requestPage}, with only what CSV results need (cheaper to read). */
   outcomePage(afterSeq: number, limit: number, states?: readonly RequestState[]): RequestOutcomeRow[] {
-    const packed = this.packedOutcomePage(afterSeq, limit, states);
+    const packed = this.packedPage('narrow', afterSeq, limit, states);
     return packed ? unpackOutcomePage(packed) : [];
   }
 
   /**
-   * As {@link outcomePage}, still packed (the rows' JSON not parsed): what a thread other than the
-   * ledger's unpacks with {@link unpackOutcomePage}. Only cloning plain text and bytes is cheap.
+   * The requests with `afterSeq < seq <= lastSeq` as {@link outcomePage} has them, still packed (the
+   * rows' JSON not parsed), or `undefined` when there are none. A range rather than a page size, so
+   * two threads can each read their own ranges at once; unpack with {@link unpackOutcomePage}.
    */
-  packedOutcomePage(
+  packedOutcomeRange(
     afterSeq: number,
-    limit: number,
+    lastSeq: number,
     states?: readonly RequestState[],
   ): PackedPage | undefined {
-    return this.packedPage('narrow', afterSeq, limit, states);
+    return this.packedPage('narrow', afterSeq, -1, states, lastSeq);
   }
 
+  /** The highest seq of a request or reject, or -1 for an empty ledger. */
+  lastSeq(): number {
+    return this.resultStmts.lastSeq.get() ?? -1;
+  }
+
+  /** Up to `limit` (-1: no limit) requests with `afterSeq < seq <= lastSeq`, packed. */
   private packedPage(
     kind: 'wide' | 'narrow',
     afterSeq: number,
     limit: number,
     states: readonly RequestState[] | undefined,
+    lastSeq = Number.MAX_SAFE_INTEGER,
   ): PackedPage | undefined {
     const key = `${kind}:${states === undefined ? '' : states.join(',')}`;
     let stmt = this.resultStmts.packedPages.get(key);
@@ -351,18 +359,18 @@ export class Ledger {
       const filter = states === undefined ? '' : ` AND state IN (${states.map((s) => `'${s}'`).join(', ')})`;
       const columns = kind === 'wide' ? WIDE_COLUMNS : NARROW_COLUMNS;
       stmt = this.db
-        .prepare<[number, number], [number, number | null, Buffer | null, string]>(
+        .prepare<[number, number, number], [number, number | null, Buffer | null, string]>(
           `SELECT count(*), max(seq), CAST(group_concat(CAST(record AS TEXT), '') AS BLOB),
              json_group_array(json_array(${columns}, octet_length(record)))
            FROM (SELECT record, ${columns} FROM requests JOIN records USING (seq)
-                 WHERE seq > ?${filter} ORDER BY seq LIMIT ?)`,
+                 WHERE seq > ? AND seq <= ?${filter} ORDER BY seq LIMIT ?)`,
         )
         .raw();
       this.resultStmts.packedPages.set(key, stmt);
     }
-    const [count, lastSeq, records, json] = stmt.get(afterSeq, limit)!;
-    if (count === 0 || records === null || lastSeq === null) return undefined;
-    return { count, lastSeq, records, json };
+    const [count, pageLastSeq, records, json] = stmt.get(afterSeq, lastSeq, limit)!;
+    if (count === 0 || records === null || pageLastSeq === null) return undefined;
+    return { count, lastSeq: pageLastSeq, records, json };
   }
 
   /**
@@ -515,8 +523,13 @@ function prepareResultStatements(db: Database.Database) {
     maxResultSeq: db.prepare<[], number | null>('SELECT max(result_seq) FROM requests').pluck(),
     packedPages: new Map<
       string,
-      Database.Statement<[number, number], [number, number | null, Buffer | null, string]>
+      Database.Statement<[number, number, number], [number, number | null, Buffer | null, string]>
     >(),
+    lastSeq: db
+      .prepare<[], number | null>(
+        'SELECT max(seq) FROM (SELECT max(seq) AS seq FROM requests UNION ALL SELECT max(seq) FROM rejects)',
+      )
+      .pluck(),
     // Order of first appearance: by the first row (seq) holding the key, then its place in that row.
     resultFieldNames: db
       .prepare<[], string>(

@@ -1,74 +1,131 @@
 /**
- * CSV pages formatted on a worker thread while this thread reads the next pages from the ledger:
- * `batchpipe results` spends about as long formatting as reading, so the two overlap. Only the
- * packed pages' bytes and JSON text cross threads (cloning row objects would cost what it saves).
+ * CSV pages read and formatted on two threads at once: this one and a format worker with a
+ * read-only connection of its own to the ledger. `batchpipe results` spends about as long reading
+ * pages from SQLite as formatting them, so each thread does both for its share of the seq ranges,
+ * and only the ranges and the formatted bytes cross threads.
  */
 import { Worker } from 'node:worker_threads';
-import type { PackedPage, RequestOutcomeRow } from '../ledger/ledger.js';
+import type { Ledger, PackedPage, RequestOutcomeRow, RequestState } from '../ledger/ledger.js';
 import { unpackOutcomePage } from '../ledger/ledger.js';
 import { errorFromData } from '../prepare/thread-errors.js';
-import type { FormatWorkerReply } from './format-worker.js';
-import type { LedgerRow } from './ledger-rows.js';
-import type { CsvPageConfig } from './write-results.js';
+import { sqlCsvRange } from './csv-sql-pages.js';
+import type { FormatWorkerData, FormatWorkerReply } from './format-worker.js';
+import type { LedgerRow, SeqRange } from './ledger-rows.js';
+import type { CsvPageFormatter } from './write-results.js';
 
-/** Pages queued on the worker at most; beyond that this thread formats the next one itself. */
+/** Ranges queued on the worker at most; beyond that this thread reads and formats the next one. */
 const WORKER_QUEUE = 2;
 /** Pages formatted (or being formatted) ahead of the one written: bounds memory. */
-const AHEAD = 2;
+const AHEAD = 6;
 
 /** A modest heap: a page in flight needs a few MB (as the parse worker). */
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 128 };
 
+/** A formatted page and how many records it holds. */
+export interface FormattedPage {
+  bytes: Buffer;
+  rows: number;
+}
+
+const EMPTY: FormattedPage = { bytes: Buffer.alloc(0), rows: 0 };
+
+/**
+ * Reads the requests of a range and formats them (on whichever thread calls it): built by SQLite
+ * where it can (csv-sql-pages.ts), else by `format`.
+ */
+export function formatRange(
+  ledger: Ledger,
+  range: SeqRange,
+  states: readonly RequestState[] | undefined,
+  format: CsvPageFormatter,
+): FormattedPage {
+  const { columns, escapeCells, expand } = format.config;
+  if (expand === undefined && columns.length > 0) {
+    const built = sqlCsvRange(ledger, range, states, {
+      fields: columns.length,
+      escapeFormulas: escapeCells,
+      inputCells: format.inputCells,
+    });
+    if (built !== undefined) return built;
+  }
+  const page = ledger.packedOutcomeRange(range.after, range.last, states);
+  if (page === undefined) return EMPTY;
+  return { bytes: format(packedRows(page)), rows: page.count };
+}
+
 /** A packed page's rows, as the CSV formatter takes them. */
-export function packedRows(page: Pick<PackedPage, 'records' | 'json'>): LedgerRow<RequestOutcomeRow>[] {
+function packedRows(page: Pick<PackedPage, 'records' | 'json'>): LedgerRow<RequestOutcomeRow>[] {
   return unpackOutcomePage(page).map((request) => ({ request }));
 }
 
 /**
- * The formatted pages, in order: the first `threadAfter` formatted here by `formatHere` (a small
- * output is not worth a thread's start-up), then shared with a worker, as the parse worker does:
- * this thread also reads the pages, so it formats one whenever the worker already has one queued.
- * `counted` gets each page's rows.
+ * The formatted pages of `ranges`, in order: the first `threadAfter` done here (a small output is
+ * not worth a thread's start-up), then shared with a worker, as the parse worker shares parsing:
+ * this thread takes a range itself whenever the worker already has enough queued. An in-memory
+ * ledger cannot be opened by a worker, so everything is done here then.
  */
-export async function* formatPacked(
-  pages: Iterable<PackedPage>,
-  formatHere: (rows: LedgerRow<RequestOutcomeRow>[]) => Buffer,
-  config: CsvPageConfig,
+export async function* formatRanges(
+  ledger: Ledger,
+  selection: { states: RequestState[] | undefined; ranges: Iterable<SeqRange> },
+  formatHere: CsvPageFormatter,
   threadAfter: number,
-  counted: (rows: number) => void,
-): AsyncGenerator<Buffer> {
-  let read = 0;
+): AsyncGenerator<FormattedPage> {
+  const config = formatHere.config;
+  const { states, ranges } = selection;
+  const threadable = ledger.path !== ':memory:';
+  let done = 0;
   let worker: FormatWorker | undefined;
-  const queue: (Buffer | Promise<Buffer>)[] = [];
+  const queue: { page?: FormattedPage; reply?: Promise<FormattedPage> }[] = [];
   try {
-    for (const page of pages) {
-      counted(page.count);
-      if (read++ >= threadAfter) worker ??= new FormatWorker(config);
-      if (worker !== undefined && worker.queued < WORKER_QUEUE) queue.push(worker.format(page));
-      else queue.push(formatHere(packedRows(page)));
-      while (queue.length > AHEAD) yield await queue.shift()!;
+    for (const range of ranges) {
+      if (threadable && done++ >= threadAfter) {
+        worker ??= new FormatWorker({ config, ledgerPath: ledger.path, states });
+      }
+      if (worker !== undefined && worker.queued < WORKER_QUEUE) {
+        const item: (typeof queue)[number] = {};
+        item.reply = worker.format(range).then((page) => {
+          item.page = page;
+          return page;
+        });
+        queue.push(item);
+      } else {
+        queue.push({ page: formatRange(ledger, range, states, formatHere) });
+        // Let the worker's replies in.
+        await new Promise(setImmediate);
+      }
+      // Written as soon as ready; otherwise this thread goes on with the next range.
+      while (queue.length > 0 && (queue[0]!.page !== undefined || queue.length > AHEAD)) {
+        const head = queue.shift()!;
+        yield head.page ?? (await head.reply!);
+      }
     }
-    while (queue.length > 0) yield await queue.shift()!;
+    while (queue.length > 0) {
+      const head = queue.shift()!;
+      yield head.page ?? (await head.reply!);
+    }
   } finally {
     await worker?.stop();
   }
 }
 
-/** The worker and its replies, which come in the order the pages were sent. */
+/** The worker and its replies, which come in the order the ranges were sent. */
 class FormatWorker {
   private readonly worker: Worker;
-  private readonly pending: { resolve: (b: Buffer) => void; reject: (e: Error) => void }[] = [];
+  private readonly pending: { resolve: (p: FormattedPage) => void; reject: (e: Error) => void }[] = [];
   private stopping = false;
 
-  constructor(config: CsvPageConfig) {
+  constructor(data: FormatWorkerData) {
     this.worker = new Worker(new URL('./format-worker.js', import.meta.url), {
-      workerData: config,
+      workerData: data,
       resourceLimits: WORKER_LIMITS,
     });
     this.worker.on('message', (msg: FormatWorkerReply) => {
       const reply = this.pending.shift();
       if ('error' in msg) reply?.reject(errorFromData(msg.error));
-      else reply?.resolve(Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength));
+      else {
+        const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
+        reply?.resolve({ bytes, rows: msg.rows });
+      }
     });
     this.worker.on('error', (err) => this.failAll(err));
     this.worker.on('exit', (code) => {
@@ -76,17 +133,16 @@ class FormatWorker {
     });
   }
 
-  /** Pages sent and not yet formatted. */
+  /** Ranges sent and not yet formatted. */
   get queued(): number {
     return this.pending.length;
   }
 
-  /** The page's output, from the worker. */
-  format(page: PackedPage): Promise<Buffer> {
-    const reply = new Promise<Buffer>((resolve, reject) => this.pending.push({ resolve, reject }));
+  /** The range's output, from the worker. */
+  format(range: SeqRange): Promise<FormattedPage> {
+    const reply = new Promise<FormattedPage>((resolve, reject) => this.pending.push({ resolve, reject }));
     reply.catch(() => {}); // awaited in turn; a failure before then is not unhandled
-    // Moved, not copied: the page's bytes are its own (read from SQLite), not a view of a pool.
-    this.worker.postMessage({ records: page.records, json: page.json }, [page.records.buffer as ArrayBuffer]);
+    this.worker.postMessage(range);
     return reply;
   }
 

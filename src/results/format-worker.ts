@@ -1,24 +1,45 @@
 /**
- * Format worker: turns packed pages of requests into CSV output, as `writeResults` would on the
- * ledger's thread (see format-pages.ts).
+ * Format worker: reads seq ranges of requests from its own read-only connection to the ledger and
+ * turns them into CSV output, as `writeResults` would on the ledger's thread (see format-pages.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { Ledger, type RequestState } from '../ledger/ledger.js';
 import { errorToData } from '../prepare/thread-errors.js';
-import { packedRows } from './format-pages.js';
+import { formatRange } from './format-pages.js';
+import type { SeqRange } from './ledger-rows.js';
 import { type CsvPageConfig, csvPageFormatter } from './write-results.js';
 
-/** Messages from the worker: one per page, in order. */
-export type FormatWorkerReply = { bytes: Uint8Array } | { error: ReturnType<typeof errorToData> };
+/** What the worker is started with. */
+export interface FormatWorkerData {
+  config: CsvPageConfig;
+  ledgerPath: string;
+  /** The request states selected (`undefined`: all). */
+  states: RequestState[] | undefined;
+}
 
-const format = csvPageFormatter(workerData as CsvPageConfig);
+/** Messages from the worker: one per range, in order. */
+export type FormatWorkerReply =
+  | { bytes: Uint8Array; rows: number }
+  | { error: ReturnType<typeof errorToData> };
+
+const data = workerData as FormatWorkerData;
+const format = csvPageFormatter(data.config);
 const reply = (message: FormatWorkerReply) => parentPort!.postMessage(message);
+let ledger: Ledger | undefined;
 
-parentPort!.on('message', (msg: { records: Uint8Array; json: string }) => {
+parentPort!.on('message', (range: SeqRange) => {
   try {
-    const records = Buffer.from(msg.records.buffer, msg.records.byteOffset, msg.records.byteLength);
-    const bytes = format(packedRows({ records, json: msg.json }));
+    if (ledger === undefined) {
+      ledger = Ledger.open(data.ledgerPath, { readonly: true });
+      // Ranges are read in seq order, each page once: a small page cache does.
+      ledger.db.pragma('cache_size = -2048');
+    }
+    const page = formatRange(ledger, range, data.states, format);
     // Moved, not copied: the formatter starts each page in a fresh buffer.
-    parentPort!.postMessage({ bytes } satisfies FormatWorkerReply, [bytes.buffer as ArrayBuffer]);
+    const bytes = page.bytes;
+    parentPort!.postMessage({ bytes, rows: page.rows } satisfies FormatWorkerReply, [
+      bytes.buffer as ArrayBuffer,
+    ]);
   } catch (err) {
     reply({ error: errorToData(err) });
   }

@@ -9,7 +9,6 @@
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type {
   Ledger,
-  PackedPage,
   RejectRow,
   RequestOutcomeRow,
   RequestResultRow,
@@ -86,28 +85,35 @@ export function outcomeRowPages(
   return rowPages(ledger, options, (after, limit, states) => ledger.outcomePage(after, limit, states));
 }
 
+/** Requests with `after < seq <= last`: a span of seqs that any thread with the ledger can read. */
+export interface SeqRange {
+  after: number;
+  last: number;
+}
+
 /**
- * The requests of {@link outcomeRowPages} as packed pages (see `Ledger.packedOutcomePage`), for a
- * formatter on another thread; `undefined` when that selection holds rejects or is in completion
- * order, which only the row pages interleave.
+ * The requests of {@link outcomeRowPages} as seq ranges of `pageSize` seqs each (pages of at most
+ * that many rows; fewer under a status filter), in order, with the request states they select
+ * (`undefined`: all), for readers on more than one thread; `undefined` when that selection holds
+ * rejects or is in completion order, which only the row pages interleave.
  */
-export function packedOutcomePages(
+export function outcomeRanges(
   ledger: Ledger,
   options: LedgerRowsOptions = {},
-): Generator<PackedPage> | undefined {
+): { states: RequestState[] | undefined; ranges: Generator<SeqRange> } | undefined {
   const { states, allStates, withRejects } = selection(options);
   if (options.order === 'completion' || (withRejects && ledger.rejectPage(-1, 1).length > 0))
     return undefined;
   const pageSize = options.pageSize ?? DEFAULT_PAGE;
-  return (function* () {
-    if (states.length === 0) return;
-    for (let after = -1; ; ) {
-      const page = ledger.packedOutcomePage(after, pageSize, allStates ? undefined : states);
-      if (page === undefined) return;
-      after = page.lastSeq;
-      yield page;
-    }
-  })();
+  const lastSeq = states.length === 0 ? -1 : ledger.lastSeq();
+  return {
+    states: allStates ? undefined : states,
+    ranges: (function* () {
+      for (let after = -1; after < lastSeq; after += pageSize) {
+        yield { after, last: Math.min(after + pageSize, lastSeq) };
+      }
+    })(),
+  };
 }
 
 /** The request states and whether rejects are wanted, for a status filter. */

@@ -7,13 +7,13 @@ import type { Writable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { Ledger, RejectRow, RequestOutcomeRow, RequestResultRow } from '../ledger/ledger.js';
 import { csvCell, csvRow, isCanonicalCsvRecord, parseCsvRecord } from './csv-cells.js';
-import { formatPacked } from './format-pages.js';
+import { formatRanges } from './format-pages.js';
 import {
   type LedgerRow,
   type LedgerRowsOptions,
   ledgerRowPages,
+  outcomeRanges,
   outcomeRowPages,
-  packedOutcomePages,
   type ResultStatus,
   statusOf,
 } from './ledger-rows.js';
@@ -190,20 +190,21 @@ function csvFormatter(
   checkCollisions(columns, resultColumns, prefix);
   const config: CsvPageConfig = { columns, escapeCells, expand };
   const page = csvPageFormatter(config, isJsonl ? recordDecoder(ledger) : undefined);
-  // A CSV input's pages can be formatted on a worker while this thread reads the next ones.
-  const packed =
-    isJsonl || options.threadAfterPages === false ? undefined : packedOutcomePages(ledger, rowsOptions);
+  // A CSV input's pages can be read and formatted on two threads at once.
+  const ranges =
+    isJsonl || options.threadAfterPages === false ? undefined : outcomeRanges(ledger, rowsOptions);
   let count = 0;
 
   return {
     header: () => `${csvRow([...columns, ...resultColumns], escapeCells)}\n`,
     async *pages() {
-      if (packed) {
+      if (ranges) {
         const threadAfter = options.threadAfterPages;
         const after = typeof threadAfter === 'number' ? threadAfter : THREAD_AFTER_PAGES;
-        yield* formatPacked(packed, page, config, after, (rows) => {
-          count += rows;
-        });
+        for await (const formatted of formatRanges(ledger, ranges, page, after)) {
+          count += formatted.rows;
+          if (formatted.rows > 0) yield formatted.bytes;
+        }
         return;
       }
       for (const rows of outcomeRowPages(ledger, rowsOptions)) {
@@ -222,11 +223,16 @@ export interface CsvPageConfig {
   expand: ExpandColumns | undefined;
 }
 
+/** Formats pages of rows as CSV records. */
+export interface CsvPageFormatter {
+  (rows: LedgerRow<RequestOutcomeRow>[]): Buffer;
+  /** The input's cells of a stored record, formatted (for a record that is not canonical CSV). */
+  inputCells(raw: Buffer | string): string;
+  config: CsvPageConfig;
+}
+
 /** Formats a page of rows as CSV records; `jsonlDecode` for a JSONL input's records. */
-export function csvPageFormatter(
-  config: CsvPageConfig,
-  jsonlDecode?: RecordDecoder,
-): (rows: LedgerRow<RequestOutcomeRow>[]) => Buffer {
+export function csvPageFormatter(config: CsvPageConfig, jsonlDecode?: RecordDecoder): CsvPageFormatter {
   const { columns, escapeCells, expand } = config;
   const empty = new Array<string>(columns.length).fill('');
   const out = new PageBuffer();
@@ -248,7 +254,7 @@ export function csvPageFormatter(
     );
   };
 
-  return (rows) => {
+  const format = (rows: LedgerRow<RequestOutcomeRow>[]): Buffer => {
     for (const row of rows) {
       const record = row.request ? row.request.record : row.reject.record;
       if (
@@ -264,6 +270,7 @@ export function csvPageFormatter(
     }
     return out.take();
   };
+  return Object.assign(format, { inputCells, config });
 }
 
 /** `result` (or the expanded columns), `result_status`, `result_error`, each with the prefix. */
