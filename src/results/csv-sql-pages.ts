@@ -19,7 +19,7 @@ import type { SeqRange } from './ledger-rows.js';
 interface SqlCsvPage {
   count: number;
   bytes: Buffer;
-  /** JSON: the byte length of each row's record, then of its result cells, and so on. */
+  /** The byte length of each row's record, then of its result cells, and so on, comma-separated. */
   lengths: string;
   /** 1 when some row must be formatted in JavaScript instead. */
   fallback: number;
@@ -61,7 +61,7 @@ function statement(
     stmt = db
       .prepare(
         `SELECT count(*), CAST(group_concat(CAST(record AS TEXT) || cells, '') AS BLOB),
-           json_group_array(json_array(octet_length(record), octet_length(cells))), max(needs_js)
+           group_concat(octet_length(record) || ',' || octet_length(cells)), max(needs_js)
          FROM (
            SELECT record,
              ',' || ${csvCellSql(RESULT_TEXT, escapeFormulas)} || ',' || ${STATUS} || ','
@@ -104,7 +104,7 @@ export function sqlCsvRange(
   const page = readPage(ledger, range, states, options.escapeFormulas);
   if (page === undefined) return { bytes: Buffer.alloc(0), rows: 0 };
   if (page.fallback !== 0) return undefined;
-  const lengths = (JSON.parse(page.lengths) as [number, number][]).flat();
+  const lengths = JSON.parse(`[${page.lengths}]`) as number[];
   const { bytes } = page;
   // Records that are not canonical CSV are formatted again; most pages have none, and then the
   // blob is the output as it is.
