@@ -22,30 +22,46 @@ export interface ParsedChunk {
 const LF = 0x0a;
 const CR = 0x0d;
 
-/** Cuts a byte stream at its last newline per read, keeping only the unfinished line between reads. */
+/**
+ * Bytes per chunk, about: reads are gathered up to this size (a pipe or an HTTP body comes in 64 KB
+ * pieces) and cut at their last newline. Measured on 1,000,000 output lines with a parse worker:
+ * 64 KB 7.0 s, 256–512 KB 6.0–6.3 s, 1 MB 6.3 s and 18 MB more peak memory, 4 MB 6.9 s.
+ */
+export const CHUNK_BYTES = 512 * 1024;
+
+/** Cuts a byte stream into chunks of whole lines, keeping only the unfinished line between them. */
 export async function* lineChunks(
   input: AsyncIterable<Buffer | string | Uint8Array>,
 ): AsyncGenerator<LineChunk> {
-  let carry: Buffer | undefined;
+  // Pieces kept across reads are copies: the stream may reuse its buffers once resumed.
+  let pending: Buffer[] = [];
+  let size = 0;
   let line = 1;
   for await (const piece of input) {
     const chunk =
       typeof piece === 'string'
         ? Buffer.from(piece)
         : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-    const bytes = carry ? Buffer.concat([carry, chunk]) : chunk;
-    const last = bytes.lastIndexOf(LF);
-    if (last === -1) {
-      carry = Buffer.from(bytes);
+    if (size + chunk.length < CHUNK_BYTES) {
+      pending.push(Buffer.from(chunk));
+      size += chunk.length;
       continue;
     }
-    // Copied: the stream may reuse its buffer once this generator resumes it.
-    carry = last + 1 < bytes.length ? Buffer.from(bytes.subarray(last + 1)) : undefined;
+    const bytes = size === 0 ? chunk : Buffer.concat([...pending, chunk], size + chunk.length);
+    const last = bytes.lastIndexOf(LF);
+    if (last === -1) {
+      pending = [Buffer.from(bytes)];
+      size = bytes.length;
+      continue;
+    }
+    const carry = bytes.subarray(last + 1);
+    pending = carry.length > 0 ? [Buffer.from(carry)] : [];
+    size = carry.length;
     const whole = bytes.subarray(0, last + 1);
     yield { bytes: whole, firstLine: line };
     line += countNewlines(whole);
   }
-  if (carry && carry.length > 0) yield { bytes: carry, firstLine: line };
+  if (size > 0) yield { bytes: Buffer.concat(pending, size), firstLine: line };
 }
 
 function countNewlines(bytes: Buffer): number {

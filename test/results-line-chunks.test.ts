@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { test } from 'node:test';
+import { CHUNK_BYTES, type LineChunk, lineChunks } from '../src/results/line-chunks.js';
+
+/** A deterministic PRNG, so a failure can be replayed. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/** Lines of mixed lengths, one of them longer than a chunk, some CRLF-terminated. */
+function sampleText(random: () => number): string {
+  const lines: string[] = [];
+  for (let i = 0; lines.join('').length < 3 * CHUNK_BYTES; i++) {
+    const length = i === 40 ? CHUNK_BYTES + 1000 : Math.floor(random() * 3000);
+    lines.push(`${i}:${'x'.repeat(length)}é${random() < 0.2 ? '\r\n' : '\n'}`);
+  }
+  return `${lines.join('')}last line without a newline`;
+}
+
+/** The text cut into pieces of random sizes, as strings, Buffers and Uint8Array views. */
+function* pieces(bytes: Buffer, random: () => number): Generator<Buffer | string | Uint8Array> {
+  for (let offset = 0; offset < bytes.length; ) {
+    const size = 1 + Math.floor(random() * (random() < 0.1 ? 2 * CHUNK_BYTES : 70_000));
+    const piece = bytes.subarray(offset, offset + size);
+    offset += piece.length;
+    const kind = Math.floor(random() * 3);
+    if (kind === 0) yield Buffer.from(piece);
+    else if (kind === 1) yield new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength);
+    else yield isAscii(piece) ? piece.toString('latin1') : piece;
+  }
+}
+
+function isAscii(bytes: Buffer): boolean {
+  return bytes.every((b) => b < 0x80);
+}
+
+test('lineChunks gives back every byte, in whole lines, numbered from 1, whatever the reads', async () => {
+  for (const seed of [1, 2, 3]) {
+    const random = rng(seed);
+    const text = Buffer.from(sampleText(random), 'utf8');
+    const input = Readable.from([...pieces(text, random)], { objectMode: true });
+    const chunks: LineChunk[] = [];
+    for await (const chunk of lineChunks(input)) chunks.push({ ...chunk, bytes: Buffer.from(chunk.bytes) });
+
+    assert.ok(Buffer.concat(chunks.map((c) => c.bytes)).equals(text), `seed ${seed}: bytes differ`);
+    let line = 1;
+    chunks.forEach((chunk, i) => {
+      assert.equal(chunk.firstLine, line, `seed ${seed}: chunk ${i} starts at the wrong line`);
+      if (i < chunks.length - 1)
+        assert.equal(chunk.bytes.at(-1), 0x0a, `seed ${seed}: chunk ${i} cuts a line`);
+      line += chunk.bytes.toString('latin1').split('\n').length - 1;
+    });
+    // Small reads are gathered: chunks come close to CHUNK_BYTES (less at most a line each).
+    const expected = Math.ceil(text.length / (CHUNK_BYTES - 3100)) + 2;
+    assert.ok(chunks.length <= expected, `seed ${seed}: ${chunks.length} chunks, expected ≤ ${expected}`);
+  }
+});
