@@ -14,6 +14,8 @@ const TRICKY_CONTENT = [
   'line one\nline two',
   'carriage\rreturn',
   '=1+1',
+  'plain, with a comma',
+  '@formula, with a comma',
   '-1 minus',
   '+44 plus',
   '\r starts with CR',
