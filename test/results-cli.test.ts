@@ -424,5 +424,24 @@ describe('small inputs', () => {
     );
     const missing = await runCli(['ingest', '--ledger', path.join(dir, 'nope.db'), strangers]);
     assert.equal(missing.code, 1);
+    const absent = path.join(dir, 'absent.jsonl');
+    const unreadable = await runCli(['ingest', '--ledger', ledger, absent]);
+    assert.equal(unreadable.code, 1);
+    assert.match(unreadable.stderr, /BP_IO cannot read .*absent\.jsonl: ENOENT/);
+  });
+
+  test('ingest - reads the output file from standard input, as from a file', async () => {
+    const { ledger } = await prepared('id,text\n1,hello\n2,world\n');
+    const lines = '{"custom_id":"2","response":null,"error":{"code":"batch_expired","message":"late"}}\n';
+    const fromStdin = await runCli(['ingest', '--ledger', ledger, '--max-attempts', '1', '-'], {
+      stdin: lines,
+    });
+    assert.equal(fromStdin.code, 0, fromStdin.stderr);
+    assert.match(fromStdin.stderr, /ingested -: 1 lines = succeeded 0 \+ failed 1/);
+    const { stdout } = await ok(['results', '--ledger', ledger]);
+    assert.equal(
+      stdout,
+      'id,text,result,result_status,result_error\n1,hello,,pending,\n2,world,,expired,batch_expired: late\n',
+    );
   });
 });

@@ -74,7 +74,7 @@ const UNKNOWN_EXAMPLES = 5;
  */
 export async function applyResultLines(
   ledger: Ledger,
-  lines: AsyncIterable<Buffer | string | Uint8Array>,
+  lines: AsyncIterable<Buffer | string | Uint8Array> | Iterable<Buffer | string | Uint8Array>,
   options: ApplyOptions,
 ): Promise<ApplyCounts> {
   const outputJsonSchema = options.outputSchema === undefined ? loadOutputJsonSchema(ledger) : undefined;

@@ -130,6 +130,8 @@ export function threadedParser(
     kind: 'threaded',
     async submit(chunk) {
       if (failure) throw failure;
+      // Let the worker's replies in first: a synchronous input never yields to the event loop.
+      if (queued >= WORKER_QUEUE) await new Promise(setImmediate);
       if (queued >= WORKER_QUEUE) {
         stageHere(chunk, ctx, data.source, stage, totals);
         return;

@@ -2,6 +2,7 @@
  * Output-file bytes → line-aligned chunks, and a chunk → the outcomes of its lines. The pure core of
  * `applyResultLines`, run on this thread or on the parse worker.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { type LineOutcome, lineOutcome, type OutcomeContext, ResultLineProblem } from './line-outcome.js';
 
@@ -31,7 +32,7 @@ export const CHUNK_BYTES = 512 * 1024;
 
 /** Cuts a byte stream into chunks of whole lines, keeping only the unfinished line between them. */
 export async function* lineChunks(
-  input: AsyncIterable<Buffer | string | Uint8Array>,
+  input: AsyncIterable<Buffer | string | Uint8Array> | Iterable<Buffer | string | Uint8Array>,
 ): AsyncGenerator<LineChunk> {
   // Pieces kept across reads are copies: the stream may reuse its buffers once resumed.
   let pending: Buffer[] = [];
@@ -62,6 +63,31 @@ export async function* lineChunks(
     line += countNewlines(whole);
   }
   if (size > 0) yield { bytes: Buffer.concat(pending, size), firstLine: line };
+}
+
+/**
+ * A file's bytes, `CHUNK_BYTES` at a time, read synchronously. For `batchpipe ingest`, whose thread
+ * would otherwise sit idle waiting for each asynchronous read (0.9 s over 1,000,000 lines) while it
+ * could be parsing; an unreadable file fails with `BP_IO` naming it.
+ */
+export function* fileChunks(path: string): Generator<Buffer> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new BatchpipeError(ErrorCodes.IO, `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    for (;;) {
+      // A fresh buffer per read: chunks are views of it and may be held after the next read.
+      const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+      const read = readSync(fd, buffer, 0, CHUNK_BYTES, null);
+      if (read === 0) return;
+      yield buffer.subarray(0, read);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function countNewlines(bytes: Buffer): number {

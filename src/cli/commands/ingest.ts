@@ -1,10 +1,9 @@
-import { createReadStream } from 'node:fs';
 import type { Command } from 'commander';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { Ledger } from '../../ledger/ledger.js';
 import type { RunIdentity } from '../../prepare/run-identity.js';
 import { type ApplyCounts, applyResultLines } from '../../results/apply.js';
-import { CHUNK_BYTES } from '../../results/line-chunks.js';
+import { fileChunks } from '../../results/line-chunks.js';
 import { intOption, storeOutputSchema } from '../options.js';
 
 interface IngestFlags {
@@ -39,7 +38,7 @@ export function registerIngest(program: Command): void {
         if (flags.outputSchema !== undefined) storeOutputSchema(ledger, flags.outputSchema);
         const { endpoint } = JSON.parse(identity) as RunIdentity;
         for (const file of files) {
-          const input = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: CHUNK_BYTES });
+          const input = file === '-' ? process.stdin : fileChunks(file);
           const counts = await applyResultLines(ledger, input, {
             endpoint,
             maxAttempts: flags.maxAttempts,
