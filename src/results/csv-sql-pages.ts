@@ -15,12 +15,12 @@ import type { Ledger, RequestState } from '../ledger/ledger.js';
 import { isCanonicalCsvRecord } from './csv-cells.js';
 import type { SeqRange } from './ledger-rows.js';
 
-/** A page as SQLite built it: records and result cells back to back, and their byte lengths. */
+/** A page as SQLite built it: records and result cells back to back, and where each row lies. */
 interface SqlCsvPage {
   count: number;
   bytes: Buffer;
-  /** The byte length of each row's record, then of its result cells, and so on, comma-separated. */
-  lengths: string;
+  /** Each row's seq, the byte length of its record and of its result cells, and so on, comma-separated. */
+  layout: string;
   /** 1 when some row must be formatted in JavaScript instead. */
   fallback: number;
 }
@@ -81,9 +81,9 @@ function statement(
     stmt = db
       .prepare(
         `SELECT count(*), CAST(group_concat(CAST(record AS TEXT) || cells, '') AS BLOB),
-           group_concat(octet_length(record) || ',' || octet_length(cells)), max(needs_js)
+           group_concat(seq || ',' || octet_length(record) || ',' || octet_length(cells)), max(needs_js)
          FROM (
-           SELECT record,
+           SELECT seq, record,
              ',' || ${resultCellSql(escapeFormulas)} || ',' || ${STATUS} || ','
                || ${csvCellSql(ERROR_TEXT, escapeFormulas)} || char(10) AS cells,
              ${NEEDS_JS} AS needs_js
@@ -103,12 +103,12 @@ function readPage(
   states: readonly RequestState[] | undefined,
   escapeFormulas: boolean,
 ): SqlCsvPage | undefined {
-  const [count, bytes, lengths, fallback] = statement(ledger.db, states, escapeFormulas).get(
+  const [count, bytes, layout, fallback] = statement(ledger.db, states, escapeFormulas).get(
     range.after,
     range.last,
   )!;
   if (count === 0 || bytes === null) return undefined;
-  return { count, bytes, lengths, fallback: fallback ?? 0 };
+  return { count, bytes, layout, fallback: fallback ?? 0 };
 }
 
 /**
@@ -124,20 +124,23 @@ export function sqlCsvRange(
   const page = readPage(ledger, range, states, options.escapeFormulas);
   if (page === undefined) return { bytes: Buffer.alloc(0), rows: 0 };
   if (page.fallback !== 0) return undefined;
-  const lengths = JSON.parse(`[${page.lengths}]`) as number[];
+  const rows = JSON.parse(`[${page.layout}]`) as number[];
+  // The aggregates see the rows in the subquery's order, which SQLite gives as asked; should it
+  // not, the JavaScript formatter (which sorts) does the page.
+  for (let i = 3; i < rows.length; i += 3) if (rows[i]! <= rows[i - 3]!) return undefined;
   const { bytes } = page;
   // Records that are not canonical CSV are formatted again; most pages have none, and then the
   // blob is the output as it is.
   const parts: Buffer[] = [];
   let offset = 0;
   let copied = 0;
-  for (let i = 0; i < lengths.length; i += 2) {
-    const record = bytes.subarray(offset, offset + lengths[i]!);
+  for (let i = 0; i < rows.length; i += 3) {
+    const record = bytes.subarray(offset, offset + rows[i + 1]!);
     if (!isCanonicalCsvRecord(record, options.fields, options.escapeFormulas)) {
       parts.push(bytes.subarray(copied, offset), Buffer.from(options.inputCells(record)));
       copied = offset + record.length;
     }
-    offset += lengths[i]! + lengths[i + 1]!;
+    offset += rows[i + 1]! + rows[i + 2]!;
   }
   if (parts.length === 0) return { bytes, rows: page.count };
   parts.push(bytes.subarray(copied));
