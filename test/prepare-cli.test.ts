@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
-import { BA_REVIEWS, prepareFromStdin, readRequestFiles, runCli, tempDir } from './support.js';
+import { BA_REVIEWS, prepareFromStdin, REPO_ROOT, readRequestFiles, runCli, tempDir } from './support.js';
 
 const PROMPT = 'Classify this review: {{ReviewBody}}';
 const reviews = parse(readFileSync(BA_REVIEWS), { columns: true }) as Record<string, string>[];
@@ -326,10 +326,14 @@ test('a ledger made with other options is refused, naming what differs', async (
   assert.match(again.stderr, /BP_LEDGER_MISMATCH .*model: ledger has "gpt-4o-mini", this run has "gpt-4o"/);
 });
 
-test('usage errors exit 2; --help works', async () => {
+test('usage errors exit 2; --help and --version work', async () => {
   const help = await runCli(['prepare', '--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /--id-column <name>/);
+  const version = await runCli(['--version']);
+  assert.equal(version.code, 0);
+  const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(version.stdout, `${pkg.version}\n`);
   const missing = await runCli(['prepare', BA_REVIEWS, '--out', 'x', '--model', 'm']);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /--ledger/);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { commandsFor } from './commands/index.js';
@@ -10,6 +11,7 @@ export async function main(argv: string[]): Promise<number> {
   exitQuietlyOnBrokenPipe();
   const program = new Command('batchpipe')
     .description('Move bulk LLM work onto the OpenAI Batch API.')
+    .version(packageVersion(), '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -20,6 +22,12 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return reportError(err);
   }
+}
+
+/** This package's version, from its package.json (two levels above dist/src/cli). */
+function packageVersion(): string {
+  const file = new URL('../../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 }
 
 function reportError(err: unknown): number {
