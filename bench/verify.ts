@@ -173,9 +173,11 @@ export async function verifyContent(
 
   const db = new Database(run.ledger, { readonly: true, fileMustExist: true });
   try {
+    // batchpipe keeps source records in a table of their own; the Python baseline in requests.
+    const separate = db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'records'").get() !== undefined;
     const rows = db
       .prepare(
-        'SELECT seq, line, custom_id, record, state FROM requests JOIN records USING (seq) ORDER BY seq',
+        `SELECT seq, line, custom_id, record, state FROM requests${separate ? ' JOIN records USING (seq)' : ''} ORDER BY seq`,
       )
       .all() as {
       seq: number;
