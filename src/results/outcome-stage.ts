@@ -39,8 +39,12 @@ export interface RangeCounts {
 
 let nextId = 0;
 
-/** Page cache of the ledger's main and temp schemas while outcomes are staged and applied. */
-const STAGE_CACHE_KIB = 4096;
+/**
+ * Page cache of the ledger's main and temp schemas while outcomes are staged and applied. It also
+ * sizes each sorter thread's in-memory runs: 2 MB against 4 MB is as fast and keeps peak memory
+ * flatter (1,000,000 lines: 161 → 153 MiB; 250,000: 154 → 148 MiB).
+ */
+const STAGE_CACHE_KIB = 2048;
 
 /** Rows per multi-row INSERT: binding is per value either way, but each statement run costs too. */
 const ROWS_PER_INSERT = 16;
