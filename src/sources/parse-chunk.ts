@@ -3,6 +3,7 @@ import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { SourceRecord } from '../types.js';
 import type { Chunk } from './chunker.js';
 import { parseJsonLossless } from './lossless-json.js';
+import { simpleCsvValues } from './simple-csv.js';
 
 /**
  * The records of one chunk, column-wise: record `i` starts on `lines[i]` and its source text is
@@ -64,14 +65,14 @@ export function parseCsvHeader(chunk: Chunk, file: string): { columns: string[];
 }
 
 /**
- * Parses the CSV records of one record-aligned chunk with csv-parse (values kept as exact strings,
- * as arrays in header order). Lines and byte ranges come from a quote-aware scan of the same bytes,
+ * Parses the CSV records of one record-aligned chunk (values kept as exact strings, as arrays in
+ * header order): plain CSV by the fast path (simple-csv.ts), anything else by csv-parse. Lines and byte ranges come from a quote-aware scan of the same bytes,
  * cheaper than asking csv-parse for per-record info. A wrong field count is the caller's to judge.
  */
 export function parseCsvChunk(bytes: Buffer, firstLine: number, file: string): ChunkRecords<string[]> {
-  let values: string[][];
+  let values = simpleCsvValues(bytes);
   try {
-    values = parse(bytes, { relax_column_count: true, skip_empty_lines: true }) as string[][];
+    values ??= parse(bytes, { relax_column_count: true, skip_empty_lines: true }) as string[][];
   } catch (err) {
     throw csvError(err, bytes, firstLine, file);
   }
