@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { BatchpipeError } from '../src/errors.js';
@@ -27,6 +29,21 @@ async function preparedLedger(
     body: options.json ? SENTIMENT_BODY : undefined,
     inMemory: options.inMemory ?? false,
   });
+}
+
+/** No scratch database is attached any more, and none is left in the temp directory. */
+function assertNoStagingLeft(ledger: Ledger): void {
+  const schemas = ledger.db.prepare<[], { name: string }>('PRAGMA database_list').all();
+  assert.deepEqual(
+    schemas.map((s) => s.name).filter((name) => name !== 'temp'),
+    ['main'],
+  );
+  const temp = ledger.db.prepare("SELECT name FROM sqlite_temp_master WHERE type = 'table'").all();
+  assert.deepEqual(temp, []);
+  const scratch = readdirSync(tmpdir()).filter(
+    (f) => f.startsWith(`batchpipe-`) && f.includes(`-${process.pid}-`),
+  );
+  assert.deepEqual(scratch, []);
 }
 
 function rows(ledger: Ledger): Row[] {
@@ -329,14 +346,40 @@ describe('applyResultLines: reading the file', () => {
       return true;
     });
     assert.equal(rows(fresh).filter((r) => r.state !== 'staged').length, 0);
+    assertNoStagingLeft(fresh);
   });
 
   test('works on an in-memory ledger, and leaves no staging tables behind', async () => {
     const ledger = await preparedLedger(2, { inMemory: true });
     await apply(ledger, [ok('id-0', 'a')]);
     await assert.rejects(apply(ledger, ['nope']));
-    const temp = ledger.db.prepare("SELECT name FROM sqlite_temp_master WHERE type = 'table'").all();
-    assert.deepEqual(temp, []);
+    assertNoStagingLeft(ledger);
     assert.equal(row(ledger, 'id-0').state, 'succeeded');
+  });
+
+  test('a large file with repeated and unknown ids: first line wins, counts add up, on a file and in memory', async () => {
+    const n = 12_000;
+    const filler = 'y'.repeat(800);
+    for (const inMemory of [false, true]) {
+      const ledger = await preparedLedger(n, { inMemory });
+      const lines = Array.from({ length: n }, (_, i) => ok(`id-${i}`, `${filler} ${i}`)).reverse();
+      // Repeats after their first line (every 500th id, with another result) and unknown ids.
+      for (let i = 0; i < n; i += 500) lines.push(ok(`id-${i}`, 'repeat'));
+      for (let i = 0; i < 30; i++) lines.splice(i * 300, 0, ok(`stranger-${i}`, 'x'));
+      const counts = await apply(ledger, lines);
+      assert.deepEqual(
+        [counts.lines, counts.succeeded, counts.skipped, counts.unknown],
+        [n + 24 + 30, n, 24, 30],
+      );
+      assert.deepEqual(counts.unknownIds, [
+        'stranger-0',
+        'stranger-1',
+        'stranger-2',
+        'stranger-3',
+        'stranger-4',
+      ]);
+      for (const r of rows(ledger)) assert.equal(r.result, JSON.stringify(`${filler} ${r.seq}`));
+      assertNoStagingLeft(ledger);
+    }
   });
 });

@@ -112,7 +112,7 @@ export async function applyResultLines(
     }
     await parser.finish();
     counts.lines = totals.lines;
-    const sorted = stage.sort(UNKNOWN_EXAMPLES);
+    const sorted = stage.settleJoins(UNKNOWN_EXAMPLES);
     counts.unknown = sorted.unknown;
     counts.unknownIds = sorted.unknownIds;
     counts.skipped = sorted.repeated;

@@ -1,15 +1,15 @@
 /**
- * Where line-aligned chunks are parsed and staged: on this thread, or on this thread and a parse
- * worker at once (this thread takes a chunk itself whenever the worker already has enough queued).
+ * Where line-aligned chunks are parsed, staged and joined to their requests: on this thread, or on
+ * this thread and a parse worker at once (this thread takes a chunk itself whenever the worker
+ * already has enough queued; each thread then joins one partition).
  */
 import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { errorFromData } from '../prepare/thread-errors.js';
+import type { JoinWorkerData, JoinWorkerReply } from './join-worker.js';
 import { type LineChunk, parseLineChunk } from './line-chunks.js';
 import type { OutcomeContext } from './line-outcome.js';
-import type { OutcomeStage } from './outcome-stage.js';
+import { type JoinCounts, type OutcomeStage, PARTITIONS, scratchPath } from './outcome-stage.js';
 import type { ParseWorkerData, ParseWorkerReply } from './parse-worker.js';
 
 /** Running totals of what was staged. */
@@ -24,9 +24,9 @@ export interface ChunkParser {
   readonly kind: 'inline' | 'threaded';
   /** Parses and stages a chunk here, or hands it to the worker; resolves when there is room for another. */
   submit(chunk: LineChunk): Promise<void>;
-  /** Waits until every chunk is staged (the worker's scratch database attached to `stage`). */
+  /** Waits until every chunk is staged, then joins them all to their requests (see `OutcomeStage`). */
   finish(): Promise<void>;
-  /** Stops the worker and removes its scratch database (after an error). */
+  /** Stops the worker and removes its scratch databases (after an error). */
   abort(): Promise<void>;
 }
 
@@ -56,7 +56,9 @@ export function inlineParser(
     async submit(chunk) {
       stageHere(chunk, ctx, source, stage, totals);
     },
-    async finish() {},
+    async finish() {
+      stage.joinHere(ALL_PARTITIONS);
+    },
     async abort() {},
   };
 }
@@ -71,7 +73,7 @@ const WORKER_QUEUE = 2;
  */
 const WORKER_LIMITS = { maxOldGenerationSizeMb: 128 };
 
-let scratchCount = 0;
+const ALL_PARTITIONS = Array.from({ length: PARTITIONS }, (_, p) => p);
 
 /** One parse worker staging into its scratch database, plus this thread staging into `stage`. */
 export function threadedParser(
@@ -80,13 +82,15 @@ export function threadedParser(
   stage: OutcomeStage,
   totals: StagedTotals,
 ): ChunkParser {
-  const scratchPath = join(tmpdir(), `batchpipe-stage-${process.pid}-${scratchCount++}.db`);
+  const stagingPath = scratchPath('stage');
+  const joinedPath = scratchPath('joined');
   const worker = new Worker(new URL('./parse-worker.js', import.meta.url), {
-    workerData: { ...data, scratchPath } satisfies ParseWorkerData,
+    workerData: { ...data, scratchPath: stagingPath } satisfies ParseWorkerData,
     resourceLimits: WORKER_LIMITS,
   });
   let queued = 0;
   let closed = false;
+  let joining: JoinWorker | undefined;
   let failure: Error | undefined;
   let stopping = false;
   let wake: (() => void) | undefined;
@@ -125,7 +129,10 @@ export function threadedParser(
     stopping = true;
     await worker.terminate();
   };
-  const removeScratch = () => rmSync(scratchPath, { force: true });
+  const removeScratch = () => {
+    rmSync(stagingPath, { force: true });
+    rmSync(joinedPath, { force: true });
+  };
   return {
     kind: 'threaded',
     async submit(chunk) {
@@ -142,20 +149,54 @@ export function threadedParser(
       worker.postMessage({ bytes, firstLine: chunk.firstLine }, [bytes.buffer]);
     },
     async finish() {
-      try {
-        await until(() => queued === 0);
-        worker.postMessage({ end: true });
-        await until(() => closed);
-        await stop();
-        stage.attach(scratchPath);
-      } finally {
-        // Unlinking an attached database is fine on POSIX: it lives until detached.
-        removeScratch();
-      }
+      await until(() => queued === 0);
+      worker.postMessage({ end: true });
+      await until(() => closed);
+      await stop();
+      stage.attachStaging(stagingPath);
+      // A join worker joins the last partition while this thread joins the others. It cannot open
+      // an in-memory ledger: then all are joined here.
+      const ledgerPath = stage.ledgerPath;
+      if (ledgerPath === undefined) return stage.joinHere(ALL_PARTITIONS);
+      const theirs = ALL_PARTITIONS.slice(-1);
+      joining = startJoinWorker({
+        ledgerPath,
+        stagingPaths: [stage.stagingPath, stagingPath],
+        partitions: theirs,
+        outPath: joinedPath,
+      });
+      stage.joinHere(ALL_PARTITIONS.filter((p) => !theirs.includes(p)));
+      stage.attachJoined(joinedPath, await joining.joined);
     },
     async abort() {
       await stop();
+      await joining?.stop();
       removeScratch();
+    },
+  };
+}
+
+interface JoinWorker {
+  /** The worker's join counts; rejects with its error. */
+  joined: Promise<JoinCounts>;
+  stop(): Promise<void>;
+}
+
+function startJoinWorker(data: JoinWorkerData): JoinWorker {
+  const worker = new Worker(new URL('./join-worker.js', import.meta.url), { workerData: data });
+  const joined = new Promise<JoinCounts>((resolve, reject) => {
+    worker.once('message', (msg: JoinWorkerReply) =>
+      'error' in msg ? reject(errorFromData(msg.error)) : resolve(msg.joined),
+    );
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the join worker exited with code ${code}`)));
+  });
+  // Awaited once this thread's own join is done; until then a failure must not go unhandled.
+  joined.catch(() => {});
+  return {
+    joined,
+    async stop() {
+      await worker.terminate();
     },
   };
 }

@@ -1,14 +1,18 @@
 /**
- * A disk-backed staging area for the outcomes of one result file, in the ledger connection's TEMP
- * schema (never in the ledger file itself), applied to `requests` with set-based UPDATEs.
+ * A disk-backed staging area for the outcomes of one result file, in scratch databases attached to
+ * the ledger's connection (never in the ledger file itself), applied to `requests` with set-based
+ * UPDATEs.
  *
  * Why: output lines come in no particular order, and a request row holds its source record, so
  * updating rows in line order dirties a page of the whole table per few rows (measured on 1,000,000
  * shuffled lines: 50–85 s and gigabytes of WAL). Staged first, joined to `requests` by custom_id in
  * custom_id order, sorted by seq and applied in seq ranges, each page of `requests` is written about
  * once, and memory stays bounded whatever the file's size (SQLite's sorter spills to temp files).
+ * With a parse worker, each thread joins one partition of the lines (split by custom_id) at once.
  */
-import { availableParallelism } from 'node:os';
+import { closeSync, openSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { ParsedChunk } from './line-chunks.js';
 import type { LineOutcome } from './line-outcome.js';
@@ -44,48 +48,106 @@ let nextId = 0;
  * sizes each sorter thread's in-memory runs: 2 MB against 4 MB is as fast and keeps peak memory
  * flatter (1,000,000 lines: 161 → 153 MiB; 250,000: 154 → 148 MiB).
  */
-const STAGE_CACHE_KIB = 2048;
+export const STAGE_CACHE_KIB = 2048;
 
 /** Rows per multi-row INSERT: binding is per value either way, but each statement run costs too. */
 const ROWS_PER_INSERT = 16;
 
 /**
- * Appends parsed lines to a staging table (`line` is the rowid: appends in line order are the
- * cheapest insert SQLite has). Used on the ledger's connection (a TEMP table) and by the parse worker
- * (a scratch database file of its own), so both threads can stage at once.
+ * Staged lines are split in two by a hash of their custom_id, so each half can be joined to
+ * `requests` on a thread of its own (the join is ingest's longest step after parsing) while every
+ * repeat of a custom_id still lands in the same half, where the join keeps its first line.
+ */
+export const PARTITIONS = 2;
+
+/** The partition of a custom_id: the top bit of its FNV-1a hash (the low bits mix poorly). */
+export function partitionOf(customId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < customId.length; i++) h = Math.imul(h ^ customId.charCodeAt(i), 0x01000193);
+  return h >>> 31;
+}
+
+/** The staging table of one partition in a scratch schema. */
+export function stagedTable(schema: string, partition: number): string {
+  return `${schema}.staged_${partition}`;
+}
+
+let scratchCount = 0;
+
+/** A fresh path for a scratch database (staged or joined outcomes), beside SQLite's own temp files. */
+export function scratchPath(kind: string): string {
+  return join(tmpdir(), `batchpipe-${kind}-${process.pid}-${scratchCount++}.db`);
+}
+
+/**
+ * Attaches a scratch database: nothing in it needs to survive a crash, so no journal and no syncs,
+ * and appends and sorted scans do with a small page cache.
+ */
+export function attachScratch(db: Database.Database, path: string, schema: string): void {
+  // An empty file is an empty database: ATTACH cannot create one on a connection opened without
+  // SQLITE_OPEN_CREATE (a ledger that must exist).
+  closeSync(openSync(path, 'a'));
+  db.prepare(`ATTACH DATABASE ? AS ${schema}`).run(path);
+  db.pragma(`${schema}.journal_mode = OFF`);
+  db.pragma(`${schema}.synchronous = OFF`);
+  db.pragma(`${schema}.cache_size = ${-STAGE_CACHE_KIB}`);
+}
+
+/**
+ * Appends parsed lines to the partition tables of a scratch schema (`line` is the rowid: appends in
+ * line order are the cheapest insert SQLite has). Each thread that parses stages into a scratch
+ * database of its own, so they can all stage at once.
  */
 export class StagingTable {
-  private readonly one: Database.Statement<unknown[]>;
-  private readonly many: Database.Statement<unknown[]>;
+  private readonly one: Database.Statement<unknown[]>[] = [];
+  private readonly many: Database.Statement<unknown[]>[] = [];
+  /** Rows waiting for a multi-row INSERT, per partition. */
+  private readonly pending: unknown[][] = [];
 
   constructor(
     private readonly db: Database.Database,
-    readonly table: string,
+    schema: string,
   ) {
-    db.exec(`CREATE TABLE ${table} (line INTEGER PRIMARY KEY, custom_id TEXT NOT NULL, ${OUTCOME_TYPES})`);
     const row = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
-    const insert = `INSERT INTO ${table} (line, custom_id, ${OUTCOME_COLUMNS}) VALUES `;
-    this.one = db.prepare(insert + row);
-    this.many = db.prepare(insert + new Array(ROWS_PER_INSERT).fill(row).join(', '));
+    for (let p = 0; p < PARTITIONS; p++) {
+      const table = stagedTable(schema, p);
+      db.exec(`CREATE TABLE ${table} (line INTEGER PRIMARY KEY, custom_id TEXT NOT NULL, ${OUTCOME_TYPES})`);
+      const insert = `INSERT INTO ${table} (line, custom_id, ${OUTCOME_COLUMNS}) VALUES `;
+      this.one.push(db.prepare(insert + row));
+      this.many.push(db.prepare(insert + new Array(ROWS_PER_INSERT).fill(row).join(', ')));
+      this.pending.push([]);
+    }
   }
 
   /** Stages a parsed chunk in one transaction. */
   add(parsed: ParsedChunk): void {
     const { outcomes, lines } = parsed;
+    const full = ROWS_PER_INSERT * VALUES_PER_ROW;
     this.db.transaction(() => {
-      let i = 0;
-      const values: unknown[] = [];
-      for (; i + ROWS_PER_INSERT <= outcomes.length; i += ROWS_PER_INSERT) {
-        values.length = 0;
-        for (let k = i; k < i + ROWS_PER_INSERT; k++) pushRow(values, lines[k]!, outcomes[k]!);
-        this.many.run(values);
+      for (let i = 0; i < outcomes.length; i++) {
+        const outcome = outcomes[i]!;
+        const p = partitionOf(outcome.customId);
+        const values = this.pending[p]!;
+        pushRow(values, lines[i]!, outcome);
+        if (values.length === full) {
+          this.many[p]!.run(values);
+          values.length = 0;
+        }
       }
-      for (; i < outcomes.length; i++) this.one.run(pushRow([], lines[i]!, outcomes[i]!));
+      for (let p = 0; p < PARTITIONS; p++) {
+        const values = this.pending[p]!;
+        for (let v = 0; v < values.length; v += VALUES_PER_ROW) {
+          this.one[p]!.run(values.slice(v, v + VALUES_PER_ROW));
+        }
+        values.length = 0;
+      }
     })();
   }
 }
 
-function pushRow(values: unknown[], line: number, o: LineOutcome): unknown[] {
+const VALUES_PER_ROW = 10;
+
+function pushRow(values: unknown[], line: number, o: LineOutcome): void {
   values.push(
     line,
     o.customId,
@@ -98,33 +160,83 @@ function pushRow(values: unknown[], line: number, o: LineOutcome): unknown[] {
     o.inputTokens,
     o.outputTokens,
   );
-  return values;
 }
 
+/** How many staged lines a join read, and how many it joined to a request (first line per request). */
+export interface JoinCounts {
+  staged: number;
+  joined: number;
+}
+
+/**
+ * Joins staged lines to their requests into a new table `into` keyed by seq, keeping the first line
+ * for each request. Probing the custom_id index in custom_id order reads each index page once, and
+ * the rows come out sorted by seq: the order `into` is built and applied in.
+ */
+export function joinStaged(
+  db: Database.Database,
+  staged: readonly string[],
+  into: string,
+  requests: string,
+): JoinCounts {
+  db.exec(`CREATE TABLE ${into} (seq INTEGER PRIMARY KEY, line INTEGER NOT NULL, ${OUTCOME_TYPES})`);
+  const union = unionOf(staged);
+  const count = db.prepare<[], number>(`SELECT count(*) FROM ${union}`).pluck().get()!;
+  const joined = db
+    .prepare(
+      `WITH s AS MATERIALIZED (SELECT * FROM ${union} ORDER BY custom_id)
+       INSERT INTO ${into} (seq, line, ${OUTCOME_COLUMNS})
+       SELECT r.seq, s.line, ${prefixed('s', OUTCOME_COLUMNS)}
+       FROM s CROSS JOIN ${requests} AS r ON r.custom_id = s.custom_id
+       WHERE true ORDER BY r.seq, s.line
+       ON CONFLICT (seq) DO NOTHING`,
+    )
+    .run().changes;
+  return { staged: count, joined };
+}
+
+function unionOf(tables: readonly string[]): string {
+  return `(${tables.map((t) => `SELECT * FROM ${t}`).join(' UNION ALL ')})`;
+}
+
+/**
+ * The outcomes of one result file, staged and then joined to their requests (see the module doc).
+ * This thread stages into a scratch database of its own; a parse worker's staging database and
+ * joined half are attached to it.
+ */
 export class OutcomeStage {
-  private readonly staging: StagingTable;
-  /** Staging tables of parse workers, in attached scratch databases. */
-  private readonly attached: string[] = [];
-  readonly sorted: string;
   private readonly db: Database.Database;
   private readonly id: string;
   private readonly cacheSizes: unknown[];
-  private applyStatements: ReturnType<OutcomeStage['prepareApply']> | undefined;
+  /** Scratch databases attached to the ledger's connection, by schema name: removed on close. */
+  private readonly scratch = new Map<string, string>();
+  /** Staging tables of every partition, this thread's and attached ones. */
+  private readonly staged: string[] = [];
+  /** Joined outcomes (seq, line, outcome), one table per join; their seqs never overlap. */
+  private readonly sorted: string[] = [];
+  private readonly counts: JoinCounts = { staged: 0, joined: 0 };
+  private readonly staging: StagingTable;
+  private readonly applyStatements = new Map<string, ReturnType<OutcomeStage['prepareApply']>>();
+  private rangeStatements: ReturnType<OutcomeStage['prepareRanges']> | undefined;
+  /** This thread's scratch database, which a parse worker reads its partition from. */
+  readonly stagingPath: string;
 
   constructor(db: Database.Database) {
     this.db = db;
     this.id = `${process.pid}_${nextId++}`;
-    this.staging = new StagingTable(db, `temp.bp_staged_${this.id}`);
-    this.sorted = `temp.bp_sorted_${this.id}`;
-    // Staging appends, the sort streams and the merge walks requests in order: small page caches do
-    // as well as the 16 MB default (measured), and the sorter's in-memory runs are sized from the
-    // main cache, so this keeps ingest's peak RSS down by ~60 MB. Restored on close.
+    // Joins and applies walk requests in order: small page caches do as well as the 16 MB default
+    // (measured), and the sorter's in-memory runs are sized from the main cache, so this keeps
+    // ingest's peak RSS down by ~60 MB. Restored on close.
     this.cacheSizes = [
       db.pragma('main.cache_size', { simple: true }),
       db.pragma('temp.cache_size', { simple: true }),
     ];
     db.pragma(`main.cache_size = ${-STAGE_CACHE_KIB}`);
     db.pragma(`temp.cache_size = ${-STAGE_CACHE_KIB}`);
+    this.stagingPath = scratchPath('stage');
+    const schema = this.attach(this.stagingPath, 'stage');
+    this.staging = new StagingTable(db, schema);
+    for (let p = 0; p < PARTITIONS; p++) this.staged.push(stagedTable(schema, p));
   }
 
   /** Stages a parsed chunk. */
@@ -132,63 +244,65 @@ export class OutcomeStage {
     this.staging.add(parsed);
   }
 
-  /** Adds the `staged` table of a worker's scratch database (closed by the worker) to what is sorted. */
-  attach(path: string): void {
-    const schema = `bp_scratch_${this.id}_${this.attached.length}`;
-    this.db.prepare(`ATTACH DATABASE ? AS ${schema}`).run(path);
-    this.attached.push(schema);
+  /** The ledger's file, for a worker to join a partition from; undefined for an in-memory ledger. */
+  get ledgerPath(): string | undefined {
+    return this.db.memory ? undefined : this.db.name;
+  }
+
+  /** Adds a parse worker's staging database (no longer written) to what is joined here. */
+  attachStaging(path: string): void {
+    const schema = this.attach(path, 'peer');
+    for (let p = 0; p < PARTITIONS; p++) this.staged.push(stagedTable(schema, p));
+  }
+
+  /** Adds a worker's joined partition(s): a `sorted` table in the scratch database at `path`. */
+  attachJoined(path: string, counts: JoinCounts): void {
+    this.sorted.push(`${this.attach(path, 'joined')}.sorted`);
+    this.counts.staged += counts.staged;
+    this.counts.joined += counts.joined;
   }
 
   /**
-   * Joins the staged lines to their requests and sorts them by seq, keeping the first line for each
-   * request. Returns the lines whose custom_id the ledger lacks (count and a few examples), and how
-   * many were dropped as repeats.
+   * Joins the given partitions of every attached staging table on this thread. With all of them
+   * (no worker joining), SQLite's sorter may use a helper thread: the second core is idle then
+   * (1.9 s → 1.45 s for 1,000,000 lines, for ~25 MB more peak memory).
    */
-  sort(examples: number): { unknown: number; unknownIds: string[]; repeated: number } {
-    this.db.exec(
-      `CREATE TABLE ${this.sorted} (seq INTEGER PRIMARY KEY, line INTEGER NOT NULL, ${OUTCOME_TYPES})`,
-    );
-    const staged = `(${[this.staging.table, ...this.attached.map((a) => `${a}.staged`)]
-      .map((t) => `SELECT * FROM ${t}`)
-      .join(' UNION ALL ')})`;
-    const count = this.db.prepare<[], number>(`SELECT count(*) FROM ${staged}`).pluck().get()!;
-    // Probing the custom_id index in custom_id order reads each index page once.
-    const joined = this.withSortThreads(() =>
-      this.db
-        .prepare(
-          `WITH s AS MATERIALIZED (SELECT * FROM ${staged} ORDER BY custom_id)
-         INSERT INTO ${this.sorted} (seq, line, ${OUTCOME_COLUMNS})
-         SELECT r.seq, s.line, ${prefixed('s', OUTCOME_COLUMNS)}
-         FROM s CROSS JOIN main.requests AS r ON r.custom_id = s.custom_id
-         WHERE true ORDER BY r.seq, s.line
-         ON CONFLICT (seq) DO NOTHING`,
-        )
-        .run(),
-    ).changes;
+  joinHere(partitions: readonly number[]): void {
+    const staged = this.staged.filter((t) => partitions.some((p) => t.endsWith(`.staged_${p}`)));
+    const into = `temp.bp_sorted_${this.id}_${this.sorted.length}`;
+    const threads = partitions.length === PARTITIONS ? Math.min(2, availableParallelism()) : 1;
+    const counts = this.withSortThreads(threads, () => joinStaged(this.db, staged, into, 'main.requests'));
+    this.sorted.push(into);
+    this.counts.staged += counts.staged;
+    this.counts.joined += counts.joined;
+  }
+
+  /**
+   * After the joins: the staged lines whose custom_id the ledger lacks (count and a few examples),
+   * and how many were dropped as repeats. Then drops the staging tables.
+   */
+  settleJoins(examples: number): { unknown: number; unknownIds: string[]; repeated: number } {
+    const { staged: count, joined } = this.counts;
+    const union = unionOf(this.staged);
     // Every line joined once: no unknown ids and no repeats (the common case, no second pass).
-    const known = joined === count ? count : this.countKnown(staged);
+    const known = joined === count ? count : this.countKnown(union);
     const unknownIds =
       known === count
         ? []
         : this.db
             .prepare<[number], string>(
-              `SELECT custom_id FROM ${staged} AS s
+              `SELECT custom_id FROM ${union} AS s
                WHERE NOT EXISTS (SELECT 1 FROM main.requests AS r WHERE r.custom_id = s.custom_id) ORDER BY line LIMIT ?`,
             )
             .pluck()
             .all(examples);
-    this.dropStaged();
+    this.dropStaging();
     return { unknown: count - known, unknownIds, repeated: known - joined };
   }
 
-  /**
-   * Runs `fn` with SQLite's sorter allowed a helper thread: the two sorts of the join (by custom_id,
-   * then by seq) come after parsing, when the second core is idle (1.9 s → 1.45 s for 1,000,000
-   * lines, for ~25 MB more peak memory: the helper's own in-memory runs).
-   */
-  private withSortThreads<T>(fn: () => T): T {
+  private withSortThreads<T>(threads: number, fn: () => T): T {
     const before = this.db.pragma('threads', { simple: true }) as number;
-    this.db.pragma(`threads = ${Math.min(2, availableParallelism())}`);
+    this.db.pragma(`threads = ${threads}`);
     try {
       return fn();
     } finally {
@@ -196,31 +310,47 @@ export class OutcomeStage {
     }
   }
 
-  private countKnown(staged: string): number {
+  private countKnown(union: string): number {
     return this.db
       .prepare<[], number>(
-        `WITH s AS MATERIALIZED (SELECT custom_id FROM ${staged} ORDER BY custom_id)
+        `WITH s AS MATERIALIZED (SELECT custom_id FROM ${union} ORDER BY custom_id)
          SELECT count(*) FROM s CROSS JOIN main.requests AS r ON r.custom_id = s.custom_id`,
       )
       .pluck()
       .get()!;
   }
 
-  private dropStaged(): void {
-    this.db.exec(`DROP TABLE IF EXISTS ${this.staging.table}`);
-    for (const schema of this.attached.splice(0)) this.db.exec(`DETACH DATABASE ${schema}`);
+  private attach(path: string, kind: string): string {
+    const schema = `bp_${kind}_${this.id}_${this.scratch.size}`;
+    attachScratch(this.db, path, schema);
+    this.scratch.set(schema, path);
+    return schema;
   }
 
-  /** The seq that ends the next range of at most `size` sorted outcomes after `afterSeq`, if any. */
+  /** Detaches the staging databases (this thread's and a worker's) and removes them. */
+  private dropStaging(): void {
+    for (const table of this.staged.splice(0)) this.detach(table.slice(0, table.indexOf('.')));
+  }
+
+  private detach(schema: string): void {
+    const path = this.scratch.get(schema);
+    if (path === undefined) return;
+    this.scratch.delete(schema);
+    this.db.exec(`DETACH DATABASE ${schema}`);
+    rmSync(path, { force: true });
+  }
+
+  /** The seq that ends the next range of at most `size` joined outcomes after `afterSeq`, if any. */
   rangeEnd(afterSeq: number, size: number): number | undefined {
-    const stmts = this.statements();
-    return stmts.first.get(afterSeq) === undefined
+    this.rangeStatements ??= this.prepareRanges();
+    const ranges = this.rangeStatements;
+    return ranges.first.get({ after: afterSeq }) === null
       ? undefined
-      : (stmts.nth.get(afterSeq, size - 1) ?? Number.MAX_SAFE_INTEGER);
+      : (ranges.nth.get({ after: afterSeq, offset: size - 1 }) ?? Number.MAX_SAFE_INTEGER);
   }
 
   /**
-   * Applies the sorted outcomes with `afterSeq < seq <= lastSeq` (call inside a write transaction):
+   * Applies the joined outcomes with `afterSeq < seq <= lastSeq` (call inside a write transaction):
    * retryable failures with attempts left go back to `staged`, the rest are recorded as final.
    * `resultSeqBase + line` orders outcomes as the file listed them (completion order).
    */
@@ -230,27 +360,46 @@ export class OutcomeStage {
     params: { batchId: number | undefined; maxAttempts: number; resultSeqBase: number },
   ): RangeCounts {
     const p = { after: afterSeq, last: lastSeq, max: params.maxAttempts, base: params.resultSeqBase };
-    const statements = this.statements();
-    const update = params.batchId === undefined ? statements.any : statements.inBatch;
     const bound = params.batchId === undefined ? p : { ...p, batchId: params.batchId };
-    // Retries first: a restaged request is no longer eligible for the final updates.
-    const retried = update.retry.run(bound).changes;
-    const failed = update.failed.run(bound).changes;
-    const succeeded = update.succeeded.run(bound).changes;
-    return { succeeded, failed, retried };
+    const counts: RangeCounts = { succeeded: 0, failed: 0, retried: 0 };
+    for (const table of this.sorted) {
+      const statements = this.applyStatements.get(table) ?? this.prepareApply(table);
+      this.applyStatements.set(table, statements);
+      const update = params.batchId === undefined ? statements.any : statements.inBatch;
+      // Retries first: a restaged request is no longer eligible for the final updates.
+      counts.retried += update.retry.run(bound).changes;
+      counts.failed += update.failed.run(bound).changes;
+      counts.succeeded += update.succeeded.run(bound).changes;
+    }
+    return counts;
   }
 
-  /** Drops the staging tables and detaches the scratch databases. */
+  /** Drops the staged and joined outcomes, detaches and removes the scratch databases. */
   close(): void {
-    this.dropStaged();
-    this.db.exec(`DROP TABLE IF EXISTS ${this.sorted}`);
+    this.dropStaging();
+    for (const table of this.sorted.splice(0)) {
+      if (table.startsWith('temp.')) this.db.exec(`DROP TABLE IF EXISTS ${table}`);
+    }
+    for (const schema of [...this.scratch.keys()]) this.detach(schema);
     this.db.pragma(`main.cache_size = ${Number(this.cacheSizes[0])}`);
     this.db.pragma(`temp.cache_size = ${Number(this.cacheSizes[1])}`);
   }
 
-  private statements() {
-    this.applyStatements ??= this.prepareApply();
-    return this.applyStatements;
+  /** Range bounds over all joined tables: a compound SELECT merges their seq orders, no sort. */
+  private prepareRanges() {
+    const seqsAfter = this.sorted.map((t) => `SELECT seq FROM ${t} WHERE seq > @after`).join(' UNION ALL ');
+    return {
+      first: this.db
+        .prepare<[{ after: number }], number | null>(
+          `SELECT min(seq) FROM (${this.sorted.map((t) => `SELECT min(seq) AS seq FROM ${t} WHERE seq > @after`).join(' UNION ALL ')})`,
+        )
+        .pluck(),
+      nth: this.db
+        .prepare<[{ after: number; offset: number }], number>(
+          `${seqsAfter} ORDER BY 1 LIMIT 1 OFFSET @offset`,
+        )
+        .pluck(),
+    };
   }
 
   /**
@@ -258,11 +407,11 @@ export class OutcomeStage {
    * expressions and RETURNING (measured: 2.5 s against 3.0–3.8 s for 1,000,000 outcomes): the two
    * that change little only scan the range's staged rows, which the first has brought into cache.
    */
-  private prepareApply() {
+  private prepareApply(sorted: string) {
     const db = this.db;
     const update = (eligible: string, set: string, only: string) =>
       db.prepare<[Record<string, number>]>(
-        `UPDATE main.requests SET ${set} FROM ${this.sorted} AS x
+        `UPDATE main.requests SET ${set} FROM ${sorted} AS x
          WHERE requests.seq = +x.seq AND x.seq > @after AND x.seq <= @last AND (${eligible}) AND ${only}`,
       );
     const forEligible = (eligible: string) => ({
@@ -274,16 +423,7 @@ export class OutcomeStage {
       failed: update(eligible, FINAL_SET, `x.state <> 'succeeded'`),
       succeeded: update(eligible, FINAL_SET, `x.state = 'succeeded'`),
     });
-    return {
-      first: db.prepare<[number], number>(`SELECT seq FROM ${this.sorted} WHERE seq > ? LIMIT 1`).pluck(),
-      nth: db
-        .prepare<[number, number], number>(
-          `SELECT seq FROM ${this.sorted} WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?`,
-        )
-        .pluck(),
-      inBatch: forEligible(ELIGIBLE_IN_BATCH),
-      any: forEligible(ELIGIBLE_ANY),
-    };
+    return { inBatch: forEligible(ELIGIBLE_IN_BATCH), any: forEligible(ELIGIBLE_ANY) };
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Parse worker: parses line-aligned chunks of an output or error file and stages their outcomes in a
- * scratch database of its own, which the ledger's thread attaches once the file is read. Nothing but
+ * scratch database of its own, which is joined to the requests once the file is read. Nothing but
  * the bytes and a count crosses threads (a million cloned outcome objects would cost more than the
  * parse saves), and both threads parse and stage at once.
  */
@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { errorToData } from '../prepare/thread-errors.js';
 import type { ExpectedOutput } from './extract.js';
 import { parseLineChunk } from './line-chunks.js';
-import { StagingTable } from './outcome-stage.js';
+import { attachScratch, StagingTable } from './outcome-stage.js';
 import { outputSchemaFromJsonSchema } from './output-schema.js';
 
 /** What the worker needs to read lines as `applyResultLines` would, and where to stage them. */
@@ -37,13 +37,9 @@ const ctx = {
   outputSchema:
     data.outputJsonSchema === undefined ? undefined : outputSchemaFromJsonSchema(data.outputJsonSchema),
 };
-// Scratch: nothing to recover after a crash, so no journal and no syncs.
-const db = new Database(data.scratchPath);
-db.pragma('journal_mode = OFF');
-db.pragma('synchronous = OFF');
-// Appends only: a small page cache does (and keeps the worker's memory down).
-db.pragma('cache_size = -2048');
-const staging = new StagingTable(db, 'main.staged');
+const db = new Database(':memory:');
+attachScratch(db, data.scratchPath, 'stage');
+const staging = new StagingTable(db, 'stage');
 
 const reply = (message: ParseWorkerReply) => parentPort!.postMessage(message);
 
