@@ -90,7 +90,7 @@ export function threadedParser(
   });
   let queued = 0;
   let closed = false;
-  let joining: JoinWorker | undefined;
+  const joiner = startJoinWorker();
   let failure: Error | undefined;
   let stopping = false;
   let wake: (() => void) | undefined;
@@ -157,45 +157,55 @@ export function threadedParser(
       // A join worker joins the last partition while this thread joins the others. It cannot open
       // an in-memory ledger: then all are joined here.
       const ledgerPath = stage.ledgerPath;
-      if (ledgerPath === undefined) return stage.joinHere(ALL_PARTITIONS);
+      if (ledgerPath === undefined) {
+        await joiner.stop();
+        return stage.joinHere(ALL_PARTITIONS);
+      }
       const theirs = ALL_PARTITIONS.slice(-1);
-      joining = startJoinWorker({
+      const joined = joiner.join({
         ledgerPath,
         stagingPaths: [stage.stagingPath, stagingPath],
         partitions: theirs,
         outPath: joinedPath,
       });
       stage.joinHere(ALL_PARTITIONS.filter((p) => !theirs.includes(p)));
-      stage.attachJoined(joinedPath, await joining.joined);
+      stage.attachJoined(joinedPath, await joined);
     },
     async abort() {
-      await stop();
-      await joining?.stop();
+      await Promise.all([stop(), joiner.stop()]);
       removeScratch();
     },
   };
 }
 
 interface JoinWorker {
-  /** The worker's join counts; rejects with its error. */
-  joined: Promise<JoinCounts>;
+  /** Starts the join; resolves with the worker's counts, rejects with its error. */
+  join(data: JoinWorkerData): Promise<JoinCounts>;
   stop(): Promise<void>;
 }
 
-function startJoinWorker(data: JoinWorkerData): JoinWorker {
-  const worker = new Worker(new URL('./join-worker.js', import.meta.url), { workerData: data });
+/** A join worker, started now (its start-up overlaps the parse) and waiting for `join`. */
+function startJoinWorker(): JoinWorker {
+  const worker = new Worker(new URL('./join-worker.js', import.meta.url));
+  let stopping = false;
   const joined = new Promise<JoinCounts>((resolve, reject) => {
     worker.once('message', (msg: JoinWorkerReply) =>
       'error' in msg ? reject(errorFromData(msg.error)) : resolve(msg.joined),
     );
     worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`the join worker exited with code ${code}`)));
+    worker.once('exit', (code) => {
+      if (!stopping) reject(new Error(`the join worker exited with code ${code}`));
+    });
   });
-  // Awaited once this thread's own join is done; until then a failure must not go unhandled.
+  // Awaited only once this thread's own join is done: a failure must not go unhandled until then.
   joined.catch(() => {});
   return {
-    joined,
+    join(data) {
+      worker.postMessage(data);
+      return joined;
+    },
     async stop() {
+      stopping = true;
       await worker.terminate();
     },
   };
