@@ -6,6 +6,9 @@ import { describe, test } from 'node:test';
 import { BatchpipeError } from '../src/errors.js';
 import type { Ledger, RequestResultRow } from '../src/ledger/ledger.js';
 import { type ApplyOptions, applyResultLines } from '../src/results/apply.js';
+import { expectedOutput } from '../src/results/extract.js';
+import { parseLineChunk } from '../src/results/line-chunks.js';
+import { OutcomeStage } from '../src/results/outcome-stage.js';
 import { outputSchemaFromJsonSchema, setOutputSchema } from '../src/results/output-schema.js';
 import {
   chatOutputLine,
@@ -380,6 +383,35 @@ describe('applyResultLines: reading the file', () => {
       ]);
       for (const r of rows(ledger)) assert.equal(r.result, JSON.stringify(`${filler} ${r.seq}`));
       assertNoStagingLeft(ledger);
+    }
+  });
+});
+
+describe('OutcomeStage', () => {
+  test('a request deleted between the join and the apply: the range is refused, no row appears', async () => {
+    const ledger = await preparedLedger(3);
+    const stage = new OutcomeStage(ledger.db);
+    try {
+      const text = `${[ok('id-0', 'a'), ok('id-1', 'b'), ok('id-2', 'c')].join('\n')}\n`;
+      const ctx = { endpoint: CHAT, expect: expectedOutput({ endpoint: CHAT, body: {} }) };
+      stage.add(parseLineChunk({ bytes: Buffer.from(text), firstLine: 1 }, ctx, 'out.jsonl'));
+      stage.joinHere([0, 1]);
+      assert.deepEqual(stage.settleJoins(5), { unknown: 0, unknownIds: [], repeated: 0 });
+      ledger.db.prepare("DELETE FROM requests WHERE custom_id = 'id-1'").run();
+      const params = { batchId: undefined, maxAttempts: 3, resultSeqBase: 0 };
+      assert.throws(
+        () => ledger.transaction(() => stage.applyRange(-1, 2, params)),
+        (err: unknown) => err instanceof BatchpipeError && err.code === 'BP_LEDGER_MISMATCH',
+      );
+      assert.deepEqual(
+        rows(ledger).map((r) => [r.custom_id, r.state]),
+        [
+          ['id-0', 'staged'],
+          ['id-2', 'staged'],
+        ],
+      );
+    } finally {
+      stage.close();
     }
   });
 });

@@ -14,6 +14,7 @@ import { closeSync, openSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
+import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { ParsedChunk } from './line-chunks.js';
 import type { LineOutcome } from './line-outcome.js';
 
@@ -23,7 +24,7 @@ const OUTCOME_TYPES = `state TEXT NOT NULL, retryable INTEGER NOT NULL, statusCo
   errorCode TEXT, errorMessage TEXT, inputTokens INTEGER, outputTokens INTEGER`;
 
 /**
- * Which requests a staged outcome (`x`) may change:
+ * Which requests (their rows as they are) an outcome (`excluded`) may change:
  * - collect (a batch id): only requests `submitted` in that batch, so applying a file again after a
  *   crash changes nothing twice;
  * - ingest (files from elsewhere): `succeeded` is never overwritten; a success applies to any other
@@ -31,7 +32,7 @@ const OUTCOME_TYPES = `state TEXT NOT NULL, retryable INTEGER NOT NULL, statusCo
  *   error), so ingesting a file twice never counts an attempt twice or hides a retry under way.
  */
 const ELIGIBLE_IN_BATCH = `requests.state = 'submitted' AND requests.batch_id = @batchId`;
-const ELIGIBLE_ANY = `requests.state <> 'succeeded' AND (x.state = 'succeeded'
+const ELIGIBLE_ANY = `requests.state <> 'succeeded' AND (excluded.state = 'succeeded'
   OR (requests.state IN ('staged', 'submitted') AND requests.error_code IS NULL))`;
 
 /** What one range of staged outcomes did. */
@@ -415,6 +416,15 @@ export class OutcomeStage {
       counts.retried += update.retry.run(bound).changes;
       counts.failed += update.failed.run(bound).changes;
       counts.succeeded += update.succeeded.run(bound).changes;
+      // The upserts' inserts conflict while every joined request exists. Had one been deleted since
+      // (another process resuming a prepare), a row would have been inserted with custom_id '',
+      // which no request has (prepare rejects empty ids): undo the range instead.
+      if (statements.inserted.get() !== undefined) {
+        throw new BatchpipeError(
+          ErrorCodes.LEDGER_MISMATCH,
+          'requests were deleted from the ledger while results were applied; nothing of this range was applied',
+        );
+      }
     }
     return counts;
   }
@@ -448,39 +458,54 @@ export class OutcomeStage {
   }
 
   /**
-   * Three plain UPDATEs per range (retries, final failures, successes) cost less than one with CASE
+   * Three statements per range (retries, final failures, successes) cost less than one with CASE
    * expressions and RETURNING (measured: 2.5 s against 3.0–3.8 s for 1,000,000 outcomes): the two
-   * that change little only scan the range's staged rows, which the first has brought into cache.
+   * that change little only scan the range's joined rows, which the first has brought into cache.
+   *
+   * Each is an upsert whose insert always conflicts on seq (every joined seq is a request: the row
+   * it would insert only carries the outcome to `excluded`). Unlike UPDATE … FROM, which first
+   * copies every new row into a temporary b-tree, it changes each request in one pass (1,000,000
+   * outcomes: −0.17 s).
    */
   private prepareApply(sorted: string) {
     const db = this.db;
-    const update = (eligible: string, set: string, only: string) =>
+    const upsert = (eligible: string, set: string, only: string) =>
       db.prepare<[Record<string, number>]>(
-        `UPDATE main.requests SET ${set} FROM ${sorted} AS x
-         WHERE requests.seq = +x.seq AND x.seq > @after AND x.seq <= @last AND (${eligible}) AND ${only}`,
+        `INSERT INTO main.requests (seq, line, custom_id, state, status_code, result, error_code,
+           error_message, input_tokens, output_tokens, result_seq)
+         SELECT x.seq, -1, '', x.state, x.statusCode, x.result, x.errorCode, x.errorMessage,
+           x.inputTokens, x.outputTokens, @base + x.line
+         FROM ${sorted} AS x WHERE x.seq > @after AND x.seq <= @last AND ${only}
+         ON CONFLICT (seq) DO UPDATE SET ${set} WHERE ${eligible}`,
       );
     const forEligible = (eligible: string) => ({
-      retry: update(
-        eligible,
+      retry: upsert(
+        `${eligible} AND requests.attempt < @max`,
         RETRY_SET,
-        `x.state <> 'succeeded' AND x.retryable = 1 AND requests.attempt < @max`,
+        `x.state <> 'succeeded' AND x.retryable = 1`,
       ),
-      failed: update(eligible, FINAL_SET, `x.state <> 'succeeded'`),
-      succeeded: update(eligible, FINAL_SET, `x.state = 'succeeded'`),
+      failed: upsert(eligible, FINAL_SET, `x.state <> 'succeeded'`),
+      succeeded: upsert(eligible, FINAL_SET, `x.state = 'succeeded'`),
     });
-    return { inBatch: forEligible(ELIGIBLE_IN_BATCH), any: forEligible(ELIGIBLE_ANY) };
+    return {
+      inBatch: forEligible(ELIGIBLE_IN_BATCH),
+      any: forEligible(ELIGIBLE_ANY),
+      inserted: db.prepare(`SELECT 1 FROM main.requests WHERE custom_id = ''`),
+    };
   }
 }
 
 /** Back to `staged` for another attempt, out of its file and batch, keeping the failure it had. */
 const RETRY_SET = `state = 'staged', attempt = attempt + 1, file_id = NULL, batch_id = NULL,
-  status_code = x.statusCode, result = NULL, error_code = x.errorCode, error_message = x.errorMessage,
-  input_tokens = x.inputTokens, output_tokens = x.outputTokens, result_seq = NULL`;
+  status_code = excluded.status_code, result = NULL, error_code = excluded.error_code,
+  error_message = excluded.error_message, input_tokens = excluded.input_tokens,
+  output_tokens = excluded.output_tokens, result_seq = NULL`;
 
 /** The outcome as final (a success clears the error of an earlier attempt: its codes are NULL). */
-const FINAL_SET = `state = x.state, status_code = x.statusCode, result = x.result, error_code = x.errorCode,
-  error_message = x.errorMessage, input_tokens = x.inputTokens, output_tokens = x.outputTokens,
-  result_seq = @base + x.line`;
+const FINAL_SET = `state = excluded.state, status_code = excluded.status_code, result = excluded.result,
+  error_code = excluded.error_code, error_message = excluded.error_message,
+  input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+  result_seq = excluded.result_seq`;
 
 function prefixed(alias: string, columns: string): string {
   return columns
