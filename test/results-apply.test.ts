@@ -398,7 +398,7 @@ describe('OutcomeStage', () => {
       stage.joinHere([0, 1]);
       assert.deepEqual(stage.settleJoins(5), { unknown: 0, unknownIds: [], repeated: 0 });
       ledger.db.prepare("DELETE FROM requests WHERE custom_id = 'id-1'").run();
-      const params = { batchId: undefined, maxAttempts: 3, resultSeqBase: 0 };
+      const params = { batchId: undefined, maxAttempts: 3, resultSeqBase: 0, failures: false };
       assert.throws(
         () => ledger.transaction(() => stage.applyRange(-1, 2, params)),
         (err: unknown) => err instanceof BatchpipeError && err.code === 'BP_LEDGER_MISMATCH',

@@ -96,7 +96,7 @@ export async function applyResultLines(
   };
   const source = options.source ?? 'output file';
   const stage = new OutcomeStage(ledger.db);
-  const totals: StagedTotals = { lines: 0, lastLine: 0 };
+  const totals: StagedTotals = { lines: 0, lastLine: 0, failures: 0 };
   // A zod schema from code cannot cross threads: then everything is parsed here.
   const threadable = options.outputSchema === undefined;
   let parser = inlineParser(ctx, source, stage, totals);
@@ -116,7 +116,7 @@ export async function applyResultLines(
     counts.unknown = sorted.unknown;
     counts.unknownIds = sorted.unknownIds;
     counts.skipped = sorted.repeated;
-    applyStaged(ledger, stage, options, counts, totals.lastLine);
+    applyStaged(ledger, stage, options, counts, totals);
   } catch (err) {
     await parser.abort();
     throw err;
@@ -132,7 +132,7 @@ function applyStaged(
   stage: OutcomeStage,
   options: ApplyOptions,
   counts: ApplyCounts,
-  lastLine: number,
+  totals: StagedTotals,
 ): void {
   const known = counts.lines - counts.unknown - counts.skipped;
   let changed = 0;
@@ -142,11 +142,12 @@ function applyStaged(
     const last = stage.rangeEnd(after, APPLY_BATCH);
     if (last === undefined) break;
     const range = ledger.transaction(() => {
-      resultSeqBase ??= ledger.nextResultSeq(lastLine) - 1;
+      resultSeqBase ??= ledger.nextResultSeq(totals.lastLine) - 1;
       return stage.applyRange(after, last, {
         batchId: options.batchId,
         maxAttempts: options.maxAttempts,
         resultSeqBase,
+        failures: totals.failures > 0,
       });
     });
     counts.succeeded += range.succeeded;

@@ -18,6 +18,8 @@ export interface StagedTotals {
   lines: number;
   /** The highest line number seen. */
   lastLine: number;
+  /** Lines staged that are not successes. */
+  failures: number;
 }
 
 export interface ChunkParser {
@@ -42,6 +44,7 @@ function stageHere(
   stage.add(parsed);
   totals.lines += parsed.outcomes.length;
   totals.lastLine = Math.max(totals.lastLine, parsed.lastLine);
+  totals.failures += parsed.failures;
 }
 
 /** Everything on this thread: no start-up cost, for small files and code-supplied zod schemas. */
@@ -118,6 +121,7 @@ export function threadedParser(
       queued--;
       totals.lines += msg.parsed.lines;
       totals.lastLine = Math.max(totals.lastLine, msg.parsed.lastLine);
+      totals.failures += msg.parsed.failures;
     }
     notify();
   });

@@ -18,6 +18,8 @@ export interface ParsedChunk {
   lines: number[];
   /** The last line number the chunk held (blank lines included). */
   lastLine: number;
+  /** Outcomes that are not successes. */
+  failures: number;
 }
 
 const LF = 0x0a;
@@ -105,6 +107,7 @@ export function parseLineChunk(chunk: LineChunk, ctx: OutcomeContext, source: st
   const { bytes } = chunk;
   const outcomes: LineOutcome[] = [];
   const lines: number[] = [];
+  let failures = 0;
   let line = chunk.firstLine;
   let start = line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
   while (start < bytes.length) {
@@ -114,13 +117,15 @@ export function parseLineChunk(chunk: LineChunk, ctx: OutcomeContext, source: st
     if (end > start && bytes[end - 1] === CR) end--;
     const text = bytes.toString('utf8', start, end);
     if (text.trim() !== '') {
-      outcomes.push(parseLine(text, line, ctx, source));
+      const outcome = parseLine(text, line, ctx, source);
+      if (outcome.state !== 'succeeded') failures++;
+      outcomes.push(outcome);
       lines.push(line);
     }
     line++;
     start = next;
   }
-  return { outcomes, lines, lastLine: line - 1 };
+  return { outcomes, lines, lastLine: line - 1, failures };
 }
 
 function parseLine(text: string, line: number, ctx: OutcomeContext, source: string): LineOutcome {

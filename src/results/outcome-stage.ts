@@ -403,7 +403,13 @@ export class OutcomeStage {
   applyRange(
     afterSeq: number,
     lastSeq: number,
-    params: { batchId: number | undefined; maxAttempts: number; resultSeqBase: number },
+    params: {
+      batchId: number | undefined;
+      maxAttempts: number;
+      resultSeqBase: number;
+      /** Whether any staged outcome is not a success: if not, the statements for them are skipped. */
+      failures: boolean;
+    },
   ): RangeCounts {
     const p = { after: afterSeq, last: lastSeq, max: params.maxAttempts, base: params.resultSeqBase };
     const bound = params.batchId === undefined ? p : { ...p, batchId: params.batchId };
@@ -412,9 +418,11 @@ export class OutcomeStage {
       const statements = this.applyStatements.get(table) ?? this.prepareApply(table);
       this.applyStatements.set(table, statements);
       const update = params.batchId === undefined ? statements.any : statements.inBatch;
-      // Retries first: a restaged request is no longer eligible for the final updates.
-      counts.retried += update.retry.run(bound).changes;
-      counts.failed += update.failed.run(bound).changes;
+      if (params.failures) {
+        // Retries first: a restaged request is no longer eligible for the final updates.
+        counts.retried += update.retry.run(bound).changes;
+        counts.failed += update.failed.run(bound).changes;
+      }
       counts.succeeded += update.succeeded.run(bound).changes;
       // The upserts' inserts conflict while every joined request exists. Had one been deleted since
       // (another process resuming a prepare), a row would have been inserted with custom_id '',

@@ -26,7 +26,7 @@ export interface ParseWorkerData {
 
 /** Messages from the worker. */
 export type ParseWorkerReply =
-  | { parsed: { lines: number; lastLine: number } }
+  | { parsed: { lines: number; lastLine: number; failures: number } }
   | { closed: true }
   | { error: ReturnType<typeof errorToData> };
 
@@ -53,7 +53,9 @@ parentPort!.on('message', (msg: { bytes: Uint8Array; firstLine: number } | { end
     const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
     const parsed = parseLineChunk({ bytes, firstLine: msg.firstLine }, ctx, data.source);
     staging.add(parsed);
-    reply({ parsed: { lines: parsed.outcomes.length, lastLine: parsed.lastLine } });
+    reply({
+      parsed: { lines: parsed.outcomes.length, lastLine: parsed.lastLine, failures: parsed.failures },
+    });
   } catch (err) {
     reply({ error: errorToData(err) });
   }
