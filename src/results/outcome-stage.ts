@@ -308,14 +308,16 @@ export class OutcomeStage {
   }
 
   /**
-   * Joins the given partitions of every attached staging table on this thread. With all of them
-   * (no worker joining), SQLite's sorter may use a helper thread: the second core is idle then
-   * (1.9 s → 1.45 s for 1,000,000 lines, for ~25 MB more peak memory).
+   * Joins the given partitions of every attached staging table on this thread. With all of them (no
+   * worker joining), SQLite's sorter may use helper threads, the second core being idle then (1.9 s
+   * → 1.45 s for 1,000,000 lines, for ~25 MB more peak memory). With a join worker beside it, none:
+   * a helper only takes the worker's core (the worker's half took 0.93 s against this thread's 0.74;
+   * without the helper, 0.82 against 0.78).
    */
   joinHere(partitions: readonly number[]): void {
     const staged = this.staged.filter((s) => partitions.includes(s.partition)).flatMap((s) => s.sources);
     const into = `temp.bp_sorted_${this.id}_${this.sorted.length}`;
-    const threads = partitions.length === PARTITIONS ? Math.min(2, availableParallelism()) : 1;
+    const threads = partitions.length === PARTITIONS ? Math.min(2, availableParallelism()) : 0;
     const counts = this.withSortThreads(threads, () => joinStaged(this.db, staged, into, 'main.requests'));
     this.sorted.push(into);
     this.counts.staged += counts.staged;
