@@ -116,11 +116,12 @@ export async function applyResultLines(
     counts.unknown = sorted.unknown;
     counts.unknownIds = sorted.unknownIds;
     counts.skipped = sorted.repeated;
-    applyStaged(ledger, stage, options, counts, totals);
+    applyStaged(ledger, stage, options, counts, totals, parser.checkpointing);
   } catch (err) {
     await parser.abort();
     throw err;
   } finally {
+    await parser.close();
     stage.close();
   }
   return counts;
@@ -128,6 +129,24 @@ export async function applyResultLines(
 
 /** Applies the staged outcomes in seq order, a range of requests per short write transaction. */
 function applyStaged(
+  ledger: Ledger,
+  stage: OutcomeStage,
+  options: ApplyOptions,
+  counts: ApplyCounts,
+  totals: StagedTotals,
+  checkpointedElsewhere: boolean,
+): void {
+  // A worker checkpoints the WAL meanwhile (see join-worker.ts): this thread only writes.
+  const autoCheckpoint = ledger.db.pragma('wal_autocheckpoint', { simple: true }) as number;
+  if (checkpointedElsewhere) ledger.db.pragma('wal_autocheckpoint = 0');
+  try {
+    applyRanges(ledger, stage, options, counts, totals);
+  } finally {
+    ledger.db.pragma(`wal_autocheckpoint = ${autoCheckpoint}`);
+  }
+}
+
+function applyRanges(
   ledger: Ledger,
   stage: OutcomeStage,
   options: ApplyOptions,

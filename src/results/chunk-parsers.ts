@@ -28,6 +28,10 @@ export interface ChunkParser {
   submit(chunk: LineChunk): Promise<void>;
   /** Waits until every chunk is staged, then joins them all to their requests (see `OutcomeStage`). */
   finish(): Promise<void>;
+  /** After `finish`: whether a worker now checkpoints the ledger's WAL, until `close`. */
+  readonly checkpointing: boolean;
+  /** Stops what runs on after `finish` (the background checkpoints). */
+  close(): Promise<void>;
   /** Stops the worker and removes its scratch databases (after an error). */
   abort(): Promise<void>;
 }
@@ -62,6 +66,8 @@ export function inlineParser(
     async finish() {
       stage.joinHere(ALL_PARTITIONS);
     },
+    checkpointing: false,
+    async close() {},
     async abort() {},
   };
 }
@@ -94,6 +100,8 @@ export function threadedParser(
   let queued = 0;
   let closed = false;
   const joiner = startJoinWorker();
+  const stopCheckpoints = new Int32Array(new SharedArrayBuffer(4));
+  let checkpointing = false;
   let failure: Error | undefined;
   let stopping = false;
   let wake: (() => void) | undefined;
@@ -171,9 +179,19 @@ export function threadedParser(
         stagingPaths: [stage.stagingPath, stagingPath],
         partitions: theirs,
         outPath: joinedPath,
+        stopCheckpoints,
       });
       stage.joinHere(ALL_PARTITIONS.filter((p) => !theirs.includes(p)));
       stage.attachJoined(joinedPath, await joined);
+      checkpointing = true;
+    },
+    get checkpointing() {
+      return checkpointing;
+    },
+    async close() {
+      Atomics.store(stopCheckpoints, 0, 1);
+      Atomics.notify(stopCheckpoints, 0);
+      await joiner.exited;
     },
     async abort() {
       await Promise.all([stop(), joiner.stop()]);
@@ -185,6 +203,8 @@ export function threadedParser(
 interface JoinWorker {
   /** Starts the join; resolves with the worker's counts, rejects with its error. */
   join(data: JoinWorkerData): Promise<JoinCounts>;
+  /** Resolves when the worker has ended, whichever way. */
+  exited: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -192,6 +212,7 @@ interface JoinWorker {
 function startJoinWorker(): JoinWorker {
   const worker = new Worker(new URL('./join-worker.js', import.meta.url));
   let stopping = false;
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   const joined = new Promise<JoinCounts>((resolve, reject) => {
     worker.once('message', (msg: JoinWorkerReply) =>
       'error' in msg ? reject(errorFromData(msg.error)) : resolve(msg.joined),
@@ -208,6 +229,7 @@ function startJoinWorker(): JoinWorker {
       worker.postMessage(data);
       return joined;
     },
+    exited,
     async stop() {
       stopping = true;
       await worker.terminate();
