@@ -200,6 +200,21 @@ describe('applyResultLines: outcomes', () => {
     assert.equal(row(ledger, 'id-1').state, 'staged', 'ingest: a failure does not overwrite a recorded one');
   });
 
+  test('a large file of a run with an output schema: both threads validate (invalid_output)', async () => {
+    const n = 12_000; // past the size where the parse worker starts
+    const ledger = await preparedLedger(n, { json: true });
+    setOutputSchema(ledger, SENTIMENT_SCHEMA);
+    const topics = JSON.stringify(Array.from({ length: 60 }, (_, i) => `topic ${i}`));
+    const lines = Array.from({ length: n }, (_, i) =>
+      ok(`id-${i}`, `{"sentiment":"${i % 1000 === 3 ? 'ecstatic' : 'positive'}","topics":${topics}}`),
+    );
+    const counts = await apply(ledger, lines);
+    assert.deepEqual([counts.succeeded, counts.retried], [n - 12, 12]);
+    for (const r of rows(ledger)) {
+      assert.equal(r.error_code, r.seq % 1000 === 3 ? 'invalid_output' : null, `seq ${r.seq}`);
+    }
+  });
+
   test('a refusal is failed at once, never retried', async () => {
     const ledger = await preparedLedger(1, { json: true });
     const line = JSON.stringify({

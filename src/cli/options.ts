@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { BatchpipeError, type ErrorCode, ErrorCodes } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { outputSchemaFromJsonSchema, setOutputSchema } from '../results/output-schema.js';
 
 /** Parses a positive integer flag value, or fails as a usage error naming the flag. */
 export function intOption(flag: string): (value: string) => number {
@@ -57,8 +56,10 @@ export function readJsonObjectFile(flag: string, path: string): Record<string, u
 }
 
 /** Reads `--output-schema FILE.json`, checks it is a usable JSON Schema, and keeps it in the ledger. */
-export function storeOutputSchema(ledger: Ledger, path: string): void {
+export async function storeOutputSchema(ledger: Ledger, path: string): Promise<void> {
   const json = readJsonFile('--output-schema', path, ErrorCodes.OUTPUT_SCHEMA);
+  // zod is loaded only when there is an output schema (see output-validation.ts).
+  const { outputSchemaFromJsonSchema, setOutputSchema } = await import('../results/output-schema.js');
   outputSchemaFromJsonSchema(json, `--output-schema ${path}`);
   setOutputSchema(ledger, json as object);
 }

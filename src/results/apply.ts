@@ -10,7 +10,7 @@ import { type ExpectedOutput, expectedOutput } from './extract.js';
 import { lineChunks } from './line-chunks.js';
 import type { OutcomeContext } from './line-outcome.js';
 import { OutcomeStage } from './outcome-stage.js';
-import { loadOutputJsonSchema, type OutputSchema, outputSchemaFromJsonSchema } from './output-schema.js';
+import { loadOutputJsonSchema, type OutputSchema } from './output-validation.js';
 
 export interface ApplyOptions {
   /**
@@ -83,7 +83,9 @@ export async function applyResultLines(
     expect: options.expect ?? expectedOutputOf(ledger, options.endpoint),
     outputSchema:
       options.outputSchema ??
-      (outputJsonSchema === undefined ? undefined : outputSchemaFromJsonSchema(outputJsonSchema)),
+      (outputJsonSchema === undefined
+        ? undefined
+        : (await import('./output-schema.js')).outputSchemaFromJsonSchema(outputJsonSchema)),
   };
   const counts: ApplyCounts = {
     lines: 0,

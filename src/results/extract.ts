@@ -2,7 +2,7 @@
  * Result extraction: what the user wants out of one response body, per endpoint. Pure functions, no
  * ledger and no streams: `applyResultLines` calls them once per output line.
  */
-import { formatZodPath, type OutputSchema, validateOutput } from './output-schema.js';
+import { formatZodPath, type OutputSchema, validateOutput } from './output-validation.js';
 
 /** Tokens a response reports; `null` where the endpoint reports none (moderations). */
 export interface ResultUsage {

@@ -3,7 +3,7 @@
  * pure functions, no ledger and no streams (`applyResultLines` is the adapter).
  */
 import { type ExpectedOutput, extractResult } from './extract.js';
-import type { OutputSchema } from './output-schema.js';
+import type { OutputSchema } from './output-validation.js';
 
 /** What a line says happened to its request, in the ledger's terms (`result` is JSON text). */
 export interface LineOutcome {

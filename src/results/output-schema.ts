@@ -4,15 +4,18 @@
  * `z.fromJSONSchema`, so both validate the same way and report zod issues. The ledger keeps the JSON
  * Schema (meta `output_schema`), so `collect`, `ingest` and `run` validate a run's outputs alike.
  */
-import { type ZodType, z } from 'zod';
+import { z } from 'zod';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
+import { loadOutputJsonSchema, OUTPUT_SCHEMA_META_KEY, type OutputSchema } from './output-validation.js';
 
-/** A zod schema for one parsed result. */
-export type OutputSchema = ZodType;
-
-/** The meta key the run's output schema (JSON Schema text) is stored under. */
-export const OUTPUT_SCHEMA_META_KEY = 'output_schema';
+export {
+  formatZodPath,
+  loadOutputJsonSchema,
+  OUTPUT_SCHEMA_META_KEY,
+  type OutputSchema,
+  validateOutput,
+} from './output-validation.js';
 
 /**
  * Builds a zod schema from a JSON Schema (draft 2020-12, 7 or 4). Fails with `BP_OUTPUT_SCHEMA` for
@@ -51,34 +54,4 @@ export function setOutputSchema(ledger: Ledger, schema: OutputSchema | object): 
 export function loadOutputSchema(ledger: Ledger): OutputSchema | undefined {
   const json = loadOutputJsonSchema(ledger);
   return json === undefined ? undefined : outputSchemaFromJsonSchema(json, `the ledger's output schema`);
-}
-
-/** The run's stored output schema as JSON Schema (for `--expand`'s columns), if any. */
-export function loadOutputJsonSchema(ledger: Ledger): unknown {
-  const text = ledger.getMeta(OUTPUT_SCHEMA_META_KEY);
-  return text === undefined ? undefined : JSON.parse(text);
-}
-
-/** The first issue zod finds, or the parsed value (zod may transform it). */
-export function validateOutput(
-  schema: OutputSchema,
-  value: unknown,
-): { ok: true; value: unknown } | { ok: false; issue: { path: PropertyKey[]; message: string } } {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return { ok: true, value: parsed.data };
-  const issue = parsed.error.issues[0];
-  return { ok: false, issue: { path: issue?.path ?? [], message: issue?.message ?? 'invalid' } };
-}
-
-/**
- * A zod issue path the way batchpipe prints paths: `topics[0].name`; `''` for the value itself.
- * @example formatZodPath(['topics', 0, 'name']) // → 'topics[0].name'
- */
-export function formatZodPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const key of path) {
-    if (typeof key === 'number') out += `[${key}]`;
-    else out += out === '' ? String(key) : `.${String(key)}`;
-  }
-  return out;
 }

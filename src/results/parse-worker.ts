@@ -11,7 +11,6 @@ import { errorToData } from '../prepare/thread-errors.js';
 import type { ExpectedOutput } from './extract.js';
 import { parseLineChunk } from './line-chunks.js';
 import { attachScratch, StagingTable } from './outcome-stage.js';
-import { outputSchemaFromJsonSchema } from './output-schema.js';
 
 /** What the worker needs to read lines as `applyResultLines` would, and where to stage them. */
 export interface ParseWorkerData {
@@ -34,8 +33,11 @@ const data = workerData as ParseWorkerData;
 const ctx = {
   endpoint: data.endpoint,
   expect: data.expect,
+  // zod is loaded only for a run with an output schema (see output-validation.ts).
   outputSchema:
-    data.outputJsonSchema === undefined ? undefined : outputSchemaFromJsonSchema(data.outputJsonSchema),
+    data.outputJsonSchema === undefined
+      ? undefined
+      : (await import('./output-schema.js')).outputSchemaFromJsonSchema(data.outputJsonSchema),
 };
 const db = new Database(':memory:');
 attachScratch(db, data.scratchPath, 'stage');

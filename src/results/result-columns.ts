@@ -5,7 +5,7 @@
 import type { Ledger } from '../ledger/ledger.js';
 import type { RunIdentity } from '../prepare/run-identity.js';
 import { requestedSchema } from './extract.js';
-import { loadOutputJsonSchema } from './output-schema.js';
+import { loadOutputJsonSchema } from './output-validation.js';
 
 /** `--expand`'s result columns: one per field, and whether a whole-`result` column is needed too. */
 export interface ExpandColumns {

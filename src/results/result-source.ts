@@ -9,7 +9,7 @@ import type { SourceRecord } from '../types.js';
 import { parseCsvRecords } from './csv-cells.js';
 import type { ResultUsage } from './extract.js';
 import { type LedgerRow, ledgerRowPages, type ResultStatus, statusOf } from './ledger-rows.js';
-import { formatZodPath, type OutputSchema, validateOutput } from './output-schema.js';
+import { formatZodPath, type OutputSchema, validateOutput } from './output-validation.js';
 
 export type { ResultStatus } from './ledger-rows.js';
 

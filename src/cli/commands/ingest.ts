@@ -35,7 +35,7 @@ export function registerIngest(program: Command): void {
             `ledger ${flags.ledger} holds no run yet; run batchpipe prepare first`,
           );
         }
-        if (flags.outputSchema !== undefined) storeOutputSchema(ledger, flags.outputSchema);
+        if (flags.outputSchema !== undefined) await storeOutputSchema(ledger, flags.outputSchema);
         const { endpoint } = JSON.parse(identity) as RunIdentity;
         for (const file of files) {
           const input = file === '-' ? process.stdin : fileChunks(file);

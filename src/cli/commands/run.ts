@@ -62,7 +62,7 @@ export function registerRun(program: Command): void {
           const summary = await prepare(options);
           process.stderr.write(`batchpipe: ${formatPrepareSummary(summary, options.outDir)}`);
         }
-        if (flags.outputSchema !== undefined) storeOutputSchema(ledger, flags.outputSchema);
+        if (flags.outputSchema !== undefined) await storeOutputSchema(ledger, flags.outputSchema);
         const backend = await openBackendFromFlags(flags);
         let final: boolean;
         try {
