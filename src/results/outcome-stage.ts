@@ -1,11 +1,11 @@
 /**
  * A disk-backed staging area for the outcomes of one result file, in scratch databases attached to
  * the ledger's connection (never in the ledger file itself), applied to `requests` with set-based
- * UPDATEs.
+ * upserts.
  *
- * Why: output lines come in no particular order, and a request row holds its source record, so
- * updating rows in line order dirties a page of the whole table per few rows (measured on 1,000,000
- * shuffled lines: 50–85 s and gigabytes of WAL). Staged first, joined to `requests` by custom_id in
+ * Why: output lines come in no particular order, so updating requests in line order dirties a page
+ * of the whole table per few rows (measured on 1,000,000 shuffled lines, when request rows still
+ * held their records: 50–85 s and gigabytes of WAL). Staged first, joined to `requests` by custom_id in
  * custom_id order, sorted by seq and applied in seq ranges, each page of `requests` is written about
  * once, and memory stays bounded whatever the file's size (SQLite's sorter spills to temp files).
  * With a parse worker, each thread joins one partition of the lines (split by custom_id) at once.
@@ -45,8 +45,8 @@ export interface RangeCounts {
 let nextId = 0;
 
 /**
- * Page cache of the ledger's main and temp schemas while outcomes are staged and applied. It also
- * sizes each sorter thread's in-memory runs: 2 MB against 4 MB is as fast and keeps peak memory
+ * Page cache of each schema (the ledger, temp, scratch databases) while outcomes are staged, joined
+ * and applied. The main schema's also sizes each sorter thread's in-memory runs: 2 MB against 4 MB is as fast and keeps peak memory
  * flatter (1,000,000 lines: 161 → 153 MiB; 250,000: 154 → 148 MiB).
  */
 export const STAGE_CACHE_KIB = 2048;
@@ -274,7 +274,7 @@ export class OutcomeStage {
     db.pragma(`main.cache_size = ${-STAGE_CACHE_KIB}`);
     db.pragma(`temp.cache_size = ${-STAGE_CACHE_KIB}`);
     this.stagingPath = scratchPath('stage');
-    this.staging = new StagingTable(db, this.attachStagingSchema(this.stagingPath));
+    this.staging = new StagingTable(db, this.attachStaging(this.stagingPath));
   }
 
   /** Stages a parsed chunk. */
@@ -287,12 +287,11 @@ export class OutcomeStage {
     return this.db.memory ? undefined : this.db.name;
   }
 
-  /** Adds a parse worker's staging database (no longer written) to what is joined here. */
-  attachStaging(path: string): void {
-    this.attachStagingSchema(path);
-  }
-
-  private attachStagingSchema(path: string): string {
+  /**
+   * Adds a staging database to what is joined here (this thread's, or a parse worker's once it is no
+   * longer written) and returns its schema name.
+   */
+  attachStaging(path: string): string {
     const schema = this.attach(path, 'stage');
     this.stagingSchemas.push(schema);
     for (let p = 0; p < PARTITIONS; p++)
