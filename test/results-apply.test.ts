@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { BatchpipeError } from '../src/errors.js';
@@ -375,6 +377,31 @@ describe('applyResultLines: reading the file', () => {
     assert.equal(row(ledger, 'id-0').state, 'succeeded');
   });
 
+  test("scratch files that killed processes left behind are removed; a live process's are kept", async () => {
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    const live = spawn('sleep', ['30']);
+    const stale = path.join(tmpdir(), `batchpipe-stage-${dead}-0.db`);
+    const kept = path.join(tmpdir(), `batchpipe-joined-${live.pid}-3.db`);
+    try {
+      writeFileSync(stale, '');
+      writeFileSync(`${stale}-journal`, '');
+      writeFileSync(kept, '');
+      // A fresh process: the sweep runs at its first scratch database.
+      const script = `
+        import { scratchPath } from ${JSON.stringify(new URL('../src/results/outcome-stage.js', import.meta.url).href)};
+        scratchPath('stage');`;
+      const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+      assert.equal(run.status, 0, run.stderr);
+      assert.deepEqual(
+        [existsSync(stale), existsSync(`${stale}-journal`), existsSync(kept)],
+        [false, false, true],
+      );
+    } finally {
+      live.kill();
+      rmSync(kept, { force: true });
+    }
+  });
+
   test('a large file with repeated and unknown ids: first line wins, counts add up, on a file and in memory', async () => {
     const n = 12_000;
     const filler = 'y'.repeat(800);
@@ -403,6 +430,26 @@ describe('applyResultLines: reading the file', () => {
 });
 
 describe('OutcomeStage', () => {
+  test('its scratch files are gone once joined (a kill leaves nothing), and it still applies', async () => {
+    const ledger = await preparedLedger(2);
+    const stage = new OutcomeStage(ledger.db);
+    try {
+      const text = `${[ok('id-0', 'a'), ok('id-1', 'b')].join('\n')}\n`;
+      const ctx = { endpoint: CHAT, expect: expectedOutput({ endpoint: CHAT, body: {} }) };
+      stage.add(parseLineChunk({ bytes: Buffer.from(text), firstLine: 1 }, ctx, 'out.jsonl'));
+      stage.joinHere([0, 1]);
+      assert.ok(existsSync(stage.stagingPath));
+      stage.releaseFiles();
+      assert.equal(existsSync(stage.stagingPath), false);
+      stage.settleJoins(5);
+      const params = { batchId: undefined, maxAttempts: 3, resultSeqBase: 0, failures: false };
+      const applied = ledger.transaction(() => stage.applyRange(-1, 1, params));
+      assert.equal(applied.succeeded, 2);
+    } finally {
+      stage.close();
+    }
+  });
+
   test('a request deleted between the join and the apply: the range is refused, no row appears', async () => {
     const ledger = await preparedLedger(3);
     const stage = new OutcomeStage(ledger.db);

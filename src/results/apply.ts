@@ -113,6 +113,7 @@ export async function applyResultLines(
       await parser.submit(chunk);
     }
     await parser.finish();
+    stage.releaseFiles();
     counts.lines = totals.lines;
     const sorted = stage.settleJoins(UNKNOWN_EXAMPLES);
     counts.unknown = sorted.unknown;

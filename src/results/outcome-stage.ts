@@ -10,7 +10,7 @@
  * once, and memory stays bounded whatever the file's size (SQLite's sorter spills to temp files).
  * With a parse worker, each thread joins one partition of the lines (split by custom_id) at once.
  */
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
@@ -94,21 +94,57 @@ function isPlainSuccess(o: LineOutcome): boolean {
 
 let scratchCount = 0;
 
-/** A fresh path for a scratch database (staged or joined outcomes), beside SQLite's own temp files. */
+/**
+ * A fresh path for a scratch database (staged or joined outcomes), beside SQLite's own temp files.
+ * The first call also removes what killed processes left behind (see removeStaleScratch).
+ */
 export function scratchPath(kind: string): string {
+  if (scratchCount === 0) removeStaleScratch();
   return join(tmpdir(), `batchpipe-${kind}-${process.pid}-${scratchCount++}.db`);
 }
 
+const SCRATCH_NAME = /^batchpipe-(?:stage|joined)-(\d+)-\d+\.db(?:-journal)?$/;
+
 /**
- * Attaches a scratch database: nothing in it needs to survive a crash, so no journal and no syncs,
- * and appends and sorted scans do with a small page cache.
+ * Scratch files are removed once attached (OutcomeStage.releaseFiles), but a process killed while
+ * staging leaves its own behind: remove those whose process is gone.
+ */
+function removeStaleScratch(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(SCRATCH_NAME.exec(name)?.[1]);
+    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) {
+      rmSync(join(tmpdir(), name), { force: true });
+    }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Attaches a scratch database: nothing in it needs to survive a crash, so its rollback journal stays
+ * in memory (no journal file made and removed per transaction; better-sqlite3's defensive mode
+ * refuses `journal_mode = OFF`) and nothing is synced. Appends and sorted scans do with a small page
+ * cache.
  */
 export function attachScratch(db: Database.Database, path: string, schema: string): void {
   // An empty file is an empty database: ATTACH cannot create one on a connection opened without
   // SQLITE_OPEN_CREATE (a ledger that must exist).
   closeSync(openSync(path, 'a'));
   db.prepare(`ATTACH DATABASE ? AS ${schema}`).run(path);
-  db.pragma(`${schema}.journal_mode = OFF`);
+  db.pragma(`${schema}.journal_mode = MEMORY`);
   db.pragma(`${schema}.synchronous = OFF`);
   db.pragma(`${schema}.cache_size = ${-STAGE_CACHE_KIB}`);
 }
@@ -321,6 +357,15 @@ export class OutcomeStage {
     this.sorted.push(into);
     this.counts.staged += counts.staged;
     this.counts.joined += counts.joined;
+  }
+
+  /**
+   * Removes the files of every scratch database attached so far. Call once no other connection needs
+   * to open them by name (after the joins): they live on until detached, and a process killed from
+   * then on leaves nothing behind.
+   */
+  releaseFiles(): void {
+    for (const path of this.scratch.values()) rmSync(path, { force: true });
   }
 
   /**
