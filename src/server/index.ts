@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { ApiContext } from './api/api-context.js';
 import { createBatchEngine } from './engine/batch-engine.js';
 import type { Executor } from './execution.js';
+import { createApiFaults } from './faults/api-faults.js';
 import { httpFaults } from './faults/http-faults.js';
 import { withLatency } from './faults/latency.js';
 import { withFailRate } from './faults/request-faults.js';
@@ -12,6 +13,7 @@ import { createBuiltinResponder } from './responder/builtin-responder.js';
 import { lockDataDir, openDataDir } from './store/data-dir.js';
 import { openServerStore } from './store/server-store.js';
 import { createUpstreamExecutor } from './upstream/upstream-executor.js';
+import { createClock } from './util/clock.js';
 
 export type { LocalServerOptions } from './options.js';
 export { parseDurationSeconds } from './util/duration.js';
@@ -41,9 +43,10 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   let store: ReturnType<typeof openServerStore> | undefined;
   try {
     store = openServerStore(dataDir.dbPath);
+    const clock = createClock(opts.clockSkewSeconds);
     const base: Executor = opts.upstream
       ? createUpstreamExecutor({ baseUrl: opts.upstream, apiKey: opts.upstreamApiKey })
-      : createBuiltinResponder(opts.seed);
+      : createBuiltinResponder(opts.seed, clock);
     const executor = withLatency(withFailRate(base, opts.failRate, opts.seed), opts.latencyMs, opts.seed);
     const engine = createBatchEngine({
       store,
@@ -52,6 +55,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       seed: opts.seed,
       concurrency: opts.concurrency,
       enqueuedTokenLimit: opts.enqueuedTokenLimit,
+      failValidationLine: opts.failValidationLine,
+      clock,
       log: opts.log,
     });
     const ctx: ApiContext = {
@@ -60,6 +65,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       engine,
       completionWindowMs: opts.completionWindowMs,
       maxUploadBytes: opts.maxUploadBytes,
+      clock,
+      faults: createApiFaults(opts),
       log: opts.log,
     };
     const server = createApiServer(ctx, {

@@ -20,6 +20,16 @@ export interface LocalServerOptions {
   enqueuedTokenLimit?: number;
   /** Milliseconds each request takes (0.5×–1.5×, deterministic per request). */
   latencyMs?: number;
+  /** Seconds the server's clock runs ahead of the real one (negative: behind): timestamps, deadlines, the `date` header. */
+  clockSkewSeconds?: number;
+  /** The first N downloads of `batch_output` files are cut short at a line boundary (half their lines). */
+  truncateDownloads?: number;
+  /** The first N `POST /v1/files` and `POST /v1/batches` calls take effect, then lose their response. */
+  loseCreateResponses?: number;
+  /** The first N batches retrieved as `completed` show `output_file_id: null` that once (successes reported all the same). */
+  nullOutputFiles?: number;
+  /** A batch whose input holds N or more requests fails validation naming line N. */
+  failValidationLine?: number;
   /** Base URL of an OpenAI-compatible server to forward requests to, instead of the built-in responder. */
   upstream?: string;
   /** Bearer key for the upstream. Never logged. */
@@ -44,6 +54,11 @@ export interface ResolvedOptions {
   httpFaultRate: number;
   enqueuedTokenLimit: number | undefined;
   latencyMs: number;
+  clockSkewSeconds: number;
+  truncateDownloads: number;
+  loseCreateResponses: number;
+  nullOutputFiles: number;
+  failValidationLine: number | undefined;
   upstream: string | undefined;
   upstreamApiKey: string | undefined;
   concurrency: number;
@@ -75,6 +90,14 @@ export function resolveOptions(options: LocalServerOptions): ResolvedOptions {
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
       throw new TypeError(`upstream must be an http(s) URL`);
   }
+  const count = (name: string, value: number | undefined) => {
+    const v = value ?? 0;
+    if (!Number.isInteger(v) || v < 0)
+      throw new RangeError(`${name} must be a whole number of at least 0, got ${value}`);
+    return v;
+  };
+  const skew = options.clockSkewSeconds ?? 0;
+  if (!Number.isFinite(skew)) throw new RangeError(`clockSkewSeconds must be a number, got ${skew}`);
   const port = atLeast('port', options.port, 0, 0);
   if (!Number.isInteger(port) || port > 65_535)
     throw new RangeError(`port must be an integer from 0 to 65535, got ${port}`);
@@ -94,6 +117,14 @@ export function resolveOptions(options: LocalServerOptions): ResolvedOptions {
         ? undefined
         : atLeast('enqueuedTokenLimit', options.enqueuedTokenLimit, 0, 0),
     latencyMs: atLeast('latencyMs', options.latencyMs, 0, 0),
+    clockSkewSeconds: skew,
+    truncateDownloads: count('truncateDownloads', options.truncateDownloads),
+    loseCreateResponses: count('loseCreateResponses', options.loseCreateResponses),
+    nullOutputFiles: count('nullOutputFiles', options.nullOutputFiles),
+    failValidationLine:
+      options.failValidationLine === undefined
+        ? undefined
+        : Math.trunc(atLeast('failValidationLine', options.failValidationLine, 1, 1)),
     upstream: options.upstream,
     upstreamApiKey: options.upstreamApiKey,
     concurrency: Math.trunc(atLeast('concurrency', options.concurrency, 1, 16)),

@@ -13,6 +13,11 @@ interface ServeOptions {
   httpFaultRate: number;
   enqueuedTokenLimit?: number;
   latency: number;
+  clockSkew: number;
+  truncateDownloads: number;
+  loseCreateResponses: number;
+  nullOutputFiles: number;
+  failValidationLine?: number;
   upstream?: string;
   upstreamApiKey?: string;
   concurrency: number;
@@ -65,6 +70,35 @@ export function registerServe(program: Command): void {
       0,
     )
     .option(
+      '--clock-skew <seconds>',
+      "seconds the server's clock runs ahead (negative: behind): timestamps, expiry, the date header",
+      numberOption('--clock-skew', -31_536_000, 31_536_000),
+      0,
+    )
+    .option(
+      '--truncate-downloads <n>',
+      'the first N downloads of output/error files end after half their lines',
+      numberOption('--truncate-downloads', 0, Number.MAX_SAFE_INTEGER, true),
+      0,
+    )
+    .option(
+      '--lose-create-responses <n>',
+      'the first N uploads and batch creations take effect, then lose their response',
+      numberOption('--lose-create-responses', 0, Number.MAX_SAFE_INTEGER, true),
+      0,
+    )
+    .option(
+      '--null-output-files <n>',
+      'the first N completed batches are retrieved once with output_file_id null',
+      numberOption('--null-output-files', 0, Number.MAX_SAFE_INTEGER, true),
+      0,
+    )
+    .option(
+      '--fail-validation-line <n>',
+      'a batch of N or more requests fails validation naming line N',
+      numberOption('--fail-validation-line', 1, Number.MAX_SAFE_INTEGER, true),
+    )
+    .option(
       '--upstream <url>',
       'forward requests to this OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1)',
     )
@@ -95,12 +129,17 @@ async function serve(options: ServeOptions): Promise<void> {
       failRate: options.failRate,
       httpFaultRate: options.httpFaultRate,
       latencyMs: options.latency,
+      clockSkewSeconds: options.clockSkew,
+      truncateDownloads: options.truncateDownloads,
+      loseCreateResponses: options.loseCreateResponses,
+      nullOutputFiles: options.nullOutputFiles,
       concurrency: options.concurrency,
       log,
       ...(apiKey ? { apiKey } : {}),
       ...(upstreamApiKey ? { upstreamApiKey } : {}),
       ...(options.upstream !== undefined ? { upstream: options.upstream } : {}),
       ...(options.enqueuedTokenLimit !== undefined ? { enqueuedTokenLimit: options.enqueuedTokenLimit } : {}),
+      ...(options.failValidationLine !== undefined ? { failValidationLine: options.failValidationLine } : {}),
     });
   } catch (err) {
     throw new BatchpipeError(

@@ -4,8 +4,8 @@ import { invalidRequest, noSuchObject } from '../http/api-error.js';
 import { readJsonBody } from '../http/read-json-body.js';
 import { sendJson } from '../http/respond.js';
 import { type BatchInternals, type BatchObject, emptyUsage } from '../types.js';
-import { isBatchId, newBatchId, newFileId, nowSeconds } from '../util/ids.js';
-import type { ApiContext, Handler } from './api-context.js';
+import { isBatchId, newBatchId, newFileId } from '../util/ids.js';
+import { type ApiContext, type Handler, withServerDate } from './api-context.js';
 import { requireFile } from './files-api.js';
 import { intParam, listBody, stringParam } from './query-params.js';
 
@@ -18,7 +18,7 @@ const CREATE_FIELDS = new Set([
 ]);
 
 /** `POST /v1/batches`: records the batch as `validating`; the engine takes it from there. */
-export const createBatch: Handler = async (ctx, req, res) => {
+export const createBatch: Handler = withServerDate(async (ctx, req, res) => {
   const body = await readJsonBody(req);
   for (const name of Object.keys(body)) {
     if (!CREATE_FIELDS.has(name))
@@ -49,7 +49,7 @@ export const createBatch: Handler = async (ctx, req, res) => {
     );
   }
 
-  const createdMs = Date.now();
+  const createdMs = ctx.clock.nowMs();
   const createdAt = Math.floor(createdMs / 1000);
   const deadlineMs = createdMs + ctx.completionWindowMs;
   const batch: BatchObject = {
@@ -85,11 +85,16 @@ export const createBatch: Handler = async (ctx, req, res) => {
   };
   ctx.store.insertBatch(batch, internals);
   ctx.engine.submit(batch.id);
+  if (ctx.faults.loseCreateResponse()) {
+    ctx.log(`${batch.id}: created; dropping the response (--lose-create-responses)`);
+    res.destroy();
+    return;
+  }
   sendJson(res, 200, batch);
-};
+});
 
 /** `GET /v1/batches`: newest first; `after`, `limit` (1–100, default 20). */
-export const listBatches: Handler = async (ctx, _req, res, _params, query) => {
+export const listBatches: Handler = withServerDate(async (ctx, _req, res, _params, query) => {
   const page = ctx.store.listBatches({
     after: stringParam(query, 'after'),
     limit: intParam(query, 'limit', 1, 100, 20),
@@ -102,23 +107,26 @@ export const listBatches: Handler = async (ctx, _req, res, _params, query) => {
       page.hasMore,
     ),
   );
-};
+});
 
 /** `GET /v1/batches/{id}`, with live counts while it runs. */
-export const retrieveBatch: Handler = async (ctx, _req, res, [batchId]) => {
-  sendJson(res, 200, present(ctx, requireBatch(ctx, batchId)));
-};
+export const retrieveBatch: Handler = withServerDate(async (ctx, _req, res, [batchId]) => {
+  const batch = present(ctx, requireBatch(ctx, batchId));
+  const hide =
+    batch.status === 'completed' && batch.output_file_id !== null && ctx.faults.hideOutputFile(batch.id);
+  sendJson(res, 200, hide ? { ...batch, output_file_id: null } : batch);
+});
 
 /**
  * `POST /v1/batches/{id}/cancel`: `cancelling` now, `cancelled` once running requests have stopped,
  * keeping the finished ones. Cancelling a cancelling or cancelled batch returns it as it is.
  */
-export const cancelBatch: Handler = async (ctx, _req, res, [batchId]) => {
+export const cancelBatch: Handler = withServerDate(async (ctx, _req, res, [batchId]) => {
   const batch = requireBatch(ctx, batchId);
   if (batch.status === 'validating' || batch.status === 'in_progress') {
     const updated = ctx.store.updateBatch(batch.id, ({ batch: b }) => {
       b.status = 'cancelling';
-      b.cancelling_at = nowSeconds();
+      b.cancelling_at = ctx.clock.nowSeconds();
     });
     ctx.engine.cancel(batch.id);
     sendJson(res, 200, present(ctx, updated.batch));
@@ -130,7 +138,7 @@ export const cancelBatch: Handler = async (ctx, _req, res, [batchId]) => {
   }
   // 400, not 409: the SDK retries a 409, and asking again will not help.
   throw invalidRequest(`Cannot cancel a batch with status '${batch.status}'.`, null, 'batch_not_cancellable');
-};
+});
 
 function requireBatch(ctx: ApiContext, batchId: string | undefined): BatchObject {
   const stored = batchId !== undefined && isBatchId(batchId) ? ctx.store.getBatch(batchId) : undefined;

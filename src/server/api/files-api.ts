@@ -5,15 +5,15 @@ import { invalidRequest, noSuchObject } from '../http/api-error.js';
 import { receiveUpload } from '../http/multipart-upload.js';
 import { sendJson } from '../http/respond.js';
 import { type FileObject, UPLOAD_PURPOSES, type UploadPurpose } from '../types.js';
-import { isFileId, newFileId, nowSeconds } from '../util/ids.js';
-import type { ApiContext, Handler } from './api-context.js';
+import { isFileId, newFileId } from '../util/ids.js';
+import { type ApiContext, type Handler, withServerDate } from './api-context.js';
 import { intParam, listBody, orderParam, stringParam } from './query-params.js';
 
 const BATCH_FILE_TTL_SECONDS = 30 * 24 * 3600;
 const UPLOAD_FIELDS = new Set(['purpose', 'expires_after[anchor]', 'expires_after[seconds]']);
 
 /** `POST /v1/files`: a multipart upload streamed to disk, then recorded as a File object. */
-export const createFile: Handler = async (ctx, req, res) => {
+export const createFile: Handler = withServerDate(async (ctx, req, res) => {
   const upload = await receiveUpload(req, ctx.dataDir.uploadsDir, ctx.maxUploadBytes);
   try {
     const purpose = uploadPurpose(upload.fields.get('purpose'));
@@ -29,7 +29,7 @@ export const createFile: Handler = async (ctx, req, res) => {
         'invalid_file_format',
       );
     }
-    const now = nowSeconds();
+    const now = ctx.clock.nowSeconds();
     const ttlSeconds = ttl ?? (purpose === 'batch' ? BATCH_FILE_TTL_SECONDS : undefined);
     const file: FileObject = {
       id: newFileId(),
@@ -44,14 +44,19 @@ export const createFile: Handler = async (ctx, req, res) => {
     };
     await rename(upload.tmpPath, ctx.dataDir.filePath(file.id));
     ctx.store.insertFile(file);
+    if (ctx.faults.loseCreateResponse()) {
+      ctx.log(`${file.id}: uploaded; dropping the response (--lose-create-responses)`);
+      res.destroy();
+      return;
+    }
     sendJson(res, 200, file);
   } finally {
     await rm(upload.tmpPath, { force: true });
   }
-};
+});
 
 /** `GET /v1/files`: newest first by default; `purpose`, `order`, `after`, `limit` (1–10,000). */
-export const listFiles: Handler = async (ctx, _req, res, _params, query) => {
+export const listFiles: Handler = withServerDate(async (ctx, _req, res, _params, query) => {
   const limit = intParam(query, 'limit', 1, 10_000, 10_000);
   const page = ctx.store.listFiles({
     purpose: stringParam(query, 'purpose'),
@@ -60,33 +65,53 @@ export const listFiles: Handler = async (ctx, _req, res, _params, query) => {
     limit,
   });
   sendJson(res, 200, listBody(page.data, page.hasMore));
-};
+});
 
 /** `GET /v1/files/{id}`. */
-export const retrieveFile: Handler = async (ctx, _req, res, [fileId]) => {
+export const retrieveFile: Handler = withServerDate(async (ctx, _req, res, [fileId]) => {
   sendJson(res, 200, requireFile(ctx, fileId));
-};
+});
 
 /** `GET /v1/files/{id}/content`: the raw bytes, streamed. */
-export const fileContent: Handler = async (ctx, _req, res, [fileId]) => {
+export const fileContent: Handler = withServerDate(async (ctx, _req, res, [fileId]) => {
   const file = requireFile(ctx, fileId);
   const filePath = ctx.dataDir.filePath(file.id);
   if (!existsSync(filePath)) throw noSuchObject('File', file.id);
+  // --truncate-downloads: a clean response that simply holds fewer lines, as a proxy would send.
+  const bytes =
+    file.purpose === 'batch_output' && ctx.faults.truncateDownload()
+      ? await halfLinesBoundary(filePath)
+      : file.bytes;
+  if (bytes < file.bytes)
+    ctx.log(`${file.id}: download cut to ${bytes} of ${file.bytes} bytes (--truncate-downloads)`);
   res.writeHead(200, {
     'content-type': 'application/octet-stream',
-    'content-length': String(file.bytes),
+    'content-length': String(bytes),
     'content-disposition': `attachment; filename="${file.filename.replace(/["\\]/g, '_')}"`,
   });
-  await pipeline(createReadStream(filePath), res);
-};
+  if (bytes === 0) res.end();
+  else await pipeline(createReadStream(filePath, { end: bytes - 1 }), res);
+});
 
 /** `DELETE /v1/files/{id}`: the contents go once no unfinished batch reads them. */
-export const deleteFile: Handler = async (ctx, _req, res, [fileId]) => {
+export const deleteFile: Handler = withServerDate(async (ctx, _req, res, [fileId]) => {
   const file = requireFile(ctx, fileId);
   ctx.store.deleteFile(file.id);
   ctx.engine.sweep();
   sendJson(res, 200, { id: file.id, object: 'file', deleted: true });
-};
+});
+
+/** The byte length of a file's first half of lines (rounded down), ending just after a newline. */
+async function halfLinesBoundary(filePath: string): Promise<number> {
+  const ends: number[] = [];
+  let offset = 0;
+  for await (const chunk of createReadStream(filePath) as AsyncIterable<Buffer>) {
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) ends.push(offset + i + 1);
+    offset += chunk.length;
+  }
+  const keep = Math.floor(ends.length / 2);
+  return keep === 0 ? 0 : (ends[keep - 1] as number);
+}
 
 /** Looks a file up by an id that must first match the strict pattern: a 404 either way. */
 export function requireFile(ctx: ApiContext, fileId: string | undefined, param = 'id'): FileObject {

@@ -2,10 +2,11 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Executor } from '../execution.js';
+import { injectedLineError } from '../faults/api-faults.js';
 import type { DataDir } from '../store/data-dir.js';
 import type { ServerStore } from '../store/server-store.js';
 import type { BatchError, BatchStatus } from '../types.js';
-import { nowSeconds } from '../util/ids.js';
+import type { ServerClock } from '../util/clock.js';
 import { type FinalStatus, finalizeBatch } from './finalize-batch.js';
 import { isBlank, readLines } from './jsonl-lines.js';
 import { expiredLine } from './output-line.js';
@@ -24,7 +25,11 @@ export interface BatchEngineOptions {
   /** Requests running at once, across all batches. */
   concurrency: number;
   enqueuedTokenLimit?: number | undefined;
+  /** `--fail-validation-line N`: inputs of N or more requests fail validation naming line N. */
+  failValidationLine?: number | undefined;
   limits?: InputLimits;
+  /** The server's (possibly skewed) clock. */
+  clock: ServerClock;
   log: (line: string) => void;
 }
 
@@ -58,7 +63,7 @@ interface Run {
 
 /** Creates the engine that validates, runs, expires, cancels and finalizes batches. */
 export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
-  const { store, dataDir, executor, seed, log } = options;
+  const { store, dataDir, executor, seed, log, clock } = options;
   const limits = options.limits ?? DEFAULT_INPUT_LIMITS;
   const gate = createSemaphore(options.concurrency);
   const runs = new Map<string, Run>();
@@ -123,11 +128,14 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
         store.queuedTokens(model, batchId),
         options.enqueuedTokenLimit,
       );
-      if (tooMany) errors = [tooMany];
+      const injected = injectedLineError(result.summary.total, options.failValidationLine);
+      // The file's lines are checked before its place in the queue.
+      if (injected) errors = [injected];
+      else if (tooMany) errors = [tooMany];
     }
     const updated = store.updateBatch(batchId, ({ batch: b, internals }) => {
       if (b.status !== 'validating') return; // cancelled meanwhile
-      const now = nowSeconds();
+      const now = clock.nowSeconds();
       if (errors) {
         b.status = 'failed';
         b.failed_at = now;
@@ -184,21 +192,21 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
       } else {
         store.updateBatch(batchId, ({ batch: b }) => {
           b.status = 'finalizing';
-          b.finalizing_at = nowSeconds();
+          b.finalizing_at = clock.nowSeconds();
         });
         final = 'completed';
       }
     } else {
       final = batch.status === 'cancelling' ? 'cancelled' : 'completed';
     }
-    const finished = await finalizeBatch(store, dataDir, batchId, journal, final);
+    const finished = await finalizeBatch(store, dataDir, batchId, journal, final, clock.nowSeconds());
     const counts = finished.batch.request_counts;
     log(`${batchId}: ${final}, ${counts.completed} completed and ${counts.failed} failed of ${counts.total}`);
   }
 
   /** Stops the run at the deadline; re-arms in steps, since a timer cannot wait longer than ~24.8 days. */
   function armExpiry(run: Run, deadlineMs: number) {
-    const wait = deadlineMs - Date.now();
+    const wait = deadlineMs - clock.nowMs();
     if (wait <= 0) stop(run, 'expire');
     else run.timer = setTimeout(() => armExpiry(run, deadlineMs), Math.min(wait, MAX_TIMER_MS));
   }
@@ -234,7 +242,7 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
     try {
       store.updateBatch(batchId, ({ batch }) => {
         batch.status = 'failed';
-        batch.failed_at = nowSeconds();
+        batch.failed_at = clock.nowSeconds();
         batch.errors = { object: 'list', data: errors };
       });
     } catch {

@@ -3,7 +3,6 @@ import { rename, rm, stat, unlink } from 'node:fs/promises';
 import type { DataDir } from '../store/data-dir.js';
 import type { ServerStore, StoredBatch } from '../store/server-store.js';
 import type { BatchStatus, FileObject } from '../types.js';
-import { nowSeconds } from '../util/ids.js';
 import type { ResultJournal } from './result-journal.js';
 
 const DEFAULT_OUTPUT_TTL_SECONDS = 30 * 24 * 3600;
@@ -21,12 +20,13 @@ export async function finalizeBatch(
   batchId: string,
   journal: ResultJournal,
   status: FinalStatus,
+  /** Unix seconds by the server's clock. */
+  now: number,
 ): Promise<StoredBatch> {
   await journal.close();
   const stored = store.getBatch(batchId);
   if (!stored) throw new Error(`no batch ${batchId}`);
   const { internals } = stored;
-  const now = nowSeconds();
   const ttl = internals.outputExpiresAfter ?? DEFAULT_OUTPUT_TTL_SECONDS;
   const files: FileObject[] = [];
   const place = async (from: string, fileId: string, filename: string): Promise<string | null> => {

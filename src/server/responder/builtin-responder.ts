@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type Executor, errorResponse, type Outcome } from '../execution.js';
-import { nowSeconds } from '../util/ids.js';
+import { createClock, type ServerClock } from '../util/clock.js';
 import { createRng, hexHash } from '../util/prng.js';
 import { respondChatCompletion } from './chat-completions.js';
 import { respondCompletion } from './completions.js';
@@ -14,18 +14,24 @@ import { respondResponse } from './responses.js';
  * The answer depends only on the seed, the url and the body (equal requests get equal answers);
  * response ids also depend on the batch and custom_id so they stay unique.
  */
-export function createBuiltinResponder(seed: number): Executor {
+export function createBuiltinResponder(seed: number, clock: ServerClock = createClock()): Executor {
   return async (request) =>
-    respond(seed, request.url, request.body, hexHash(request.batchId, request.customId));
+    respond(seed, request.url, request.body, hexHash(request.batchId, request.customId), clock.nowSeconds());
 }
 
 /** The pure core of the built-in responder. */
-export function respond(seed: number, url: string, body: Record<string, unknown>, idTail: string): Outcome {
+export function respond(
+  seed: number,
+  url: string,
+  body: Record<string, unknown>,
+  idTail: string,
+  now: number = Math.floor(Date.now() / 1000),
+): Outcome {
   const ctx: RespondContext = {
     body,
     rng: createRng(seed, url, bodyHash(body)),
     idTail,
-    now: nowSeconds(),
+    now,
   };
   switch (url) {
     case '/v1/chat/completions':

@@ -48,8 +48,3 @@ export function isFileId(id: string): boolean {
 export function isBatchId(id: string): boolean {
   return BATCH_ID_PATTERN.test(id);
 }
-
-/** Unix seconds, as every timestamp of the API. */
-export function nowSeconds(): number {
-  return Math.floor(Date.now() / 1000);
-}
