@@ -33,6 +33,8 @@ export const ErrorCodes = {
   OUTPUT_SCHEMA: 'BP_OUTPUT_SCHEMA',
   /** A line of a Batch API output or error file is not a valid output line. */
   RESULT_LINE: 'BP_RESULT_LINE',
+  /** An ended batch's output and error files hold fewer lines than the batch reports, download after download. */
+  RESULT_INCOMPLETE: 'BP_RESULT_INCOMPLETE',
   /** A file could not be read or written. */
   IO: 'BP_IO',
 } as const;

@@ -23,6 +23,10 @@ export interface FileRow {
   complete: number;
   upload_started_at: number | null;
   remote_file_id: string | null;
+  /** The tag of the latest upload intent, part of the uploaded file's name. */
+  upload_intent: string | null;
+  /** Server time (unix s, a lower bound) when that upload was intended. */
+  upload_server_after: number | null;
 }
 
 /** Rows per multi-row INSERT in `insertRequests`. */

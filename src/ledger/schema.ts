@@ -91,6 +91,19 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO records (seq, record) SELECT seq, record FROM requests;
   ALTER TABLE requests DROP COLUMN record;
   `,
+  // 3: settling by the provider's clock, and token-limit refusals told apart. Times marked "server"
+  // are unix seconds by the API's own clock (its `date` header and objects), never the client's.
+  `
+  ALTER TABLE files ADD COLUMN upload_intent TEXT;          -- tag in the uploaded file's name
+  ALTER TABLE files ADD COLUMN upload_server_after INTEGER; -- server time at the upload intent (lower bound)
+  ALTER TABLE batches ADD COLUMN intent_server_after INTEGER; -- server time at the create intent (lower bound)
+  ALTER TABLE batches ADD COLUMN created_at INTEGER;        -- the batch's created_at (server)
+  ALTER TABLE batches ADD COLUMN ended_at INTEGER;          -- when it reached a terminal status (server)
+  -- Refused for the enqueued-token limit: 'alone' (nothing else of the run queued then), 'queued'
+  -- (others were), 'reported' (an alone refusal a BP_TOKEN_LIMIT stop has already counted).
+  ALTER TABLE batches ADD COLUMN token_refusal TEXT;
+  ALTER TABLE batches ADD COLUMN settled_before INTEGER;    -- 'queued': queue-holding batches settled by then
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

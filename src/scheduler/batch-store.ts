@@ -16,7 +16,21 @@ export interface BatchRow {
   tokens: number;
   settled: number;
   updated_at: number | null;
+  /** Server time (unix s, a lower bound) when the batch was intended; null: unknown (list everything). */
+  intent_server_after: number | null;
+  /** The batch's created_at and the time it ended, by the server's clock. */
+  created_at: number | null;
+  ended_at: number | null;
+  token_refusal: TokenRefusal | null;
+  settled_before: number | null;
 }
+
+/**
+ * A batch the API refused for its enqueued-token limit: `alone` when nothing else of the run was
+ * queued at that moment (the file may be too big for the limit), `queued` when others were (it only
+ * has to wait), `reported` for an `alone` refusal already counted by a BP_TOKEN_LIMIT stop.
+ */
+export type TokenRefusal = 'alone' | 'queued' | 'reported';
 
 export const TERMINAL_STATUSES = new Set(['completed', 'failed', 'expired', 'cancelled']);
 
@@ -57,8 +71,13 @@ export class BatchStore {
       .all();
   }
 
-  markUploadStarted(fileId: number): void {
-    this.ledger.db.prepare('UPDATE files SET upload_started_at = ? WHERE id = ?').run(now(), fileId);
+  /** Records an upload intent: its tag (in the uploaded name) and the server's time before it. */
+  markUploadStarted(fileId: number, intent: string, serverAfter: number | undefined): void {
+    this.ledger.db
+      .prepare(
+        'UPDATE files SET upload_started_at = ?, upload_intent = ?, upload_server_after = ? WHERE id = ?',
+      )
+      .run(now(), intent, serverAfter ?? null, fileId);
   }
 
   setRemoteFile(fileId: number, remoteFileId: string): void {
@@ -83,11 +102,13 @@ export class BatchStore {
   }
 
   /** Records the intent to create a batch for a file; returns its row id (named in the batch's metadata). */
-  insertBatchIntent(fileId: number, tokens: number): number {
-    const info = this.ledger.db
-      .prepare('INSERT INTO batches (file_id, create_started_at, tokens) VALUES (?, ?, ?)')
-      .run(fileId, now(), tokens);
-    return Number(info.lastInsertRowid);
+  insertBatchIntent(fileId: number, tokens: number, serverAfter: number | undefined): BatchRow {
+    return this.ledger.db
+      .prepare<[number, number, number, number | null], BatchRow>(
+        `INSERT INTO batches (file_id, create_started_at, tokens, intent_server_after) VALUES (?, ?, ?, ?)
+         RETURNING *`,
+      )
+      .get(fileId, now(), tokens, serverAfter ?? null)!;
   }
 
   /** Intents whose remote batch is not known yet (a crash, or a failed call). */
@@ -130,7 +151,7 @@ export class BatchStore {
     this.ledger.db
       .prepare(
         `UPDATE batches SET status = ?, request_counts = ?, output_file_id = ?, error_file_id = ?, errors = ?,
-           usage = ?, updated_at = ? WHERE id = ?`,
+           usage = ?, updated_at = ?, created_at = ?, ended_at = ? WHERE id = ?`,
       )
       .run(
         batch.status,
@@ -140,6 +161,8 @@ export class BatchStore {
         batch.errors?.data?.length ? JSON.stringify(batch.errors.data) : null,
         batch.usage ? JSON.stringify(batch.usage) : null,
         now(),
+        batch.created_at ?? null,
+        batch.completed_at ?? batch.failed_at ?? batch.expired_at ?? batch.cancelled_at ?? null,
         rowId,
       );
   }
@@ -159,14 +182,70 @@ export class BatchStore {
     return new Map(rows.map((r) => [r.model ?? '', r.tokens]));
   }
 
-  /** How often the API refused a batch of this file for its enqueued-token limit. */
-  tokenLimitRefusals(fileId: number): number {
+  /**
+   * Whether anything else of the run was queued when the API refused this batch for its token limit
+   * at server time `refusedAt`: another batch created by then and not ended before it (a failed one
+   * never held a place in the queue), or an intent whose batch may exist. Both times are the
+   * server's; equal seconds count as queued.
+   */
+  othersQueuedAt(rowId: number, refusedAt: number | null): boolean {
+    const at = refusedAt ?? Number.MAX_SAFE_INTEGER;
+    return (
+      this.ledger.db
+        .prepare<[number, number, number], number>(
+          `SELECT count(*) FROM batches WHERE id <> ? AND (
+             (remote_id IS NULL AND settled = 0)
+             OR (remote_id IS NOT NULL AND coalesce(status, '') <> 'failed'
+                 AND (created_at IS NULL OR created_at <= ?) AND (ended_at IS NULL OR ended_at >= ?)))`,
+        )
+        .pluck()
+        .get(rowId, at, at)! > 0
+    );
+  }
+
+  /** Records a token-limit refusal; a `queued` one remembers how many batches had settled by then. */
+  recordTokenRefusal(rowId: number, refusal: 'alone' | 'queued'): void {
+    this.ledger.db
+      .prepare('UPDATE batches SET token_refusal = ?, settled_before = ? WHERE id = ?')
+      .run(refusal, refusal === 'queued' ? this.settledQueueHolders() : null, rowId);
+  }
+
+  /** Batches settled that held a place in the queue (every settled one but those that failed). */
+  private settledQueueHolders(): number {
     return this.ledger.db
-      .prepare<[number], number>(
-        "SELECT count(*) FROM batches WHERE file_id = ? AND errors LIKE '%token_limit_exceeded%'",
+      .prepare<[], number>(
+        "SELECT count(*) FROM batches WHERE settled = 1 AND coalesce(status, '') <> 'failed'",
       )
       .pluck()
+      .get()!;
+  }
+
+  /**
+   * A file refused while others of the run were queued waits until one of the run's batches has
+   * settled since (the queue moved), rather than being refused again at every poll.
+   */
+  waitsAfterRefusal(fileId: number): boolean {
+    const last = this.ledger.db
+      .prepare<[number], Pick<BatchRow, 'token_refusal' | 'settled_before'>>(
+        'SELECT token_refusal, settled_before FROM batches WHERE file_id = ? ORDER BY id DESC LIMIT 1',
+      )
+      .get(fileId);
+    return last?.token_refusal === 'queued' && last.settled_before === this.settledQueueHolders();
+  }
+
+  /** Refusals of this file for the token limit with nothing else of the run queued, since the last stop. */
+  loneTokenRefusals(fileId: number): number {
+    return this.ledger.db
+      .prepare<[number], number>("SELECT count(*) FROM batches WHERE file_id = ? AND token_refusal = 'alone'")
+      .pluck()
       .get(fileId)!;
+  }
+
+  /** A BP_TOKEN_LIMIT stop has counted these refusals: a later run gets fresh tries. */
+  markTokenRefusalsReported(fileId: number): void {
+    this.ledger.db
+      .prepare("UPDATE batches SET token_refusal = 'reported' WHERE file_id = ? AND token_refusal = 'alone'")
+      .run(fileId);
   }
 
   /** Remembers the highest queued-token total seen per model, for status and reports. */

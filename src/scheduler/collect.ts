@@ -1,10 +1,19 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Batch } from 'openai/resources/batches';
 import type { Backend } from '../backends/backend.js';
+import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { FileRow } from '../ledger/ledger.js';
 import { applyResultLines } from '../results/apply.js';
 import { type BatchRow, type BatchStore, TERMINAL_STATUSES } from './batch-store.js';
 import { apiError } from './remote-calls.js';
+import { observed } from './server-clock.js';
+
+/** Downloads of an ended batch's files per collect round before it is reported incomplete. */
+const DOWNLOAD_TRIES = 3;
+/** The wait before the second download; it doubles before each next one. */
+const DOWNLOAD_BACKOFF_MS = 500;
 
 export interface CollectOptions {
   maxAttempts: number;
@@ -21,7 +30,9 @@ export interface CollectRound {
 /**
  * One polling round: refresh every open batch; for each that has ended, stream its output and
  * error files into the ledger and settle the requests the files do not mention. Safe to repeat
- * after a crash: applying a batch's files again changes nothing twice.
+ * after a crash: applying a batch's files again changes nothing twice. A batch whose files stay
+ * short of what it reports is left open (the others are settled) and the round ends with
+ * BP_RESULT_INCOMPLETE.
  */
 export async function collectRound(
   store: BatchStore,
@@ -29,48 +40,132 @@ export async function collectRound(
   options: CollectOptions,
 ): Promise<CollectRound> {
   let settled = 0;
+  let incomplete: BatchpipeError | undefined;
   for (const row of store.openBatches()) {
-    let batch: Batch;
-    try {
-      batch = await backend.client.batches.retrieve(row.remote_id!);
-    } catch (err) {
-      throw apiError(backend, `retrieving batch ${row.remote_id}`, err);
-    }
-    store.updateStatus(row.id, batch);
+    const batch = await retrieveBatch(store, backend, row);
     if (!TERMINAL_STATUSES.has(batch.status)) continue;
-    await settleBatch(store, backend, row, batch, options);
-    settled++;
+    try {
+      await settleBatch(store, backend, row, batch, options);
+      settled++;
+    } catch (err) {
+      if (!(err instanceof BatchpipeError && err.code === ErrorCodes.RESULT_INCOMPLETE)) throw err;
+      incomplete ??= err;
+    }
   }
+  if (incomplete) throw incomplete;
   return { open: store.openBatches().length, settled };
 }
 
+/** The batch as the API shows it now, recorded in the ledger. */
+async function retrieveBatch(store: BatchStore, backend: Backend, row: BatchRow): Promise<Batch> {
+  let batch: Batch;
+  try {
+    batch = await observed(backend, backend.client.batches.retrieve(row.remote_id!));
+  } catch (err) {
+    throw apiError(backend, `retrieving batch ${row.remote_id}`, err);
+  }
+  store.updateStatus(row.id, batch);
+  return batch;
+}
+
+/**
+ * Applies an ended batch's files and settles it, but only once the files account for every request
+ * the batch reports: a download cut short (a proxy, a dropped connection) or an output file id not
+ * given yet would otherwise make answered requests look missing, and they would be sent again.
+ */
 async function settleBatch(
   store: BatchStore,
   backend: Backend,
   row: BatchRow,
-  batch: Batch,
+  ended: Batch,
   options: CollectOptions,
 ): Promise<void> {
-  const { ledger } = store;
-  // Both files, whatever the status: a completed batch can hold failures, an expired or cancelled
-  // one holds partial results. A null, missing or empty id means no file.
-  for (const fileId of [batch.output_file_id, batch.error_file_id]) {
-    if (!fileId) continue;
-    const counts = await applyResultLines(ledger, await download(backend, fileId), {
-      batchId: row.id,
-      maxAttempts: options.maxAttempts,
-      endpoint: store.endpoint,
-    });
-    if (counts.unknown > 0)
-      options.log?.(`warning: ${counts.unknown} lines of ${fileId} name no request of this run`);
+  const file = store.file(row.file_id);
+  let batch = ended;
+  for (let tries = 1; ; tries++) {
+    let read: number | undefined;
+    let failure: unknown;
+    try {
+      read = await applyBatchFiles(store, backend, row, batch, options);
+    } catch (err) {
+      failure = err;
+    }
+    const expected = expectedLines(batch, file);
+    if (read !== undefined && read >= expected) break;
+    if (tries >= DOWNLOAD_TRIES) {
+      if (failure !== undefined) throw failure;
+      throw incompleteError(store, batch, file, read ?? 0, expected, tries);
+    }
+    options.log?.(
+      `batch ${batch.id}: ${failure === undefined ? `its files hold ${read} of ${expected} lines` : `reading its files failed (${(failure as Error).message})`}; downloading again`,
+    );
+    await sleep(DOWNLOAD_BACKOFF_MS * 2 ** (tries - 1));
+    // Ask for the batch again too: a file id can show up after the status does.
+    batch = await retrieveBatch(store, backend, row);
   }
-  ledger.transaction(() => {
+  store.ledger.transaction(() => {
     settleLeftovers(store, row, batch, options.maxAttempts);
     store.markSettled(row.id);
   });
   const c = batch.request_counts;
   options.log?.(
     `batch ${batch.id} ${batch.status}${c ? ` (${c.completed} completed, ${c.failed} failed of ${c.total})` : ''}`,
+  );
+}
+
+/**
+ * Streams both files into the ledger, whatever the status: a completed batch can hold failures, an
+ * expired or cancelled one holds partial results. A null, missing or empty id means no file.
+ * Returns the lines read. Applying is idempotent, so a short read followed by a whole one is exact.
+ */
+async function applyBatchFiles(
+  store: BatchStore,
+  backend: Backend,
+  row: BatchRow,
+  batch: Batch,
+  options: CollectOptions,
+): Promise<number> {
+  let lines = 0;
+  for (const fileId of [batch.output_file_id, batch.error_file_id]) {
+    if (!fileId) continue;
+    const counts = await applyResultLines(store.ledger, await download(backend, fileId), {
+      batchId: row.id,
+      maxAttempts: options.maxAttempts,
+      endpoint: store.endpoint,
+    });
+    if (counts.unknown > 0)
+      options.log?.(`warning: ${counts.unknown} lines of ${fileId} name no request of this run`);
+    lines += counts.lines;
+  }
+  return lines;
+}
+
+/**
+ * Lines an ended batch's files must hold between them: one per request it reports done
+ * (`request_counts.completed + failed`), and for a completed batch one per request of its file.
+ */
+function expectedLines(batch: Batch, file: FileRow): number {
+  const c = batch.request_counts;
+  const reported = c ? c.completed + c.failed : 0;
+  return batch.status === 'completed' ? Math.max(reported, file.lines) : reported;
+}
+
+function incompleteError(
+  store: BatchStore,
+  batch: Batch,
+  file: FileRow,
+  read: number,
+  expected: number,
+  tries: number,
+): BatchpipeError {
+  const c = batch.request_counts;
+  const reported = c ? `${c.completed} completed and ${c.failed} failed of ${c.total} requests` : 'no counts';
+  const noOutput = !batch.output_file_id && (c?.completed ?? 0) > 0 ? ' (it gives no output file yet)' : '';
+  return new BatchpipeError(
+    ErrorCodes.RESULT_INCOMPLETE,
+    `batch ${batch.id} (${file.name}, ${file.lines} requests) is ${batch.status} and reports ${reported}${noOutput}, ` +
+      `but its output and error files held ${read} of the ${expected} lines expected, ${tries} downloads in a row; ` +
+      `nothing was re-staged and the batch stays open: run \`batchpipe collect --ledger ${store.ledger.path}\` again later`,
   );
 }
 
@@ -87,20 +182,35 @@ async function download(backend: Backend, fileId: string): Promise<AsyncIterable
 
 /**
  * Requests of an ended batch that neither file mentions: unfinished when the batch expired or was
- * cancelled, all of them when it failed. A batch refused for the enqueued-token limit is put back
- * whole: its file gets a new batch later, and nobody's attempt is spent.
+ * cancelled, all of them when it failed. A failed batch ran none of its requests:
+ * - refused for the enqueued-token limit, it is put back whole (its file gets a new batch later,
+ *   nobody's attempt is spent), the refusal recorded as made alone or while others of the run were
+ *   queued (only the first kind can mean the file is too big for the limit);
+ * - failed validation naming lines, those lines' requests fail with their codes and the rest go
+ *   back to `staged` for a new file, their attempt unspent;
+ * - failed naming no line, every request fails with the batch's first error.
  */
 function settleLeftovers(store: BatchStore, row: BatchRow, batch: Batch, maxAttempts: number): void {
-  const db = store.ledger.db;
   const errors = batch.errors?.data ?? [];
   if (batch.status === 'failed' && errors.some((e) => e.code === 'token_limit_exceeded')) {
-    db.prepare(
-      "UPDATE requests SET state = 'staged', batch_id = NULL WHERE batch_id = ? AND state = 'submitted'",
-    ).run(row.id);
+    const refusedAt = batch.failed_at ?? batch.created_at ?? null;
+    store.recordTokenRefusal(row.id, store.othersQueuedAt(row.id, refusedAt) ? 'queued' : 'alone');
+    store.ledger.db
+      .prepare(
+        "UPDATE requests SET state = 'staged', batch_id = NULL WHERE batch_id = ? AND state = 'submitted'",
+      )
+      .run(row.id);
     return;
   }
   if (batch.status === 'failed') {
-    markLineErrors(store, row, errors);
+    if (markLineErrors(store, row, errors) > 0) {
+      store.ledger.db
+        .prepare(
+          "UPDATE requests SET state = 'staged', file_id = NULL, batch_id = NULL WHERE batch_id = ? AND state = 'submitted'",
+        )
+        .run(row.id);
+      return;
+    }
     const first = errors[0];
     finalize(store, row.id, 'failed', first?.code ?? 'batch_failed', first?.message ?? 'the batch failed');
     return;
@@ -134,12 +244,15 @@ function settleLeftovers(store: BatchStore, row: BatchRow, batch: Batch, maxAtte
   }
 }
 
-/** A failed batch's errors name lines of its input file: line N is the file's Nth request by seq. */
+/**
+ * A failed batch's errors name lines of its input file: line N is the file's Nth request by seq.
+ * Returns how many requests failed this way.
+ */
 function markLineErrors(
   store: BatchStore,
   row: BatchRow,
   errors: NonNullable<Batch['errors']>['data'] & object,
-): void {
+): number {
   const db = store.ledger.db;
   const atLine = db
     .prepare<[number, number], number>(
@@ -149,18 +262,20 @@ function markLineErrors(
   const mark = db.prepare(
     "UPDATE requests SET state = 'failed', error_code = ?, error_message = ?, result_seq = ? WHERE seq = ? AND batch_id = ? AND state = 'submitted'",
   );
+  let marked = 0;
   for (const error of errors) {
     if (!error.line) continue;
     const seq = atLine.get(row.file_id, error.line - 1);
     if (seq === undefined) continue;
-    mark.run(
+    marked += mark.run(
       error.code ?? 'invalid_request',
       `line ${error.line}: ${error.message ?? ''}`,
       store.ledger.nextResultSeq(),
       seq,
       row.id,
-    );
+    ).changes;
   }
+  return marked;
 }
 
 /** Final state for the batch's remaining submitted requests, numbered in seq order for completion order. */

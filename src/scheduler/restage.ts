@@ -7,11 +7,16 @@ import { BatchWriter } from '../sink/batch-writer.js';
 import { validateLine } from '../transforms/request-probe.js';
 
 const PAGE = 2000;
+/** Meta key: the most requests a file written from now on may hold (`run --max-lines N` on a prepared ledger). */
+const MAX_LINES_KEY = 'restage_max_lines';
 
 /**
- * Writes retry files: requests that `collect` put back to `staged` (with their attempt raised and no
- * file) are encoded again from their stored source record with the run's own template, and rolled
- * into new files named for their attempt. Their custom_ids stay as they were.
+ * Writes retry files: requests that `collect` put back to `staged` with no file (their attempt
+ * raised for a retry, or unspent when their batch failed validation on other lines) are encoded
+ * again from their stored source record with the run's own template, and rolled into new files
+ * named for their attempt. Their custom_ids stay as they were. These files are numbered from
+ * attempt 2 even for requests still on their first attempt, so they are never taken for files of
+ * an interrupted `prepare` (attempt 1), which a resumed prepare would redo.
  */
 export function restageRetries(ledger: Ledger): { files: number; requests: number } {
   const identity = JSON.parse(ledger.getMeta('identity') ?? 'null') as RunIdentity | null;
@@ -52,18 +57,23 @@ export function restageRetries(ledger: Ledger): { files: number; requests: numbe
   );
   let files = 0;
   let requests = 0;
+  const countFiles = ledger.db
+    .prepare<[number], number>('SELECT count(*) FROM files WHERE attempt = ?')
+    .pluck();
+  const maxLines = Math.min(
+    identity.maxLines,
+    Number(ledger.getMeta(MAX_LINES_KEY) ?? Number.POSITIVE_INFINITY),
+  );
   for (const attempt of attempts) {
-    const existing = ledger.db
-      .prepare<[number], number>('SELECT count(*) FROM files WHERE attempt = ?')
-      .pluck()
-      .get(attempt)!;
+    const fileAttempt = Math.max(2, attempt);
+    const existing = countFiles.get(fileAttempt)!;
     const writer = new BatchWriter({
       ledger,
       outDir,
       runId: ledger.getMeta('run_id') ?? 'run',
       endpoint,
-      attempt,
-      maxLines: identity.maxLines,
+      attempt: fileAttempt,
+      maxLines,
       maxBytes: identity.maxBytes,
       source: 'ledger',
       restage: true,
@@ -82,13 +92,29 @@ export function restageRetries(ledger: Ledger): { files: number; requests: numbe
       writer.staged = 0;
     }
     writer.finish();
-    files +=
-      ledger.db
-        .prepare<[number], number>('SELECT count(*) FROM files WHERE attempt = ?')
-        .pluck()
-        .get(attempt)! - existing;
+    files += countFiles.get(fileAttempt)! - existing;
   }
   return { files, requests };
+}
+
+/**
+ * `run --max-lines N` on a prepared ledger: every file written from now on holds at most N requests,
+ * and the staged requests of files not in a batch that hold more go back to no file, to be written
+ * again in files of at most N (their attempts unspent). The way on for a file the API's
+ * enqueued-token limit refuses even alone. Returns how many requests were moved.
+ */
+export function lowerMaxLines(ledger: Ledger, maxLines: number): number {
+  const before = Number(ledger.getMeta(MAX_LINES_KEY) ?? Number.POSITIVE_INFINITY);
+  return ledger.transaction(() => {
+    if (maxLines < before) ledger.setMeta(MAX_LINES_KEY, String(maxLines));
+    return ledger.db
+      .prepare(
+        `UPDATE requests SET file_id = NULL WHERE state = 'staged' AND file_id IN (
+           SELECT f.id FROM files f WHERE f.complete = 1 AND f.lines > ?
+             AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.file_id = f.id AND b.settled = 0))`,
+      )
+      .run(maxLines).changes;
+  });
 }
 
 /**

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { toStreamingFile } from 'openai';
 import type { Batch, BatchCreateParams } from 'openai/resources/batches';
@@ -7,9 +8,15 @@ import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { FileRow } from '../ledger/ledger.js';
 import type { BatchRow, BatchStore } from './batch-store.js';
 import { apiError, createOnce } from './remote-calls.js';
+import { observed, serverNow } from './server-clock.js';
 
 /** Refusals of one file for the token limit, while nothing else of the run is queued, before giving up. */
 const MAX_TOKEN_REFUSALS = 5;
+/**
+ * Seconds before the intent's server time down to which settling lists: the bound is already a
+ * lower one, this only absorbs a server clock stepped back a little (NTP) between intent and create.
+ */
+const SETTLE_MARGIN_SECONDS = 30;
 
 export interface SubmitOptions {
   /** At most this many unfinished batches at once. */
@@ -46,6 +53,8 @@ export async function submitReady(
   let waiting = 0;
   let open = store.openBatches().length;
   const queued = store.queuedTokensByModel();
+  // A file the API keeps refusing alone: the others still go; the run stops once nothing else is queued.
+  let refusedAlone: FileRow | undefined;
   for (const file of store.filesReadyForBatch()) {
     const model = file.model ?? '';
     const tokens = file.tokens;
@@ -53,24 +62,30 @@ export async function submitReady(
     if (limit !== undefined && tokens > limit) {
       throw new BatchpipeError(
         ErrorCodes.TOKEN_LIMIT,
-        `${file.name} holds ~${tokens} tokens, more than --max-enqueued-tokens ${limit} allows at once; prepare with a smaller --max-lines`,
+        `${file.name} holds ~${tokens} tokens, more than --max-enqueued-tokens ${limit} allows at once; its requests stay staged: ${tokenLimitRemedy(store, file, limit)}`,
       );
     }
-    if (open === 0 && store.tokenLimitRefusals(file.id) >= MAX_TOKEN_REFUSALS) {
-      throw new BatchpipeError(
-        ErrorCodes.TOKEN_LIMIT,
-        `the API refused ${file.name} (~${tokens} tokens) for its enqueued-token limit ${MAX_TOKEN_REFUSALS} times with nothing else of this run queued; prepare with a smaller --max-lines`,
-      );
-    }
-    const already = queued.get(model) ?? 0;
-    if (open >= options.maxBatches || (limit !== undefined && already + tokens > limit)) {
+    if (store.loneTokenRefusals(file.id) >= MAX_TOKEN_REFUSALS) {
+      refusedAlone ??= file;
       waiting++;
       continue;
     }
-    const intent = store.insertBatchIntent(file.id, tokens);
+    const already = queued.get(model) ?? 0;
+    if (
+      open >= options.maxBatches ||
+      (limit !== undefined && already + tokens > limit) ||
+      (open > 0 && store.waitsAfterRefusal(file.id))
+    ) {
+      waiting++;
+      continue;
+    }
+    const row = store.insertBatchIntent(
+      file.id,
+      tokens,
+      await serverNow(backend, `the batch of ${file.name}`),
+    );
     queued.set(model, already + tokens);
     store.notePeakQueued(model, already + tokens);
-    const row = store.pendingIntents().find((r) => r.id === intent)!;
     await createBatch(store, backend, row, file);
     open++;
     created++;
@@ -78,44 +93,90 @@ export async function submitReady(
       `created batch for ${file.name} (~${tokens} tokens queued for ${model || 'the model'}: ${already + tokens})`,
     );
   }
+  if (refusedAlone && open === 0) {
+    store.markTokenRefusalsReported(refusedAlone.id);
+    throw new BatchpipeError(
+      ErrorCodes.TOKEN_LIMIT,
+      `the API refused ${refusedAlone.name} (~${refusedAlone.tokens} tokens) for its enqueued-token limit ${MAX_TOKEN_REFUSALS} times with nothing else of this run queued; its requests stay staged: ${tokenLimitRemedy(store, refusedAlone)}`,
+    );
+  }
   return { uploaded, created, waiting };
 }
 
-/** Uploads one file (streamed from disk), or finds the upload an interrupted run already made. */
+/** How to go on after a BP_TOKEN_LIMIT stop: a higher limit, or the file's requests in smaller files. */
+function tokenLimitRemedy(store: BatchStore, file: FileRow, clientLimit?: number): string {
+  const smaller = Math.max(1, Math.floor(file.lines / 2));
+  const higher =
+    clientLimit === undefined
+      ? 'run the same command again once the limit is higher (another usage tier, or fewer batches of your organization queued)'
+      : 'run the same command again with a higher --max-enqueued-tokens';
+  return `${higher}, or split the files not yet sent with \`batchpipe run --ledger ${store.ledger.path} --max-lines ${smaller}\` (your backend flags, no input)`;
+}
+
+/**
+ * Uploads one file (streamed from disk), or finds the upload an interrupted run already made. Each
+ * upload intent has a tag of its own in the uploaded name (`<file>.<tag>.jsonl`), so an upload is
+ * found by what this intent sent, never mistaken for another.
+ */
 async function uploadFile(store: BatchStore, backend: Backend, file: FileRow): Promise<void> {
-  const landed = () => findUploaded(backend, file);
   if (file.upload_started_at !== null) {
-    const found = await landed();
+    const found = await findUploaded(backend, file, file.upload_intent, file.upload_server_after);
     if (found) {
       store.setRemoteFile(file.id, found.id);
       return;
     }
   }
-  store.markUploadStarted(file.id);
+  const intent = randomBytes(4).toString('hex');
+  const serverAfter = await serverNow(backend, `the upload of ${file.name}`);
+  store.markUploadStarted(file.id, intent, serverAfter);
   const remote = await createOnce(
     backend,
     `upload of ${file.name}`,
     () =>
-      backend.client.files.create(
-        {
-          file: toStreamingFile(createReadStream(file.path), file.name, { type: 'application/jsonl' }),
-          purpose: 'batch',
-        },
-        { maxRetries: 0 },
+      observed(
+        backend,
+        backend.client.files.create(
+          {
+            file: toStreamingFile(createReadStream(file.path), uploadName(file.name, intent), {
+              type: 'application/jsonl',
+            }),
+            purpose: 'batch',
+          },
+          { maxRetries: 0 },
+        ),
       ),
-    landed,
+    () => findUploaded(backend, file, intent, serverAfter ?? null),
   );
   store.setRemoteFile(file.id, remote.id);
 }
 
-/** An uploaded batch file with this file's name and size, if the API has one. */
-async function findUploaded(backend: Backend, file: FileRow): Promise<FileObject | undefined> {
+/**
+ * `run-a1-00001.jsonl` uploaded under intent `1f2e3d4c` → `run-a1-00001.1f2e3d4c.jsonl` (a ledger
+ * from before intent tags uploaded under the plain name).
+ */
+function uploadName(name: string, intent: string | null): string {
+  return intent === null ? name : `${name.replace(/\.jsonl$/, '')}.${intent}.jsonl`;
+}
+
+/**
+ * The file uploaded under this intent (its name and size), if the API has one: listed newest first
+ * down to the intent's time by the API's clock.
+ */
+async function findUploaded(
+  backend: Backend,
+  file: FileRow,
+  intent: string | null,
+  serverAfter: number | null,
+): Promise<FileObject | undefined> {
+  const name = uploadName(file.name, intent);
+  const since = serverAfter === null ? undefined : serverAfter - SETTLE_MARGIN_SECONDS;
   try {
-    for await (const remote of backend.client.files.list({ purpose: 'batch' })) {
-      if (remote.filename === file.name && remote.bytes === file.bytes) return remote;
+    for await (const remote of backend.client.files.list({ purpose: 'batch', order: 'desc' })) {
+      if (since !== undefined && remote.created_at < since) return undefined;
+      if (remote.filename === name && remote.bytes === file.bytes) return remote;
     }
   } catch (err) {
-    throw apiError(backend, `listing files to find ${file.name}`, err);
+    throw apiError(backend, `listing files to find ${name}`, err);
   }
   return undefined;
 }
@@ -131,14 +192,17 @@ async function createBatch(store: BatchStore, backend: Backend, row: BatchRow, f
     backend,
     `creating the batch for ${file.name}`,
     () =>
-      backend.client.batches.create(
-        {
-          input_file_id: file.remote_file_id!,
-          endpoint: file.endpoint as BatchCreateParams['endpoint'],
-          completion_window: '24h',
-          metadata,
-        },
-        { maxRetries: 0 },
+      observed(
+        backend,
+        backend.client.batches.create(
+          {
+            input_file_id: file.remote_file_id!,
+            endpoint: file.endpoint as BatchCreateParams['endpoint'],
+            completion_window: '24h',
+            metadata,
+          },
+          { maxRetries: 0 },
+        ),
       ),
     () => findBatch(store, backend, row),
   );
@@ -157,13 +221,19 @@ async function settleBatchIntents(store: BatchStore, backend: Backend): Promise<
   }
 }
 
-/** The batch created for an intent, found by its metadata among batches no older than the intent. */
+/**
+ * The batch created for an intent, found by its metadata: batches are listed newest first down to
+ * the intent's time by the API's own clock (`created_at` against the server time recorded at the
+ * intent), so however far the API's clock is from ours, nothing created since is missed. An intent
+ * recorded without a server time is settled by listing everything.
+ */
 async function findBatch(store: BatchStore, backend: Backend, row: BatchRow): Promise<Batch | undefined> {
   const runId = store.runId;
+  const since =
+    row.intent_server_after === null ? undefined : row.intent_server_after - SETTLE_MARGIN_SECONDS;
   try {
-    // Newest first: stop once batches predate the intent (with a minute of clock skew).
     for await (const batch of backend.client.batches.list({ limit: 100 })) {
-      if (batch.created_at < row.create_started_at - 60) return undefined;
+      if (since !== undefined && batch.created_at < since) return undefined;
       const meta = batch.metadata as Record<string, string> | null | undefined;
       if (meta?.batchpipe_run === runId && meta.batchpipe_intent === String(row.id)) return batch;
     }

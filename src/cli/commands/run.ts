@@ -7,6 +7,7 @@ import { PREPARED_KEY, prepare } from '../../prepare/prepare.js';
 import { writeResults } from '../../results/write-results.js';
 import { BatchStore } from '../../scheduler/batch-store.js';
 import { driveBatches } from '../../scheduler/drive.js';
+import { lowerMaxLines } from '../../scheduler/restage.js';
 import { formatStatus, runStatus } from '../../scheduler/status.js';
 import {
   addBackendOptions,
@@ -42,7 +43,7 @@ export function registerRun(program: Command): void {
       '--output-schema <file.json>',
       'JSON Schema parsed results must match; a mismatch is retried (kept in the ledger)',
     )
-    .action(async (file: string | undefined, flags: RunFlags) => {
+    .action(async (file: string | undefined, flags: RunFlags, command: Command) => {
       const ledger = Ledger.open(flags.ledger);
       try {
         // A new ledger needs input (stdin when no file is named); an existing one resumes, and a
@@ -61,6 +62,12 @@ export function registerRun(program: Command): void {
           const options = prepareOptionsFromFlags(file ?? '-', flags, ledger);
           const summary = await prepare(options);
           process.stderr.write(`batchpipe: ${formatPrepareSummary(summary, options.outDir)}`);
+        } else if (command.getOptionValueSource('maxLines') === 'cli') {
+          // Resuming with a smaller --max-lines: files not yet sent are written again that small.
+          const moved = lowerMaxLines(ledger, flags.maxLines);
+          process.stderr.write(
+            `batchpipe: files from now on hold at most ${flags.maxLines} requests (${moved} staged requests to rewrite)\n`,
+          );
         }
         if (flags.outputSchema !== undefined) await storeOutputSchema(ledger, flags.outputSchema);
         const backend = await openBackendFromFlags(flags);
