@@ -103,13 +103,14 @@ async function settleBatch(
     // Ask for the batch again too: a file id can show up after the status does.
     batch = await retrieveBatch(store, backend, row);
   }
-  store.ledger.transaction(() => {
-    settleLeftovers(store, row, batch, options.maxAttempts);
+  const note = store.ledger.transaction(() => {
+    const what = settleLeftovers(store, row, batch, options.maxAttempts);
     store.markSettled(row.id);
+    return what;
   });
   const c = batch.request_counts;
   options.log?.(
-    `batch ${batch.id} ${batch.status}${c ? ` (${c.completed} completed, ${c.failed} failed of ${c.total})` : ''}`,
+    `batch ${batch.id} ${batch.status}${note ? `: ${note}` : c ? ` (${c.completed} completed, ${c.failed} failed of ${c.total})` : ''}`,
   );
 }
 
@@ -190,30 +191,37 @@ async function download(backend: Backend, fileId: string): Promise<AsyncIterable
  *   back to `staged` for a new file, their attempt unspent;
  * - failed naming no line, every request fails with the batch's first error.
  */
-function settleLeftovers(store: BatchStore, row: BatchRow, batch: Batch, maxAttempts: number): void {
+function settleLeftovers(
+  store: BatchStore,
+  row: BatchRow,
+  batch: Batch,
+  maxAttempts: number,
+): string | undefined {
   const errors = batch.errors?.data ?? [];
   if (batch.status === 'failed' && errors.some((e) => e.code === 'token_limit_exceeded')) {
     const refusedAt = batch.failed_at ?? batch.created_at ?? null;
-    store.recordTokenRefusal(row.id, store.othersQueuedAt(row.id, refusedAt) ? 'queued' : 'alone');
+    const queued = store.othersQueuedAt(row.id, refusedAt);
+    store.recordTokenRefusal(row.id, queued ? 'queued' : 'alone');
     store.ledger.db
       .prepare(
         "UPDATE requests SET state = 'staged', batch_id = NULL WHERE batch_id = ? AND state = 'submitted'",
       )
       .run(row.id);
-    return;
+    return `refused for the enqueued-token limit ${queued ? 'behind other batches of this run' : 'with nothing else of this run queued'}; its file waits`;
   }
   if (batch.status === 'failed') {
-    if (markLineErrors(store, row, errors) > 0) {
-      store.ledger.db
+    const refused = markLineErrors(store, row, errors);
+    if (refused > 0) {
+      const again = store.ledger.db
         .prepare(
           "UPDATE requests SET state = 'staged', file_id = NULL, batch_id = NULL WHERE batch_id = ? AND state = 'submitted'",
         )
-        .run(row.id);
-      return;
+        .run(row.id).changes;
+      return `validation refused ${refused} of its requests (failed); the other ${again} go again in a new file`;
     }
     const first = errors[0];
     finalize(store, row.id, 'failed', first?.code ?? 'batch_failed', first?.message ?? 'the batch failed');
-    return;
+    return undefined;
   }
   if (batch.status === 'expired') {
     retryOrFinalize(
@@ -242,6 +250,7 @@ function settleLeftovers(store: BatchStore, row: BatchRow, batch: Batch, maxAtte
       maxAttempts,
     );
   }
+  return undefined;
 }
 
 /**

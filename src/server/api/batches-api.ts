@@ -114,6 +114,7 @@ export const retrieveBatch: Handler = withServerDate(async (ctx, _req, res, [bat
   const batch = present(ctx, requireBatch(ctx, batchId));
   const hide =
     batch.status === 'completed' && batch.output_file_id !== null && ctx.faults.hideOutputFile(batch.id);
+  if (hide) ctx.log(`${batch.id}: shown without its output file id (--null-output-files)`);
   sendJson(res, 200, hide ? { ...batch, output_file_id: null } : batch);
 });
 
