@@ -9,13 +9,13 @@ const SKEW_SECONDS = -120;
 
 test('with the API clock 120 s behind and create responses lost, settling finds what landed: one upload per file, one batch per intent', async () => {
   const data = tempDir();
-  // The first upload and the first batch creation take effect, then lose their response.
+  // Both uploads and the first batch creation take effect, then lose their response.
   const serve = await spawnServe([
     '--data',
     data,
     `--clock-skew=${SKEW_SECONDS}`,
     '--lose-create-responses',
-    '2',
+    '3',
   ]);
   try {
     const dir = tempDir();
@@ -26,7 +26,8 @@ test('with the API clock 120 s behind and create responses lost, settling finds 
       env: { OPENAI_API_KEY: 'local' },
     });
     assert.equal(run.code, 0, run.stderr);
-    assert.equal(serve.stderr().match(/dropping the response/g)?.length, 2, serve.stderr());
+    assert.equal(serve.stderr().match(/uploaded; dropping the response/g)?.length, 2, serve.stderr());
+    assert.equal(serve.stderr().match(/created; dropping the response/g)?.length, 1, serve.stderr());
 
     const audit = await auditServer(serve.url, data);
     const db = new Database(ledger, { readonly: true });

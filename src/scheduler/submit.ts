@@ -110,6 +110,7 @@ function tokenLimitRemedy(store: BatchStore, file: FileRow, clientLimit?: number
     clientLimit === undefined
       ? 'run the same command again once the limit is higher (another usage tier, or fewer batches of your organization queued)'
       : 'run the same command again with a higher --max-enqueued-tokens';
+  if (file.lines <= 1) return `${higher}; it holds a single request, so smaller files cannot help`;
   return `${higher}, or split the files not yet sent with \`batchpipe run --ledger ${store.ledger.path} --max-lines ${smaller}\` (your backend flags, no input)`;
 }
 
