@@ -21,6 +21,8 @@ export const ErrorCodes = {
   LEDGER_MISMATCH: 'BP_LEDGER_MISMATCH',
   /** The input changed between a run and its resume. */
   INPUT_CHANGED: 'BP_INPUT_CHANGED',
+  /** Another process has the ledger open for writing (one writer per ledger). */
+  LEDGER_BUSY: 'BP_LEDGER_BUSY',
   /** Bad command-line usage. */
   USAGE: 'BP_USAGE',
   /** The openai backend was chosen without an API key. */

@@ -13,6 +13,7 @@ export {
 export {
   type FileRow,
   Ledger,
+  type LedgerOpenOptions,
   type RejectRow,
   type RequestCounts,
   type RequestState,

@@ -35,8 +35,8 @@ test('a version 1 ledger is migrated: its source records move to the records tab
       .pluck()
       .all();
     assert.ok(!columns.includes('record'), `requests still has a record column: ${columns.join(', ')}`);
-    assert.deepEqual(ledger.keptRequest(0), { custom_id: 'a', record: records[0] });
-    assert.deepEqual(ledger.keptRequest(1), { custom_id: 'b', record: records[1] });
+    assert.deepEqual(ledger.keptRecord(0), { kind: 'request', line: 2, customId: 'a', record: records[0] });
+    assert.deepEqual(ledger.keptRecord(1), { kind: 'request', line: 3, customId: 'b', record: records[1] });
     const states = ledger.db.prepare('SELECT seq, state FROM requests ORDER BY seq').all();
     assert.deepEqual(states, [
       { seq: 0, state: 'succeeded' },
@@ -64,13 +64,18 @@ test('a request that loses to an earlier custom_id leaves no record behind', () 
     }));
     const lost = ledger.transaction(() => ledger.insertRequests(rows));
     assert.deepEqual(lost, [17]);
-    assert.equal(ledger.keptRequest(17), undefined);
+    assert.equal(ledger.keptRecord(17), undefined);
     const recordSeqs = ledger.db.prepare<[], number>('SELECT seq FROM records ORDER BY seq').pluck().all();
     assert.deepEqual(
       recordSeqs,
       rows.map((r) => r.seq).filter((seq) => seq !== 17),
     );
-    assert.deepEqual(ledger.keptRequest(16), { custom_id: 'id-16', record: Buffer.from('row 16') });
+    assert.deepEqual(ledger.keptRecord(16), {
+      kind: 'request',
+      line: 18,
+      customId: 'id-16',
+      record: Buffer.from('row 16'),
+    });
   } finally {
     ledger.close();
   }

@@ -141,3 +141,45 @@ export function runKilledAfter(
     });
   });
 }
+
+/** A CLI process left running while the test does other things. */
+export interface BackgroundCli {
+  child: import('node:child_process').ChildProcess;
+  /** Its stderr so far. */
+  stderr: () => string;
+  /** Resolves when it ends, with all it wrote. */
+  exited: Promise<CliResult>;
+}
+
+/** Starts `bin/batchpipe.js` without waiting for it (stdin closed at once). */
+export function spawnCli(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): BackgroundCli {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (d: Buffer) => out.push(d));
+  child.stderr.on('data', (d: Buffer) => err.push(d));
+  const exited = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
+    );
+  });
+  return { child, stderr: () => Buffer.concat(err).toString(), exited };
+}
+
+/** Polls `ready` every few milliseconds until it holds; fails naming `what` after `timeoutMs`. */
+export async function waitFor(
+  what: string,
+  ready: () => boolean | Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ready())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -1,7 +1,8 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { LedgerLock } from './ledger-lock.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 export type RequestState = 'staged' | 'submitted' | 'succeeded' | 'failed' | 'expired' | 'cancelled';
@@ -50,6 +51,12 @@ export interface RejectRow {
   record: string;
 }
 
+/** An input record as the ledger holds it: the request it became, or why it was rejected. */
+export type KeptRecord =
+  | { kind: 'request'; line: number; customId: string; record: Buffer }
+  /** A reject's record is kept as text. */
+  | { kind: 'reject'; line: number; code: string; record: string };
+
 export interface RequestCounts {
   total: number;
   staged: number;
@@ -61,6 +68,18 @@ export interface RequestCounts {
   rejected: number;
 }
 
+export interface LedgerOpenOptions {
+  readonly?: boolean;
+  mustExist?: boolean;
+  /** What this process does with the ledger (`batchpipe run`), named to a second writer it refuses. */
+  holder?: string;
+  /**
+   * `false`: open for writing without the lock, for a reader whose only writes are idempotent
+   * housekeeping (`status` builds the scheduler's read indexes) and must work while a writer runs.
+   */
+  lock?: boolean;
+}
+
 /**
  * The SQLite ledger: the run's identity, every request's state, every file. WAL mode, statements
  * prepared once, writes batched in transactions by the callers. Never stores an API key.
@@ -69,10 +88,12 @@ export class Ledger {
   readonly db: Database.Database;
   readonly path: string;
   private readonly stmts;
+  private readonly lock: LedgerLock | undefined;
 
-  private constructor(path: string, db: Database.Database) {
+  private constructor(path: string, db: Database.Database, lock: LedgerLock | undefined) {
     this.path = path;
     this.db = db;
+    this.lock = lock;
     this.stmts = {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare<[string, string]>(
@@ -107,14 +128,46 @@ export class Ledger {
       assignFile: db.prepare<[number, number]>(
         "UPDATE requests SET file_id = ? WHERE seq = ? AND state = 'staged' AND file_id IS NULL",
       ),
-      keptRequest: db.prepare<[number], { custom_id: string; record: Buffer }>(
-        'SELECT custom_id, record FROM requests JOIN records USING (seq) WHERE seq = ?',
+      keptRequest: db.prepare<[number], { line: number; custom_id: string; record: Buffer }>(
+        'SELECT line, custom_id, record FROM requests JOIN records USING (seq) WHERE seq = ?',
+      ),
+      keptReject: db.prepare<[number], { line: number; code: string; record: string }>(
+        'SELECT line, code, record FROM rejects WHERE seq = ?',
       ),
     };
   }
 
-  /** Opens (creating if needed) a ledger file, or `:memory:`. */
-  static open(path: string, options: { readonly?: boolean; mustExist?: boolean } = {}): Ledger {
+  /**
+   * Opens (creating if needed) a ledger file, or `:memory:`. Opened for writing, a ledger file is
+   * locked for this process until `close()` (or the process's end, however it ends): one writer per
+   * ledger, so a second writer fails at once with `BP_LEDGER_BUSY` naming the first, and creates
+   * nothing. Read-only opens take no lock and work while a writer runs; `:memory:` needs none.
+   * The library's functions (`prepare()`, `batchSink`, …) write through the ledger they are given, so
+   * opening it is what takes the lock. `holder` says what this process is doing, for that message (default: the script's name).
+   */
+  static open(path: string, options: LedgerOpenOptions = {}): Ledger {
+    let lock: LedgerLock | undefined;
+    if (options.readonly !== true && options.lock !== false && path !== ':memory:') {
+      // Checked before the lock, so a wrong path leaves no lock file behind.
+      if (options.mustExist === true && !existsSync(path)) {
+        throw new BatchpipeError(ErrorCodes.IO, `cannot open ledger ${path}: no such file`);
+      }
+      mkdirSync(dirname(path), { recursive: true });
+      lock = LedgerLock.acquire(path, options.holder ?? basename(process.argv[1] ?? 'node'));
+    }
+    try {
+      return Ledger.openDatabase(path, options, lock);
+    } catch (err) {
+      lock?.release();
+      throw err;
+    }
+  }
+
+  private static openDatabase(
+    path: string,
+    options: LedgerOpenOptions,
+    lock: LedgerLock | undefined,
+  ): Ledger {
     let db: Database.Database;
     try {
       const mustExist = options.readonly === true || options.mustExist === true;
@@ -139,11 +192,16 @@ export class Ledger {
     } else {
       checkVersion(db, path);
     }
-    return new Ledger(path, db);
+    return new Ledger(path, db, lock);
   }
 
+  /** Closes the database, then frees the write lock. */
   close(): void {
-    this.db.close();
+    try {
+      this.db.close();
+    } finally {
+      this.lock?.release();
+    }
   }
 
   getMeta(key: string): string | undefined {
@@ -249,9 +307,13 @@ export class Ledger {
     return this.db.prepare<[], FileRow>(`SELECT * FROM files${filter} ORDER BY id`).all();
   }
 
-  /** The id and source record of the request at `seq`. */
-  keptRequest(seq: number): { custom_id: string; record: Buffer } | undefined {
-    return this.stmts.keptRequest.get(seq);
+  /** What the ledger made of the input record at `seq`: a request, a reject, or nothing yet. */
+  keptRecord(seq: number): KeptRecord | undefined {
+    const request = this.stmts.keptRequest.get(seq);
+    if (request)
+      return { kind: 'request', line: request.line, customId: request.custom_id, record: request.record };
+    const reject = this.stmts.keptReject.get(seq);
+    return reject && { kind: 'reject', ...reject };
   }
 
   rejects(): RejectRow[] {

@@ -23,7 +23,7 @@ import { embeddingInputCount } from '../validate/request-schema.js';
 import { type ChunkSink, inlineSink, threadedSink } from './chunk-sinks.js';
 import type { EncodeContext } from './encode-chunk.js';
 import { openRejectsFile } from './rejects-file.js';
-import { settleInterruptedRun } from './resume.js';
+import { changedInputError, settleInterruptedRun } from './resume.js';
 import { claimLedger, runIdentity } from './run-identity.js';
 
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from '../validate/file-rules.js';
@@ -135,7 +135,9 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     resumeSeq: resume.nextSeq,
   };
   const rejects =
-    options.rejectsPath === undefined ? undefined : openRejectsFile(options.rejectsPath, format, columns);
+    options.rejectsPath === undefined
+      ? undefined
+      : openRejectsFile(options.rejectsPath, format, columns, ledger);
   const writer = new BatchWriter({
     ...writerOptions,
     ledger,
@@ -152,7 +154,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     options.onProgress?.(totals);
   } catch (err) {
     await sink.abort();
-    throw err;
+    throw changedInputError(err, ledger, resume, source);
   } finally {
     rejects?.close();
   }

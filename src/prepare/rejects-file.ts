@@ -1,30 +1,48 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
+import type { Ledger } from '../ledger/ledger.js';
 import type { RejectedRecord } from '../sink/batch-writer.js';
+
+/** Rejects copied from the ledger per read (and per write to the file). */
+const COPY_PAGE = 1000;
 
 /**
  * Writes rejected records as JSONL `{ line, seq, code, message, field?, record }`, with `record` as the
  * user would want to read it: a CSV row as an object keyed by the header, a JSONL line as its object
  * (or its raw text when it was not valid JSON).
+ *
+ * The ledger's `rejects` table is the truth; the file is its readable copy. It starts as a copy of
+ * every reject the ledger holds (those an interrupted or finished earlier run kept, in seq order), and
+ * the run appends its new ones, so a resumed run never loses a line and a repeated one writes the
+ * same file again.
  */
 export function openRejectsFile(
   path: string,
   format: 'csv' | 'jsonl',
   columns: readonly string[],
+  ledger: Ledger,
 ): { write: (r: RejectedRecord) => void; close: () => void } {
   const fd = openSync(path, 'w');
+  const lineOf = (r: RejectedRecord) =>
+    `${JSON.stringify({
+      line: r.line,
+      seq: r.seq,
+      code: r.code,
+      message: r.message,
+      ...(r.field ? { field: r.field } : {}),
+      record: readable(r.record, format, columns),
+    })}\n`;
+  try {
+    for (let page = ledger.rejectPage(-1, COPY_PAGE); page.length > 0; ) {
+      writeSync(fd, page.map((r) => lineOf({ ...r, field: r.field ?? undefined })).join(''));
+      page = ledger.rejectPage(page[page.length - 1]!.seq, COPY_PAGE);
+    }
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
   return {
-    write(r) {
-      const line = {
-        line: r.line,
-        seq: r.seq,
-        code: r.code,
-        message: r.message,
-        ...(r.field ? { field: r.field } : {}),
-        record: readable(r.record, format, columns),
-      };
-      writeSync(fd, `${JSON.stringify(line)}\n`);
-    },
+    write: (r) => writeSync(fd, lineOf(r)),
     close: () => closeSync(fd),
   };
 }

@@ -64,3 +64,23 @@ function safeReaddir(dir: string): string[] {
     return [];
   }
 }
+
+/**
+ * An input that cannot be parsed before the end of what complete files already hold (a truncated or
+ * edited copy: a quote cut open) has changed: say so, with the counts, not only where parsing broke.
+ */
+export function changedInputError(
+  err: unknown,
+  ledger: Ledger,
+  resume: ResumePoint,
+  source: string,
+): unknown {
+  if (!(err instanceof BatchpipeError) || err.code !== ErrorCodes.PARSE || err.line === undefined) return err;
+  const lastKept = resume.nextSeq > 0 ? ledger.keptRecord(resume.nextSeq - 1) : undefined;
+  if (lastKept === undefined || err.line > lastKept.line) return err;
+  return new BatchpipeError(
+    ErrorCodes.INPUT_CHANGED,
+    `the input differs from the run this ledger records: the ledger holds ${resume.nextSeq} records from it in complete files (to line ${lastKept.line}), but the input breaks off at line ${err.line} (${err.code} ${err.message}); resume with the whole input, or use a new --ledger for new input`,
+    { file: source, line: err.line, cause: err },
+  );
+}

@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchpipeError, type ErrorCode, ErrorCodes } from '../errors.js';
-import type { Ledger, StagedRow } from '../ledger/ledger.js';
+import type { KeptRecord, Ledger, StagedRow } from '../ledger/ledger.js';
 import type { EncodedChunk } from '../prepare/encode-chunk.js';
 import { derivedCustomId } from '../transforms/request-builder.js';
 
@@ -78,6 +78,8 @@ export class BatchWriter {
   private readonly resumeSeq: number;
   /** Lines written to a file's pending bytes, not yet recorded in the ledger. */
   private unrecorded: (StagedRow & { file: OpenFile; piece: number; bytes: number; tokens: number })[] = [];
+  /** A kept record that came cut off: an error unless the input ends there. */
+  private cutShort: { seq: number; line: number; error: BatchpipeError } | undefined;
   /** The seq the next record gets. */
   nextSeq = 0;
   staged = 0;
@@ -97,12 +99,17 @@ export class BatchWriter {
     let nextReject = 0;
     this.options.ledger.transaction(() => {
       for (let i = 0; i < chunk.count; i++) {
+        if (this.cutShort) throw this.cutShort.error; // a record after it: the input changed there
         const seq = known ? known.seqs[i]! : this.nextSeq++;
         const line = chunk.lines[i]!;
         const record = source.subarray(chunk.starts[i], chunk.ends[i]);
         const reject = chunk.rejects[nextReject];
         if (reject?.index === i) {
           nextReject++;
+          if (seq < this.resumeSeq) {
+            this.verifyKept(seq, line, record, { code: reject.code });
+            continue;
+          }
           this.reject({
             seq,
             line,
@@ -114,12 +121,11 @@ export class BatchWriter {
           continue;
         }
         const customId = known ? known.customIds[i]! : (chunk.ids[i] ?? derivedCustomId(seq));
+        const tail = tails.subarray(i === 0 ? 0 : chunk.tailEnds[i - 1], chunk.tailEnds[i]);
         if (seq < this.resumeSeq) {
-          this.verifyKept(seq, line, customId, record);
-          this.staged++; // staged by the earlier run, in a file kept as it was
+          this.verifyKept(seq, line, record, { customId, bytes: lineBytes(requestHead(customId), tail) });
           continue;
         }
-        const tail = tails.subarray(i === 0 ? 0 : chunk.tailEnds[i - 1], chunk.tailEnds[i]);
         const model = chunk.models ? chunk.models[i]! : chunk.model;
         this.stage(seq, line, customId, model, tail, chunk.tokens[i]!, record);
       }
@@ -127,8 +133,21 @@ export class BatchWriter {
     });
   }
 
-  /** Closes the last file; `endSeq` is the seq after the last record read. */
+  /**
+   * Closes the last file; `endSeq` is the seq after the last record read. An input that ended
+   * before the records an earlier run already put in complete files is refused.
+   */
   finish(): void {
+    if (this.cutShort || this.nextSeq < this.resumeSeq) {
+      const given = this.cutShort
+        ? `${this.cutShort.seq} records and a cut-off one on line ${this.cutShort.line}`
+        : `${this.nextSeq} records`;
+      throw new BatchpipeError(
+        ErrorCodes.INPUT_CHANGED,
+        `the input is shorter than the run this ledger records: the ledger holds ${this.resumeSeq} records from it in complete files, the input gave ${given}; resume with the whole input, or use a new --ledger for new input`,
+        { file: this.options.source },
+      );
+    }
     this.options.ledger.transaction(() => this.closeFile(this.nextSeq));
   }
 
@@ -142,8 +161,8 @@ export class BatchWriter {
     record: Buffer,
   ): void {
     const { maxLines, maxBytes } = this.options;
-    const head = `{"custom_id":${JSON.stringify(customId)},`;
-    const bytes = Buffer.byteLength(head) + tail.byteLength + 1;
+    const head = requestHead(customId);
+    const bytes = lineBytes(head, tail);
     if (bytes > maxBytes) {
       this.reject({
         seq,
@@ -221,24 +240,56 @@ export class BatchWriter {
     this.rejected++;
   }
 
-  /** A record an earlier run already put in a complete file must be the same record now. */
-  private verifyKept(seq: number, line: number, customId: string, record: Buffer): void {
-    const kept = this.options.ledger.keptRequest(seq);
-    const what =
-      kept === undefined
-        ? 'the ledger has no request there'
-        : kept.custom_id !== customId
-          ? `custom_id ${JSON.stringify(customId)}, the ledger has ${JSON.stringify(kept.custom_id)}`
-          : !record.equals(kept.record)
-            ? 'different content from the ledger'
+  /**
+   * A record an earlier run already accounted for (before the end of its last complete file) must be
+   * the same record now, byte for byte on the same line, with the same fate: the same request, or a
+   * reject with the same code. It is counted, and nothing is written: its request is in a kept file,
+   * its reject in the ledger (and the rejects file starts as a copy of the ledger's).
+   */
+  private verifyKept(
+    seq: number,
+    line: number,
+    record: Buffer,
+    now: { code: string } | { customId: string; bytes: number },
+  ): void {
+    const { ledger, maxBytes } = this.options;
+    const kept = ledger.keptRecord(seq);
+    // What this run makes of the record: the encoder's reject, or one of the writer's own two.
+    const code =
+      'code' in now
+        ? now.code
+        : now.bytes > maxBytes
+          ? ErrorCodes.REQUEST_TOO_LARGE
+          : kept?.kind === 'reject' && (ledger.requestById(now.customId)?.seq ?? seq) !== seq
+            ? ErrorCodes.DUPLICATE_ID
             : undefined;
-    if (what !== undefined) {
-      throw new BatchpipeError(
-        ErrorCodes.INPUT_CHANGED,
-        `the input differs from the run this ledger records: record ${seq} has ${what}; use a new --ledger for new input`,
-        { file: this.options.source, line, seq },
-      );
+    const what = keptDifference(
+      kept,
+      line,
+      record,
+      'code' in now ? { code } : { code, customId: now.customId },
+    );
+    if (what === undefined) {
+      if (kept!.kind === 'request') this.staged++;
+      else this.rejected++;
+      return;
     }
+    const error = new BatchpipeError(
+      ErrorCodes.INPUT_CHANGED,
+      `the input differs from the run this ledger records: record ${seq} has ${what}; use a new --ledger for new input`,
+      { file: this.options.source, line, seq },
+    );
+    // The start of the kept record and nothing after it: a cut-off input, told as such by finish().
+    const keptBytes = kept && Buffer.from(kept.record);
+    if (
+      keptBytes &&
+      record.length < keptBytes.length &&
+      keptBytes.subarray(0, record.length).equals(record)
+    ) {
+      this.cutShort = { seq, line, error };
+      return;
+    }
+    throw error;
   }
 
   private openFile(firstSeq: number, model: string | null): OpenFile {
@@ -308,6 +359,42 @@ export class BatchWriter {
     }
     this.current = undefined;
   }
+}
+
+/**
+ * How a record read now differs from what the ledger kept of it, or `undefined` when it is the same:
+ * same fate (request with the same custom_id, or reject with the same code), same bytes, same line.
+ * A reject's record is kept as text, so it is compared as text.
+ */
+function keptDifference(
+  kept: KeptRecord | undefined,
+  line: number,
+  record: Buffer,
+  now: { code: string | undefined; customId?: string },
+): string | undefined {
+  if (kept === undefined) return 'nothing in the ledger';
+  if (kept.kind === 'request') {
+    if (now.code !== undefined) return `${now.code} now, the ledger has a request there`;
+    if (kept.customId !== now.customId) {
+      return `custom_id ${JSON.stringify(now.customId)}, the ledger has ${JSON.stringify(kept.customId)}`;
+    }
+    if (!record.equals(kept.record)) return 'different content from the ledger';
+  } else {
+    if (now.code !== kept.code)
+      return `${now.code ?? 'a valid request'} now, the ledger has it rejected with ${kept.code}`;
+    if (record.toString() !== kept.record) return 'different content from the ledger';
+  }
+  return kept.line === line ? undefined : `line ${line}, the ledger has line ${kept.line}`;
+}
+
+/** A request line's start; the encoder made the rest (the tail). */
+function requestHead(customId: string): string {
+  return `{"custom_id":${JSON.stringify(customId)},`;
+}
+
+/** The bytes of a request line: head, tail and newline. */
+function lineBytes(head: string, tail: Uint8Array): number {
+  return Buffer.byteLength(head) + tail.byteLength + 1;
 }
 
 /** The default reject policy: the first bad record stops the run, naming file, line and field. */

@@ -16,9 +16,12 @@ import {
   openBackendFromFlags,
 } from '../backend-options.js';
 
-/** Opens an existing ledger; these commands never create one. */
-function openExistingLedger(path: string): Ledger {
-  const ledger = Ledger.open(path, { readonly: false, mustExist: true });
+/**
+ * Opens an existing ledger; these commands never create one. `holder` (the command) takes the
+ * ledger's write lock; without it (status) the ledger is only read and may be open elsewhere.
+ */
+function openExistingLedger(path: string, holder?: string): Ledger {
+  const ledger = Ledger.open(path, { mustExist: true, ...(holder ? { holder } : { lock: false }) });
   if (ledger.getMeta('identity') === undefined) {
     ledger.close();
     throw new BatchpipeError(
@@ -31,10 +34,11 @@ function openExistingLedger(path: string): Ledger {
 
 /** Opens ledger and backend, runs `fn`, and closes both whatever happens. */
 async function withRun<T>(
+  command: string,
   flags: BackendFlags,
   fn: (store: BatchStore, backend: Backend) => Promise<T>,
 ): Promise<T> {
-  const ledger = openExistingLedger(flags.ledger);
+  const ledger = openExistingLedger(flags.ledger, `batchpipe ${command}`);
   try {
     const backend = await openBackendFromFlags(flags);
     try {
@@ -54,7 +58,7 @@ export function registerSubmit(program: Command): void {
       .description('upload staged request files and create batches, within the limits')
       .requiredOption('--ledger <path>', "the run's ledger"),
   ).action(async (flags: BackendFlags) => {
-    await withRun(flags, async (store, backend) => {
+    await withRun('submit', flags, async (store, backend) => {
       await driveBatches(store, backend, driveOptionsFromFlags(flags, backend, false));
       process.stderr.write(formatStatus(runStatus(store.ledger)));
     });
@@ -71,7 +75,7 @@ export function registerCollect(program: Command): void {
       .requiredOption('--ledger <path>', "the run's ledger")
       .option('--once', 'poll one round and return'),
   ).action(async (flags: BackendFlags & { once?: boolean }) => {
-    await withRun(flags, async (store, backend) => {
+    await withRun('collect', flags, async (store, backend) => {
       const options = driveOptionsFromFlags(flags, backend, true);
       await driveBatches(store, backend, { ...options, once: flags.once });
       process.stderr.write(formatStatus(runStatus(store.ledger)));
@@ -103,7 +107,7 @@ export function registerCancel(program: Command): void {
       .description("cancel the run's unfinished batches, keeping what they finished")
       .requiredOption('--ledger <path>', "the run's ledger"),
   ).action(async (flags: BackendFlags) => {
-    await withRun(flags, async (store, backend) => {
+    await withRun('cancel', flags, async (store, backend) => {
       const open = store.openBatches();
       for (const row of open) {
         try {

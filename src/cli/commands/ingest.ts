@@ -26,7 +26,7 @@ export function registerIngest(program: Command): void {
       3,
     )
     .action(async (files: string[], flags: IngestFlags) => {
-      const ledger = Ledger.open(flags.ledger, { mustExist: true });
+      const ledger = Ledger.open(flags.ledger, { mustExist: true, holder: 'batchpipe ingest' });
       try {
         const identity = ledger.getMeta('identity');
         if (identity === undefined) {

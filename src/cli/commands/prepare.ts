@@ -115,7 +115,7 @@ export function registerPrepare(program: Command): void {
       .description('turn CSV/JSONL records into Batch API request files, recorded in a ledger')
       .argument('[file]', 'input file, or - for stdin', '-'),
   ).action(async (file: string, flags: PrepareFlags) => {
-    const ledger = Ledger.open(flags.ledger);
+    const ledger = Ledger.open(flags.ledger, { holder: 'batchpipe prepare' });
     try {
       const summary = await prepare(prepareOptionsFromFlags(file, flags, ledger));
       process.stderr.write(formatPrepareSummary(summary, flags.out ?? defaultOutDir(flags.ledger)));

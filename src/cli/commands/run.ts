@@ -44,7 +44,7 @@ export function registerRun(program: Command): void {
       'JSON Schema parsed results must match; a mismatch is retried (kept in the ledger)',
     )
     .action(async (file: string | undefined, flags: RunFlags, command: Command) => {
-      const ledger = Ledger.open(flags.ledger);
+      const ledger = Ledger.open(flags.ledger, { holder: 'batchpipe run' });
       try {
         // A new ledger needs input (stdin when no file is named); an existing one resumes, and a
         // named file is checked against what the ledger already holds.
