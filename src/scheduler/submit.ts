@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync } from 'node:fs';
 import { toStreamingFile } from 'openai';
 import type { Batch, BatchCreateParams } from 'openai/resources/batches';
 import type { FileObject } from 'openai/resources/files';
@@ -91,21 +91,57 @@ async function uploadFile(store: BatchStore, backend: Backend, file: FileRow): P
       return;
     }
   }
-  store.markUploadStarted(file.id);
-  const remote = await createOnce(
-    backend,
-    `upload of ${file.name}`,
-    () =>
-      backend.client.files.create(
-        {
-          file: toStreamingFile(createReadStream(file.path), file.name, { type: 'application/jsonl' }),
-          purpose: 'batch',
-        },
-        { maxRetries: 0 },
-      ),
-    landed,
-  );
-  store.setRemoteFile(file.id, remote.id);
+  const fd = openRequestFile(file);
+  try {
+    store.markUploadStarted(file.id);
+    const remote = await createOnce(
+      backend,
+      `upload of ${file.name}`,
+      () =>
+        backend.client.files.create(
+          {
+            file: toStreamingFile(
+              createReadStream(file.path, { fd, start: 0, autoClose: false }),
+              file.name,
+              {
+                type: 'application/jsonl',
+              },
+            ),
+            purpose: 'batch',
+          },
+          { maxRetries: 0 },
+        ),
+      landed,
+    );
+    store.setRemoteFile(file.id, remote.id);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Opens a request file for upload, checking it is still there as the ledger recorded it. */
+function openRequestFile(file: FileRow): number {
+  let fd: number;
+  try {
+    fd = openSync(file.path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new BatchpipeError(
+      ErrorCodes.LEDGER_MISMATCH,
+      code === 'ENOENT'
+        ? `request file ${file.path} is in the ledger but missing on disk`
+        : `request file ${file.path} cannot be read: ${code ?? err}`,
+    );
+  }
+  const size = fstatSync(fd).size;
+  if (size !== file.bytes) {
+    closeSync(fd);
+    throw new BatchpipeError(
+      ErrorCodes.LEDGER_MISMATCH,
+      `request file ${file.path} is ${size} bytes on disk but the ledger recorded ${file.bytes}`,
+    );
+  }
+  return fd;
 }
 
 /** An uploaded batch file with this file's name and size, if the API has one. */
