@@ -129,7 +129,7 @@ test('a version 2 ledger is migrated: paths relative to where its command ran be
   const insert = db.prepare(
     "INSERT INTO files (name, path, endpoint, first_seq, complete) VALUES (?, ?, '/v1/chat/completions', 0, 1)",
   );
-  legacy.forEach((p, i) => insert.run(`f${i}`, p));
+  for (const [i, p] of legacy.entries()) insert.run(`f${i}`, p);
   db.close();
 
   const ledger = Ledger.open(ledgerPath);
