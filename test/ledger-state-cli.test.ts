@@ -4,7 +4,17 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -120,7 +130,9 @@ test('a prepare stopped by a bad record: status says incomplete, results/submit/
   assert.deepEqual(statuses(again.stdout), expected);
 });
 
-test('collect never waits silently: nothing left says so; requests nothing can send stop it with why', async () => {
+test('collect never waits silently: nothing left says so; requests nothing can send stop it with why', {
+  timeout: 60_000,
+}, async () => {
   const dir = tempDir();
   const ledger = path.join(dir, 'c.db');
   const made = await runCli(
@@ -243,6 +255,25 @@ test('a run folder moved elsewhere keeps working from any directory: submit, run
   });
   assert.equal(results.code, 0, results.stderr);
   assert.deepEqual(statuses(results.stdout), expected);
+});
+
+test('a request file gone from disk: submit names it instead of crashing', async () => {
+  const dir = tempDir();
+  const ledger = path.join(dir, 'g.db');
+  const out = path.join(dir, 'out');
+  const made = await runCli(['prepare', '-', '--ledger', ledger, '--out', out, ...template], {
+    stdin: 'id,text\n1,a\n',
+  });
+  assert.equal(made.code, 0, made.stderr);
+  const [name] = readdirSync(out);
+  rmSync(path.join(out, name!));
+  const submitted = await runCli(['submit', '--ledger', ledger, '--backend', 'local']);
+  assert.equal(submitted.code, 1);
+  assert.match(
+    submitted.stderr,
+    new RegExp(`BP_LEDGER_MISMATCH request file .*${name} is in the ledger but missing on disk`),
+  );
+  assert.ok(!submitted.stderr.includes('    at '), 'no stack trace');
 });
 
 test('outputs that cannot be written are BP_IO errors naming the path, before any work or when the disk is full', async () => {

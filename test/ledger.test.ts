@@ -114,12 +114,16 @@ test('a version 2 ledger is migrated: paths relative to where its command ran be
   mkdirSync(requests, { recursive: true });
   for (const name of ['here.jsonl', 'there.jsonl']) writeFileSync(path.join(requests, name), '{}\n');
   const elsewhere = path.join(tempDir(), 'abs.jsonl');
-  writeFileSync(elsewhere, '{}\n');
+  const outside = path.join(tempDir(), 'x.requests', 'twin.jsonl');
+  mkdirSync(path.dirname(outside));
+  for (const file of [elsewhere, outside, path.join(requests, 'twin.jsonl')]) writeFileSync(file, '{}\n');
   const legacy = [
     // found from this working directory, as the command that wrote it named it
     path.relative(process.cwd(), path.join(requests, 'here.jsonl')),
     // written by a command run in `dir`: not found from here, found by its tail beside the ledger
     path.join('runs', 'x.requests', 'there.jsonl'),
+    // found from here, outside the ledger's folder: that file, not its namesake beside the ledger
+    path.relative(process.cwd(), outside),
     elsewhere,
   ];
   mkdirSync(path.dirname(ledgerPath), { recursive: true });
@@ -138,6 +142,7 @@ test('a version 2 ledger is migrated: paths relative to where its command ran be
     assert.deepEqual(stored, [
       path.join('x.requests', 'here.jsonl'),
       path.join('x.requests', 'there.jsonl'),
+      outside,
       elsewhere,
     ]);
     for (const f of ledger.files()) assert.ok(existsSync(f.path), `${f.path} resolves`);
