@@ -23,6 +23,8 @@ export const ErrorCodes = {
   INPUT_CHANGED: 'BP_INPUT_CHANGED',
   /** Another process has the ledger open for writing (one writer per ledger). */
   LEDGER_BUSY: 'BP_LEDGER_BUSY',
+  /** The ledger's prepare stopped before it read all its input, or requests are left that nothing can send. */
+  INCOMPLETE_RUN: 'BP_INCOMPLETE_RUN',
   /** Bad command-line usage. */
   USAGE: 'BP_USAGE',
   /** The openai backend was chosen without an API key. */
@@ -85,4 +87,16 @@ export class BatchpipeError extends Error {
 
 export function isBatchpipeError(err: unknown): err is BatchpipeError {
   return err instanceof BatchpipeError;
+}
+
+/**
+ * A failed file operation as a `BP_IO` error naming the path, e.g. `cannot write out/x.csv: no space
+ * left on device (ENOSPC)`. `action` is what was tried: `write`, `create`, `read`…
+ */
+export function ioError(action: string, path: string, err: unknown): BatchpipeError {
+  const e = err as NodeJS.ErrnoException;
+  const message = err instanceof Error ? err.message : String(err);
+  // Node's messages read `ENOSPC: no space left on device, write`: keep the middle, then the code.
+  const reason = e?.code ? `${/^[A-Z0-9_]+: ([^,]*)/.exec(message)?.[1] ?? message} (${e.code})` : message;
+  return new BatchpipeError(ErrorCodes.IO, `cannot ${action} ${path}: ${reason}`, { cause: err });
 }

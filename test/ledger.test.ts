@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { Ledger } from '../src/ledger/ledger.js';
+import { LedgerPaths } from '../src/ledger/paths.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/ledger/schema.js';
 import { tempDir } from './support.js';
 
@@ -10,7 +12,10 @@ import { tempDir } from './support.js';
 function ledgerAtVersion(version: number, setup: (db: Database.Database) => void): string {
   const file = path.join(tempDir(), 'ledger.db');
   const db = new Database(file);
-  for (const migration of MIGRATIONS.slice(0, version)) db.exec(migration);
+  for (const migration of MIGRATIONS.slice(0, version)) {
+    if (typeof migration === 'string') db.exec(migration);
+    else migration(db, { paths: new LedgerPaths(file) });
+  }
   db.pragma(`user_version = ${version}`);
   setup(db);
   db.close();
@@ -76,6 +81,71 @@ test('a request that loses to an earlier custom_id leaves no record behind', () 
       customId: 'id-16',
       record: Buffer.from('row 16'),
     });
+  } finally {
+    ledger.close();
+  }
+});
+
+test('request file paths are kept relative to the ledger, so the folder can move; a file elsewhere stays absolute', () => {
+  const dir = tempDir();
+  const ledgerPath = path.join(dir, 'runs', 'x.db');
+  const ledger = Ledger.open(ledgerPath);
+  const inside = path.join(dir, 'runs', 'x.requests', 'a.jsonl');
+  const outside = path.join(tempDir(), 'b.jsonl');
+  const file = { model: null, endpoint: '/v1/chat/completions', attempt: 1, firstSeq: 0 };
+  try {
+    ledger.insertFile({ ...file, name: 'a.jsonl', path: path.relative(process.cwd(), inside) });
+    ledger.insertFile({ ...file, name: 'b.jsonl', path: outside });
+    const stored = ledger.db.prepare<[], string>('SELECT path FROM files ORDER BY id').pluck().all();
+    assert.deepEqual(stored, [path.join('x.requests', 'a.jsonl'), outside]);
+    assert.deepEqual(
+      ledger.files().map((f) => path.resolve(f.path)),
+      [inside, outside],
+    );
+  } finally {
+    ledger.close();
+  }
+});
+
+test('a version 2 ledger is migrated: paths relative to where its command ran become relative to the ledger', () => {
+  const dir = tempDir();
+  const ledgerPath = path.join(dir, 'runs', 'x.db');
+  const requests = path.join(dir, 'runs', 'x.requests');
+  mkdirSync(requests, { recursive: true });
+  for (const name of ['here.jsonl', 'there.jsonl']) writeFileSync(path.join(requests, name), '{}\n');
+  const elsewhere = path.join(tempDir(), 'abs.jsonl');
+  const outside = path.join(tempDir(), 'x.requests', 'twin.jsonl');
+  mkdirSync(path.dirname(outside));
+  for (const file of [elsewhere, outside, path.join(requests, 'twin.jsonl')]) writeFileSync(file, '{}\n');
+  const legacy = [
+    // found from this working directory, as the command that wrote it named it
+    path.relative(process.cwd(), path.join(requests, 'here.jsonl')),
+    // written by a command run in `dir`: not found from here, found by its tail beside the ledger
+    path.join('runs', 'x.requests', 'there.jsonl'),
+    // found from here, outside the ledger's folder: that file, not its namesake beside the ledger
+    path.relative(process.cwd(), outside),
+    elsewhere,
+  ];
+  mkdirSync(path.dirname(ledgerPath), { recursive: true });
+  const db = new Database(ledgerPath);
+  for (const migration of MIGRATIONS.slice(0, 2)) db.exec(migration as string);
+  db.pragma('user_version = 2');
+  const insert = db.prepare(
+    "INSERT INTO files (name, path, endpoint, first_seq, complete) VALUES (?, ?, '/v1/chat/completions', 0, 1)",
+  );
+  for (const [i, p] of legacy.entries()) insert.run(`f${i}`, p);
+  db.close();
+
+  const ledger = Ledger.open(ledgerPath);
+  try {
+    const stored = ledger.db.prepare<[], string>('SELECT path FROM files ORDER BY id').pluck().all();
+    assert.deepEqual(stored, [
+      path.join('x.requests', 'here.jsonl'),
+      path.join('x.requests', 'there.jsonl'),
+      outside,
+      elsewhere,
+    ]);
+    for (const f of ledger.files()) assert.ok(existsSync(f.path), `${f.path} resolves`);
   } finally {
     ledger.close();
   }

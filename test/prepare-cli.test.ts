@@ -92,7 +92,9 @@ test('the ledger records every request with its source line, record and file', a
   }[];
   assert.equal(files.length, 4);
   for (const file of files) {
-    const content = readFileSync(file.path);
+    // Stored relative to the ledger's directory (the run folder can move).
+    assert.ok(!path.isAbsolute(file.path), `${file.path} is relative to the ledger`);
+    const content = readFileSync(path.join(dir, file.path));
     assert.equal(file.complete, 1);
     assert.equal(content.length, file.bytes);
     assert.equal(content.toString().split('\n').length - 1, file.lines);

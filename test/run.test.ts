@@ -232,8 +232,8 @@ test('run without input refuses a ledger whose prepare never finished, and finis
   assert.equal(broken.code, 1);
   assert.match(broken.stderr, /BP_DUPLICATE_ID/);
   const resumed = await runCli(['run', ...common]);
-  assert.equal(resumed.code, 2);
-  assert.match(resumed.stderr, /stopped before it read all its input; run it again with the same input/);
+  assert.equal(resumed.code, 1);
+  assert.match(resumed.stderr, /BP_INCOMPLETE_RUN run: the run in .* stopped preparing after 0 records/);
   const fixed = await runCli(['run', '-', ...common, '--format', 'jsonl'], { stdin: 'id,text\n1,a\n2,b\n' });
   assert.equal(fixed.code, 0, fixed.stderr);
   assert.deepEqual(

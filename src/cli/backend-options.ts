@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 import { type Backend, type BackendName, openBackend } from '../backends/backend.js';
 import type { DriveOptions } from '../scheduler/drive.js';
-import { intOption } from './options.js';
+import { intOption, numberOption } from './options.js';
 
 /** Flags every command that talks to a Batch API shares. */
 export interface BackendFlags {
@@ -43,7 +43,7 @@ export function addBackendOptions(cmd: Command): Command {
     .option(
       '--poll-interval <seconds>',
       'first wait between polls; grows while nothing changes (default: 1 locally, 60 otherwise)',
-      Number,
+      numberOption('--poll-interval', { min: 0, aboveMin: true, max: 86_400 }),
     );
 }
 

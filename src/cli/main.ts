@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { BatchpipeError, ErrorCodes, ioError } from '../errors.js';
 import { commandsFor } from './commands/index.js';
 
 /**
@@ -8,20 +8,25 @@ import { commandsFor } from './commands/index.js';
  * Data goes to stdout; progress, summaries and errors to stderr.
  */
 export async function main(argv: string[]): Promise<number> {
-  exitQuietlyOnBrokenPipe();
+  const stdout = watchStdout();
   const program = new Command('batchpipe')
     .description('Move bulk LLM work onto the OpenAI Batch API.')
     .version(packageVersion(), '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  let failure: { error: unknown } | undefined;
   try {
     for (const register of await commandsFor(argv)) register(program);
     await program.parseAsync(argv, { from: 'user' });
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    return reportError(err);
+    failure = { error: err };
   }
+  // Data that never reached stdout (a full disk) fails the command, whatever else happened.
+  const lost = await stdout.settle();
+  if (lost !== undefined) return reportError(ioError('write', 'stdout', lost));
+  if (failure) return reportError(failure.error);
+  return typeof process.exitCode === 'number' ? process.exitCode : 0;
 }
 
 /** This package's version, from its package.json (two levels above dist/src/cli). */
@@ -44,10 +49,21 @@ function reportError(err: unknown): number {
   return 1;
 }
 
-/** A downstream `head` closing the pipe is not an error for a CLI that writes data to stdout. */
-function exitQuietlyOnBrokenPipe(): void {
+/**
+ * A downstream `head` closing the pipe is not an error for a CLI that writes data to stdout: exit 0.
+ * Any other error of stdout is kept; `settle()` flushes stdout and returns the first one.
+ */
+function watchStdout(): { settle(): Promise<unknown> } {
+  let failure: unknown;
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
-    throw err;
+    failure ??= err;
   });
+  return {
+    settle: () =>
+      new Promise((resolve) => {
+        if (failure !== undefined || process.stdout.destroyed) return resolve(failure);
+        process.stdout.write('', (err) => resolve(failure ?? err ?? undefined));
+      }),
+  };
 }

@@ -2,18 +2,48 @@ import { readFileSync } from 'node:fs';
 import { BatchpipeError, type ErrorCode, ErrorCodes } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 
-/** Parses a positive integer flag value, or fails as a usage error naming the flag. */
-export function intOption(flag: string): (value: string) => number {
+/** The values a numeric flag takes. */
+export interface NumberRange {
+  min: number;
+  max?: number | undefined;
+  integer?: boolean | undefined;
+  /** `min` itself is refused (e.g. a poll interval above 0). */
+  aboveMin?: boolean | undefined;
+}
+
+/**
+ * Parses a numeric flag value (`_` may group digits), or fails as a usage error naming the flag and
+ * the values it takes.
+ */
+export function numberOption(flag: string, range: NumberRange): (value: string) => number {
   return (value) => {
     const n = Number(value.replace(/_/g, ''));
-    if (!Number.isSafeInteger(n) || n < 1) {
+    const fits =
+      value.trim() !== '' &&
+      Number.isFinite(n) &&
+      (range.aboveMin ? n > range.min : n >= range.min) &&
+      (range.max === undefined || n <= range.max) &&
+      (!range.integer || Number.isSafeInteger(n));
+    if (!fits) {
       throw new BatchpipeError(
         ErrorCodes.USAGE,
-        `${flag} takes a positive integer, got ${JSON.stringify(value)}`,
+        `${flag} takes ${describeRange(range)}, got ${JSON.stringify(value)}`,
       );
     }
     return n;
   };
+}
+
+function describeRange({ min, max, integer, aboveMin }: NumberRange): string {
+  if (integer && min === 1 && max === undefined) return 'a positive integer';
+  const kind = integer ? 'an integer' : 'a number';
+  if (aboveMin) return `${kind} above ${min}${max === undefined ? '' : ` and at most ${max}`}`;
+  return max === undefined ? `${kind} of at least ${min}` : `${kind} from ${min} to ${max}`;
+}
+
+/** Parses a positive integer flag value, or fails as a usage error naming the flag. */
+export function intOption(flag: string): (value: string) => number {
+  return numberOption(flag, { min: 1, integer: true });
 }
 
 /** Reads and parses a JSON file named on the command line; invalid JSON fails with `invalidCode`. */

@@ -3,6 +3,7 @@ import { basename, dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { LedgerLock } from './ledger-lock.js';
+import { LedgerPaths } from './paths.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 export type RequestState = 'staged' | 'submitted' | 'succeeded' | 'failed' | 'expired' | 'cancelled';
@@ -11,6 +12,10 @@ export type RequestState = 'staged' | 'submitted' | 'succeeded' | 'failed' | 'ex
 export interface FileRow {
   id: number;
   name: string;
+  /**
+   * Where the file is, as this process can open it. The ledger stores it relative to its own
+   * directory (absolute when outside it), so a run folder can be moved and used from any directory.
+   */
   path: string;
   model: string | null;
   endpoint: string;
@@ -89,11 +94,13 @@ export class Ledger {
   readonly path: string;
   private readonly stmts;
   private readonly lock: LedgerLock | undefined;
+  readonly #paths: LedgerPaths;
 
   private constructor(path: string, db: Database.Database, lock: LedgerLock | undefined) {
     this.path = path;
     this.db = db;
     this.lock = lock;
+    this.#paths = new LedgerPaths(path);
     this.stmts = {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare<[string, string]>(
@@ -188,7 +195,7 @@ export class Ledger {
       db.pragma('wal_autocheckpoint = 2048');
       // NORMAL in WAL mode survives a process crash (kill -9); only an OS crash can lose the last commits.
       db.pragma('synchronous = NORMAL');
-      migrate(db, path);
+      migrate(db, path, new LedgerPaths(path));
     } else {
       checkVersion(db, path);
     }
@@ -210,6 +217,23 @@ export class Ledger {
 
   setMeta(key: string, value: string): void {
     this.stmts.setMeta.run(key, value);
+  }
+
+  deleteMeta(key: string): void {
+    this.db.prepare('DELETE FROM meta WHERE key = ?').run(key);
+  }
+
+  /** Whether the ledger holds no request, reject or file: no prepare has written anything to it. */
+  holdsNothing(): boolean {
+    return (
+      this.db
+        .prepare<[], number>(
+          `SELECT NOT EXISTS (SELECT 1 FROM requests) AND NOT EXISTS (SELECT 1 FROM rejects)
+             AND NOT EXISTS (SELECT 1 FROM files)`,
+        )
+        .pluck()
+        .get() === 1
+    );
   }
 
   /** Runs `fn` in one write transaction (BEGIN IMMEDIATE), committing on return. */
@@ -282,7 +306,7 @@ export class Ledger {
   }): number {
     const info = this.stmts.insertFile.run(
       file.name,
-      file.path,
+      this.#paths.toStored(file.path),
       file.model,
       file.endpoint,
       file.attempt,
@@ -304,7 +328,16 @@ export class Ledger {
 
   files(where: { complete?: boolean } = {}): FileRow[] {
     const filter = where.complete === undefined ? '' : ` WHERE complete = ${where.complete ? 1 : 0}`;
-    return this.db.prepare<[], FileRow>(`SELECT * FROM files${filter} ORDER BY id`).all();
+    return this.db
+      .prepare<[], FileRow>(`SELECT * FROM files${filter} ORDER BY id`)
+      .all()
+      .map((row) => this.located(row));
+  }
+
+  /** A `files` row read from the table, with `path` made openable from this process. */
+  located(row: FileRow): FileRow {
+    row.path = this.#paths.resolve(row.path);
+    return row;
   }
 
   /** What the ledger made of the input record at `seq`: a request, a reject, or nothing yet. */
@@ -625,11 +658,15 @@ function prepareResultStatements(db: Database.Database) {
   };
 }
 
-function migrate(db: Database.Database, path: string): void {
+function migrate(db: Database.Database, path: string, paths: LedgerPaths): void {
   const version = checkVersion(db, path);
   if (version === SCHEMA_VERSION) return;
   db.transaction(() => {
-    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+    for (let v = version; v < SCHEMA_VERSION; v++) {
+      const migration = MIGRATIONS[v]!;
+      if (typeof migration === 'string') db.exec(migration);
+      else migration(db, { paths });
+    }
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -1,8 +1,14 @@
+import type Database from 'better-sqlite3';
+import type { LedgerPaths } from './paths.js';
+
+/** A migration SQL alone cannot do; it runs inside the same transaction as the SQL ones. */
+export type MigrationStep = (db: Database.Database, context: { paths: LedgerPaths }) => void;
+
 /**
  * The ledger's schema, as an ordered list of migrations. `PRAGMA user_version` holds how many have
  * run; a ledger from a newer batchpipe (a higher version) is refused rather than misread.
  */
-export const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly (string | MigrationStep)[] = [
   `
   CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -104,6 +110,14 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE batches ADD COLUMN token_refusal TEXT;
   ALTER TABLE batches ADD COLUMN settled_before INTEGER;    -- 'queued': queue-holding batches settled by then
   `,
+  // 4: request file paths become relative to the ledger's directory (they were relative to where
+  // the command ran), so a run folder works from any directory and after a move. An older batchpipe
+  // would misread them: the version bump makes it refuse the ledger instead.
+  (db, { paths }) => {
+    const rows = db.prepare<[], { id: number; path: string }>('SELECT id, path FROM files').all();
+    const update = db.prepare<[string, number]>('UPDATE files SET path = ? WHERE id = ?');
+    for (const row of rows) update.run(paths.fromLegacy(row.path), row.id);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

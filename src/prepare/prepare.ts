@@ -2,7 +2,7 @@ import { createReadStream, mkdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import type { Readable } from 'node:stream';
-import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { BatchpipeError, ErrorCodes, ioError } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { BatchWriter, failOnReject } from '../sink/batch-writer.js';
 import { type Chunk, countNewlines, recordChunks } from '../sources/chunker.js';
@@ -24,14 +24,11 @@ import { type ChunkSink, inlineSink, threadedSink } from './chunk-sinks.js';
 import type { EncodeContext } from './encode-chunk.js';
 import { openRejectsFile } from './rejects-file.js';
 import { changedInputError, settleInterruptedRun } from './resume.js';
-import { claimLedger, runIdentity } from './run-identity.js';
+import { claimLedger, PREPARED_KEY, runIdentity } from './run-identity.js';
 
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from '../validate/file-rules.js';
 
 export type InputFormat = 'csv' | 'jsonl';
-
-/** Meta key set once prepare has read its whole input: the number of records. */
-export const PREPARED_KEY = 'prepared_records';
 
 /**
  * Records are parsed and encoded in chunks of about this size. Small enough that a chunk's
@@ -83,7 +80,11 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   checkLimits(maxLines, maxBytes);
   compileRequestBuilder(options); // fail on bad templates before touching the ledger or the input
-  mkdirSync(options.outDir, { recursive: true });
+  try {
+    mkdirSync(options.outDir, { recursive: true });
+  } catch (err) {
+    throw ioError('create the folder', options.outDir, err);
+  }
 
   const { stream, size } = openInput(options.input);
   // The first bytes decide the format; CSV is chunked honouring quotes, JSONL at every newline.

@@ -1,5 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
+import { ioError } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { RejectedRecord } from '../sink/batch-writer.js';
 
@@ -22,7 +23,20 @@ export function openRejectsFile(
   columns: readonly string[],
   ledger: Ledger,
 ): { write: (r: RejectedRecord) => void; close: () => void } {
-  const fd = openSync(path, 'w');
+  let fd: number;
+  try {
+    fd = openSync(path, 'w');
+  } catch (err) {
+    throw ioError('write', path, err);
+  }
+  // A full disk or a closed descriptor names the file.
+  const append = (text: string) => {
+    try {
+      writeSync(fd, text);
+    } catch (err) {
+      throw ioError('write', path, err);
+    }
+  };
   const lineOf = (r: RejectedRecord) =>
     `${JSON.stringify({
       line: r.line,
@@ -34,7 +48,7 @@ export function openRejectsFile(
     })}\n`;
   try {
     for (let page = ledger.rejectPage(-1, COPY_PAGE); page.length > 0; ) {
-      writeSync(fd, page.map((r) => lineOf({ ...r, field: r.field ?? undefined })).join(''));
+      append(page.map((r) => lineOf({ ...r, field: r.field ?? undefined })).join(''));
       page = ledger.rejectPage(page[page.length - 1]!.seq, COPY_PAGE);
     }
   } catch (err) {
@@ -42,7 +56,7 @@ export function openRejectsFile(
     throw err;
   }
   return {
-    write: (r) => writeSync(fd, lineOf(r)),
+    write: (r) => append(lineOf(r)),
     close: () => closeSync(fd),
   };
 }

@@ -1,8 +1,15 @@
+/**
+ * What a ledger records about the run it belongs to: the options that decide its requests (one
+ * identity per ledger), and whether its prepare read the whole input. Touches only the ledger's meta.
+ */
 import { randomBytes } from 'node:crypto';
 import { basename, extname } from 'node:path';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { RequestTemplateOptions } from '../transforms/request-builder.js';
+
+/** Meta key set once prepare has read its whole input: the number of records. */
+export const PREPARED_KEY = 'prepared_records';
 
 /** The options that decide what requests a run makes; a ledger belongs to exactly one identity. */
 export interface RunIdentity {
@@ -39,7 +46,9 @@ export function runIdentity(
 
 /**
  * Binds the ledger to this identity on first use and returns the run id; on later runs refuses a
- * ledger made with other options, naming what differs.
+ * ledger made with other options, naming what differs. A ledger that holds no request, reject or file
+ * yet (its first prepare failed before writing any) has nothing to protect: it is bound again, to
+ * these options and whatever header the input has.
  */
 export function claimLedger(ledger: Ledger, identity: RunIdentity): string {
   const stored = ledger.getMeta('identity');
@@ -51,6 +60,14 @@ export function claimLedger(ledger: Ledger, identity: RunIdentity): string {
       ledger.setMeta('created_at', new Date().toISOString());
     });
     return runId;
+  }
+  if (ledger.holdsNothing()) {
+    ledger.transaction(() => {
+      ledger.setMeta('identity', JSON.stringify(identity));
+      ledger.deleteMeta('columns');
+      ledger.deleteMeta(PREPARED_KEY);
+    });
+    return ledger.getMeta('run_id')!;
   }
   const before = JSON.parse(stored) as Record<string, unknown>;
   const differing = Object.keys(identity).filter(
@@ -71,4 +88,35 @@ export function claimLedger(ledger: Ledger, identity: RunIdentity): string {
     );
   }
   return ledger.getMeta('run_id')!;
+}
+
+/** How far the ledger's prepare got: `read` counts the records it accounts for (requests and rejects). */
+export interface PrepareState {
+  state: 'complete' | 'incomplete';
+  read: number;
+}
+
+/**
+ * Whether the ledger's prepare read its whole input; `undefined` for a ledger no prepare made (one
+ * filled by `batchSink` from code has no run identity and no end of input to mark).
+ */
+export function prepareState(ledger: Ledger): PrepareState | undefined {
+  if (ledger.getMeta('identity') === undefined) return undefined;
+  const prepared = ledger.getMeta(PREPARED_KEY);
+  return prepared === undefined
+    ? { state: 'incomplete', read: ledger.requestAndRejectCount() }
+    : { state: 'complete', read: Number(prepared) };
+}
+
+/**
+ * Refuses a ledger whose prepare stopped before the end of its input (a bad record, a kill): its
+ * results would silently lack the rest of the input. `ledgerName` is the path as the user gave it.
+ */
+export function requireCompletePrepare(ledger: Ledger, ledgerName: string, command: string): void {
+  const state = prepareState(ledger);
+  if (state?.state !== 'incomplete') return;
+  throw new BatchpipeError(
+    ErrorCodes.INCOMPLETE_RUN,
+    `${command}: the run in ${ledgerName} stopped preparing after ${state.read} records, before the end of its input; run \`batchpipe run\` or \`batchpipe prepare\` again with the same input and --ledger ${ledgerName} to finish it (add --rejects FILE to set bad records aside)`,
+  );
 }

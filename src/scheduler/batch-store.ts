@@ -60,6 +60,8 @@ export class BatchStore {
     return identity ? (JSON.parse(identity) as { endpoint: string }).endpoint : '/v1/chat/completions';
   }
 
+  // Every FileRow handed out goes through ledger.located: its path is stored relative to the ledger.
+
   /** Complete files not uploaded yet that still hold requests to send, in order. */
   filesToUpload(): FileRow[] {
     return this.ledger.db
@@ -68,7 +70,8 @@ export class BatchStore {
            AND EXISTS (SELECT 1 FROM requests r WHERE r.file_id = f.id AND r.state = 'staged')
          ORDER BY id`,
       )
-      .all();
+      .all()
+      .map((f) => this.ledger.located(f));
   }
 
   /** Records an upload intent: its tag (in the uploaded name) and the server's time before it. */
@@ -94,11 +97,14 @@ export class BatchStore {
            AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.file_id = f.id AND b.settled = 0)
          ORDER BY f.id`,
       )
-      .all();
+      .all()
+      .map((f) => this.ledger.located(f));
   }
 
   file(id: number): FileRow {
-    return this.ledger.db.prepare<[number], FileRow>('SELECT * FROM files WHERE id = ?').get(id)!;
+    return this.ledger.located(
+      this.ledger.db.prepare<[number], FileRow>('SELECT * FROM files WHERE id = ?').get(id)!,
+    );
   }
 
   /** Records the intent to create a batch for a file; returns its row id (named in the batch's metadata). */

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Backend } from '../backends/backend.js';
+import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { BatchStore } from './batch-store.js';
 import { type CollectOptions, collectRound } from './collect.js';
 import { restageRetries } from './restage.js';
@@ -32,21 +33,73 @@ export async function driveBatches(
     .prepare<[], number>("SELECT count(*) FROM requests WHERE state IN ('staged', 'submitted')")
     .pluck();
   let wait = options.pollIntervalMs;
+  let saidWaiting = '';
   for (;;) {
     const restaged = restageRetries(ledger);
     if (restaged.requests > 0)
       options.log?.(`retrying ${restaged.requests} requests in ${restaged.files} new files`);
-    await submitReady(store, backend, options.submit);
+    const submitted = await submitReady(store, backend, options.submit);
     if (!options.wait) return { final: unfinished.get() === 0 };
     const round = await collectRound(store, backend, options.collect);
     if (unfinished.get() === 0) return { final: true };
     if (options.once) return { final: false };
     if (round.settled > 0) wait = options.pollIntervalMs;
     else {
+      // Nothing open and nothing sent: no later round can change anything, so say why and stop.
+      if (round.open === 0 && submitted.created + submitted.uploaded + restaged.requests === 0) {
+        throw stuck(store);
+      }
+      // Said again when the number of batches changes (not at every poll or status change).
+      const waiting = waitingFor(store, submitted.waiting);
+      if (waiting.key !== saidWaiting) options.log?.(waiting.line);
+      saidWaiting = waiting.key;
       await sleep(wait);
       wait = Math.min(wait * 1.5, options.pollIntervalMs * 10);
     }
   }
+}
+
+/** What a poll waits for, e.g. `waiting for 2 batches (1 in_progress, 1 finalizing)`. */
+function waitingFor(store: BatchStore, heldFiles: number): { key: string; line: string } {
+  const open = store.openBatches();
+  const key = `${open.length}/${heldFiles}`;
+  if (open.length === 0) return { key, line: 'waiting for the next poll' };
+  const byStatus = new Map<string, number>();
+  for (const b of open) byStatus.set(b.status ?? 'unknown', (byStatus.get(b.status ?? 'unknown') ?? 0) + 1);
+  const statuses = [...byStatus].map(([status, n]) => `${n} ${status}`).join(', ');
+  const held =
+    heldFiles > 0
+      ? `; ${heldFiles} more ${heldFiles === 1 ? 'file waits' : 'files wait'} for room under --max-batches / --max-enqueued-tokens`
+      : '';
+  return {
+    key,
+    line: `waiting for ${open.length} ${open.length === 1 ? 'batch' : 'batches'} (${statuses})${held}`,
+  };
+}
+
+/** Requests left unfinished with nothing open and nothing to send: where they are, and what to do. */
+function stuck(store: BatchStore): BatchpipeError {
+  const left = store.ledger.db
+    .prepare<[], { unwritten: number; inFiles: number; submitted: number }>(
+      `SELECT coalesce(sum(r.state = 'staged' AND coalesce(f.complete, 0) = 0), 0) AS unwritten,
+              coalesce(sum(r.state = 'staged' AND f.complete = 1), 0) AS inFiles,
+              coalesce(sum(r.state = 'submitted'), 0) AS submitted
+       FROM requests r LEFT JOIN files f ON f.id = r.file_id
+       WHERE r.state IN ('staged', 'submitted')`,
+    )
+    .get()!;
+  const parts = [
+    left.unwritten > 0
+      ? `${left.unwritten} staged in no complete request file (rerun \`batchpipe run\` or \`batchpipe prepare\` with the same input to finish preparing)`
+      : '',
+    left.inFiles > 0 ? `${left.inFiles} staged in complete files that could not be submitted` : '',
+    left.submitted > 0 ? `${left.submitted} submitted to batches that are no longer open` : '',
+  ].filter((p) => p !== '');
+  const total = left.unwritten + left.inFiles + left.submitted;
+  return new BatchpipeError(
+    ErrorCodes.INCOMPLETE_RUN,
+    `nothing to wait for: no batch is open and nothing can be submitted, yet ${total} requests are not final: ${parts.join('; ')}`,
+  );
 }
 
 export { BatchStore };

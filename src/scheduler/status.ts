@@ -1,4 +1,5 @@
 import type { Ledger, RequestCounts } from '../ledger/ledger.js';
+import { type PrepareState, prepareState } from '../prepare/run-identity.js';
 import { BatchStore } from './batch-store.js';
 
 /** The stable JSON shape of `batchpipe status --json`. */
@@ -12,6 +13,8 @@ export interface RunStatus {
     request_counts: unknown;
   }[];
   tokens: { input: number; output: number; peak_queued: Record<string, number> };
+  /** Whether prepare read the whole input (absent for a ledger no prepare made, e.g. by `batchSink`). */
+  prepare?: PrepareState;
 }
 
 /** Counts per request state, every batch with its progress, and tokens used so far. */
@@ -28,6 +31,7 @@ export function runStatus(ledger: Ledger): RunStatus {
       "SELECT key, value FROM meta WHERE key LIKE 'peak_queued_tokens:%'",
     )
     .all();
+  const prepare = prepareState(ledger);
   return {
     requests: ledger.counts(),
     batches: store.batches().map((b) => ({
@@ -44,13 +48,22 @@ export function runStatus(ledger: Ledger): RunStatus {
         peak.map((p) => [p.key.slice('peak_queued_tokens:'.length), Number(p.value)]),
       ),
     },
+    ...(prepare ? { prepare } : {}),
   };
 }
 
 /** The human form: one line of counts, then one line per batch. */
 export function formatStatus(status: RunStatus): string {
   const r = status.requests;
+  const p = status.prepare;
   const lines = [
+    ...(p === undefined
+      ? []
+      : p.state === 'complete'
+        ? [`prepare: complete, read ${p.read} records`]
+        : [
+            `prepare: incomplete, read ${p.read} records of the input before it stopped; run \`batchpipe run\` or \`batchpipe prepare\` again with the same input to finish`,
+          ]),
     `requests: ${r.total} total: ${r.succeeded} succeeded, ${r.failed} failed, ${r.expired} expired, ${r.cancelled} cancelled, ${r.staged} staged, ${r.submitted} submitted, ${r.rejected} rejected`,
     `tokens: ${status.tokens.input} in, ${status.tokens.output} out`,
   ];

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync } from 'node:fs';
 import { toStreamingFile } from 'openai';
 import type { Batch, BatchCreateParams } from 'openai/resources/batches';
 import type { FileObject } from 'openai/resources/files';
@@ -127,28 +127,60 @@ async function uploadFile(store: BatchStore, backend: Backend, file: FileRow): P
       return;
     }
   }
-  const intent = randomBytes(4).toString('hex');
-  const serverAfter = await serverNow(backend, `the upload of ${file.name}`);
-  store.markUploadStarted(file.id, intent, serverAfter);
-  const remote = await createOnce(
-    backend,
-    `upload of ${file.name}`,
-    () =>
-      observed(
-        backend,
-        backend.client.files.create(
-          {
-            file: toStreamingFile(createReadStream(file.path), uploadName(file.name, intent), {
-              type: 'application/jsonl',
-            }),
-            purpose: 'batch',
-          },
-          { maxRetries: 0 },
+  const fd = openRequestFile(file);
+  try {
+    const intent = randomBytes(4).toString('hex');
+    const serverAfter = await serverNow(backend, `the upload of ${file.name}`);
+    store.markUploadStarted(file.id, intent, serverAfter);
+    const remote = await createOnce(
+      backend,
+      `upload of ${file.name}`,
+      () =>
+        observed(
+          backend,
+          backend.client.files.create(
+            {
+              file: toStreamingFile(
+                createReadStream(file.path, { fd, start: 0, autoClose: false }),
+                uploadName(file.name, intent),
+                { type: 'application/jsonl' },
+              ),
+              purpose: 'batch',
+            },
+            { maxRetries: 0 },
+          ),
         ),
-      ),
-    () => findUploaded(backend, file, intent, serverAfter ?? null),
-  );
-  store.setRemoteFile(file.id, remote.id);
+      () => findUploaded(backend, file, intent, serverAfter ?? null),
+    );
+    store.setRemoteFile(file.id, remote.id);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Opens a request file for upload, checking it is still there as the ledger recorded it. */
+function openRequestFile(file: FileRow): number {
+  let fd: number;
+  try {
+    fd = openSync(file.path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new BatchpipeError(
+      ErrorCodes.LEDGER_MISMATCH,
+      code === 'ENOENT'
+        ? `request file ${file.path} is in the ledger but missing on disk`
+        : `request file ${file.path} cannot be read: ${code ?? err}`,
+    );
+  }
+  const size = fstatSync(fd).size;
+  if (size !== file.bytes) {
+    closeSync(fd);
+    throw new BatchpipeError(
+      ErrorCodes.LEDGER_MISMATCH,
+      `request file ${file.path} is ${size} bytes on disk but the ledger recorded ${file.bytes}`,
+    );
+  }
+  return fd;
 }
 
 /**

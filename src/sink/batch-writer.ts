@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchpipeError, type ErrorCode, ErrorCodes } from '../errors.js';
+import { BatchpipeError, type ErrorCode, ErrorCodes, ioError } from '../errors.js';
 import type { KeptRecord, Ledger, StagedRow } from '../ledger/ledger.js';
 import type { EncodedChunk } from '../prepare/encode-chunk.js';
 import { derivedCustomId } from '../transforms/request-builder.js';
@@ -89,7 +89,7 @@ export class BatchWriter {
     this.attempt = options.attempt ?? 1;
     this.fileNumber = options.firstFileNumber ?? 1;
     this.resumeSeq = options.resumeSeq ?? 0;
-    mkdirSync(options.outDir, { recursive: true });
+    onDisk('create the folder', options.outDir, () => mkdirSync(options.outDir, { recursive: true }));
   }
 
   /** Writes one encoded chunk (chunks must come in input order) in one ledger transaction. */
@@ -297,7 +297,7 @@ export class BatchWriter {
     const name = `${runId}-a${this.attempt}-${String(this.fileNumber++).padStart(5, '0')}.jsonl`;
     const finalPath = join(outDir, name);
     const tempPath = join(outDir, `.${name}.partial`);
-    const fd = openSync(tempPath, 'w');
+    const fd = onDisk('write', tempPath, () => openSync(tempPath, 'w'));
     const id = ledger.insertFile({ name, path: finalPath, model, endpoint, attempt: this.attempt, firstSeq });
     this.current = {
       id,
@@ -333,22 +333,24 @@ export class BatchWriter {
     file.pending = [];
     file.pendingBytes = 0;
     file.hash.update(out);
-    writeSync(file.fd, out);
+    onDisk('write', file.tempPath, () => writeSync(file.fd, out));
   }
 
   private closeFile(endSeq: number): void {
     const file = this.current;
     if (!file) return;
     this.flush();
-    fsyncSync(file.fd);
-    closeSync(file.fd);
+    onDisk('write', file.tempPath, () => {
+      fsyncSync(file.fd);
+      closeSync(file.fd);
+    });
     if (file.lines === 0) {
       // Every record meant for this file was rejected: leave no empty file behind.
       rmSync(file.tempPath, { force: true });
       this.options.ledger.deleteFile(file.id);
       this.fileNumber--;
     } else {
-      renameSync(file.tempPath, file.finalPath);
+      onDisk('write', file.finalPath, () => renameSync(file.tempPath, file.finalPath));
       this.options.ledger.completeFile(file.id, {
         lines: file.lines,
         bytes: file.bytes,
@@ -408,4 +410,13 @@ export function failOnReject(source: string): (reject: RejectedRecord) => void {
       field: reject.field,
     });
   };
+}
+
+/** A file operation of the sink; its failure (a full disk, a folder that cannot be made) names the path. */
+function onDisk<T>(action: string, path: string, op: () => T): T {
+  try {
+    return op();
+  } catch (err) {
+    throw ioError(action, path, err);
+  }
 }

@@ -4,6 +4,7 @@ import OpenAI from 'openai';
 import type { Backend } from '../../backends/backend.js';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { Ledger } from '../../ledger/ledger.js';
+import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { BatchStore } from '../../scheduler/batch-store.js';
 import { collectRound } from '../../scheduler/collect.js';
 import { driveBatches } from '../../scheduler/drive.js';
@@ -32,14 +33,18 @@ function openExistingLedger(path: string, holder?: string): Ledger {
   return ledger;
 }
 
-/** Opens ledger and backend, runs `fn`, and closes both whatever happens. */
+/**
+ * Opens ledger and backend, runs `fn`, and closes both whatever happens. `command` is named when the
+ * ledger's prepare did not finish: nothing may be sent or waited for until it has.
+ */
 async function withRun<T>(
-  command: string,
+  command: 'submit' | 'collect' | 'cancel',
   flags: BackendFlags,
   fn: (store: BatchStore, backend: Backend) => Promise<T>,
 ): Promise<T> {
   const ledger = openExistingLedger(flags.ledger, `batchpipe ${command}`);
   try {
+    if (command !== 'cancel') requireCompletePrepare(ledger, flags.ledger, command);
     const backend = await openBackendFromFlags(flags);
     try {
       return await fn(new BatchStore(ledger), backend);
@@ -76,6 +81,12 @@ export function registerCollect(program: Command): void {
       .option('--once', 'poll one round and return'),
   ).action(async (flags: BackendFlags & { once?: boolean }) => {
     await withRun('collect', flags, async (store, backend) => {
+      const { staged, submitted } = store.ledger.counts();
+      if (staged + submitted === 0) {
+        process.stderr.write('batchpipe: nothing to collect: every request is final\n');
+        process.stderr.write(formatStatus(runStatus(store.ledger)));
+        return;
+      }
       const options = driveOptionsFromFlags(flags, backend, true);
       await driveBatches(store, backend, { ...options, once: flags.once });
       process.stderr.write(formatStatus(runStatus(store.ledger)));

@@ -9,7 +9,11 @@ import {
   prepare,
 } from '../../prepare/prepare.js';
 import { ENDPOINTS, type Endpoint } from '../../types.js';
-import { intOption, readJsonObjectFile } from '../options.js';
+import { intOption, numberOption, readJsonObjectFile } from '../options.js';
+import { checkOutputPath } from '../output.js';
+
+/** More encode threads than this only add start-up and memory: the main thread keeps order alone. */
+const MAX_THREADS = 64;
 
 /** The options `prepare` and `run` share: input, template, limits, rejects. */
 export function addPrepareOptions(cmd: Command, { outRequired = true } = {}): Command {
@@ -50,8 +54,10 @@ export function addPrepareOptions(cmd: Command, { outRequired = true } = {}): Co
       DEFAULT_MAX_BYTES,
     )
     .option('--rejects <file>', 'write bad records here as JSONL and go on (default: stop at the first)')
-    .option('--threads <n>', 'encode threads (default: 2 for large inputs, 0 = this thread)', (v) =>
-      Number(v),
+    .option(
+      '--threads <n>',
+      'encode threads (default: 2 for large inputs, 0 = this thread)',
+      numberOption('--threads', { min: 0, max: MAX_THREADS, integer: true }),
     );
 }
 
@@ -115,6 +121,7 @@ export function registerPrepare(program: Command): void {
       .description('turn CSV/JSONL records into Batch API request files, recorded in a ledger')
       .argument('[file]', 'input file, or - for stdin', '-'),
   ).action(async (file: string, flags: PrepareFlags) => {
+    if (flags.rejects !== undefined) checkOutputPath('--rejects', flags.rejects);
     const ledger = Ledger.open(flags.ledger, { holder: 'batchpipe prepare' });
     try {
       const summary = await prepare(prepareOptionsFromFlags(file, flags, ledger));

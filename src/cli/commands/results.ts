@@ -1,8 +1,10 @@
 import { type Command, Option } from 'commander';
 import { Ledger } from '../../ledger/ledger.js';
+import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { parseStatusList, type ResultStatus } from '../../results/ledger-rows.js';
 import { inputFormat } from '../../results/result-source.js';
 import { type WriteResultsOptions, writeResults } from '../../results/write-results.js';
+import { writeOutput } from '../output.js';
 
 export interface ResultsFlags {
   ledger: string;
@@ -60,7 +62,9 @@ export function registerResults(program: Command): void {
     // One pass in seq order reads each page once: a small page cache does (and saves ~14 MB).
     ledger.db.pragma('cache_size = -2048');
     try {
-      const { rows } = await writeResults(ledger, process.stdout, resultsOptionsFromFlags(flags, ledger));
+      requireCompletePrepare(ledger, flags.ledger, 'results');
+      const options = resultsOptionsFromFlags(flags, ledger);
+      const { rows } = await writeOutput(undefined, (out) => writeResults(ledger, out, options));
       process.stderr.write(`batchpipe: results: ${rows} rows\n`);
     } finally {
       ledger.close();

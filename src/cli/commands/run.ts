@@ -1,9 +1,7 @@
-import { createWriteStream } from 'node:fs';
-import { finished } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { Ledger } from '../../ledger/ledger.js';
-import { PREPARED_KEY, prepare } from '../../prepare/prepare.js';
+import { prepare } from '../../prepare/prepare.js';
+import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { writeResults } from '../../results/write-results.js';
 import { BatchStore } from '../../scheduler/batch-store.js';
 import { driveBatches } from '../../scheduler/drive.js';
@@ -16,6 +14,7 @@ import {
   openBackendFromFlags,
 } from '../backend-options.js';
 import { storeOutputSchema } from '../options.js';
+import { checkOutputPath, writeOutput } from '../output.js';
 import {
   addPrepareOptions,
   formatPrepareSummary,
@@ -44,20 +43,14 @@ export function registerRun(program: Command): void {
       'JSON Schema parsed results must match; a mismatch is retried (kept in the ledger)',
     )
     .action(async (file: string | undefined, flags: RunFlags, command: Command) => {
+      // Outputs that cannot be written fail now, not after the batches ran.
+      if (flags.results !== undefined) checkOutputPath('--results', flags.results);
+      if (flags.rejects !== undefined) checkOutputPath('--rejects', flags.rejects);
       const ledger = Ledger.open(flags.ledger, { holder: 'batchpipe run' });
       try {
         // A new ledger needs input (stdin when no file is named); an existing one resumes, and a
         // named file is checked against what the ledger already holds.
-        if (
-          file === undefined &&
-          ledger.getMeta('identity') !== undefined &&
-          ledger.getMeta(PREPARED_KEY) === undefined
-        ) {
-          throw new BatchpipeError(
-            ErrorCodes.USAGE,
-            `the run in ${flags.ledger} stopped before it read all its input; run it again with the same input to finish preparing`,
-          );
-        }
+        if (file === undefined) requireCompletePrepare(ledger, flags.ledger, 'run');
         if (file !== undefined || ledger.getMeta('identity') === undefined) {
           const options = prepareOptionsFromFlags(file ?? '-', flags, ledger);
           const summary = await prepare(options);
@@ -88,12 +81,8 @@ export function registerRun(program: Command): void {
           );
           return;
         }
-        const out = flags.results === undefined ? process.stdout : createWriteStream(flags.results);
-        const { rows } = await writeResults(ledger, out, resultsOptionsFromFlags(flags, ledger));
-        if (out !== process.stdout) {
-          out.end();
-          await finished(out);
-        }
+        const options = resultsOptionsFromFlags(flags, ledger);
+        const { rows } = await writeOutput(flags.results, (out) => writeResults(ledger, out, options));
         process.stderr.write(
           `batchpipe: wrote ${rows} results${flags.results ? ` to ${flags.results}` : ''}\n`,
         );

@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { parseDurationSeconds, startLocalServer } from '../../server/index.js';
+import { numberOption } from '../options.js';
 
 interface ServeOptions {
   port: number;
@@ -31,14 +32,19 @@ export function registerServe(program: Command): void {
   program
     .command('serve')
     .description('run the built-in local Batch API server (OpenAI Files + Batches API over HTTP)')
-    .option('--port <n>', 'TCP port (0 picks a free one)', numberOption('--port', 0, 65_535, true), 8787)
+    .option(
+      '--port <n>',
+      'TCP port (0 picks a free one)',
+      numberOption('--port', { min: 0, max: 65_535, integer: true }),
+      8787,
+    )
     .option('--host <address>', 'interface to bind', '127.0.0.1')
     .option('--data <dir>', 'directory for the server state and files', '.batchpipe/server')
     .option('--api-key <key>', 'accept only this bearer key (default: any key; env BATCHPIPE_SERVE_API_KEY)')
     .option(
       '--seed <n>',
       'seed of the built-in responder and the fault draws',
-      numberOption('--seed', 0, 2 ** 31, true),
+      numberOption('--seed', { min: 0, max: 2 ** 31, integer: true }),
       0,
     )
     .addOption(
@@ -49,54 +55,54 @@ export function registerServe(program: Command): void {
     .option(
       '--fail-rate <f>',
       'fraction of requests answered 500/429 in the output',
-      numberOption('--fail-rate', 0, 1),
+      numberOption('--fail-rate', { min: 0, max: 1 }),
       0,
     )
     .option(
       '--http-fault-rate <f>',
       'fraction of API calls answered 500/429 with Retry-After',
-      numberOption('--http-fault-rate', 0, 1),
+      numberOption('--http-fault-rate', { min: 0, max: 1 }),
       0,
     )
     .option(
       '--enqueued-token-limit <n>',
       'tokens queued per model above which a batch fails',
-      numberOption('--enqueued-token-limit', 0, Number.MAX_SAFE_INTEGER, true),
+      numberOption('--enqueued-token-limit', { min: 0, integer: true }),
     )
     .option(
       '--latency <ms>',
       'milliseconds each request takes (0.5×–1.5×)',
-      numberOption('--latency', 0, 3_600_000),
+      numberOption('--latency', { min: 0, max: 3_600_000 }),
       0,
     )
     .option(
       '--clock-skew <seconds>',
       "seconds the server's clock runs ahead (negative: behind): timestamps, expiry, the date header",
-      numberOption('--clock-skew', -31_536_000, 31_536_000),
+      numberOption('--clock-skew', { min: -31_536_000, max: 31_536_000 }),
       0,
     )
     .option(
       '--truncate-downloads <n>',
       'the first N downloads of output/error files end after half their lines',
-      numberOption('--truncate-downloads', 0, Number.MAX_SAFE_INTEGER, true),
+      numberOption('--truncate-downloads', { min: 0, integer: true }),
       0,
     )
     .option(
       '--lose-create-responses <n>',
       'the first N uploads and batch creations take effect, then lose their response',
-      numberOption('--lose-create-responses', 0, Number.MAX_SAFE_INTEGER, true),
+      numberOption('--lose-create-responses', { min: 0, integer: true }),
       0,
     )
     .option(
       '--null-output-files <n>',
       'the first N completed batches are retrieved once with output_file_id null',
-      numberOption('--null-output-files', 0, Number.MAX_SAFE_INTEGER, true),
+      numberOption('--null-output-files', { min: 0, integer: true }),
       0,
     )
     .option(
       '--fail-validation-line <n>',
       'a batch of N or more requests fails validation naming line N',
-      numberOption('--fail-validation-line', 1, Number.MAX_SAFE_INTEGER, true),
+      numberOption('--fail-validation-line', { min: 1, integer: true }),
     )
     .option(
       '--upstream <url>',
@@ -106,7 +112,7 @@ export function registerServe(program: Command): void {
     .option(
       '--concurrency <n>',
       'requests running at once across all batches',
-      numberOption('--concurrency', 1, 10_000, true),
+      numberOption('--concurrency', { min: 1, max: 10_000, integer: true }),
       16,
     )
     .action(async (options: ServeOptions) => {
@@ -160,25 +166,6 @@ async function serve(options: ServeOptions): Promise<void> {
 
 function usage(message: string): BatchpipeError {
   return new BatchpipeError(ErrorCodes.USAGE, message);
-}
-
-/** A numeric flag within [min, max] (an integer when asked), or a usage error naming the flag. */
-function numberOption(flag: string, min: number, max: number, integer = false): (value: string) => number {
-  return (value) => {
-    const n = Number(value.replace(/_/g, ''));
-    if (
-      value.trim() === '' ||
-      !Number.isFinite(n) ||
-      n < min ||
-      n > max ||
-      (integer && !Number.isInteger(n))
-    ) {
-      throw usage(
-        `${flag} takes ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${JSON.stringify(value)}`,
-      );
-    }
-    return n;
-  };
 }
 
 function durationOption(value: string): number {

@@ -15,6 +15,7 @@ import {
   validateJsonlFile,
 } from '../../validate/validate-files.js';
 import { intOption } from '../options.js';
+import { writeOutput } from '../output.js';
 
 interface ValidateCommandOptions {
   maxLines: number;
@@ -44,11 +45,15 @@ export function registerValidate(program: Command): void {
       DEFAULT_MAX_EMBEDDING_INPUTS,
     )
     .action(async (files: string[], options: ValidateCommandOptions) => {
-      process.exitCode = await validateCommand(files, options);
+      process.exitCode = await writeOutput(undefined, (out) => validateCommand(files, options, out));
     });
 }
 
-async function validateCommand(files: string[], options: ValidateCommandOptions): Promise<number> {
+async function validateCommand(
+  files: string[],
+  options: ValidateCommandOptions,
+  stdout: NodeJS.WritableStream,
+): Promise<number> {
   if (files.filter((f) => f === '-').length > 1) {
     throw new BatchpipeError(ErrorCodes.USAGE, 'stdin (-) can be given only once');
   }
@@ -57,7 +62,7 @@ async function validateCommand(files: string[], options: ValidateCommandOptions)
     maxBytes: options.maxBytes,
     maxEmbeddingInputs: options.maxEmbeddingInputs,
   };
-  const out = new BlockWriter(process.stdout);
+  const out = new BlockWriter(stdout);
   let requests = 0;
   let bytes = 0;
   let problems = 0;
