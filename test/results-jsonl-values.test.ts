@@ -131,7 +131,7 @@ test('JSONL input: nested values and top-level numbers keep their exact text in 
   const out = run.stdout.split('\n').filter((l) => l !== '');
   assert.equal(out.length, lines.length);
   const objects = lines.slice(0, -1);
-  objects.forEach((line, i) => assert.ok(out[i]!.includes(`"record":${line},"result"`), out[i]));
+  for (const [i, line] of objects.entries()) assert.ok(out[i]!.includes(`"record":${line},"result"`), out[i]);
   assert.equal(JSON.parse(out.at(-1)!).record, lines.at(-1), 'a line that is not JSON comes as its text');
   const outputs = python(PYTHON_READ, [], JSON.stringify(out.slice(0, -1))) as { record: unknown }[];
   assert.deepEqual(
