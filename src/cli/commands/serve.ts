@@ -1,12 +1,19 @@
+import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { parseDurationSeconds, startLocalServer } from '../../server/index.js';
+import {
+  DEFAULT_HEADERS_TIMEOUT_SECONDS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_REQUEST_TIMEOUT_SECONDS,
+} from '../../server/options.js';
 
 interface ServeOptions {
   port: number;
   host: string;
   data: string;
   apiKey?: string;
+  apiKeyFile?: string;
   seed: number;
   completionWindow: number;
   failRate: number;
@@ -16,6 +23,9 @@ interface ServeOptions {
   upstream?: string;
   upstreamApiKey?: string;
   concurrency: number;
+  maxConnections: number;
+  headersTimeout?: number;
+  requestTimeout: number;
 }
 
 /**
@@ -29,7 +39,16 @@ export function registerServe(program: Command): void {
     .option('--port <n>', 'TCP port (0 picks a free one)', numberOption('--port', 0, 65_535, true), 8787)
     .option('--host <address>', 'interface to bind', '127.0.0.1')
     .option('--data <dir>', 'directory for the server state and files', '.batchpipe/server')
-    .option('--api-key <key>', 'accept only this bearer key (default: any key; env BATCHPIPE_SERVE_API_KEY)')
+    .addOption(
+      new Option(
+        '--api-key <key>',
+        'accept only this bearer key (default: any key). Other users can see it in `ps`: prefer --api-key-file or the env BATCHPIPE_SERVE_API_KEY',
+      ).conflicts('apiKeyFile'),
+    )
+    .option(
+      '--api-key-file <file>',
+      'accept only the bearer key held in FILE (surrounding whitespace ignored)',
+    )
     .option(
       '--seed <n>',
       'seed of the built-in responder and the fault draws',
@@ -38,7 +57,7 @@ export function registerServe(program: Command): void {
     )
     .addOption(
       new Option('--completion-window <duration>', 'how long a batch may run: 24h, 30m, 5s, …')
-        .argParser(durationOption)
+        .argParser(durationOption('--completion-window'))
         .default(86_400, '24h'),
     )
     .option(
@@ -68,12 +87,35 @@ export function registerServe(program: Command): void {
       '--upstream <url>',
       'forward requests to this OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1)',
     )
-    .option('--upstream-api-key <key>', 'bearer key for the upstream (env BATCHPIPE_UPSTREAM_API_KEY)')
+    .option(
+      '--upstream-api-key <key>',
+      'bearer key for the upstream (visible in `ps`: prefer the env BATCHPIPE_UPSTREAM_API_KEY)',
+    )
     .option(
       '--concurrency <n>',
       'requests running at once across all batches',
       numberOption('--concurrency', 1, 10_000, true),
       16,
+    )
+    .option(
+      '--max-connections <n>',
+      'connections open at once; more are closed as soon as accepted (clients retry)',
+      numberOption('--max-connections', 1, 1_000_000, true),
+      DEFAULT_MAX_CONNECTIONS,
+    )
+    .addOption(
+      new Option(
+        '--headers-timeout <duration>',
+        `time a client has to send a request's headers (default: ${DEFAULT_HEADERS_TIMEOUT_SECONDS}s, or --request-timeout if shorter)`,
+      ).argParser(durationOption('--headers-timeout')),
+    )
+    .addOption(
+      new Option(
+        '--request-timeout <duration>',
+        'time a client has to send a whole request, body included; then 408 and closed',
+      )
+        .argParser(durationOption('--request-timeout'))
+        .default(DEFAULT_REQUEST_TIMEOUT_SECONDS, `${DEFAULT_REQUEST_TIMEOUT_SECONDS / 60}m`),
     )
     .action(async (options: ServeOptions) => {
       await serve(options);
@@ -82,7 +124,18 @@ export function registerServe(program: Command): void {
 
 async function serve(options: ServeOptions): Promise<void> {
   const log = (line: string) => process.stderr.write(`batchpipe serve: ${line}\n`);
-  const apiKey = options.apiKey ?? process.env.BATCHPIPE_SERVE_API_KEY;
+  if (options.headersTimeout !== undefined && options.headersTimeout > options.requestTimeout) {
+    throw usage(
+      '--headers-timeout must not be longer than --request-timeout (the request includes its headers)',
+    );
+  }
+  if (options.apiKey === '')
+    throw usage('--api-key is empty: give the key, or leave the flag out to accept any key');
+  const apiKey =
+    options.apiKey ??
+    (options.apiKeyFile !== undefined
+      ? readKeyFile(options.apiKeyFile)
+      : process.env.BATCHPIPE_SERVE_API_KEY);
   const upstreamApiKey = options.upstreamApiKey ?? process.env.BATCHPIPE_UPSTREAM_API_KEY;
   let server: Awaited<ReturnType<typeof startLocalServer>>;
   try {
@@ -96,10 +149,13 @@ async function serve(options: ServeOptions): Promise<void> {
       httpFaultRate: options.httpFaultRate,
       latencyMs: options.latency,
       concurrency: options.concurrency,
+      maxConnections: options.maxConnections,
+      requestTimeoutSeconds: options.requestTimeout,
       log,
       ...(apiKey ? { apiKey } : {}),
       ...(upstreamApiKey ? { upstreamApiKey } : {}),
       ...(options.upstream !== undefined ? { upstream: options.upstream } : {}),
+      ...(options.headersTimeout !== undefined ? { headersTimeoutSeconds: options.headersTimeout } : {}),
       ...(options.enqueuedTokenLimit !== undefined ? { enqueuedTokenLimit: options.enqueuedTokenLimit } : {}),
     });
   } catch (err) {
@@ -142,10 +198,34 @@ function numberOption(flag: string, min: number, max: number, integer = false): 
   };
 }
 
-function durationOption(value: string): number {
-  const seconds = parseDurationSeconds(value);
-  if (seconds === undefined) {
-    throw usage(`--completion-window takes a duration such as 24h, 30m or 5s, got ${JSON.stringify(value)}`);
+/** A duration flag (`24h`, `30m`, `5s`, `0.5s`), or a usage error naming the flag. */
+function durationOption(flag: string): (value: string) => number {
+  return (value) => {
+    const seconds = parseDurationSeconds(value);
+    if (seconds === undefined) {
+      throw usage(`${flag} takes a duration such as 24h, 30m or 5s, got ${JSON.stringify(value)}`);
+    }
+    return seconds;
+  };
+}
+
+/**
+ * The key in an `--api-key-file`, without surrounding whitespace (the newline an editor or `echo`
+ * adds). Errors name the file, never its content.
+ */
+function readKeyFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
+    throw new BatchpipeError(ErrorCodes.IO, `--api-key-file ${file}: cannot read it (${reason})`);
   }
-  return seconds;
+  const key = text.trim();
+  if (key === '' || /\s/.test(key)) {
+    throw usage(
+      `--api-key-file ${file}: the file must hold one key${key === '' ? ' (it is empty)' : ' (it holds whitespace inside)'}`,
+    );
+  }
+  return key;
 }
