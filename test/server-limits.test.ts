@@ -145,7 +145,7 @@ test('serve --request-timeout / --headers-timeout: a trickling body or unfinishe
   assert.doesNotMatch(serve.stderr(), /internal error|\n\s+at /);
 });
 
-test('serve: an upload or a JSON body cut off by its client logs one line each, never an error trace', async () => {
+test('serve: an upload or a JSON body cut off by its client, or a malformed request, logs one line each, never an error trace', async () => {
   const serve = await spawnServe(['--data', tempDir()]);
   try {
     const boundary = 'b0undary';
@@ -161,6 +161,10 @@ test('serve: an upload or a JSON body cut off by its client logs one line each, 
     upload.socket.destroy();
     json.socket.destroy();
     await until('two log lines', () => lines(serve, /before the request body was complete/).length >= 2);
+    const malformed = await rawClient(serve);
+    malformed.socket.write('BLAH /v1/files HTTP/1.1\r\nHost: x\r\n\r\n');
+    await within('the 400', malformed.closed);
+    assert.match(malformed.received(), /^HTTP\/1\.1 400 /);
     // Still serving.
     const client = new OpenAI({ apiKey: 'k', baseURL: serve.url, maxRetries: 0 });
     assert.deepEqual((await client.files.list()).data, []);
@@ -179,6 +183,10 @@ test('serve: an upload or a JSON body cut off by its client logs one line each, 
     serve.stderr(),
   );
   assert.equal(lines(serve, cut).length, 2);
+  assert.equal(
+    lines(serve, /a client sent a malformed request \(HPE_INVALID_METHOD\): answered 400/).length,
+    1,
+  );
   assert.doesNotMatch(serve.stderr(), /internal error|\n\s+at /);
 });
 

@@ -88,25 +88,30 @@ export function applyConnectionLimits(
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    const request = inFlight.get(socket);
-    if (request) {
-      // The request's own close logs it, with its method and path.
-      if (timedOut) {
-        request.cutBy = `not complete within the request timeout (${seconds(limits.requestTimeoutMs)}): answered 408 and closed`;
-      }
-    } else if (timedOut) {
-      log(
-        `a client sent no complete request headers within ${seconds(limits.headersTimeoutMs)}: answered 408 and closed`,
-      );
-    } else if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') {
-      // A reset between requests is a client leaving, not a request cut short.
-      log(`a client sent a malformed request (${err.code ?? err.message}): answered 400 and closed`);
-    }
+    // A reset, or the connection ending inside a request (the parser's EOF error), is a client
+    // leaving: between requests nothing is cut short, and a request it cuts logs that on its close.
+    const reset = err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'HPE_INVALID_EOF_STATE';
     const status = timedOut
       ? '408 Request Timeout'
       : err.code === 'HPE_HEADER_OVERFLOW'
         ? '431 Request Header Fields Too Large'
         : '400 Bad Request';
+    const answered = `answered ${status.slice(0, 3)} and closed`;
+    const request = inFlight.get(socket);
+    if (request) {
+      // The request's own close logs it, with its method and path.
+      if (timedOut) {
+        request.cutBy = `not complete within the request timeout (${seconds(limits.requestTimeoutMs)}): ${answered}`;
+      } else if (!reset) {
+        request.cutBy = `the request was malformed (${err.code ?? err.message}): ${answered}`;
+      }
+    } else if (timedOut) {
+      log(
+        `a client sent no complete request headers within ${seconds(limits.headersTimeoutMs)}: ${answered}`,
+      );
+    } else if (!reset) {
+      log(`a client sent a malformed request (${err.code ?? err.message}): ${answered}`);
+    }
     // As Node's own default: answer unless a response has started, and close (a client that keeps
     // sending must not hold the socket).
     const responding = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
