@@ -70,6 +70,13 @@ test('a canonical record is exactly csv-parse → csv-stringify of itself; csv-s
     const row = randomRow(next, fields);
     const written = stringify([row]).replace(/\n$/, '');
     assert.equal(isCanonicalCsvRecord(Buffer.from(written), fields, false), true, JSON.stringify(written));
+    // With formula escaping, canonical exactly when escaping changes nothing, quoted cells included.
+    const escaped = stringify([row], { escape_formulas: true }).replace(/\n$/, '');
+    assert.equal(
+      isCanonicalCsvRecord(Buffer.from(written), fields, true),
+      escaped === written,
+      `${JSON.stringify(written)} escaped ${JSON.stringify(escaped)}`,
+    );
     // The same values written another way (every field quoted): canonical only if nothing changed.
     const quoted = row.map((v) => `"${v.replaceAll('"', '""')}"`).join(',');
     const reparsed = parse(quoted, { relax_column_count: true }) as string[][];
@@ -101,6 +108,11 @@ test('not canonical: a wrong field count, stray or unclosed quotes, a bare CR/LF
   no('"plain"', 1); // quotes nothing needs
   no('=1+1,b', 2, true);
   no('x,＝1', 2, true);
+  no('"@united No, thanks",x', 2, true); // the value starts with @, not the field
+  no('x,"\r1"', 2, true);
+  no('"＠a\nb"', 1, true);
+  assert.equal(isCanonicalCsvRecord(Buffer.from('"a, =b",c'), 2, true), true);
+  assert.equal(isCanonicalCsvRecord(Buffer.from('"""=a"""'), 1, true), true); // starts with a quote
   assert.equal(isCanonicalCsvRecord(Buffer.from('=1+1,b'), 2, false), true);
   assert.equal(isCanonicalCsvRecord(Buffer.from('a,'), 2, false), true); // trailing empty field
   assert.equal(isCanonicalCsvRecord(Buffer.from('"a, ""b"" c",d'), 2, false), true);

@@ -71,10 +71,14 @@ export interface ServeProcess {
   stop: () => Promise<void>;
 }
 
-/** Spawns `batchpipe serve --port 0 …` and waits for the URL it prints on stderr. */
-export async function spawnServe(args: string[]): Promise<ServeProcess> {
+/** Spawns `batchpipe serve --port 0 …` (with `env` on top of this process's) and waits for the URL it prints on stderr. */
+export async function spawnServe(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv } = {},
+): Promise<ServeProcess> {
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
   });
   let err = '';
   const url = await new Promise<string>((resolve, reject) => {

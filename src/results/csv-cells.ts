@@ -10,15 +10,50 @@ const COMMA = 0x2c;
 const QUOTE = 0x22;
 const LF = 0x0a;
 const CR = 0x0d;
-/** First bytes of a cell a spreadsheet may run as a formula (the UTF-8 lead byte 0xEF: fullwidth forms). */
-const FORMULA_LEAD = new Set([0x3d, 0x2b, 0x2d, 0x40, 0x09, 0x0d, 0xef]);
-/** csv-stringify's `escape_formulas` list: `=`, `+`, `-`, `@`, tab, CR, and their fullwidth forms. */
-const FORMULA_START = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
+
+/**
+ * What a cell may start with for a spreadsheet to run it as a formula: csv-stringify's
+ * `escape_formulas` list (`=`, `+`, `-`, `@`, tab, CR and the fullwidth `＝＋－＠`). The one list
+ * every output path derives its check from: {@link startsLikeFormula} for text, the byte check of
+ * the fast path below, and the SQL expression of csv-sql-pages.ts. (csv-stringify leaves a `-` alone
+ * in a number or bigint field; every cell here is a string, so `-` always counts.)
+ */
+export const FORMULA_LEADS: readonly string[] = [
+  '=',
+  '+',
+  '-',
+  '@',
+  '\t',
+  '\r',
+  '\uFF1D',
+  '\uFF0B',
+  '\uFF0D',
+  '\uFF20',
+];
+const FORMULA_LEAD_SET: ReadonlySet<string> = new Set(FORMULA_LEADS);
+/** The leads as UTF-8 bytes, and which bytes begin one of them (a quick no for most cells). */
+const FORMULA_LEAD_BYTES = FORMULA_LEADS.map((lead) => Buffer.from(lead, 'utf8'));
+const FORMULA_FIRST_BYTE = new Uint8Array(256);
+for (const lead of FORMULA_LEAD_BYTES) FORMULA_FIRST_BYTE[lead[0]!] = 1;
+
 const NEEDS_QUOTES = /[,"\r\n]/;
 /** In an unquoted field: 1 ends it (a comma), 2 is not canonical there (a quote, CR or LF). */
 const UNQUOTED_CLASS = new Uint8Array(256);
 UNQUOTED_CLASS[COMMA] = 1;
 UNQUOTED_CLASS[QUOTE] = UNQUOTED_CLASS[LF] = UNQUOTED_CLASS[CR] = 2;
+
+/** True when a spreadsheet may run `value` as a formula (it starts with one of {@link FORMULA_LEADS}). */
+export function startsLikeFormula(value: string): boolean {
+  return value.length > 0 && FORMULA_LEAD_SET.has(value[0]!);
+}
+
+/** {@link startsLikeFormula} for the UTF-8 value starting at `bytes[at]` (and ending before `end`). */
+function bytesStartLikeFormula(bytes: Uint8Array, at: number, end: number): boolean {
+  if (at >= end || FORMULA_FIRST_BYTE[bytes[at]!] === 0) return false;
+  return FORMULA_LEAD_BYTES.some(
+    (lead) => at + lead.length <= end && lead.every((b, k) => bytes[at + k] === b),
+  );
+}
 
 /**
  * One cell as csv-stringify writes it. With `escapeFormulas`, a cell starting with `=`, `+`, `-`,
@@ -26,7 +61,7 @@ UNQUOTED_CLASS[QUOTE] = UNQUOTED_CLASS[LF] = UNQUOTED_CLASS[CR] = 2;
  */
 export function csvCell(value: string, escapeFormulas = false): string {
   let v = value;
-  if (escapeFormulas && FORMULA_START.test(v)) v = `'${v}`;
+  if (escapeFormulas && startsLikeFormula(v)) v = `'${v}`;
   if (!NEEDS_QUOTES.test(v)) return v;
   return `"${v.replaceAll('"', '""')}"`;
 }
@@ -45,7 +80,8 @@ export function csvRow(values: readonly string[], escapeFormulas = false): strin
  * True when `record` (one CSV record's bytes, no terminator) has exactly `fields` fields and is
  * already what csv-stringify would write for its parsed values: unquoted fields without `"`, CR or
  * LF; quoted fields non-empty and holding a `,`, `"`, CR or LF, quotes doubled. With `escapeFormulas`,
- * also no field that starts like a formula. Then the bytes can be written as they are.
+ * also no field whose value (inside the quotes, for a quoted one) starts like a formula. Then the
+ * bytes can be written as they are.
  */
 export function isCanonicalCsvRecord(record: Uint8Array, fields: number, escapeFormulas: boolean): boolean {
   const end = record.length;
@@ -54,7 +90,8 @@ export function isCanonicalCsvRecord(record: Uint8Array, fields: number, escapeF
   for (;;) {
     count++;
     if (count > fields) return false;
-    if (escapeFormulas && i < end && FORMULA_LEAD.has(record[i]!)) return false;
+    // The value's first character: after the opening quote of a quoted field.
+    if (escapeFormulas && bytesStartLikeFormula(record, record[i] === QUOTE ? i + 1 : i, end)) return false;
     if (i < end && record[i] === QUOTE) {
       // Quoted: csv-stringify quotes only a non-empty value holding a special character.
       i++;

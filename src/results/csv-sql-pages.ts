@@ -12,7 +12,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Ledger, RequestState } from '../ledger/ledger.js';
-import { isCanonicalCsvRecord } from './csv-cells.js';
+import { FORMULA_LEADS, isCanonicalCsvRecord } from './csv-cells.js';
 import type { SeqRange } from './ledger-rows.js';
 
 /** A page as SQLite built it: records and result cells back to back, and where each row lies. */
@@ -25,10 +25,12 @@ interface SqlCsvPage {
   fallback: number;
 }
 
+/** {@link FORMULA_LEADS} as SQL: `char(61), char(43), …`. */
+const FORMULA_LEADS_SQL = FORMULA_LEADS.map((lead) => `char(${lead.codePointAt(0)})`).join(', ');
+
 /** A text with a leading `'` when it starts like a formula (csvCell's `escapeFormulas`). */
 function formulaEscapedSql(value: string): string {
-  return `(CASE WHEN substr(${value}, 1, 1) IN ('=', '+', '-', '@', char(9), char(13), '＝', '＋', '－', '＠')
-    THEN '''' || ${value} ELSE ${value} END)`;
+  return `(CASE WHEN substr(${value}, 1, 1) IN (${FORMULA_LEADS_SQL}) THEN '''' || ${value} ELSE ${value} END)`;
 }
 
 /** One cell as `csvCell` writes it, for a SQL text expression (repeated: SQLite has no variables). */

@@ -8,6 +8,7 @@ import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { Ledger, RejectRow, RequestOutcomeRow, RequestResultRow } from '../ledger/ledger.js';
 import { csvCell, csvRow, isCanonicalCsvRecord, parseCsvRecord } from './csv-cells.js';
 import { formatRanges } from './format-pages.js';
+import { isJsonObjectText, jsonObjectCells } from './json-cells.js';
 import {
   type LedgerRow,
   type LedgerRowsOptions,
@@ -18,7 +19,7 @@ import {
   statusOf,
 } from './ledger-rows.js';
 import { type ExpandColumns, expandColumns, jsonlInputColumns } from './result-columns.js';
-import { inputFormat, type RecordDecoder, recordDecoder } from './result-source.js';
+import { inputFormat, recordDecoder } from './result-source.js';
 
 export interface WriteResultsOptions {
   format: 'csv' | 'jsonl';
@@ -143,11 +144,14 @@ function jsonlFormatter(ledger: Ledger, rowsOptions: LedgerRowsOptions): Formatt
         );
       } else {
         const j = row.reject;
-        const record = decoded ? decoded[i] : decode([j.record])[0];
         const error = { code: j.code, message: j.message, status_code: null, line: j.line, field: j.field };
-        out.text(
-          `{"custom_id":null,"status":"rejected","record":${JSON.stringify(record)},"result":null,"error":${JSON.stringify(error)},"usage":null}\n`,
-        );
+        out.text('{"custom_id":null,"status":"rejected","record":');
+        // A JSONL input's rejected line that is a JSON object is embedded as it is, as a request's
+        // is; one that is not (bad JSON, an array…) comes as its text.
+        if (decoded) out.text(JSON.stringify(decoded[i]));
+        else if (isJsonObjectText(j.record)) out.text(j.record);
+        else out.text(JSON.stringify(j.record));
+        out.text(`,"result":null,"error":${JSON.stringify(error)},"usage":null}\n`);
       }
     });
     return out.take();
@@ -189,7 +193,7 @@ function csvFormatter(
   const resultColumns = resultColumnNames(prefix, expand);
   checkCollisions(columns, resultColumns, prefix);
   const config: CsvPageConfig = { columns, escapeCells, expand };
-  const page = csvPageFormatter(config, isJsonl ? recordDecoder(ledger) : undefined);
+  const page = csvPageFormatter(config, isJsonl ? 'jsonl' : 'csv');
   // A CSV input's pages can be read and formatted on two threads at once.
   const ranges =
     isJsonl || options.threadAfterPages === false ? undefined : outcomeRanges(ledger, rowsOptions);
@@ -231,25 +235,26 @@ export interface CsvPageFormatter {
   config: CsvPageConfig;
 }
 
-/** Formats a page of rows as CSV records; `jsonlDecode` for a JSONL input's records. */
-export function csvPageFormatter(config: CsvPageConfig, jsonlDecode?: RecordDecoder): CsvPageFormatter {
+/** Formats a page of rows as CSV records, of a CSV input's records or a JSONL input's. */
+export function csvPageFormatter(config: CsvPageConfig, input: 'csv' | 'jsonl' = 'csv'): CsvPageFormatter {
   const { columns, escapeCells, expand } = config;
   const empty = new Array<string>(columns.length).fill('');
   const out = new PageBuffer();
 
   /** The input's cells of a non-canonical or JSONL record. */
   const inputCells = (raw: Buffer | string): string => {
-    if (!jsonlDecode) {
+    if (input === 'csv') {
       const values = parseCsvRecord(raw) ?? empty;
       return csvRow(
         columns.map((_, c) => values[c] ?? ''),
         escapeCells,
       );
     }
-    const record = jsonlDecode([raw])[0];
-    if (record === undefined || typeof record === 'string') return csvRow(empty, escapeCells);
+    // Each value's own text in the line: nested numbers keep their digits (json-cells.ts).
+    const cells = jsonObjectCells(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    if (cells === undefined) return csvRow(empty, escapeCells); // a reject that is not an object
     return csvRow(
-      columns.map((name) => cellText(record[name])),
+      columns.map((name) => cells.get(name) ?? ''),
       escapeCells,
     );
   };
@@ -258,7 +263,7 @@ export function csvPageFormatter(config: CsvPageConfig, jsonlDecode?: RecordDeco
     for (const row of rows) {
       const record = row.request ? row.request.record : row.reject.record;
       if (
-        !jsonlDecode &&
+        input === 'csv' &&
         typeof record !== 'string' &&
         isCanonicalCsvRecord(record, columns.length, escapeCells)
       ) {

@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, BlockList, isIP } from 'node:net';
 import type { ApiContext } from './api/api-context.js';
 import { createBatchEngine } from './engine/batch-engine.js';
 import type { Executor } from './execution.js';
@@ -72,6 +72,11 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     const server = createApiServer(ctx, {
       authorize: bearerAuth(opts.apiKey),
       nextFault: httpFaults(opts.httpFaultRate, opts.seed),
+      limits: {
+        maxConnections: opts.maxConnections,
+        headersTimeoutMs: opts.headersTimeoutMs,
+        requestTimeoutMs: opts.requestTimeoutMs,
+      },
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -88,6 +93,12 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       `listening on ${url} (data ${dataDir.root}; ${opts.upstream ? `upstream ${redactUrl(opts.upstream)}` : 'built-in responder'}; ` +
         `${opts.apiKey === undefined ? 'any API key accepted' : 'API key required'})`,
     );
+    if (opts.apiKey === undefined && !isLoopback(opts.host)) {
+      opts.log(
+        `warning: listening on ${opts.host}, which is not a loopback address, without an API key: anyone who can reach it ` +
+          'can upload files and run batches (and spend an upstream key). Set a key: serve --api-key-file FILE, or BATCHPIPE_SERVE_API_KEY',
+      );
+    }
 
     let closed: Promise<void> | undefined;
     const openStore = store;
@@ -110,4 +121,17 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     unlock();
     throw err;
   }
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
+
+/** True for an address only this machine can reach: 127.0.0.0/8, ::1, `localhost`. */
+function isLoopback(host: string): boolean {
+  const address = host.replace(/^\[(.*)\]$/, '$1');
+  if (address.toLowerCase() === 'localhost') return true;
+  const family = isIP(address);
+  return family !== 0 && LOOPBACK.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }

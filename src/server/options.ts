@@ -38,6 +38,15 @@ export interface LocalServerOptions {
   concurrency?: number;
   /** Largest accepted upload in bytes (default 512 MB, OpenAI's limit). */
   maxUploadBytes?: number;
+  /** Connections open at once (default 1000); one more is closed as soon as it is accepted. */
+  maxConnections?: number;
+  /** Seconds a client has to send a request's headers (default 60, or the request timeout if shorter). */
+  headersTimeoutSeconds?: number;
+  /**
+   * Seconds a client has to send a whole request, body included (default 300: a 512 MB upload
+   * needs 1.7 MB/s); a request still incomplete then is answered 408 and its connection closed.
+   */
+  requestTimeoutSeconds?: number;
   /** Receives one line per lifecycle event (no secrets). Silent by default. */
   log?: (line: string) => void;
 }
@@ -63,6 +72,9 @@ export interface ResolvedOptions {
   upstreamApiKey: string | undefined;
   concurrency: number;
   maxUploadBytes: number;
+  maxConnections: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
   log: (line: string) => void;
 }
 
@@ -70,6 +82,9 @@ export const DEFAULT_PORT = 8787;
 export const DEFAULT_HOST = '127.0.0.1';
 const DAY_SECONDS = 86_400;
 const MAX_UPLOAD_BYTES = 512 * 1024 * 1024;
+export const DEFAULT_MAX_CONNECTIONS = 1000;
+export const DEFAULT_HEADERS_TIMEOUT_SECONDS = 60;
+export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 300;
 
 /** Fills in defaults and rejects values that make no sense, with a message naming the option. */
 export function resolveOptions(options: LocalServerOptions): ResolvedOptions {
@@ -101,6 +116,24 @@ export function resolveOptions(options: LocalServerOptions): ResolvedOptions {
   const port = atLeast('port', options.port, 0, 0);
   if (!Number.isInteger(port) || port > 65_535)
     throw new RangeError(`port must be an integer from 0 to 65535, got ${port}`);
+  const timeoutMs = (name: string, value: number | undefined, fallback: number) =>
+    Math.round(atLeast(name, value, 0.001, fallback) * 1000);
+  const requestTimeoutMs = timeoutMs(
+    'requestTimeoutSeconds',
+    options.requestTimeoutSeconds,
+    DEFAULT_REQUEST_TIMEOUT_SECONDS,
+  );
+  const headersTimeoutMs = timeoutMs(
+    'headersTimeoutSeconds',
+    options.headersTimeoutSeconds,
+    Math.min(DEFAULT_HEADERS_TIMEOUT_SECONDS, requestTimeoutMs / 1000),
+  );
+  // Node refuses a headers timeout longer than the request's (the request includes its headers).
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new RangeError(
+      `headersTimeoutSeconds (${headersTimeoutMs / 1000}) must not be more than requestTimeoutSeconds (${requestTimeoutMs / 1000})`,
+    );
+  }
   return {
     dataDir: options.dataDir,
     port,
@@ -129,6 +162,9 @@ export function resolveOptions(options: LocalServerOptions): ResolvedOptions {
     upstreamApiKey: options.upstreamApiKey,
     concurrency: Math.trunc(atLeast('concurrency', options.concurrency, 1, 16)),
     maxUploadBytes: Math.trunc(atLeast('maxUploadBytes', options.maxUploadBytes, 1, MAX_UPLOAD_BYTES)),
+    maxConnections: Math.trunc(atLeast('maxConnections', options.maxConnections, 1, DEFAULT_MAX_CONNECTIONS)),
+    headersTimeoutMs,
+    requestTimeoutMs,
     log: options.log ?? (() => {}),
   };
 }

@@ -1,6 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { parseDurationSeconds, startLocalServer } from '../../server/index.js';
+import {
+  DEFAULT_HEADERS_TIMEOUT_SECONDS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_REQUEST_TIMEOUT_SECONDS,
+} from '../../server/options.js';
 import { numberOption } from '../options.js';
 
 interface ServeOptions {
@@ -8,6 +14,7 @@ interface ServeOptions {
   host: string;
   data: string;
   apiKey?: string;
+  apiKeyFile?: string;
   seed: number;
   completionWindow: number;
   failRate: number;
@@ -22,6 +29,9 @@ interface ServeOptions {
   upstream?: string;
   upstreamApiKey?: string;
   concurrency: number;
+  maxConnections: number;
+  headersTimeout?: number;
+  requestTimeout: number;
 }
 
 /**
@@ -40,7 +50,16 @@ export function registerServe(program: Command): void {
     )
     .option('--host <address>', 'interface to bind', '127.0.0.1')
     .option('--data <dir>', 'directory for the server state and files', '.batchpipe/server')
-    .option('--api-key <key>', 'accept only this bearer key (default: any key; env BATCHPIPE_SERVE_API_KEY)')
+    .addOption(
+      new Option(
+        '--api-key <key>',
+        'accept only this bearer key (default: any key). Other users can see it in `ps`: prefer --api-key-file or the env BATCHPIPE_SERVE_API_KEY',
+      ).conflicts('apiKeyFile'),
+    )
+    .option(
+      '--api-key-file <file>',
+      'accept only the bearer key held in FILE (surrounding whitespace ignored)',
+    )
     .option(
       '--seed <n>',
       'seed of the built-in responder and the fault draws',
@@ -49,7 +68,7 @@ export function registerServe(program: Command): void {
     )
     .addOption(
       new Option('--completion-window <duration>', 'how long a batch may run: 24h, 30m, 5s, …')
-        .argParser(durationOption)
+        .argParser(durationOption('--completion-window'))
         .default(86_400, '24h'),
     )
     .option(
@@ -108,12 +127,35 @@ export function registerServe(program: Command): void {
       '--upstream <url>',
       'forward requests to this OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1)',
     )
-    .option('--upstream-api-key <key>', 'bearer key for the upstream (env BATCHPIPE_UPSTREAM_API_KEY)')
+    .option(
+      '--upstream-api-key <key>',
+      'bearer key for the upstream (visible in `ps`: prefer the env BATCHPIPE_UPSTREAM_API_KEY)',
+    )
     .option(
       '--concurrency <n>',
       'requests running at once across all batches',
       numberOption('--concurrency', { min: 1, max: 10_000, integer: true }),
       16,
+    )
+    .option(
+      '--max-connections <n>',
+      'connections open at once; more are closed as soon as accepted (clients retry)',
+      numberOption('--max-connections', { min: 1, max: 1_000_000, integer: true }),
+      DEFAULT_MAX_CONNECTIONS,
+    )
+    .addOption(
+      new Option(
+        '--headers-timeout <duration>',
+        `time a client has to send a request's headers (default: ${DEFAULT_HEADERS_TIMEOUT_SECONDS}s, or --request-timeout if shorter)`,
+      ).argParser(durationOption('--headers-timeout')),
+    )
+    .addOption(
+      new Option(
+        '--request-timeout <duration>',
+        'time a client has to send a whole request, body included; then 408 and closed',
+      )
+        .argParser(durationOption('--request-timeout'))
+        .default(DEFAULT_REQUEST_TIMEOUT_SECONDS, `${DEFAULT_REQUEST_TIMEOUT_SECONDS / 60}m`),
     )
     .action(async (options: ServeOptions) => {
       await serve(options);
@@ -122,7 +164,18 @@ export function registerServe(program: Command): void {
 
 async function serve(options: ServeOptions): Promise<void> {
   const log = (line: string) => process.stderr.write(`batchpipe serve: ${line}\n`);
-  const apiKey = options.apiKey ?? process.env.BATCHPIPE_SERVE_API_KEY;
+  if (options.headersTimeout !== undefined && options.headersTimeout > options.requestTimeout) {
+    throw usage(
+      '--headers-timeout must not be longer than --request-timeout (the request includes its headers)',
+    );
+  }
+  if (options.apiKey === '')
+    throw usage('--api-key is empty: give the key, or leave the flag out to accept any key');
+  const apiKey =
+    options.apiKey ??
+    (options.apiKeyFile !== undefined
+      ? readKeyFile(options.apiKeyFile)
+      : process.env.BATCHPIPE_SERVE_API_KEY);
   const upstreamApiKey = options.upstreamApiKey ?? process.env.BATCHPIPE_UPSTREAM_API_KEY;
   let server: Awaited<ReturnType<typeof startLocalServer>>;
   try {
@@ -140,10 +193,13 @@ async function serve(options: ServeOptions): Promise<void> {
       loseCreateResponses: options.loseCreateResponses,
       nullOutputFiles: options.nullOutputFiles,
       concurrency: options.concurrency,
+      maxConnections: options.maxConnections,
+      requestTimeoutSeconds: options.requestTimeout,
       log,
       ...(apiKey ? { apiKey } : {}),
       ...(upstreamApiKey ? { upstreamApiKey } : {}),
       ...(options.upstream !== undefined ? { upstream: options.upstream } : {}),
+      ...(options.headersTimeout !== undefined ? { headersTimeoutSeconds: options.headersTimeout } : {}),
       ...(options.enqueuedTokenLimit !== undefined ? { enqueuedTokenLimit: options.enqueuedTokenLimit } : {}),
       ...(options.failValidationLine !== undefined ? { failValidationLine: options.failValidationLine } : {}),
     });
@@ -168,10 +224,34 @@ function usage(message: string): BatchpipeError {
   return new BatchpipeError(ErrorCodes.USAGE, message);
 }
 
-function durationOption(value: string): number {
-  const seconds = parseDurationSeconds(value);
-  if (seconds === undefined) {
-    throw usage(`--completion-window takes a duration such as 24h, 30m or 5s, got ${JSON.stringify(value)}`);
+/** A duration flag (`24h`, `30m`, `5s`, `0.5s`), or a usage error naming the flag. */
+function durationOption(flag: string): (value: string) => number {
+  return (value) => {
+    const seconds = parseDurationSeconds(value);
+    if (seconds === undefined) {
+      throw usage(`${flag} takes a duration such as 24h, 30m or 5s, got ${JSON.stringify(value)}`);
+    }
+    return seconds;
+  };
+}
+
+/**
+ * The key in an `--api-key-file`, without surrounding whitespace (the newline an editor or `echo`
+ * adds). Errors name the file, never its content.
+ */
+function readKeyFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
+    throw new BatchpipeError(ErrorCodes.IO, `--api-key-file ${file}: cannot read it (${reason})`);
   }
-  return seconds;
+  const key = text.trim();
+  if (key === '' || /\s/.test(key)) {
+    throw usage(
+      `--api-key-file ${file}: the file must hold one key${key === '' ? ' (it is empty)' : ' (it holds whitespace inside)'}`,
+    );
+  }
+  return key;
 }

@@ -4,6 +4,7 @@ import { cancelBatch, createBatch, listBatches, retrieveBatch } from '../api/bat
 import { createFile, deleteFile, fileContent, listFiles, retrieveFile } from '../api/files-api.js';
 import { newRequestId } from '../util/ids.js';
 import { ApiError, serverError } from './api-error.js';
+import { applyConnectionLimits, type ConnectionLimits, timeoutServerOptions } from './connection-limits.js';
 import { sendError } from './respond.js';
 import { createRouter } from './router.js';
 
@@ -24,12 +25,15 @@ export interface ApiServerOptions {
   authorize: (req: IncomingMessage) => void;
   /** The injected fault for this call, if any (`--http-fault-rate`). */
   nextFault: () => ApiError | undefined;
+  /** Connections open at once and the header and request timeouts. */
+  limits: ConnectionLimits;
 }
 
 /**
  * The HTTP front: auth, then routing, then (except for uploads, which the SDK cannot replay) an injected
  * fault, then the handler. Every failure becomes an OpenAI-style error body; nothing a request sends can
- * crash the process.
+ * crash the process. A request whose client went away (or that its timeout cut) is logged in one
+ * line by connection-limits.ts, not as an error.
  */
 export function createApiServer(ctx: ApiContext, options: ApiServerOptions): Server {
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -39,6 +43,7 @@ export function createApiServer(ctx: ApiContext, options: ApiServerOptions): Ser
     const q = url.indexOf('?');
     const rawPath = q === -1 ? url : url.slice(0, q);
     const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
+    const request = track(req, res, method, rawPath);
     try {
       options.authorize(req);
       const { handler, params } = match(method, rawPath);
@@ -48,6 +53,7 @@ export function createApiServer(ctx: ApiContext, options: ApiServerOptions): Ser
       }
       await handler(ctx, req, res, params, query);
     } catch (err) {
+      if (request.gone()) return; // nobody to answer; its close is logged
       if (!(err instanceof ApiError)) {
         ctx.log(
           `${method} ${rawPath}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
@@ -56,12 +62,9 @@ export function createApiServer(ctx: ApiContext, options: ApiServerOptions): Ser
       sendError(res, err instanceof ApiError ? err : serverError());
     }
   };
-  const server = createServer({ requestTimeout: 60 * 60_000 }, (req, res) => {
+  const server = createServer(timeoutServerOptions(options.limits), (req, res) => {
     void handle(req, res);
   });
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
+  const track = applyConnectionLimits(server, options.limits, ctx.log);
   return server;
 }
