@@ -11,14 +11,14 @@
  *   batchSink({ ledger: Ledger.open('fb.db'), outDir: 'fb/' }),
  * );
  */
-import { createReadStream } from 'node:fs';
 import { Readable, Transform, Writable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from './errors.js';
 import type { Ledger } from './ledger/ledger.js';
 import type { EncodedChunk } from './prepare/encode-chunk.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from './prepare/prepare.js';
 import { BatchWriter, failOnReject, type RejectedRecord } from './sink/batch-writer.js';
-import { countNewlines, recordChunks } from './sources/chunker.js';
+import { countLineBreaks, recordChunks } from './sources/chunker.js';
+import { openInput } from './sources/input.js';
 import { ParseProblem, parseCsvChunk, parseCsvHeader, parseJsonlChunk } from './sources/parse-chunk.js';
 import {
   compileRequestBuilder,
@@ -51,9 +51,9 @@ export interface EncodedRequest {
 
 type ByteInput = string | AsyncIterable<Buffer | string>;
 
-function bytesOf(input: ByteInput): AsyncIterable<Buffer | string> {
-  if (typeof input !== 'string') return input;
-  return input === '-' ? process.stdin : createReadStream(input, { highWaterMark: 1 << 20 });
+/** The input's bytes, BOM removed. */
+async function* bytesOf(input: ByteInput, name: string): AsyncGenerator<Buffer> {
+  yield* (await openInput(input, { name, readBytes: 1 << 20 })).bytes;
 }
 
 /** CSV records (header row → field names, BOM stripped, values exact strings) as envelopes. */
@@ -63,12 +63,12 @@ export function csvSource(input: ByteInput, options: { name?: string } = {}): Re
     (async function* () {
       let columns: string[] | undefined;
       let seq = 0;
-      for await (const chunk of recordChunks(bytesOf(input), { quoted: true })) {
+      for await (const chunk of recordChunks(bytesOf(input, name), { syntax: 'csv' })) {
         let { bytes, firstLine } = chunk;
         if (columns === undefined) {
           const header = parseCsvHeader(chunk, name);
           columns = header.columns;
-          firstLine += countNewlines(bytes, 0, header.bodyStart);
+          firstLine += countLineBreaks(bytes, 'csv', 0, header.bodyStart);
           bytes = bytes.subarray(header.bodyStart);
         }
         const records = parseCsvChunk(bytes, firstLine, name);
@@ -100,7 +100,7 @@ export function jsonlSource(input: ByteInput, options: { name?: string } = {}): 
   return Readable.from(
     (async function* () {
       let seq = 0;
-      for await (const chunk of recordChunks(bytesOf(input), { quoted: false })) {
+      for await (const chunk of recordChunks(bytesOf(input, name), { syntax: 'lines' })) {
         const records = parseJsonlChunk(chunk.bytes, chunk.firstLine);
         for (let i = 0; i < records.values.length; i++) {
           const value = records.values[i]!;

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
-import { recordChunks } from '../src/sources/chunker.js';
+import { createRng } from '../bench/generate.js';
+import { countLineBreaks, recordChunks } from '../src/sources/chunker.js';
+import { openInput } from '../src/sources/input.js';
 import { parseJsonLossless } from '../src/sources/lossless-json.js';
 import {
   csvRecordBounds,
@@ -9,6 +13,8 @@ import {
   parseCsvHeader,
   parseJsonlChunk,
 } from '../src/sources/parse-chunk.js';
+import { pythonCsvRows } from './python-reference.js';
+import { tempDir } from './support.js';
 
 async function* pieces(text: string, size: number): AsyncGenerator<Buffer> {
   const bytes = Buffer.from(text);
@@ -19,12 +25,21 @@ async function* pieces(text: string, size: number): AsyncGenerator<Buffer> {
 async function chunkedRows(text: string, pieceSize: number, targetBytes: number) {
   const rows: { line: number; values: string[] }[] = [];
   let columns: string[] | undefined;
-  for await (const chunk of recordChunks(pieces(text, pieceSize), { quoted: true, targetBytes })) {
+  const input = await openInput(pieces(text, pieceSize), { name: 't.csv' });
+  let chunks = 0;
+  let previous: Buffer | undefined;
+  for await (const chunk of recordChunks(input.bytes, { syntax: 'csv', targetBytes })) {
+    chunks++;
+    if (previous) {
+      assert.ok(/[\r\n]$/.test(previous.toString('latin1')), 'a chunk ends after a line break');
+      assert.ok(!(previous.at(-1) === 0x0d && chunk.bytes[0] === 0x0a), 'a CRLF is never cut');
+    }
+    previous = chunk.bytes;
     let { bytes, firstLine } = chunk;
     if (!columns) {
       const header = parseCsvHeader(chunk, 't.csv');
       columns = header.columns;
-      firstLine += bytes.subarray(0, header.bodyStart).toString().split('\n').length - 1;
+      firstLine += countLineBreaks(bytes, 'csv', 0, header.bodyStart);
       bytes = bytes.subarray(header.bodyStart);
     }
     const parsed = parseCsvChunk(bytes, firstLine, 't.csv');
@@ -32,7 +47,7 @@ async function chunkedRows(text: string, pieceSize: number, targetBytes: number)
       rows.push({ line: parsed.lines[i]!, values });
     });
   }
-  return { columns, rows };
+  return { columns, rows, chunks };
 }
 
 const TRICKY = [
@@ -65,6 +80,45 @@ test('record chunks split only between records, whatever the piece and chunk siz
         [2, 3, 8, 9, 10],
         `lines with piece ${pieceSize}, target ${target}`,
       );
+    }
+  }
+});
+
+/** A random CSV mixing every record ending, blank lines, and CR/LF inside quoted fields. */
+function randomCsv(seed: number, records: number): string {
+  const random = createRng(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const atoms = ['a', 'bc', ' ', ',', '"', '\r', '\n', '\r\n', 'é', '😀'];
+  const endings = ['\r', '\n', '\r\n'];
+  let text = `id,text,note${pick(endings)}`;
+  for (let r = 0; r < records; r++) {
+    const fields = [String(r)];
+    for (let f = 0; f < 2; f++) {
+      let value = '';
+      for (let k = Math.floor(random() * 6); k > 0; k--) value += pick(atoms);
+      fields.push(/[",\r\n]/.test(value) || random() < 0.2 ? `"${value.replaceAll('"', '""')}"` : value);
+    }
+    text += fields.join(',') + pick(endings);
+    if (random() < 0.1) text += pick(endings); // a blank line
+  }
+  return random() < 0.5 ? text : text.replace(/[\r\n]+$/, ''); // sometimes no final line break
+}
+
+test("random CSV with every record ending chunks into Python's records and lines, at any piece and chunk size", async () => {
+  const dir = tempDir();
+  for (const seed of [1, 2, 3]) {
+    const text = randomCsv(seed, 60);
+    const file = path.join(dir, `random-${seed}.csv`);
+    writeFileSync(file, text);
+    const [header, ...expected] = pythonCsvRows(file);
+    for (const pieceSize of [1, 2, 3, 5, 64, 4096]) {
+      for (const target of [1, 7, 100, 1 << 20]) {
+        const { columns, rows, chunks } = await chunkedRows(text, pieceSize, target);
+        const what = `seed ${seed}, piece ${pieceSize}, target ${target}`;
+        assert.deepEqual(columns, header!.values, what);
+        assert.deepEqual(rows, expected, what);
+        if (target === 1) assert.ok(chunks > expected.length / 2, `${what}: ${chunks} chunks`);
+      }
     }
   }
 });

@@ -1,4 +1,5 @@
 import { ErrorCodes } from '../errors.js';
+import type { Chunk } from '../sources/chunker.js';
 import { type ChunkRecords, ParseProblem, parseCsvChunk, parseJsonlChunk } from '../sources/parse-chunk.js';
 import type { RequestTemplateOptions } from '../transforms/request-builder.js';
 import { createRequestEncoder, type LineValidator } from '../transforms/request-encoder.js';
@@ -49,17 +50,20 @@ export interface EncodedChunk {
   rejects: ChunkReject[];
 }
 
+/** What a thread needs to know of a chunk besides its bytes and first line. */
+export type ChunkPlacement = Partial<Pick<Chunk, 'offset' | 'oversize'>>;
+
 /** Builds the per-chunk function: parse → template → validate → encode, all in this thread. */
 export function createChunkEncoder(
   ctx: EncodeContext,
   validate?: LineValidator,
-): (bytes: Buffer, firstLine: number) => EncodedChunk {
+): (bytes: Buffer, firstLine: number, placement?: ChunkPlacement) => EncodedChunk {
   const csv = ctx.format === 'csv';
   const resolve = csv ? columnFieldResolver(ctx.columns) : objectFieldResolver;
   const encode = createRequestEncoder(ctx.template, resolve, ctx.validateEach ? validate : undefined);
   const width = ctx.columns.length;
 
-  return function encodeChunk(bytes, firstLine) {
+  return function encodeChunk(bytes, firstLine, _placement = {}) {
     const records: ChunkRecords<SourceRecord | string[] | ParseProblem> = csv
       ? parseCsvChunk(bytes, firstLine, ctx.source)
       : parseJsonlChunk(bytes, firstLine);

@@ -3,7 +3,12 @@
  * Results go back column-wise with their buffers transferred, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createChunkEncoder, type EncodeContext, transferablesOf } from './encode-chunk.js';
+import {
+  type ChunkPlacement,
+  createChunkEncoder,
+  type EncodeContext,
+  transferablesOf,
+} from './encode-chunk.js';
 import { errorToData } from './thread-errors.js';
 
 const { ctx, finished, slot } = workerData as { ctx: EncodeContext; finished: Int32Array; slot: number };
@@ -11,10 +16,12 @@ const { ctx, finished, slot } = workerData as { ctx: EncodeContext; finished: In
 const validate = ctx.validateEach ? (await import('../transforms/request-probe.js')).validateLine : undefined;
 const encodeChunk = createChunkEncoder(ctx, validate);
 
-parentPort!.on('message', (msg: { index: number; bytes: Uint8Array; firstLine: number }) => {
+type ChunkMessage = { index: number; bytes: Uint8Array; firstLine: number; placement: ChunkPlacement };
+
+parentPort!.on('message', (msg: ChunkMessage) => {
   try {
     const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
-    const chunk = encodeChunk(bytes, msg.firstLine);
+    const chunk = encodeChunk(bytes, msg.firstLine, msg.placement);
     parentPort!.postMessage({ index: msg.index, chunk }, transferablesOf(chunk));
     Atomics.add(finished, slot, 1);
   } catch (err) {

@@ -1,11 +1,12 @@
-import { createReadStream, mkdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { BatchWriter, failOnReject } from '../sink/batch-writer.js';
-import { type Chunk, countNewlines, recordChunks } from '../sources/chunker.js';
+import { type Chunk, countLineBreaks, recordChunks } from '../sources/chunker.js';
+import { openInput } from '../sources/input.js';
 import { parseCsvHeader } from '../sources/parse-chunk.js';
 import {
   compileProbeBuilder,
@@ -85,13 +86,15 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
   compileRequestBuilder(options); // fail on bad templates before touching the ledger or the input
   mkdirSync(options.outDir, { recursive: true });
 
-  const { stream, size } = openInput(options.input);
+  // Reads of one chunk's size: 1 MB reads held up to four chunks' input at once, for no speed
+  // (1,000,000 rows: peak 180–188 MiB against 156–182 MiB).
+  const input = await openInput(options.input, { name: source, readBytes: DEFAULT_CHUNK_BYTES });
   // The first bytes decide the format; CSV is chunked honouring quotes, JSONL at every newline.
-  const { head, bytes } = await peek(stream);
-  const format = options.inputFormat ?? detectFormat(source, head);
-  const chunks = recordChunks(bytes, {
-    quoted: format === 'csv',
+  const format = options.inputFormat ?? detectFormat(source, input.head);
+  const chunks = recordChunks(input.bytes, {
+    syntax: format === 'csv' ? 'csv' : 'lines',
     targetBytes: options.chunkBytes ?? DEFAULT_CHUNK_BYTES,
+    startOffset: input.startOffset,
   })[Symbol.asyncIterator]();
   const first = await chunks.next();
   const firstChunk: Chunk | undefined = first.done ? undefined : first.value;
@@ -107,15 +110,17 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     columns = header.columns;
     checkColumns(ledger, columns, source);
     compileRequestBuilder(options, columnFieldResolver(columns)); // every placeholder must name a column
-    const headerLines = countNewlines(firstChunk.bytes, 0, header.bodyStart);
+    const headerLines = countLineBreaks(firstChunk.bytes, 'csv', 0, header.bodyStart);
     pendingFirst = {
       ...firstChunk,
       bytes: firstChunk.bytes.subarray(header.bodyStart),
       firstLine: firstChunk.firstLine + headerLines,
+      lineBreaks: firstChunk.lineBreaks - headerLines,
+      offset: firstChunk.offset + header.bodyStart,
     };
   }
 
-  const threads = ledger.path === ':memory:' ? 0 : (options.threads ?? defaultThreads(size));
+  const threads = ledger.path === ':memory:' ? 0 : (options.threads ?? defaultThreads(input.size));
   const template = templateOf(options);
   const ctx: EncodeContext = {
     format,
@@ -220,43 +225,6 @@ function checkColumns(ledger: Ledger, columns: string[], source: string): void {
       },
     );
   }
-}
-
-/** Reads the first piece of a byte stream and gives back a stream that still starts with it. */
-async function peek(
-  stream: AsyncIterable<Buffer>,
-): Promise<{ head: Buffer | undefined; bytes: AsyncIterable<Buffer> }> {
-  const it = stream[Symbol.asyncIterator]();
-  const first = await it.next();
-  const head = first.done ? undefined : Buffer.from(first.value);
-  async function* rest() {
-    if (head) yield head;
-    for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
-  }
-  return { head, bytes: rest() };
-}
-
-function openInput(input: PrepareOptions['input']): {
-  stream: AsyncIterable<Buffer>;
-  size: number | undefined;
-} {
-  if (typeof input !== 'string') return { stream: input as AsyncIterable<Buffer>, size: undefined };
-  if (input === '-') return { stream: process.stdin, size: undefined };
-  let size: number;
-  try {
-    size = statSync(input).size;
-  } catch (err) {
-    throw new BatchpipeError(
-      ErrorCodes.IO,
-      `cannot read input ${input}: ${(err as NodeJS.ErrnoException).code ?? err}`,
-      {
-        file: input,
-      },
-    );
-  }
-  // Reads of one chunk's size: 1 MB reads held up to four chunks' input at once, for no speed
-  // (1,000,000 rows: peak 180–188 MiB against 156–182 MiB).
-  return { stream: createReadStream(input, { highWaterMark: DEFAULT_CHUNK_BYTES }), size };
 }
 
 /** Two encode threads pay off only when there is enough input to amortise their start. */

@@ -1,0 +1,121 @@
+/**
+ * Small crafted files, as real exports come, through the real bin (`prepare`, then `results`): every
+ * output column, stored record, request text and line checked against Python's csv module reading
+ * the same file with `newline=''` and the stated encoding.
+ */
+import assert from 'node:assert/strict';
+import { isUtf8 } from 'node:buffer';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { pythonCsvRecords, pythonCsvRows } from './python-reference.js';
+import { readRequestFiles, runCli, tempDir } from './support.js';
+
+interface CsvCase {
+  name: string;
+  bytes: Buffer;
+  /** The encoding Python reads the file in (a BOM included: `utf-8-sig`, `utf-16`). */
+  python?: string;
+  /** Extra flags for prepare (`--encoding …`). */
+  flags?: string[];
+}
+
+const RESULT_COLUMNS = ['result', 'result_status', 'result_error'];
+
+/** Prepares `c` (id column `id`, prompt `{{text}}`), writes its results, and checks both against Python. */
+async function checkAgainstPython(c: CsvCase): Promise<void> {
+  const dir = tempDir();
+  const file = path.join(dir, `${c.name}.csv`);
+  writeFileSync(file, c.bytes);
+  const ledger = path.join(dir, 'l.db');
+  const out = path.join(dir, 'out');
+  const flags = c.flags ?? [];
+  const prep = await runCli([
+    'prepare',
+    file,
+    '--ledger',
+    ledger,
+    '--out',
+    out,
+    '--model',
+    'm',
+    '--id-column',
+    'id',
+    '--prompt',
+    '{{text}}',
+    ...flags,
+  ]);
+  assert.equal(prep.code, 0, `${c.name}: ${prep.stderr}`);
+  const results = await runCli(['results', '--ledger', ledger]);
+  assert.equal(results.code, 0, `${c.name}: ${results.stderr}`);
+  const resultsFile = path.join(dir, 'results.csv');
+  writeFileSync(resultsFile, results.stdout);
+
+  const [header, ...rows] = pythonCsvRows(file, c.python ?? 'utf-8');
+  assert.ok(header && rows.length > 0, `${c.name}: Python reads a header and rows`);
+  const [outHeader, ...outRows] = pythonCsvRows(resultsFile);
+  assert.deepEqual(outHeader?.values, [...header.values, ...RESULT_COLUMNS], `${c.name}: output header`);
+  assert.equal(outRows.length, rows.length, `${c.name}: one output row per input record`);
+  const width = header.values.length;
+  rows.forEach((row, i) => {
+    assert.deepEqual(outRows[i]!.values.slice(0, width), row.values, `${c.name}: output row ${i + 1}`);
+  });
+
+  const db = new Database(ledger, { readonly: true });
+  const stored = db
+    .prepare('SELECT seq, line, record FROM requests JOIN records USING (seq) ORDER BY seq')
+    .all() as { seq: number; line: number; record: Buffer }[];
+  db.close();
+  assert.deepEqual(
+    stored.map((r) => r.line),
+    rows.map((r) => r.line),
+    `${c.name}: each record's line, as Python counts lines`,
+  );
+  for (const r of stored) assert.ok(isUtf8(r.record), `${c.name}: record ${r.seq} is stored as UTF-8`);
+  assert.deepEqual(
+    pythonCsvRecords(stored.map((r) => r.record.toString('utf8'))),
+    rows.map((r) => r.values),
+    `${c.name}: the stored records hold the values`,
+  );
+
+  const textColumn = header.values.indexOf('text');
+  const prompts = new Map(
+    readRequestFiles(out).lines.map((l) => {
+      const request = JSON.parse(l) as { custom_id: string; body: { messages: { content: string }[] } };
+      return [request.custom_id, request.body.messages[0]!.content];
+    }),
+  );
+  for (const row of rows) {
+    assert.equal(
+      prompts.get(row.values[0]!),
+      row.values[textColumn],
+      `${c.name}: request text of ${row.values[0]}`,
+    );
+  }
+}
+
+const b = (text: string): Buffer => Buffer.from(text, 'latin1');
+
+const RECORD_ENDINGS: CsvCase[] = [
+  { name: 'bare-cr', bytes: b('id,text\r1,hello\r2,world\r3,"multi\rline"\r') },
+  { name: 'bare-cr-last-crlf', bytes: b('id,text\r1,hello\r2,world\r\n') },
+  { name: 'crlf', bytes: b('id,text\r\n1,"a\r\nb"\r\n2,x\r\n') },
+  { name: 'lf', bytes: b('id,text\n1,"a\nb"\n2,x\n') },
+  { name: 'crlf-with-cr-and-lf-in-quotes', bytes: b('id,text\r\n1,"a\rb\nc\r\nd"\r\n\r\n2,"x"\r\n3,y') },
+  { name: 'lf-last-cr', bytes: b('id,text\n1,a\n2,"b\r\nc"\n3,d\r') },
+  {
+    name: 'every-ending-and-blank-lines',
+    bytes: b('id,text\n\n1,a\r2,b\r\n\r\n\r3,"c\r\n"\n\n\r4,"d\n\re"\r\r\n5,e'),
+  },
+  {
+    name: 'long-ids-and-at-signs',
+    bytes: b(
+      'id,text\r\n123456789012345678,"@united No, thanks, not again"\r\n987654321098765432,@plain\r\n000000000000000001,=1+2\r\n',
+    ),
+  },
+];
+
+test('CR, LF and CRLF record endings, mixed and inside quotes, read as Python reads them', async () => {
+  await Promise.all(RECORD_ENDINGS.map(checkAgainstPython));
+});
