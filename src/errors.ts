@@ -35,6 +35,8 @@ export const ErrorCodes = {
   RESULT_LINE: 'BP_RESULT_LINE',
   /** A file could not be read or written. */
   IO: 'BP_IO',
+  /** Input bytes that are not valid in the input's encoding (UTF-8 unless `--encoding` says otherwise). */
+  ENCODING: 'BP_ENCODING',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -18,6 +18,7 @@ import type { EncodedChunk } from './prepare/encode-chunk.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from './prepare/prepare.js';
 import { BatchWriter, failOnReject, type RejectedRecord } from './sink/batch-writer.js';
 import { countLineBreaks, recordChunks } from './sources/chunker.js';
+import { checkChunkText } from './sources/encoding.js';
 import { openInput } from './sources/input.js';
 import { ParseProblem, parseCsvChunk, parseCsvHeader, parseJsonlChunk } from './sources/parse-chunk.js';
 import {
@@ -64,6 +65,7 @@ export function csvSource(input: ByteInput, options: { name?: string } = {}): Re
       let columns: string[] | undefined;
       let seq = 0;
       for await (const chunk of recordChunks(bytesOf(input, name), { syntax: 'csv' })) {
+        checkChunkText(chunk, name, 'csv');
         let { bytes, firstLine } = chunk;
         if (columns === undefined) {
           const header = parseCsvHeader(chunk, name);
@@ -101,6 +103,7 @@ export function jsonlSource(input: ByteInput, options: { name?: string } = {}): 
     (async function* () {
       let seq = 0;
       for await (const chunk of recordChunks(bytesOf(input, name), { syntax: 'lines' })) {
+        checkChunkText(chunk, name, 'lines');
         const records = parseJsonlChunk(chunk.bytes, chunk.firstLine);
         for (let i = 0; i < records.values.length; i++) {
           const value = records.values[i]!;

@@ -119,3 +119,58 @@ const RECORD_ENDINGS: CsvCase[] = [
 test('CR, LF and CRLF record endings, mixed and inside quotes, read as Python reads them', async () => {
   await Promise.all(RECORD_ENDINGS.map(checkAgainstPython));
 });
+
+/** Every byte from 0x80 to 0xFF but `except`, as one field's bytes. */
+function highBytes(except: number[] = []): Buffer {
+  return Buffer.from(Array.from({ length: 128 }, (_, i) => 0x80 + i).filter((x) => !except.includes(x)));
+}
+
+const utf16 = (text: string, bigEndian: boolean): Buffer => {
+  const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+  return bigEndian ? le.swap16() : le;
+};
+const UNICODE_TEXT = 'id,text\r\n1,"café ’ 😀, ok"\r\n2,"x\r\ny"\r\n3,@z\r\n';
+
+const ENCODINGS: CsvCase[] = [
+  { name: 'utf8-bom', bytes: Buffer.from(`\ufeff${UNICODE_TEXT}`), python: 'utf-8-sig' },
+  {
+    name: 'windows-1252',
+    // ’ € Š … é, and every byte windows-1252 defines (0x81, 0x8D, 0x8F, 0x90 and 0x9D it does not).
+    bytes: Buffer.concat([
+      b('id,text\r\n1,"It\x92s \x80 5, \x8a \x85 caf\xe9"\r\n2,"'),
+      highBytes([0x81, 0x8d, 0x8f, 0x90, 0x9d]),
+      b('"\r\n'),
+    ]),
+    python: 'windows-1252',
+    flags: ['--encoding', 'windows-1252'],
+  },
+  {
+    name: 'macintosh',
+    // café crème brûlée “q” …, then every byte but 0xBD (Ω: U+03A9 in Apple's table, U+2126 in Python's).
+    bytes: Buffer.concat([
+      b('id,text\r1,caf\x8e cr\x8fme br\x9el\x8ee \xd2q\xd3 \xc9\r2,"'),
+      highBytes([0xbd]),
+      b('"\r'),
+    ]),
+    python: 'macintosh',
+    flags: ['--encoding', 'macintosh'],
+  },
+  {
+    name: 'latin1',
+    bytes: Buffer.concat([b('id,text\n1,"'), highBytes(), b('"\n2,na\xefve\n')]),
+    python: 'latin1',
+    flags: ['--encoding', 'latin1'],
+  },
+  { name: 'utf-16le-bom', bytes: utf16(UNICODE_TEXT, false), python: 'utf-16' },
+  { name: 'utf-16be-bom', bytes: utf16(UNICODE_TEXT, true), python: 'utf-16' },
+  {
+    name: 'utf-16le-bom-named',
+    bytes: utf16(UNICODE_TEXT, false),
+    python: 'utf-16',
+    flags: ['--encoding', 'UTF-16LE'],
+  },
+];
+
+test('UTF-8 with a BOM, Windows-1252, Mac Roman, Latin-1 and UTF-16 with a BOM decode as Python decodes them', async () => {
+  await Promise.all(ENCODINGS.map(checkAgainstPython));
+});

@@ -64,6 +64,13 @@ if 'csv' in job:
         result['rows'] = read_csv(f)
 if 'records' in job:
     result['records'] = [read_csv(io.StringIO(r, newline=''))[0]['values'] for r in job['records']]
+if 'utf8' in job:
+    data = open(job['utf8'], 'rb').read()
+    try:
+        data.decode('utf-8')
+        result['invalid'] = None
+    except UnicodeDecodeError as e:
+        result['invalid'] = e.start
 if 'json' in job:
     with open(job['json'], encoding=job.get('encoding', 'utf-8')) as f:
         result['elements'] = json_elements(f.read())
@@ -89,4 +96,9 @@ export function pythonCsvRecords(records: string[]): string[][] {
 /** Each element of a JSON file's top-level array: its start line and compact text, as Python finds them. */
 export function pythonJsonElements(path: string, encoding = 'utf-8'): { line: number; text: string }[] {
   return runPython({ json: path, encoding }).elements as { line: number; text: string }[];
+}
+
+/** The offset of the first byte of a file that Python's UTF-8 decoder refuses, or null. */
+export function pythonFirstInvalidUtf8(path: string): number | null {
+  return runPython({ utf8: path }).invalid as number | null;
 }

@@ -13,6 +13,7 @@ import {
   parseCsvHeader,
   parseJsonlChunk,
 } from '../src/sources/parse-chunk.js';
+import type { Envelope } from '../src/types.js';
 import { pythonCsvRows } from './python-reference.js';
 import { tempDir } from './support.js';
 
@@ -182,4 +183,29 @@ test('lossless JSON keeps numbers JSON.parse would change, and nothing else', ()
     v: ['-12345678901234567890', 2],
   });
   assert.deepEqual(parseJsonLossless('{"plain": [1, 2.5, -3]}'), { plain: [1, 2.5, -3] });
+});
+
+test('the stream sources read bare-CR CSV and stop at invalid UTF-8 naming the line', async () => {
+  const { csvSource, jsonlSource } = await import('../src/streams.js');
+  const { Readable } = await import('node:stream');
+  const read = async (source: AsyncIterable<unknown>) => {
+    const out: { line: number; record: unknown }[] = [];
+    for await (const env of source as AsyncIterable<Envelope>)
+      out.push({ line: env.line, record: env.record });
+    return out;
+  };
+  assert.deepEqual(await read(csvSource(Readable.from([Buffer.from('id,t\r1,"a\rb"\r2,c')]))), [
+    { line: 2, record: { id: '1', t: 'a\rb' } },
+    { line: 4, record: { id: '2', t: 'c' } },
+  ]);
+  await assert.rejects(
+    read(
+      csvSource(Readable.from([Buffer.from('id,t\r\n1,a\r\n2,caf\xe9\r\n', 'latin1')]), { name: 'x.csv' }),
+    ),
+    /invalid UTF-8 at byte offset 16; the file looks like windows-1252/,
+  );
+  await assert.rejects(
+    read(jsonlSource(Readable.from([Buffer.from('{"a":1}\n{"a":"\x92"}\n', 'latin1')]))),
+    (err: Error & { code?: string; line?: number }) => err.code === 'BP_ENCODING' && err.line === 2,
+  );
 });

@@ -1,6 +1,14 @@
+import { isUtf8 } from 'node:buffer';
 import { ErrorCodes } from '../errors.js';
 import type { Chunk } from '../sources/chunker.js';
-import { type ChunkRecords, ParseProblem, parseCsvChunk, parseJsonlChunk } from '../sources/parse-chunk.js';
+import { guessEncoding, invalidInputMessage, invalidUtf8Offsets, UTF8 } from '../sources/encoding.js';
+import {
+  type ChunkRecords,
+  csvFieldIndexAt,
+  ParseProblem,
+  parseCsvChunk,
+  parseJsonlChunk,
+} from '../sources/parse-chunk.js';
 import type { RequestTemplateOptions } from '../transforms/request-builder.js';
 import { createRequestEncoder, type LineValidator } from '../transforms/request-encoder.js';
 import { columnFieldResolver, objectFieldResolver } from '../transforms/template.js';
@@ -16,6 +24,8 @@ export interface EncodeContext {
   source: string;
   /** Validate every record's request (decided once by templateNeedsPerRecordValidation). */
   validateEach: boolean;
+  /** The input's encoding, for messages about invalid bytes (default UTF-8). */
+  encoding?: string | undefined;
 }
 
 /** Why record `index` of a chunk never became a request. */
@@ -63,10 +73,12 @@ export function createChunkEncoder(
   const encode = createRequestEncoder(ctx.template, resolve, ctx.validateEach ? validate : undefined);
   const width = ctx.columns.length;
 
-  return function encodeChunk(bytes, firstLine, _placement = {}) {
+  return function encodeChunk(bytes, firstLine, placement = {}) {
     const records: ChunkRecords<SourceRecord | string[] | ParseProblem> = csv
       ? parseCsvChunk(bytes, firstLine, ctx.source)
       : parseJsonlChunk(bytes, firstLine);
+    // One native check for the whole chunk; records are looked at one by one only when it fails.
+    const invalidText = isUtf8(bytes) ? undefined : invalidTextFinder(ctx, bytes, placement.offset ?? 0);
     const count = records.values.length;
     const ids: (string | null)[] = new Array(count).fill(null);
     // Tails are UTF-8-encoded straight into one buffer: write() both encodes and counts the bytes.
@@ -79,6 +91,12 @@ export function createChunkEncoder(
     let tailBytes = 0;
     for (let i = 0; i < count; i++) {
       const value = records.values[i]!;
+      const invalid = invalidText?.(records.starts[i]!, records.ends[i]!);
+      if (invalid) {
+        rejects.push({ index: i, code: ErrorCodes.ENCODING, ...invalid });
+        tailEnds[i] = tailBytes;
+        continue;
+      }
       const problem =
         value instanceof ParseProblem
           ? value
@@ -124,6 +142,33 @@ export function createChunkEncoder(
       tailEnds,
       tokens,
       rejects,
+    };
+  };
+}
+
+/**
+ * For a chunk that is not valid UTF-8: what is wrong with record `bytes[start, end)`, or undefined
+ * when its bytes are valid. The likely encoding is guessed once per chunk, from all its invalid bytes.
+ */
+function invalidTextFinder(
+  ctx: EncodeContext,
+  bytes: Buffer,
+  fileOffset: number,
+): (start: number, end: number) => { message: string; field: string | undefined } | undefined {
+  const encoding = ctx.encoding ?? UTF8;
+  let guess: string | undefined;
+  return (start, end) => {
+    if (isUtf8(bytes.subarray(start, end))) return undefined;
+    const at = invalidUtf8Offsets(bytes, start, end, 1)[0] ?? start;
+    if (encoding === UTF8) guess ??= guessEncoding(bytes, invalidUtf8Offsets(bytes, 0, bytes.length));
+    let column: string | undefined;
+    if (ctx.format === 'csv') {
+      const index = csvFieldIndexAt(bytes, start, at);
+      column = ctx.columns[index] ?? `#${index + 1}`;
+    }
+    return {
+      message: invalidInputMessage({ encoding, buf: bytes, at, fileOffset, column, guess }),
+      field: column,
     };
   };
 }

@@ -16,12 +16,18 @@ export interface RunIdentity {
   id: string | null;
   maxLines: number;
   maxBytes: number;
+  /** The input's encoding; ledgers made before it was recorded read UTF-8. */
+  encoding: string;
 }
+
+/** Identity fields added after ledgers existed without them, with the value those ledgers imply. */
+const IMPLIED = { encoding: 'utf-8' };
 
 export function runIdentity(
   template: RequestTemplateOptions,
   format: 'csv' | 'jsonl',
   limits: { maxLines: number; maxBytes: number },
+  encoding = 'utf-8',
 ): RunIdentity {
   return {
     format,
@@ -34,6 +40,7 @@ export function runIdentity(
     id: template.id ?? null,
     maxLines: limits.maxLines,
     maxBytes: limits.maxBytes,
+    encoding,
   };
 }
 
@@ -52,7 +59,7 @@ export function claimLedger(ledger: Ledger, identity: RunIdentity): string {
     });
     return runId;
   }
-  const before = JSON.parse(stored) as Record<string, unknown>;
+  const before: Record<string, unknown> = { ...IMPLIED, ...(JSON.parse(stored) as Record<string, unknown>) };
   const differing = Object.keys(identity).filter(
     (key) =>
       JSON.stringify(before[key] ?? null) !==

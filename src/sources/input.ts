@@ -1,12 +1,14 @@
 /**
- * Opens a source for reading: a path, `-` for stdin, or a byte stream, read as UTF-8 bytes with a
- * leading BOM removed. Owns how input is opened and its first bytes; touches only the input.
+ * Opens a source for reading: a path, `-` for stdin, or a byte stream, as UTF-8 bytes without a BOM
+ * (decoded from `--encoding`, or from UTF-16 when a BOM says so). Owns how input is opened and its
+ * first bytes; touches only the input.
  */
 import { createReadStream, type Stats, statSync } from 'node:fs';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { byteOrderMark, toUtf8, UTF8 } from './encoding.js';
 
 export interface InputBytes {
-  /** The input's bytes after any BOM. */
+  /** The input as UTF-8, after any BOM. */
   bytes: AsyncIterable<Buffer>;
   /** The first piece of `bytes` (still included in `bytes`), to guess the format from. */
   head: Buffer | undefined;
@@ -14,6 +16,8 @@ export interface InputBytes {
   size: number | undefined;
   /** Bytes of the input before `bytes` (a BOM), so that offsets count from the input's first byte. */
   startOffset: number;
+  /** The encoding the input is read in: `--encoding`, else the one a BOM names, else `utf-8`. */
+  encoding: string;
 }
 
 export interface OpenInputOptions {
@@ -21,9 +25,11 @@ export interface OpenInputOptions {
   name: string;
   /** Read size for files. */
   readBytes?: number | undefined;
+  /** The input's encoding (normalized: see normalizeEncoding); default: a BOM's, else UTF-8. */
+  encoding?: string | undefined;
 }
 
-const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+const BOM_BYTES = 3;
 
 /** Opens `input` and reads its first bytes (enough to see a BOM). */
 export async function openInput(
@@ -38,36 +44,57 @@ export async function openInput(
     size = statInput(input).size;
     stream = createReadStream(input, { highWaterMark: options.readBytes ?? 1 << 16 });
   }
-  const it = stream[Symbol.asyncIterator]();
+  const raw = readAll(stream, options.name);
   // Gather at least a BOM's length (pipes may deliver a byte at a time).
   const first: Buffer[] = [];
   let firstBytes = 0;
-  let done = false;
-  while (firstBytes < UTF8_BOM.length) {
-    const next = await it.next();
+  let ended = false;
+  while (firstBytes < BOM_BYTES) {
+    const next = await raw.next();
     if (next.done) {
-      done = true;
+      ended = true;
       break;
     }
-    const piece = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
-    first.push(piece);
-    firstBytes += piece.length;
+    first.push(next.value);
+    firstBytes += next.value.length;
   }
-  let head: Buffer | undefined = first.length === 0 ? undefined : Buffer.concat(first, firstBytes);
-  let startOffset = 0;
-  if (head?.subarray(0, 3).equals(UTF8_BOM)) {
-    startOffset = 3;
-    head = head.subarray(3);
+  const start = Buffer.concat(first, firstBytes);
+  const bom = byteOrderMark(start);
+  let encoding = options.encoding ?? bom?.encoding ?? UTF8;
+  if (encoding === 'utf-16' && bom) encoding = bom.encoding;
+  const startOffset = bom?.encoding === encoding ? bom.bytes : 0;
+  async function* afterBom(): AsyncGenerator<Buffer> {
+    if (start.length > startOffset) yield start.subarray(startOffset);
+    if (!ended) yield* raw;
   }
-  if (head?.length === 0) head = undefined;
-  async function* bytes(): AsyncGenerator<Buffer> {
-    if (head) yield head;
-    if (done) return;
-    for (let next = await it.next(); !next.done; next = await it.next()) {
-      yield typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+  // The first decoded piece, for guessing the format; it stays the first piece of `bytes`.
+  const decoded = toUtf8(afterBom(), encoding)[Symbol.asyncIterator]();
+  let head: Buffer | undefined;
+  for (let next = await decoded.next(); !next.done; next = await decoded.next()) {
+    if (next.value.length > 0) {
+      head = next.value;
+      break;
     }
   }
-  return { bytes: bytes(), head, size, startOffset };
+  async function* bytes(): AsyncGenerator<Buffer> {
+    if (!head) return;
+    yield head;
+    for (let next = await decoded.next(); !next.done; next = await decoded.next()) yield next.value;
+  }
+  return { bytes: bytes(), head, size, startOffset, encoding };
+}
+
+/** The stream's pieces as Buffers; a read error is a BP_IO error naming the input. */
+async function* readAll(stream: AsyncIterable<Buffer | string>, name: string): AsyncGenerator<Buffer> {
+  try {
+    for await (const piece of stream) yield typeof piece === 'string' ? Buffer.from(piece) : piece;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new BatchpipeError(ErrorCodes.IO, `cannot read input ${name}: ${code ?? (err as Error).message}`, {
+      file: name,
+      cause: err,
+    });
+  }
 }
 
 function statInput(path: string): Stats {

@@ -27,6 +27,7 @@ export class ParseProblem {
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 const QUOTE = 0x22;
+const COMMA = 0x2c;
 
 /**
  * csv-parse's options for prepare: values as exact strings, records ended by CR, LF or CRLF outside
@@ -149,6 +150,18 @@ export function csvRecordBounds(
     count++;
   }
   return { lines, starts, ends, count };
+}
+
+/** The 0-based index of the field of the CSV record starting at `start` that holds byte `at`. */
+export function csvFieldIndexAt(bytes: Uint8Array, start: number, at: number): number {
+  let index = 0;
+  let inQuotes = false;
+  for (let i = start; i < at; i++) {
+    const b = bytes[i];
+    if (b === QUOTE) inQuotes = !inQuotes;
+    else if (b === COMMA && !inQuotes) index++;
+  }
+  return index;
 }
 
 /** csv-parse's error, re-pointed at the line where the offending record starts. */

@@ -38,6 +38,10 @@ export function addPrepareOptions(cmd: Command, { outRequired = true } = {}): Co
       ).choices(['csv', 'jsonl']),
     )
     .option(
+      '--encoding <name>',
+      "the input's encoding: windows-1252, latin1, macintosh, utf-16le, … (default: UTF-8, or UTF-16 by its BOM)",
+    )
+    .option(
       '--max-lines <n>',
       `requests per file (max ${DEFAULT_MAX_LINES})`,
       intOption('--max-lines'),
@@ -66,6 +70,7 @@ export interface PrepareFlags {
   idColumn?: string;
   id?: string;
   inputFormat?: 'csv' | 'jsonl';
+  encoding?: string;
   maxLines: number;
   maxBytes: number;
   rejects?: string;
@@ -81,6 +86,7 @@ export function prepareOptionsFromFlags(
   return {
     input: file ?? '-',
     inputFormat: flags.inputFormat,
+    encoding: flags.encoding,
     ledger,
     outDir: flags.out ?? defaultOutDir(flags.ledger),
     endpoint: flags.endpoint,
