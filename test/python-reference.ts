@@ -13,6 +13,8 @@ export interface PythonRow {
 const SCRIPT = String.raw`
 import csv, io, json, sys
 
+csv.field_size_limit(sys.maxsize)
+
 def read_csv(f):
     # newline='': records end at \r, \n or \r\n outside quotes; quoted ones stay in the values.
     reader = csv.reader(f)
@@ -78,7 +80,11 @@ print(json.dumps(result))
 `;
 
 function runPython(job: Record<string, unknown>): Record<string, unknown> {
-  const run = spawnSync('python3', ['-c', SCRIPT], { input: JSON.stringify(job), encoding: 'utf8' });
+  const run = spawnSync('python3', ['-c', SCRIPT], {
+    input: JSON.stringify(job),
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  });
   if (run.status !== 0) throw new Error(`python3 failed (${run.status}): ${run.stderr}`);
   return JSON.parse(run.stdout) as Record<string, unknown>;
 }

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { createRng } from '../bench/generate.js';
-import { countLineBreaks, recordChunks } from '../src/sources/chunker.js';
+import { type Chunk, countLineBreaks, recordChunks } from '../src/sources/chunker.js';
 import { openInput } from '../src/sources/input.js';
 import { parseJsonLossless } from '../src/sources/lossless-json.js';
 import {
+  CSV_PARSE_OPTIONS,
   csvRecordBounds,
   parseCsvChunk,
   parseCsvHeader,
@@ -208,4 +210,97 @@ test('the stream sources read bare-CR CSV and stop at invalid UTF-8 naming the l
     read(jsonlSource(Readable.from([Buffer.from('{"a":1}\n{"a":"\x92"}\n', 'latin1')]))),
     (err: Error & { code?: string; line?: number }) => err.code === 'BP_ENCODING' && err.line === 2,
   );
+});
+
+test('records over maxRecordBytes become oversize chunks (line, size, first bytes); the rest arrive whole, spilled or not', async () => {
+  const random = createRng(9);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const atoms = ['ab', '""', '\r', '\n', '\r\n', 'é', ','];
+  const endings = ['\r', '\n', '\r\n'];
+  const records: { raw: string; start: number }[] = [];
+  let text = 'id,text\r\n';
+  for (let r = 0; r < 40; r++) {
+    // Small, large enough to be spilled (over 100 bytes), or over the 500-byte limit.
+    const size = pick([20, 20, 300, 2000]);
+    let payload = '';
+    while (Buffer.byteLength(payload) < size) payload += pick(atoms);
+    const raw = `${r},"${payload}"`;
+    records.push({ raw, start: Buffer.byteLength(text) });
+    text += raw + pick(endings) + (random() < 0.2 ? pick(endings) : '');
+  }
+  const bytes = Buffer.from(text);
+  const lineAt = (offset: number) =>
+    (bytes
+      .subarray(0, offset)
+      .toString()
+      .match(/\r\n|\r|\n/g)?.length ?? 0) + 1;
+  const expected = records.map(({ raw, start }) => {
+    const size = Buffer.byteLength(raw);
+    return size > 500
+      ? { line: lineAt(start), oversize: size, prefix: raw.slice(0, 300) }
+      : { line: lineAt(start), values: parse(raw, CSV_PARSE_OPTIONS)[0] as string[] };
+  });
+  const spill = path.join(tempDir(), 'spill.partial');
+  for (const pieceSize of [1, 3, 64, 1000]) {
+    const got: unknown[] = [];
+    const pieces = async function* () {
+      for (let i = 0; i < bytes.length; i += pieceSize) yield bytes.subarray(i, i + pieceSize);
+    };
+    let header = true;
+    for await (const chunk of recordChunks(pieces(), {
+      syntax: 'csv',
+      targetBytes: 256,
+      maxRecordBytes: 500,
+      spillPath: () => spill,
+      spillAfterBytes: 100,
+    })) {
+      if (chunk.oversize) {
+        assert.ok(chunk.bytes.length <= 1024);
+        got.push({
+          line: chunk.firstLine,
+          oversize: chunk.oversize.bytes,
+          prefix: chunk.bytes.toString().slice(0, 300),
+        });
+        continue;
+      }
+      let { bytes: body, firstLine } = chunk;
+      if (header) {
+        header = false;
+        const { bodyStart } = parseCsvHeader(chunk, 't.csv');
+        firstLine += countLineBreaks(body, 'csv', 0, bodyStart);
+        body = body.subarray(bodyStart);
+      }
+      const parsed = parseCsvChunk(body, firstLine, 't.csv');
+      parsed.values.forEach((values, i) => {
+        got.push({ line: parsed.lines[i], values });
+      });
+    }
+    assert.deepEqual(got, expected, `piece ${pieceSize}`);
+    assert.equal(existsSync(spill), false, 'the spill file is removed');
+  }
+
+  // Without rejects the input stops at the first oversize record: exact when it lies whole in one
+  // piece read, else as soon as it grows past the limit.
+  const first = expected.find((e) => 'oversize' in e)!;
+  for (const [size, complete] of [
+    [bytes.length, true],
+    [64, false],
+  ] as const) {
+    const stopped: Chunk[] = [];
+    const pieces = Readable.from(
+      Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) =>
+        bytes.subarray(i * size, (i + 1) * size),
+      ),
+    );
+    for await (const chunk of recordChunks(pieces, {
+      syntax: 'csv',
+      maxRecordBytes: 500,
+      onOversize: 'stop',
+    })) {
+      stopped.push(chunk);
+    }
+    assert.equal(stopped.at(-1)?.oversize?.complete, complete, `piece ${size}`);
+    assert.equal(stopped.at(-1)?.firstLine, first.line);
+    assert.equal(stopped.filter((c) => c.oversize).length, 1);
+  }
 });

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { ErrorCodes } from '../errors.js';
-import type { Chunk } from '../sources/chunker.js';
+import type { Chunk, OversizeRecord } from '../sources/chunker.js';
 import { guessEncoding, invalidInputMessage, invalidUtf8Offsets, UTF8 } from '../sources/encoding.js';
 import {
   type ChunkRecords,
@@ -74,6 +74,7 @@ export function createChunkEncoder(
   const width = ctx.columns.length;
 
   return function encodeChunk(bytes, firstLine, placement = {}) {
+    if (placement.oversize) return oversizeChunk(bytes, firstLine, placement.oversize);
     const records: ChunkRecords<SourceRecord | string[] | ParseProblem> = csv
       ? parseCsvChunk(bytes, firstLine, ctx.source)
       : parseJsonlChunk(bytes, firstLine);
@@ -143,6 +144,30 @@ export function createChunkEncoder(
       tokens,
       rejects,
     };
+  };
+}
+
+/**
+ * A record the chunker set aside unread (larger than `--max-bytes`): a reject holding the record's
+ * first bytes, saying so.
+ */
+function oversizeChunk(prefix: Buffer, line: number, oversize: OversizeRecord): EncodedChunk {
+  const message = oversize.complete
+    ? `record is ${oversize.bytes} bytes, more than --max-bytes (${oversize.limit}); the rejected record keeps only its first ${prefix.length} bytes`
+    : `record is more than ${oversize.limit} bytes (--max-bytes); the input was not read past it`;
+  return {
+    count: 1,
+    lines: Int32Array.of(line),
+    source: prefix,
+    starts: Int32Array.of(0),
+    ends: Int32Array.of(prefix.length),
+    ids: [null],
+    model: null,
+    models: null,
+    tails: Buffer.allocUnsafeSlow(0),
+    tailEnds: Int32Array.of(0),
+    tokens: Int32Array.of(0),
+    rejects: [{ index: 0, code: ErrorCodes.REQUEST_TOO_LARGE, message }],
   };
 }
 

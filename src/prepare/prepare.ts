@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { extname } from 'node:path';
+import { extname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -102,21 +102,37 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
   });
   // The first bytes decide the format; CSV is chunked honouring quotes, JSONL at every newline.
   const format = options.inputFormat ?? detectFormat(source, input.head);
-  const chunks = recordChunks(input.bytes, {
-    syntax: format === 'csv' ? 'csv' : 'lines',
-    targetBytes: options.chunkBytes ?? DEFAULT_CHUNK_BYTES,
-    startOffset: input.startOffset,
-  })[Symbol.asyncIterator]();
-  const first = await chunks.next();
-  const firstChunk: Chunk | undefined = first.done ? undefined : first.value;
   const identity = runIdentity(options, format, { maxLines, maxBytes }, input.encoding);
   const { ledger } = options;
   const runId = claimLedger(ledger, identity);
   const resume = settleInterruptedRun(ledger, options.outDir, runId);
+  const chunks = recordChunks(input.bytes, {
+    syntax: format === 'csv' ? 'csv' : 'lines',
+    targetBytes: options.chunkBytes ?? DEFAULT_CHUNK_BYTES,
+    startOffset: input.startOffset,
+    // A record larger than a request file can hold is set aside as soon as that is known, without
+    // holding it: skipped to its end with --rejects, else the run stops there. While a large record
+    // grows it waits on disk beside the request files (a resumed run sweeps it up if left behind).
+    maxRecordBytes: maxBytes,
+    onOversize: options.rejectsPath === undefined ? 'stop' : 'skip',
+    spillPath: () => join(options.outDir, `.${runId}-record.partial`),
+  })[Symbol.asyncIterator]();
+  const first = await chunks.next();
+  const firstChunk: Chunk | undefined = first.done ? undefined : first.value;
 
   let columns: string[] = [];
   let pendingFirst: Chunk | undefined = firstChunk;
   if (format === 'csv' && firstChunk) {
+    if (firstChunk.oversize) {
+      throw new BatchpipeError(
+        ErrorCodes.PARSE,
+        `the CSV header is more than ${maxBytes} bytes (--max-bytes)`,
+        {
+          file: source,
+          line: firstChunk.firstLine,
+        },
+      );
+    }
     const header = parseCsvHeader(firstChunk, source);
     checkHeaderText(firstChunk.bytes, header.bodyStart, {
       file: source,
@@ -168,13 +184,14 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
   const sink: ChunkSink = threads > 0 ? threadedSink(ctx, threads, writer) : inlineSink(ctx, writer);
   let totals: { read: number; staged: number; rejected: number };
   try {
-    if (pendingFirst && pendingFirst.bytes.length > 0) await sink.submit(pendingFirst);
+    if (pendingFirst && holdsRecords(pendingFirst)) await sink.submit(pendingFirst);
     for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
-      if (next.value.bytes.length > 0) await sink.submit(next.value);
+      if (holdsRecords(next.value)) await sink.submit(next.value);
     }
     totals = await sink.finish();
     options.onProgress?.(totals);
   } catch (err) {
+    await chunks.return(undefined); // let the reader remove a spilled record
     await sink.abort();
     throw err;
   } finally {
@@ -244,6 +261,10 @@ function checkColumns(ledger: Ledger, columns: string[], source: string): void {
       },
     );
   }
+}
+
+function holdsRecords(chunk: Chunk): boolean {
+  return chunk.bytes.length > 0 || chunk.oversize !== undefined;
 }
 
 /** Two encode threads pay off only when there is enough input to amortise their start. */

@@ -1,3 +1,5 @@
+import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+
 /**
  * Splits a byte stream into chunks that end on record boundaries, so each chunk can be parsed on its
  * own (in this thread or in a worker). Owns where records end and which line each chunk starts on;
@@ -36,6 +38,8 @@ export interface OversizeRecord {
   bytes: number;
   /** False when the chunker stopped at this record (`onOversize: 'stop'`) without finding its end. */
   complete: boolean;
+  /** The `maxRecordBytes` it is over. */
+  limit: number;
 }
 
 export type RecordSyntax = 'csv' | 'lines';
@@ -51,7 +55,17 @@ export interface ChunkerOptions {
   maxRecordBytes?: number | undefined;
   /** At an oversize record: `skip` it (read on to its end, keeping nothing) or `stop` the input there. */
   onOversize?: 'skip' | 'stop' | undefined;
+  /** Where a large record may wait while it grows (asked when first needed); default: in memory. */
+  spillPath?: (() => string) | undefined;
+  /** A record waits in the spill file once it is this large (default 16 MB). */
+  spillAfterBytes?: number | undefined;
 }
+
+/**
+ * A record still growing past this many bytes waits in a spill file (with `spillPath`), not in memory:
+ * records this large are rare, and one larger than `maxRecordBytes` is never held whole.
+ */
+const SPILL_AFTER_BYTES = 16 << 20;
 
 /** How many bytes of an oversize record its chunk keeps (cut back to a whole UTF-8 character). */
 export const OVERSIZE_PREFIX_BYTES = 1024;
@@ -75,16 +89,18 @@ export function countLineBreaks(buf: Buffer, syntax: RecordSyntax, from = 0, to 
 /**
  * Finds record ends in one piece of input after another, carrying across pieces whether the position
  * is inside quotes and whether the last piece ended on a `\r` outside quotes (its record ends there,
- * or after a `\n` that starts the next piece). The next quote and CR are cached per piece, so input
- * without them is not searched once per record.
+ * or after a `\n` that starts the next piece). The next LF, CR and quote are cached per piece, so
+ * input without them is not searched once per record, and inside quotes the scan goes straight to
+ * the closing quote.
  */
 class BoundaryScanner {
   private inQuotes = false;
   private endedOnCR = false;
   private piece: Buffer = Buffer.alloc(0);
   private pos = 0;
-  private nextQuote = -1;
+  private nextLF = -1;
   private nextCR = -1;
+  private nextQuote = -1;
   /** Bytes of the line break that ended the record `next()` last returned (1 or 2). */
   terminator = 0;
 
@@ -97,8 +113,9 @@ class BoundaryScanner {
   start(piece: Buffer): number {
     this.piece = piece;
     this.pos = 0;
-    this.nextQuote = this.csv ? piece.indexOf(QUOTE) : -1;
+    this.nextLF = piece.indexOf(LF);
     this.nextCR = this.csv ? piece.indexOf(CR) : -1;
+    this.nextQuote = this.csv ? piece.indexOf(QUOTE) : -1;
     if (!this.endedOnCR) return -1;
     this.endedOnCR = false;
     if (piece[0] === LF) {
@@ -113,29 +130,39 @@ class BoundaryScanner {
   /** Offset just past the next record end in the piece, or -1 when the piece ends inside a record. */
   next(): number {
     const piece = this.piece;
+    const end = piece.length;
     for (;;) {
-      const lf = piece.indexOf(LF, this.pos);
-      let stop = lf === -1 ? piece.length : lf;
-      if (this.csv) {
-        if (this.nextCR !== -1 && this.nextCR < this.pos) this.nextCR = piece.indexOf(CR, this.pos);
-        if (this.nextCR !== -1 && this.nextCR < stop) stop = this.nextCR;
-        while (this.nextQuote !== -1 && this.nextQuote < stop) {
-          this.inQuotes = !this.inQuotes;
-          this.nextQuote = piece.indexOf(QUOTE, this.nextQuote + 1);
+      if (this.nextQuote !== -1 && this.nextQuote < this.pos) this.nextQuote = piece.indexOf(QUOTE, this.pos);
+      if (this.inQuotes) {
+        // Line breaks inside quotes are data: on to the closing quote (`""` reopens at once).
+        if (this.nextQuote === -1) {
+          this.pos = end;
+          return -1;
         }
+        this.pos = this.nextQuote + 1;
+        this.inQuotes = false;
+        continue;
       }
-      if (stop === piece.length) {
-        this.pos = stop;
+      if (this.nextLF !== -1 && this.nextLF < this.pos) this.nextLF = piece.indexOf(LF, this.pos);
+      let stop = this.nextLF === -1 ? end : this.nextLF;
+      if (this.nextCR !== -1 && this.nextCR < this.pos) this.nextCR = piece.indexOf(CR, this.pos);
+      if (this.nextCR !== -1 && this.nextCR < stop) stop = this.nextCR;
+      if (this.nextQuote !== -1 && this.nextQuote < stop) {
+        this.inQuotes = true;
+        this.pos = this.nextQuote + 1;
+        continue;
+      }
+      if (stop === end) {
+        this.pos = end;
         return -1;
       }
       this.pos = stop + 1;
-      if (this.inQuotes) continue;
       if (piece[stop] === LF) {
         this.terminator = 1;
         return this.pos;
       }
       // A CR outside quotes ends the record; a LF right after it belongs to the same line break.
-      if (stop + 1 === piece.length) {
+      if (stop + 1 === end) {
         this.endedOnCR = true;
         return -1;
       }
@@ -170,21 +197,57 @@ class LineBreakCounter {
   }
 }
 
-/** The bytes waiting to become a chunk, as the pieces they arrived in (concatenated once, at a cut). */
+/**
+ * The bytes waiting to become a chunk, as the pieces they arrived in (concatenated once, at a cut).
+ * The start of one large record can wait in a file instead (`spill`), so that memory stays flat
+ * until the record turns out to fit `maxRecordBytes` (then it is read back) or not (then it is dropped).
+ */
 class PendingBytes {
   pieces: Buffer[] = [];
   length = 0;
+  /** A file holding the first `bytes` pending bytes, and their line breaks. */
+  private spilled: { path: string; fd: number; bytes: number; lines: LineBreakCounter } | undefined;
 
   push(piece: Buffer): void {
     this.pieces.push(piece);
     this.length += piece.length;
   }
 
-  /** Removes and returns the first `n` bytes. */
+  /** Moves the pieces in memory to the end of the spill file (created at `path` the first time). */
+  spill(path: string, syntax: RecordSyntax): void {
+    this.spilled ??= { path, fd: openSync(path, 'w+'), bytes: 0, lines: new LineBreakCounter(syntax) };
+    for (const piece of this.pieces) {
+      writeSync(this.spilled.fd, piece);
+      this.spilled.bytes += piece.length;
+      this.spilled.lines.add(piece, 0, piece.length);
+    }
+    this.pieces = [];
+  }
+
+  /** Line breaks in all pending bytes, spilled or not. */
+  countLines(syntax: RecordSyntax): LineBreakCounter {
+    const lines = this.spilled?.lines ?? new LineBreakCounter(syntax);
+    for (const piece of this.pieces) lines.add(piece, 0, piece.length);
+    return lines;
+  }
+
+  /** Removes and returns the first `n` bytes (all the spilled ones among them). */
   take(n: number): Buffer {
-    const first = this.pieces[0];
     let out: Buffer;
-    if (first !== undefined && first.length >= n) {
+    const first = this.pieces[0];
+    if (this.spilled) {
+      out = Buffer.allocUnsafe(n);
+      let filled = this.readSpilled(out, this.spilled.bytes);
+      this.dispose();
+      while (filled < n) {
+        const piece = this.pieces[0]!;
+        const used = Math.min(piece.length, n - filled);
+        piece.copy(out, filled, 0, used);
+        filled += used;
+        if (used === piece.length) this.pieces.shift();
+        else this.pieces[0] = piece.subarray(used);
+      }
+    } else if (first !== undefined && first.length >= n) {
       out = first.subarray(0, n);
       if (first.length === n) this.pieces.shift();
       else this.pieces[0] = first.subarray(n);
@@ -211,12 +274,35 @@ class PendingBytes {
 
   /** A copy of up to the first `n` bytes, leaving them in place. */
   peek(n: number): Buffer {
-    return Buffer.concat(this.pieces, Math.min(n, this.length));
+    const want = Math.min(n, this.length);
+    if (!this.spilled) return Buffer.concat(this.pieces, want);
+    const out = Buffer.allocUnsafe(want);
+    const filled = this.readSpilled(out, Math.min(want, this.spilled.bytes));
+    return Buffer.concat([out.subarray(0, filled), ...this.pieces], want);
   }
 
   clear(): void {
+    this.dispose();
     this.pieces = [];
     this.length = 0;
+  }
+
+  /** Closes and removes the spill file, if any. */
+  dispose(): void {
+    if (!this.spilled) return;
+    closeSync(this.spilled.fd);
+    rmSync(this.spilled.path, { force: true });
+    this.spilled = undefined;
+  }
+
+  private readSpilled(into: Buffer, bytes: number): number {
+    let filled = 0;
+    while (filled < bytes) {
+      const read = readSync(this.spilled!.fd, into, filled, bytes - filled, filled);
+      if (read === 0) throw new Error(`internal error: spill file ${this.spilled!.path} is short`);
+      filled += read;
+    }
+    return filled;
   }
 }
 
@@ -238,6 +324,8 @@ export async function* recordChunks(
   let recordStart = pendingStart;
   let index = 0;
   let line = 1;
+  const spillAfter = options.spillAfterBytes ?? SPILL_AFTER_BYTES;
+  let spillFile: string | undefined;
   /** While an oversize record is being skipped: its line breaks, size and first bytes. */
   let skipping: { lines: LineBreakCounter; prefix: Buffer; line: number; start: number } | undefined;
 
@@ -255,55 +343,91 @@ export async function* recordChunks(
       firstLine: skipped.line,
       lineBreaks: skipped.lines.count,
       offset: skipped.start,
-      oversize: { bytes, complete },
+      oversize: { bytes, complete, limit: maxRecord },
     };
     line = skipped.line + skipped.lines.count;
     return chunk;
   };
 
   let pieceStart = pendingStart;
-  for await (const raw of input) {
-    const piece = typeof raw === 'string' ? Buffer.from(raw) : raw;
-    if (piece.length === 0) continue;
-    const pieceEnd = pieceStart + piece.length;
-    const from = 0; // where the part of the piece being skipped starts
-    if (!skipping) pending.push(piece);
-    const seam = scanner.start(piece); // a record end that a CR ending the last piece makes here
-    for (let end = seam === -1 ? scanner.next() : seam; end !== -1; end = scanner.next()) {
-      const at = pieceStart + end;
+  try {
+    for await (const raw of input) {
+      const piece = typeof raw === 'string' ? Buffer.from(raw) : raw;
+      if (piece.length === 0) continue;
+      const pieceEnd = pieceStart + piece.length;
+      if (!skipping) pending.push(piece);
+      const seam = scanner.start(piece); // a record end that a CR ending the last piece makes here
+      for (let end = seam === -1 ? scanner.next() : seam; end !== -1; end = scanner.next()) {
+        const at = pieceStart + end;
+        if (skipping) {
+          skipping.lines.add(piece, 0, end);
+          yield oversize(skipping, at - scanner.terminator - skipping.start, true);
+          skipping = undefined;
+          pendingStart = recordStart = at;
+          pending.push(piece.subarray(end));
+          continue;
+        }
+        if (at - scanner.terminator - recordStart > maxRecord) {
+          // Too large, and whole within what is held: it goes out alone, as its first bytes.
+          if (recordStart > pendingStart) yield emit(pending.take(recordStart - pendingStart));
+          const record = pending.take(at - recordStart);
+          const lines = new LineBreakCounter(syntax);
+          lines.add(record, 0, record.length);
+          const prefix = wholeCharacters(record.subarray(0, OVERSIZE_PREFIX_BYTES));
+          yield oversize(
+            { lines, prefix, line, start: recordStart },
+            record.length - scanner.terminator,
+            true,
+          );
+          pendingStart = recordStart = at;
+          if (options.onOversize === 'stop') return;
+          continue;
+        }
+        recordStart = at;
+        if (at - pendingStart >= target) yield emit(pending.take(at - pendingStart));
+      }
+      pieceStart = pieceEnd;
       if (skipping) {
-        skipping.lines.add(piece, from, end);
-        yield oversize(skipping, at - scanner.terminator - skipping.start, true);
-        skipping = undefined;
-        pendingStart = recordStart = at;
-        pending.push(piece.subarray(end));
+        skipping.lines.add(piece, 0, piece.length);
         continue;
       }
-      recordStart = at;
-      if (at - pendingStart >= target) yield emit(pending.take(at - pendingStart));
-    }
-    if (skipping) skipping.lines.add(piece, from, piece.length);
-    else if (pieceEnd - recordStart - (scanner.pendingCR ? 1 : 0) > maxRecord) {
-      // Too large to keep: the records before it go out as a chunk; the rest of it is only followed.
+      const recordBytes = pieceEnd - recordStart - (scanner.pendingCR ? 1 : 0);
+      if (recordBytes <= maxRecord && (recordBytes <= spillAfter || !options.spillPath)) continue;
+      // A large record: the records before it go out as a chunk; it waits alone.
       if (recordStart > pendingStart) yield emit(pending.take(recordStart - pendingStart));
-      const lines = new LineBreakCounter(syntax);
-      for (const p of pending.pieces) lines.add(p, 0, p.length);
+      if (recordBytes <= maxRecord) {
+        spillFile ??= options.spillPath!();
+        pending.spill(spillFile, syntax);
+        continue;
+      }
+      // Too large to keep: only its first bytes are, and the rest of it is only followed.
       skipping = {
-        lines,
+        lines: pending.countLines(syntax),
         prefix: wholeCharacters(pending.peek(OVERSIZE_PREFIX_BYTES)),
         line,
         start: recordStart,
       };
       pending.clear();
       if (options.onOversize === 'stop') {
-        yield oversize(skipping, pieceEnd - recordStart, false);
+        yield oversize(skipping, recordBytes, false);
         return;
       }
     }
-    pieceStart = pieceEnd;
+    if (skipping) yield oversize(skipping, pieceStart - (scanner.pendingCR ? 1 : 0) - skipping.start, true);
+    else if (pending.length > 0) {
+      const last = pieceStart - recordStart - (scanner.pendingCR ? 1 : 0);
+      if (last > maxRecord) {
+        if (recordStart > pendingStart) yield emit(pending.take(recordStart - pendingStart));
+        const record = pending.take(pending.length);
+        const lines = new LineBreakCounter(syntax);
+        lines.add(record, 0, record.length);
+        const prefix = wholeCharacters(record.subarray(0, OVERSIZE_PREFIX_BYTES));
+        yield oversize({ lines, prefix, line, start: recordStart }, last, true);
+      } else yield emit(pending.take(pending.length));
+    }
+  } finally {
+    pending.dispose();
   }
-  if (skipping) yield oversize(skipping, pieceStart - (scanner.pendingCR ? 1 : 0) - skipping.start, true);
-  else if (pending.length > 0) yield emit(pending.take(pending.length));
 }
 
 /** `buf` without an incomplete UTF-8 character at its end. */
