@@ -132,8 +132,9 @@ export function threadedSink(
       }
       sentTo[w]!++;
       const bytes = new Uint8Array(chunk.bytes); // a private copy to transfer
-      const { firstLine, offset, oversize } = chunk;
-      workers[w]!.postMessage({ index, bytes, firstLine, placement: { offset, oversize } }, [bytes.buffer]);
+      const { firstLine, offset, oversize, lines, rejects } = chunk;
+      const placement = { offset, oversize, lines, rejects };
+      workers[w]!.postMessage({ index, bytes, firstLine, placement }, [bytes.buffer]);
     },
     async finish() {
       try {

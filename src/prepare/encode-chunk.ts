@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { ErrorCodes } from '../errors.js';
-import type { Chunk, OversizeRecord } from '../sources/chunker.js';
+import type { Chunk, OversizeRecord, RecordProblem } from '../sources/chunker.js';
 import { guessEncoding, invalidInputMessage, invalidUtf8Offsets, UTF8 } from '../sources/encoding.js';
 import {
   type ChunkRecords,
@@ -16,7 +16,8 @@ import type { SourceRecord } from '../types.js';
 
 /** Everything a thread needs to turn chunks of input into encoded requests. */
 export interface EncodeContext {
-  format: 'csv' | 'jsonl';
+  /** `csv`, else the records are JSON objects one a line (JSONL, and JSON array elements made so). */
+  format: 'csv' | 'jsonl' | 'json';
   /** CSV header, parsed once by the reader. */
   columns: string[];
   template: RequestTemplateOptions;
@@ -29,12 +30,7 @@ export interface EncodeContext {
 }
 
 /** Why record `index` of a chunk never became a request. */
-export interface ChunkReject {
-  index: number;
-  code: string;
-  message: string;
-  field?: string | undefined;
-}
+export type ChunkReject = RecordProblem;
 
 /**
  * One chunk's records after template → validate → encode, column-wise so it crosses threads as a few
@@ -61,7 +57,7 @@ export interface EncodedChunk {
 }
 
 /** What a thread needs to know of a chunk besides its bytes and first line. */
-export type ChunkPlacement = Partial<Pick<Chunk, 'offset' | 'oversize'>>;
+export type ChunkPlacement = Partial<Pick<Chunk, 'offset' | 'oversize' | 'lines' | 'rejects'>>;
 
 /** Builds the per-chunk function: parse → template → validate → encode, all in this thread. */
 export function createChunkEncoder(
@@ -77,7 +73,9 @@ export function createChunkEncoder(
     if (placement.oversize) return oversizeChunk(bytes, firstLine, placement.oversize);
     const records: ChunkRecords<SourceRecord | string[] | ParseProblem> = csv
       ? parseCsvChunk(bytes, firstLine, ctx.source)
-      : parseJsonlChunk(bytes, firstLine);
+      : parseJsonlChunk(bytes, firstLine, placement.lines);
+    const known = placement.rejects ?? [];
+    let nextKnown = 0;
     // One native check for the whole chunk; records are looked at one by one only when it fails.
     const invalidText = isUtf8(bytes) ? undefined : invalidTextFinder(ctx, bytes, placement.offset ?? 0);
     const count = records.values.length;
@@ -92,6 +90,11 @@ export function createChunkEncoder(
     let tailBytes = 0;
     for (let i = 0; i < count; i++) {
       const value = records.values[i]!;
+      if (known[nextKnown]?.index === i) {
+        rejects.push(known[nextKnown++]!);
+        tailEnds[i] = tailBytes;
+        continue;
+      }
       const invalid = invalidText?.(records.starts[i]!, records.ends[i]!);
       if (invalid) {
         rejects.push({ index: i, code: ErrorCodes.ENCODING, ...invalid });

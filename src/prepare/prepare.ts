@@ -8,6 +8,7 @@ import { BatchWriter, failOnReject } from '../sink/batch-writer.js';
 import { type Chunk, countLineBreaks, recordChunks } from '../sources/chunker.js';
 import { checkHeaderText, normalizeEncoding } from '../sources/encoding.js';
 import { openInput } from '../sources/input.js';
+import { jsonArrayChunks } from '../sources/json-array.js';
 import { parseCsvHeader } from '../sources/parse-chunk.js';
 import {
   compileProbeBuilder,
@@ -30,7 +31,7 @@ import { claimLedger, runIdentity } from './run-identity.js';
 
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from '../validate/file-rules.js';
 
-export type InputFormat = 'csv' | 'jsonl';
+export type InputFormat = 'csv' | 'jsonl' | 'json';
 
 /** Meta key set once prepare has read its whole input: the number of records. */
 export const PREPARED_KEY = 'prepared_records';
@@ -48,6 +49,11 @@ export interface PrepareOptions extends RequestTemplateOptions {
   /** Name used in messages; defaults to the path (or `-`). */
   inputName?: string | undefined;
   inputFormat?: InputFormat | undefined;
+  /**
+   * JSON input: the dotted path of object keys leading to the array of records (`data.items`); without
+   * it the array is the top-level value.
+   */
+  jsonPath?: string | undefined;
   /**
    * The input's encoding, any iconv-lite knows (`windows-1252`, `latin1`, `macintosh`, `utf-16le`, …);
    * default UTF-8, or UTF-16 when a BOM says so. Records are decoded to UTF-8 before parsing.
@@ -101,22 +107,32 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     encoding,
   });
   // The first bytes decide the format; CSV is chunked honouring quotes, JSONL at every newline.
-  const format = options.inputFormat ?? detectFormat(source, input.head);
-  const identity = runIdentity(options, format, { maxLines, maxBytes }, input.encoding);
+  const format = options.inputFormat ?? detectFormat(source, input.head, options.jsonPath);
+  const jsonPath = checkJsonPath(format, options.jsonPath);
+  const identity = runIdentity(options, format, { maxLines, maxBytes }, input.encoding, jsonPath);
   const { ledger } = options;
   const runId = claimLedger(ledger, identity);
   const resume = settleInterruptedRun(ledger, options.outDir, runId);
-  const chunks = recordChunks(input.bytes, {
-    syntax: format === 'csv' ? 'csv' : 'lines',
+  const chunking = {
     targetBytes: options.chunkBytes ?? DEFAULT_CHUNK_BYTES,
     startOffset: input.startOffset,
     // A record larger than a request file can hold is set aside as soon as that is known, without
     // holding it: skipped to its end with --rejects, else the run stops there. While a large record
     // grows it waits on disk beside the request files (a resumed run sweeps it up if left behind).
     maxRecordBytes: maxBytes,
-    onOversize: options.rejectsPath === undefined ? 'stop' : 'skip',
+    onOversize: options.rejectsPath === undefined ? ('stop' as const) : ('skip' as const),
     spillPath: () => join(options.outDir, `.${runId}-record.partial`),
-  })[Symbol.asyncIterator]();
+  };
+  const chunks = (
+    format === 'json'
+      ? jsonArrayChunks(input.bytes, {
+          ...chunking,
+          name: source,
+          path: jsonPath ?? [],
+          encoding: input.encoding,
+        })
+      : recordChunks(input.bytes, { ...chunking, syntax: format === 'csv' ? 'csv' : 'lines' })
+  )[Symbol.asyncIterator]();
   const first = await chunks.next();
   const firstChunk: Chunk | undefined = first.done ? undefined : first.value;
 
@@ -175,7 +191,9 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     resumeSeq: resume.nextSeq,
   };
   const rejects =
-    options.rejectsPath === undefined ? undefined : openRejectsFile(options.rejectsPath, format, columns);
+    options.rejectsPath === undefined
+      ? undefined
+      : openRejectsFile(options.rejectsPath, format === 'csv' ? 'csv' : 'jsonl', columns);
   const writer = new BatchWriter({
     ...writerOptions,
     ledger,
@@ -275,11 +293,38 @@ function defaultThreads(size: number | undefined): number {
   return Math.max(1, Math.min(2, availableParallelism()) - 1);
 }
 
-/** `--input-format`, else the file extension, else the first non-blank byte (`{` means JSONL). */
-export function detectFormat(name: string, head: Buffer | undefined): InputFormat {
+/**
+ * `--input-format`, else the file extension, else the first non-blank byte: `[` means a JSON array,
+ * `{` JSONL (or a JSON object holding the array, with --json-path). A `.json` file is a JSON array, or
+ * an object holding one with --json-path; one starting with `{` without --json-path is read as JSONL,
+ * as many `.json` exports are one object a line.
+ */
+export function detectFormat(name: string, head: Buffer | undefined, jsonPath?: string): InputFormat {
   const ext = extname(name).toLowerCase();
   if (ext === '.csv' || ext === '.tsv') return 'csv';
-  if (ext === '.jsonl' || ext === '.ndjson' || ext === '.json') return 'jsonl';
+  if (ext === '.jsonl' || ext === '.ndjson') return 'jsonl';
   const text = head?.subarray(0, 64).toString('utf8').trimStart() ?? '';
-  return text.startsWith('{') ? 'jsonl' : 'csv';
+  if (jsonPath !== undefined) return 'json';
+  if (text.startsWith('[')) return 'json';
+  if (text.startsWith('{') || ext === '.json') return 'jsonl';
+  return 'csv';
+}
+
+/** The keys of `--json-path`, which only JSON input takes. */
+function checkJsonPath(format: InputFormat, jsonPath: string | undefined): string[] | undefined {
+  if (jsonPath === undefined) return undefined;
+  if (format !== 'json') {
+    throw new BatchpipeError(
+      ErrorCodes.USAGE,
+      `--json-path is for JSON input; this input is read as ${format}`,
+    );
+  }
+  const keys = jsonPath.split('.');
+  if (keys.some((k) => k === '')) {
+    throw new BatchpipeError(
+      ErrorCodes.USAGE,
+      `--json-path must be keys joined by dots (data.items), got ${JSON.stringify(jsonPath)}`,
+    );
+  }
+  return keys;
 }

@@ -6,7 +6,7 @@ import type { RequestTemplateOptions } from '../transforms/request-builder.js';
 
 /** The options that decide what requests a run makes; a ledger belongs to exactly one identity. */
 export interface RunIdentity {
-  format: 'csv' | 'jsonl';
+  format: 'csv' | 'jsonl' | 'json';
   endpoint: string;
   model: string | null;
   prompt: string | null;
@@ -18,6 +18,8 @@ export interface RunIdentity {
   maxBytes: number;
   /** The input's encoding; ledgers made before it was recorded read UTF-8. */
   encoding: string;
+  /** JSON input: the keys leading to the array (null: the top-level array, or not JSON). */
+  jsonPath: string[] | null;
 }
 
 /** Identity fields added after ledgers existed without them, with the value those ledgers imply. */
@@ -25,9 +27,10 @@ const IMPLIED = { encoding: 'utf-8' };
 
 export function runIdentity(
   template: RequestTemplateOptions,
-  format: 'csv' | 'jsonl',
+  format: 'csv' | 'jsonl' | 'json',
   limits: { maxLines: number; maxBytes: number },
   encoding = 'utf-8',
+  jsonPath?: string[],
 ): RunIdentity {
   return {
     format,
@@ -41,6 +44,7 @@ export function runIdentity(
     maxLines: limits.maxLines,
     maxBytes: limits.maxBytes,
     encoding,
+    jsonPath: jsonPath ?? null,
   };
 }
 

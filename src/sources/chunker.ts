@@ -30,6 +30,18 @@ export interface Chunk {
    * its first bytes, so that memory stays bounded however large the record.
    */
   oversize?: OversizeRecord | undefined;
+  /** Records whose start lines are not consecutive (JSON array elements): the line of each. */
+  lines?: Int32Array | undefined;
+  /** Records the reader already knows are bad, by index in the chunk. */
+  rejects?: RecordProblem[] | undefined;
+}
+
+/** Why record `index` of a chunk can never become a request. */
+export interface RecordProblem {
+  index: number;
+  code: string;
+  message: string;
+  field?: string | undefined;
 }
 
 /** A record too large to read, as far as the chunker followed it. */

@@ -181,8 +181,15 @@ function csvError(err: unknown, bytes: Buffer, firstLine: number, file: string):
   });
 }
 
-/** Parses the JSONL lines of one chunk. Blank lines are skipped; each line must be a JSON object. */
-export function parseJsonlChunk(bytes: Buffer, firstLine: number): ChunkRecords<SourceRecord | ParseProblem> {
+/**
+ * Parses the JSONL lines of one chunk. Blank lines are skipped; each line must be a JSON object. With
+ * `known`, record `i` starts on line `known[i]` (JSON array elements); else lines are counted.
+ */
+export function parseJsonlChunk(
+  bytes: Buffer,
+  firstLine: number,
+  known?: Int32Array,
+): ChunkRecords<SourceRecord | ParseProblem> {
   const values: (SourceRecord | ParseProblem)[] = [];
   const lines: number[] = [];
   const starts: number[] = [];
@@ -194,8 +201,8 @@ export function parseJsonlChunk(bytes: Buffer, firstLine: number): ChunkRecords<
     const end = nl > pos && bytes[nl - 1] === CR ? nl - 1 : nl;
     const text = bytes.toString('utf8', pos, end);
     if (text.trim() !== '') {
+      lines.push(known ? known[values.length]! : line);
       values.push(parseJsonLine(text));
-      lines.push(line);
       starts.push(pos);
       ends.push(end);
     }
