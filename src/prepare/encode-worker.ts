@@ -14,13 +14,16 @@ import { errorToData } from './thread-errors.js';
 const { ctx, finished, slot } = workerData as { ctx: EncodeContext; finished: Int32Array; slot: number };
 // Load the schemas only when the template needs each record checked.
 const validate = ctx.validateEach ? (await import('../transforms/request-probe.js')).validateLine : undefined;
-const encodeChunk = createChunkEncoder(ctx, validate);
+// Made on the first chunk, so that an error compiling the template reaches the main thread as a
+// chunk's error (a BatchpipeError) rather than as the worker's crash.
+let encodeChunk: ReturnType<typeof createChunkEncoder> | undefined;
 
 type ChunkMessage = { index: number; bytes: Uint8Array; firstLine: number; placement: ChunkPlacement };
 
 parentPort!.on('message', (msg: ChunkMessage) => {
   try {
     const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
+    encodeChunk ??= createChunkEncoder(ctx, validate);
     const chunk = encodeChunk(bytes, msg.firstLine, msg.placement);
     parentPort!.postMessage({ index: msg.index, chunk }, transferablesOf(chunk));
     Atomics.add(finished, slot, 1);

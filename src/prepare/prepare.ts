@@ -106,6 +106,11 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     readBytes: DEFAULT_CHUNK_BYTES,
     encoding,
   });
+  if (input.head === undefined) {
+    throw new BatchpipeError(ErrorCodes.NO_RECORDS, 'the input is empty: there are no records to prepare', {
+      file: source,
+    });
+  }
   // The first bytes decide the format; CSV is chunked honouring quotes, JSONL at every newline.
   const format = options.inputFormat ?? detectFormat(source, input.head, options.jsonPath);
   const jsonPath = checkJsonPath(format, options.jsonPath);
@@ -216,6 +221,13 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     rejects?.close();
   }
 
+  if (totals.read === 0) {
+    const only =
+      format === 'csv' ? 'a header and no records' : format === 'json' ? 'an empty array' : 'no records';
+    throw new BatchpipeError(ErrorCodes.NO_RECORDS, `the input holds ${only}: there is nothing to prepare`, {
+      file: source,
+    });
+  }
   // Counts in equal counts out, checked against what the ledger actually holds.
   const held = ledger.requestAndRejectCount();
   ledger.setMeta(PREPARED_KEY, String(totals.read));

@@ -97,14 +97,20 @@ async function* readAll(stream: AsyncIterable<Buffer | string>, name: string): A
   }
 }
 
+/** The input file's stats; a path that is missing, a directory or unreachable is a BP_IO error. */
 function statInput(path: string): Stats {
+  let stats: Stats;
   try {
-    return statSync(path);
+    stats = statSync(path);
   } catch (err) {
-    throw new BatchpipeError(
-      ErrorCodes.IO,
-      `cannot read input ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`,
-      { file: path },
-    );
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (err as Error).message})`;
+    throw new BatchpipeError(ErrorCodes.IO, `input ${path} ${why}`, { file: path, cause: err });
   }
+  if (stats.isDirectory()) {
+    throw new BatchpipeError(ErrorCodes.IO, `input ${path} is a directory; name a file, or - for stdin`, {
+      file: path,
+    });
+  }
+  return stats;
 }

@@ -47,7 +47,15 @@ export function parseCsvHeader(chunk: Chunk, file: string): { columns: string[];
     info: { bytes: number };
   }[];
   const first = rows[0];
-  if (!first) throw new BatchpipeError(ErrorCodes.PARSE, 'the CSV has no header row', { file, line: 1 });
+  if (!first) {
+    throw new BatchpipeError(
+      ErrorCodes.NO_RECORDS,
+      'the input holds only blank lines: no header, no records',
+      {
+        file,
+      },
+    );
+  }
   const columns = first.record;
   const seen = new Set<string>();
   for (const name of columns) {
