@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
+import { randomCsv } from './input-samples.js';
 import { pythonCsvRecords, pythonCsvRows } from './python-reference.js';
 import { readRequestFiles, runCli, tempDir } from './support.js';
 
@@ -173,4 +174,51 @@ const ENCODINGS: CsvCase[] = [
 
 test('UTF-8 with a BOM, Windows-1252, Mac Roman, Latin-1 and UTF-16 with a BOM decode as Python decodes them', async () => {
   await Promise.all(ENCODINGS.map(checkAgainstPython));
+});
+
+test('a generated CSV mixing every ending, over many chunks and on a worker thread, reads as Python reads it', async () => {
+  await checkAgainstPython({
+    name: 'generated-endings',
+    bytes: Buffer.from(randomCsv(11, 30_000)),
+    flags: ['--threads', '1'],
+  });
+});
+
+test('the reported bare-CR files run end to end on the local backend with every column back', async () => {
+  const files = [b('id,text\r1,hello\r2,world\r3,"multi\rline"\r'), b('id,text\r1,hello\r2,world\r\n')];
+  await Promise.all(
+    files.map(async (bytes, i) => {
+      const dir = tempDir();
+      const file = path.join(dir, `cr${i}.csv`);
+      writeFileSync(file, bytes);
+      const out = path.join(dir, 'results.csv');
+      const run = await runCli([
+        'run',
+        file,
+        '--backend',
+        'local',
+        '--ledger',
+        path.join(dir, 'cr.db'),
+        '--model',
+        'm',
+        '--id-column',
+        'id',
+        '--prompt',
+        '{{text}}',
+        '--results',
+        out,
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      const [header, ...rows] = pythonCsvRows(file);
+      const [outHeader, ...outRows] = pythonCsvRows(out);
+      assert.deepEqual(outHeader!.values, [...header!.values, ...RESULT_COLUMNS]);
+      assert.equal(outRows.length, rows.length);
+      rows.forEach((row, r) => {
+        const got = outRows[r]!.values;
+        assert.deepEqual(got.slice(0, 2), row.values, `cr${i}.csv row ${r + 1}`);
+        assert.equal(got[3], 'succeeded');
+        assert.ok(got[2]!.length > 0, 'a reply');
+      });
+    }),
+  );
 });

@@ -73,6 +73,14 @@ if 'utf8' in job:
         result['invalid'] = None
     except UnicodeDecodeError as e:
         result['invalid'] = e.start
+if 'samples' in job:
+    def first_invalid(data):
+        try:
+            data.decode('utf-8')
+            return None
+        except UnicodeDecodeError as e:
+            return e.start
+    result['invalid'] = [first_invalid(bytes.fromhex(h)) for h in job['samples']]
 if 'json' in job:
     with open(job['json'], encoding=job.get('encoding', 'utf-8')) as f:
         result['elements'] = json_elements(f.read())
@@ -107,4 +115,9 @@ export function pythonJsonElements(path: string, encoding = 'utf-8'): { line: nu
 /** The offset of the first byte of a file that Python's UTF-8 decoder refuses, or null. */
 export function pythonFirstInvalidUtf8(path: string): number | null {
   return runPython({ utf8: path }).invalid as number | null;
+}
+
+/** For each byte string, the offset of its first byte Python's UTF-8 decoder refuses, or null. */
+export function pythonFirstInvalidUtf8Of(samples: Buffer[]): (number | null)[] {
+  return runPython({ samples: samples.map((b) => b.toString('hex')) }).invalid as (number | null)[];
 }

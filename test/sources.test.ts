@@ -16,7 +16,8 @@ import {
   parseJsonlChunk,
 } from '../src/sources/parse-chunk.js';
 import type { Envelope } from '../src/types.js';
-import { pythonCsvRows } from './python-reference.js';
+import { randomCsv } from './input-samples.js';
+import { pythonCsvRows, pythonFirstInvalidUtf8Of } from './python-reference.js';
 import { tempDir } from './support.js';
 
 async function* pieces(text: string, size: number): AsyncGenerator<Buffer> {
@@ -86,26 +87,6 @@ test('record chunks split only between records, whatever the piece and chunk siz
     }
   }
 });
-
-/** A random CSV mixing every record ending, blank lines, and CR/LF inside quoted fields. */
-function randomCsv(seed: number, records: number): string {
-  const random = createRng(seed);
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-  const atoms = ['a', 'bc', ' ', ',', '"', '\r', '\n', '\r\n', 'é', '😀'];
-  const endings = ['\r', '\n', '\r\n'];
-  let text = `id,text,note${pick(endings)}`;
-  for (let r = 0; r < records; r++) {
-    const fields = [String(r)];
-    for (let f = 0; f < 2; f++) {
-      let value = '';
-      for (let k = Math.floor(random() * 6); k > 0; k--) value += pick(atoms);
-      fields.push(/[",\r\n]/.test(value) || random() < 0.2 ? `"${value.replaceAll('"', '""')}"` : value);
-    }
-    text += fields.join(',') + pick(endings);
-    if (random() < 0.1) text += pick(endings); // a blank line
-  }
-  return random() < 0.5 ? text : text.replace(/[\r\n]+$/, ''); // sometimes no final line break
-}
 
 test("random CSV with every record ending chunks into Python's records and lines, at any piece and chunk size", async () => {
   const dir = tempDir();
@@ -303,4 +284,38 @@ test('records over maxRecordBytes become oversize chunks (line, size, first byte
     assert.equal(stopped.at(-1)?.firstLine, first.line);
     assert.equal(stopped.filter((c) => c.oversize).length, 1);
   }
+});
+
+test('invalid UTF-8 is located where Python locates it, and only where isUtf8 fails', async () => {
+  const { isUtf8 } = await import('node:buffer');
+  const { invalidUtf8Offsets } = await import('../src/sources/utf8.js');
+  const random = createRng(5);
+  const atoms = [
+    [0x61],
+    [0xc3, 0xa9],
+    [0xe2, 0x82, 0xac],
+    [0xf0, 0x9f, 0x98, 0x80],
+    [0x80],
+    [0xc3],
+    [0xe2, 0x82],
+    [0xed, 0xa0, 0x80], // a surrogate, not UTF-8
+    [0xf4, 0x90, 0x80, 0x80], // past U+10FFFF
+    [0xc0, 0xaf], // overlong
+    [0xe0, 0x80, 0xaf], // overlong
+    [0xff],
+  ];
+  const samples = Array.from({ length: 3000 }, () =>
+    Buffer.from(
+      Array.from(
+        { length: 1 + Math.floor(random() * 6) },
+        () => atoms[Math.floor(random() * atoms.length)]!,
+      ).flat(),
+    ),
+  );
+  const expected = pythonFirstInvalidUtf8Of(samples);
+  samples.forEach((sample, i) => {
+    const offsets = invalidUtf8Offsets(sample, 0, sample.length);
+    assert.equal(offsets[0] ?? null, expected[i], sample.toString('hex'));
+    assert.equal(offsets.length === 0, isUtf8(sample), sample.toString('hex'));
+  });
 });

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { ErrorCodes } from '../errors.js';
 import type { Chunk, OversizeRecord, RecordProblem } from '../sources/chunker.js';
-import { guessEncoding, invalidInputMessage, invalidUtf8Offsets, UTF8 } from '../sources/encoding.js';
+import { guessEncoding, invalidInputMessage, UTF8 } from '../sources/encoding.js';
 import {
   type ChunkRecords,
   csvFieldIndexAt,
@@ -9,6 +9,7 @@ import {
   parseCsvChunk,
   parseJsonlChunk,
 } from '../sources/parse-chunk.js';
+import { invalidUtf8Offsets } from '../sources/utf8.js';
 import type { RequestTemplateOptions } from '../transforms/request-builder.js';
 import { createRequestEncoder, type LineValidator } from '../transforms/request-encoder.js';
 import { columnFieldResolver, objectFieldResolver } from '../transforms/template.js';

@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { wholeCharactersEnd } from './utf8.js';
 
 /**
  * Splits a byte stream into chunks that end on record boundaries, so each chunk can be parsed on its
@@ -348,6 +349,9 @@ export async function* recordChunks(
     pendingStart += bytes.length;
     return chunk;
   };
+  /** The first bytes of an oversize record (whole characters), which its chunk keeps. */
+  const firstBytes = (record: Buffer): Buffer =>
+    record.subarray(0, wholeCharactersEnd(record, Math.min(record.length, OVERSIZE_PREFIX_BYTES)));
   const oversize = (skipped: NonNullable<typeof skipping>, bytes: number, complete: boolean): Chunk => {
     const chunk: Chunk = {
       index: index++,
@@ -359,6 +363,12 @@ export async function* recordChunks(
     };
     line = skipped.line + skipped.lines.count;
     return chunk;
+  };
+  /** A record too large but whole in memory (its line break included) goes out alone, as its first bytes. */
+  const heldOversize = (record: Buffer, bytes: number): Chunk => {
+    const lines = new LineBreakCounter(syntax);
+    lines.add(record, 0, record.length);
+    return oversize({ lines, prefix: firstBytes(record), line, start: recordStart }, bytes, true);
   };
 
   let pieceStart = pendingStart;
@@ -380,17 +390,9 @@ export async function* recordChunks(
           continue;
         }
         if (at - scanner.terminator - recordStart > maxRecord) {
-          // Too large, and whole within what is held: it goes out alone, as its first bytes.
           if (recordStart > pendingStart) yield emit(pending.take(recordStart - pendingStart));
           const record = pending.take(at - recordStart);
-          const lines = new LineBreakCounter(syntax);
-          lines.add(record, 0, record.length);
-          const prefix = wholeCharacters(record.subarray(0, OVERSIZE_PREFIX_BYTES));
-          yield oversize(
-            { lines, prefix, line, start: recordStart },
-            record.length - scanner.terminator,
-            true,
-          );
+          yield heldOversize(record, record.length - scanner.terminator);
           pendingStart = recordStart = at;
           if (options.onOversize === 'stop') return;
           continue;
@@ -415,7 +417,7 @@ export async function* recordChunks(
       // Too large to keep: only its first bytes are, and the rest of it is only followed.
       skipping = {
         lines: pending.countLines(syntax),
-        prefix: wholeCharacters(pending.peek(OVERSIZE_PREFIX_BYTES)),
+        prefix: firstBytes(pending.peek(OVERSIZE_PREFIX_BYTES)),
         line,
         start: recordStart,
       };
@@ -430,23 +432,10 @@ export async function* recordChunks(
       const last = pieceStart - recordStart - (scanner.pendingCR ? 1 : 0);
       if (last > maxRecord) {
         if (recordStart > pendingStart) yield emit(pending.take(recordStart - pendingStart));
-        const record = pending.take(pending.length);
-        const lines = new LineBreakCounter(syntax);
-        lines.add(record, 0, record.length);
-        const prefix = wholeCharacters(record.subarray(0, OVERSIZE_PREFIX_BYTES));
-        yield oversize({ lines, prefix, line, start: recordStart }, last, true);
+        yield heldOversize(pending.take(pending.length), last);
       } else yield emit(pending.take(pending.length));
     }
   } finally {
     pending.dispose();
   }
-}
-
-/** `buf` without an incomplete UTF-8 character at its end. */
-function wholeCharacters(buf: Buffer): Buffer {
-  let lead = buf.length - 1;
-  while (lead >= 0 && buf.length - lead < 4 && (buf[lead]! & 0xc0) === 0x80) lead--;
-  if (lead < 0 || buf[lead]! < 0xc0) return buf;
-  const need = buf[lead]! >= 0xf0 ? 4 : buf[lead]! >= 0xe0 ? 3 : 2;
-  return buf.length - lead < need ? buf.subarray(0, lead) : buf;
 }

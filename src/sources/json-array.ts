@@ -16,7 +16,8 @@
 import { isUtf8 } from 'node:buffer';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { type Chunk, type ChunkerOptions, recordChunks } from './chunker.js';
-import { guessEncoding, invalidInputMessage, invalidUtf8Offsets, UTF8 } from './encoding.js';
+import { guessEncoding, invalidInputMessage, UTF8 } from './encoding.js';
+import { invalidUtf8Offsets, wholeCharactersEnd } from './utf8.js';
 
 /** What the scanner learned about each element: its line, offset, and why it cannot be a record. */
 export class ElementLog {
@@ -579,15 +580,6 @@ interface InvalidBytes {
   at: number;
   bufOffset: number;
   guess: string | undefined;
-}
-
-/** Where `buf` ends without an incomplete UTF-8 character at its end. */
-function wholeCharactersEnd(buf: Buffer): number {
-  let lead = buf.length - 1;
-  while (lead >= 0 && buf.length - lead < 4 && (buf[lead]! & 0xc0) === 0x80) lead--;
-  if (lead < 0 || buf[lead]! < 0xc2 || buf[lead]! > 0xf4) return buf.length;
-  const need = buf[lead]! >= 0xf0 ? 4 : buf[lead]! >= 0xe0 ? 3 : 2;
-  return buf.length - lead < need ? lead : buf.length;
 }
 
 /** A byte as a message shows it. */
