@@ -7,29 +7,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
+import { prepareFileArgs } from './input-support.js';
 import { pythonFirstInvalidUtf8 } from './python-reference.js';
 import { runCli, tempDir } from './support.js';
 
 const b = (text: string): Buffer => Buffer.from(text, 'latin1');
 
-/** `prepare FILE` (id column `id`, prompt `{{text}}`) with its ledger and files in the file's folder. */
+/** `prepare FILE` with the test template, ledger and files beside the file. */
 function prepareFile(file: string, ...flags: string[]) {
-  const dir = path.dirname(file);
-  return runCli([
-    'prepare',
-    file,
-    '--ledger',
-    path.join(dir, 'l.db'),
-    '--out',
-    path.join(dir, 'out'),
-    '--model',
-    'm',
-    '--id-column',
-    'id',
-    '--prompt',
-    '{{text}}',
-    ...flags,
-  ]);
+  return runCli(prepareFileArgs(file, ...flags));
 }
 
 function writeInput(name: string, bytes: Buffer): string {
@@ -77,11 +63,15 @@ test('invalid UTF-8 stops the run naming file, line, byte offset, column and the
   }
 });
 
-test('with --rejects, records with invalid UTF-8 are counted rejects and the rest go on', async () => {
+test('with --rejects, records with invalid UTF-8 are counted rejects and the rest go on (in this thread or a worker)', async () => {
+  for (const threads of ['0', '1']) await rejectsInvalidRecords(threads);
+});
+
+async function rejectsInvalidRecords(threads: string): Promise<void> {
   const bytes = b('id,text\n1,fine\n2,caf\xe9\n3,"also\nfine"\n4,\x93q\x94\n');
   const file = writeInput('enc.csv', bytes);
   const rejects = path.join(path.dirname(file), 'rejects.jsonl');
-  const run = await prepareFile(file, '--rejects', rejects);
+  const run = await prepareFile(file, '--rejects', rejects, '--threads', threads);
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /read 4 = staged 2 \+ rejected 2/);
   const lines = readFileSync(rejects, 'utf8')
@@ -103,7 +93,7 @@ test('with --rejects, records with invalid UTF-8 are counted rejects and the res
     { line: 3, code: 'BP_ENCODING' },
     { line: 6, code: 'BP_ENCODING' },
   ]);
-});
+}
 
 test('a header with invalid UTF-8 stops the run even with --rejects; so does a JSONL line', async () => {
   const csv = writeInput('h.csv', b('id,t\xe9xt\n1,a\n'));

@@ -13,6 +13,17 @@ function prepare(dir: string, input: string, stdin?: string): Promise<CliResult>
   return runCli([...args, '--model', 'm', '--prompt', '{{text}}'], stdin === undefined ? {} : { stdin });
 }
 
+/** `run` on the local backend with a ledger in `dir`, on `input` (or stdin when none is named). */
+function runLocal(dir: string, input: string[], stdin = ''): Promise<CliResult> {
+  const ledger = path.join(dir, 'r.db');
+  return runCli(
+    ['run', ...input, '--backend', 'local', '--ledger', ledger, '--model', 'm', '--prompt', 'x'],
+    {
+      stdin,
+    },
+  );
+}
+
 function assertFails(run: CliResult, pattern: RegExp): void {
   assert.equal(run.code, 1, run.stderr);
   assert.match(run.stderr, pattern);
@@ -33,17 +44,7 @@ test('a directory, a missing file or a path through a file is BP_IO naming the p
     await prepare(dir, through),
     new RegExp(`${through}: BP_IO input ${through} cannot be read \\(ENOTDIR\\)`),
   );
-  const runArgs = [
-    '--backend',
-    'local',
-    '--ledger',
-    path.join(dir, 'r.db'),
-    '--model',
-    'm',
-    '--prompt',
-    '{{text}}',
-  ];
-  const run = await runCli(['run', folder, ...runArgs]);
+  const run = await runLocal(dir, [folder]);
   assertFails(run, /BP_IO input .* is a directory/);
 });
 
@@ -55,18 +56,6 @@ test('empty stdin, a CSV header alone or an empty JSON array is BP_NO_RECORDS na
     ['\r\n\n\r', /^batchpipe: -: BP_NO_RECORDS the input holds only blank lines/m],
   ];
   for (const [stdin, pattern] of cases) assertFails(await prepare(tempDir(), '-', stdin), pattern);
-  const dir = tempDir();
-  const args = [
-    'run',
-    '--backend',
-    'local',
-    '--ledger',
-    path.join(dir, 'r.db'),
-    '--model',
-    'm',
-    '--prompt',
-    'x',
-  ];
-  const run = await runCli(args, { stdin: '' });
+  const run = await runLocal(tempDir(), []);
   assertFails(run, /^batchpipe: -: BP_NO_RECORDS the input is empty/m);
 });

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { randomCsv } from './input-samples.js';
+import { prepareFileArgs, randomCsv, TEMPLATE_FLAGS } from './input-support.js';
 import { pythonCsvRecords, pythonCsvRows } from './python-reference.js';
 import { readRequestFiles, runCli, tempDir } from './support.js';
 
@@ -32,21 +32,7 @@ async function checkAgainstPython(c: CsvCase): Promise<void> {
   const ledger = path.join(dir, 'l.db');
   const out = path.join(dir, 'out');
   const flags = c.flags ?? [];
-  const prep = await runCli([
-    'prepare',
-    file,
-    '--ledger',
-    ledger,
-    '--out',
-    out,
-    '--model',
-    'm',
-    '--id-column',
-    'id',
-    '--prompt',
-    '{{text}}',
-    ...flags,
-  ]);
+  const prep = await runCli(prepareFileArgs(file, ...flags));
   assert.equal(prep.code, 0, `${c.name}: ${prep.stderr}`);
   const results = await runCli(['results', '--ledger', ledger]);
   assert.equal(results.code, 0, `${c.name}: ${results.stderr}`);
@@ -192,19 +178,15 @@ test('the reported bare-CR files run end to end on the local backend with every 
       const file = path.join(dir, `cr${i}.csv`);
       writeFileSync(file, bytes);
       const out = path.join(dir, 'results.csv');
+      const ledger = path.join(dir, 'cr.db');
       const run = await runCli([
         'run',
         file,
         '--backend',
         'local',
         '--ledger',
-        path.join(dir, 'cr.db'),
-        '--model',
-        'm',
-        '--id-column',
-        'id',
-        '--prompt',
-        '{{text}}',
+        ledger,
+        ...TEMPLATE_FLAGS,
         '--results',
         out,
       ]);

@@ -9,27 +9,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { createRng } from '../bench/generate.js';
+import { prepareFileArgs } from './input-support.js';
 import { pythonFirstInvalidUtf8, pythonJsonElements } from './python-reference.js';
 import { readRequestFiles, runCli, tempDir } from './support.js';
-
-function prepareArgs(file: string, ...flags: string[]): string[] {
-  const dir = path.dirname(file);
-  return [
-    'prepare',
-    file,
-    '--ledger',
-    path.join(dir, 'l.db'),
-    '--out',
-    path.join(dir, 'out'),
-    '--model',
-    'm',
-    '--id-column',
-    'id',
-    '--prompt',
-    '{{text}}',
-    ...flags,
-  ];
-}
 
 interface Stored {
   line: number;
@@ -87,7 +69,7 @@ test('a JSON array: each element stored as Python finds it (compact text, start 
     const dir = tempDir();
     const file = path.join(dir, 'records.json');
     writeFileSync(file, messyArray(count, count));
-    const run = await runCli(prepareArgs(file, ...flags));
+    const run = await runCli(prepareFileArgs(file, ...flags));
     assert.equal(run.code, 0, run.stderr);
     const expected = pythonJsonElements(file);
     assert.equal(expected.length, count);
@@ -133,7 +115,7 @@ test('--json-path reads the array inside objects; other keys are skipped whateve
   }
   text += '], "after": [1, 2]}}\n';
   writeFileSync(file, text);
-  const run = await runCli(prepareArgs(file, '--json-path', 'data.items'));
+  const run = await runCli(prepareFileArgs(file, '--json-path', 'data.items'));
   assert.equal(run.code, 0, run.stderr);
   assert.deepEqual(
     stored(path.join(dir, 'l.db')).map((r) => [r.line, r.record]),
@@ -145,7 +127,7 @@ test('--json-path reads the array inside objects; other keys are skipped whateve
   );
 
   const missing = await runCli(
-    prepareArgs(file, '--ledger', path.join(dir, 'm.db'), '--json-path', 'data.nope'),
+    prepareFileArgs(file, '--ledger', path.join(dir, 'm.db'), '--json-path', 'data.nope'),
   );
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /wrapped\.json:\d+: BP_PARSE no --json-path data\.nope in the JSON input/);
@@ -163,7 +145,7 @@ test('elements that are not objects, not JSON or not UTF-8 are rejects naming th
   ]);
   writeFileSync(file, bytes);
   const rejects = path.join(dir, 'r.jsonl');
-  const run = await runCli(prepareArgs(file, '--rejects', rejects));
+  const run = await runCli(prepareFileArgs(file, '--rejects', rejects));
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /read 7 = staged 2 \+ rejected 5/);
   const got = readFileSync(rejects, 'utf8')
@@ -191,7 +173,7 @@ test('elements that are not objects, not JSON or not UTF-8 are rejects naming th
     ],
   );
 
-  const stop = await runCli(prepareArgs(file, '--ledger', path.join(dir, 's.db')));
+  const stop = await runCli(prepareFileArgs(file, '--ledger', path.join(dir, 's.db')));
   assert.equal(stop.code, 1);
   assert.match(stop.stderr, /bad\.json:3: BP_PARSE expected a JSON object/);
 });
@@ -207,7 +189,7 @@ test('a JSON input that is not an array, is cut short or runs on stops with BP_P
     const dir = tempDir();
     const file = path.join(dir, 'x.json');
     writeFileSync(file, text);
-    const run = await runCli(prepareArgs(file, '--input-format', 'json'));
+    const run = await runCli(prepareFileArgs(file, '--input-format', 'json'));
     assert.equal(run.code, 1, text);
     assert.match(run.stderr, error);
     assert.doesNotMatch(run.stderr, /\n\s+at /);
@@ -215,12 +197,12 @@ test('a JSON input that is not an array, is cut short or runs on stops with BP_P
   const dir = tempDir();
   const jsonl = path.join(dir, 'lines.json');
   writeFileSync(jsonl, '{"id":"1","text":"a"}\n{"id":"2","text":"b"}\n');
-  const asJsonl = await runCli(prepareArgs(jsonl));
+  const asJsonl = await runCli(prepareFileArgs(jsonl));
   assert.equal(asJsonl.code, 0, asJsonl.stderr);
   assert.match(asJsonl.stderr, /read 2 = staged 2/);
   const csv = path.join(dir, 'x.csv');
   writeFileSync(csv, 'id,text\n1,a\n');
-  const usage = await runCli(prepareArgs(csv, '--json-path', 'data'));
+  const usage = await runCli(prepareFileArgs(csv, '--json-path', 'data'));
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /BP_USAGE --json-path is for JSON input; this input is read as csv/);
 });

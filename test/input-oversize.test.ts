@@ -7,31 +7,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
+import { prepareFileArgs } from './input-support.js';
 import { pythonCsvRows } from './python-reference.js';
 import { runCli, tempDir } from './support.js';
 
 const MAX_BYTES = 1_000_000;
-
-function prepareArgs(file: string, ...flags: string[]): string[] {
-  const dir = path.dirname(file);
-  return [
-    'prepare',
-    file,
-    '--ledger',
-    path.join(dir, 'l.db'),
-    '--out',
-    path.join(dir, 'out'),
-    '--model',
-    'm',
-    '--id-column',
-    'id',
-    '--prompt',
-    '{{text}}',
-    '--max-bytes',
-    String(MAX_BYTES),
-    ...flags,
-  ];
-}
 
 /** A few MB of text with quotes, commas and every line break, as a quoted CSV field. */
 function bigField(bytes: number): string {
@@ -51,7 +31,7 @@ test('a CSV record over --max-bytes is a counted reject with its first bytes, th
   ];
   writeFileSync(file, `id,text\r\n${records.join('\r\n')}\r\n`);
   const rejectsFile = path.join(dir, 'rejects.jsonl');
-  const run = await runCli(prepareArgs(file, '--rejects', rejectsFile));
+  const run = await runCli(prepareFileArgs(file, '--max-bytes', String(MAX_BYTES), '--rejects', rejectsFile));
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /read 5 = staged 3 \+ rejected 2/);
 
@@ -93,7 +73,9 @@ test('a CSV record over --max-bytes is a counted reject with its first bytes, th
     assert.ok(r.bytes <= 1024, `a rejected record is stored as at most 1024 bytes, not ${r.bytes}`);
 
   // Without --rejects, the first one stops the run, naming its line.
-  const stop = await runCli(prepareArgs(file, '--ledger', path.join(dir, 'stop.db')));
+  const stop = await runCli(
+    prepareFileArgs(file, '--max-bytes', String(MAX_BYTES), '--ledger', path.join(dir, 'stop.db')),
+  );
   assert.equal(stop.code, 1);
   assert.match(
     stop.stderr,
@@ -108,7 +90,9 @@ test('a JSONL line over --max-bytes is a counted reject too', async () => {
   const file = path.join(dir, 'big.jsonl');
   const big = JSON.stringify({ id: 'b', text: 'x'.repeat(2_000_000) });
   writeFileSync(file, `{"id":"a","text":"one"}\n\n${big}\n{"id":"c","text":"three"}\n`);
-  const run = await runCli(prepareArgs(file, '--rejects', path.join(dir, 'r.jsonl')));
+  const run = await runCli(
+    prepareFileArgs(file, '--max-bytes', String(MAX_BYTES), '--rejects', path.join(dir, 'r.jsonl')),
+  );
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /read 3 = staged 2 \+ rejected 1/);
   const reject = JSON.parse(readFileSync(path.join(dir, 'r.jsonl'), 'utf8')) as {

@@ -16,7 +16,7 @@ import {
   parseJsonlChunk,
 } from '../src/sources/parse-chunk.js';
 import type { Envelope } from '../src/types.js';
-import { randomCsv } from './input-samples.js';
+import { randomCsv } from './input-support.js';
 import { pythonCsvRows, pythonFirstInvalidUtf8Of } from './python-reference.js';
 import { tempDir } from './support.js';
 

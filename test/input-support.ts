@@ -1,7 +1,27 @@
 /**
- * Generated inputs shared by the input tests (not a test file itself).
+ * What the input tests share: the command line they prepare a file with, and generated inputs. (Not a
+ * test file itself.)
  */
+import path from 'node:path';
 import { createRng } from '../bench/generate.js';
+
+/** Every test's template: model `m`, the `id` field as custom_id, `{{text}}` as the prompt. */
+export const TEMPLATE_FLAGS = ['--model', 'm', '--id-column', 'id', '--prompt', '{{text}}'];
+
+/** `prepare FILE` with the test template, its ledger (`l.db`) and request files (`out/`) beside the file. */
+export function prepareFileArgs(file: string, ...flags: string[]): string[] {
+  const dir = path.dirname(file);
+  return [
+    'prepare',
+    file,
+    '--ledger',
+    path.join(dir, 'l.db'),
+    '--out',
+    path.join(dir, 'out'),
+    ...TEMPLATE_FLAGS,
+    ...flags,
+  ];
+}
 
 /** A random CSV mixing every record ending, blank lines, and CR/LF inside quoted fields. */
 export function randomCsv(seed: number, records: number): string {
