@@ -10,12 +10,21 @@
  * naming its line and column.
  */
 import { isUtf8 } from 'node:buffer';
-import iconv from 'iconv-lite';
+import { createRequire } from 'node:module';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { type Chunk, countLineBreaks, type RecordSyntax } from './chunker.js';
 import { invalidUtf8Offsets } from './utf8.js';
 
 export const UTF8 = 'utf-8';
+
+// iconv-lite and its tables load only when an input needs them (a decode, a guess): every prepare and
+// every encode worker imports this module, and most read UTF-8.
+const require = createRequire(import.meta.url);
+let iconvModule: typeof import('iconv-lite') | undefined;
+const iconv = (): typeof import('iconv-lite') => {
+  iconvModule ??= require('iconv-lite') as typeof import('iconv-lite');
+  return iconvModule;
+};
 
 /** How an encoding is decoded: not at all, by our UTF-16 decoder, byte by byte, or by iconv-lite's stream decoder. */
 type DecoderKind = 'utf-8' | 'utf-16le' | 'utf-16be' | 'utf-16' | 'single-byte' | 'multi-byte';
@@ -34,7 +43,7 @@ export function normalizeEncoding(name: string): string {
   if (bare === 'utf16le' || bare === 'ucs2') return 'utf-16le';
   if (bare === 'utf16be') return 'utf-16be';
   if (bare === 'utf16') return 'utf-16';
-  if (bare === 'base64' || bare === 'hex' || !iconv.encodingExists(lower)) {
+  if (bare === 'base64' || bare === 'hex' || !iconv().encodingExists(lower)) {
     throw new BatchpipeError(
       ErrorCodes.USAGE,
       `--encoding ${JSON.stringify(name)} is not an encoding batchpipe can read (try utf-8, windows-1252, latin1, macintosh, utf-16le or utf-16be)`,
@@ -47,7 +56,7 @@ function decoderKind(encoding: string): DecoderKind {
   if (encoding === UTF8 || encoding === 'utf-16le' || encoding === 'utf-16be' || encoding === 'utf-16') {
     return encoding;
   }
-  return iconv.getCodec(encoding).constructor.name === 'SBCSCodec' ? 'single-byte' : 'multi-byte';
+  return iconv().getCodec(encoding).constructor.name === 'SBCSCodec' ? 'single-byte' : 'multi-byte';
 }
 
 /** The encoding a byte-order mark at the start of `head` announces, and its length. */
@@ -127,9 +136,9 @@ const MAC_ROMAN_FIXES = { 219: '€', 240: '\uf8ff' } as Record<number, string>;
 
 /** A single-byte encoding: one character per byte, so a byte without one is found by its index. */
 async function* singleByteToUtf8(pieces: AsyncIterable<Buffer>, encoding: string): AsyncGenerator<Buffer> {
-  const fixes = iconv.getCodec(encoding) === iconv.getCodec('macintosh') ? MAC_ROMAN_FIXES : undefined;
+  const fixes = iconv().getCodec(encoding) === iconv().getCodec('macintosh') ? MAC_ROMAN_FIXES : undefined;
   for await (const piece of pieces) {
-    let text = iconv.decode(piece, encoding);
+    let text = iconv().decode(piece, encoding);
     if (fixes) text = text.replaceAll('¤', fixes[0xdb]!);
     if (!text.includes('\uFFFD')) {
       yield Buffer.from(text, 'utf8');
@@ -152,7 +161,7 @@ async function* singleByteToUtf8(pieces: AsyncIterable<Buffer>, encoding: string
 
 /** Any other encoding, through iconv-lite's stream decoder; its U+FFFD (no character) becomes a marker. */
 async function* multiByteToUtf8(pieces: AsyncIterable<Buffer>, encoding: string): AsyncGenerator<Buffer> {
-  const decoder = iconv.getDecoder(encoding, { stripBOM: false });
+  const decoder = iconv().getDecoder(encoding, { stripBOM: false });
   for await (const piece of pieces) yield withMarkers(decoder.write(piece), REPLACEMENT);
   const rest = decoder.end();
   if (rest) yield withMarkers(rest, REPLACEMENT);
@@ -167,12 +176,17 @@ const REPLACEMENT = /\uFFFD/g;
 const GUESSES = ['windows-1252', 'macintosh'] as const;
 const FALLBACK = 'latin1';
 const TYPOGRAPHY = new Set('’‘“”–—…•€£¥°«»¡¿©®™§¶·\u00a0');
-const decodedHigh = new Map(
-  GUESSES.map((e) => {
-    const table = iconv.decode(Buffer.from(Array.from({ length: 128 }, (_, i) => 128 + i)), e);
-    return [e, e === 'macintosh' ? table.replace('¤', MAC_ROMAN_FIXES[0xdb]!) : table];
-  }),
-);
+/** How each guess decodes the bytes 0x80–0xFF (made on the first guess). */
+let decodedHigh: Map<string, string> | undefined;
+function highHalves(): Map<string, string> {
+  decodedHigh ??= new Map(
+    GUESSES.map((e) => {
+      const table = iconv().decode(Buffer.from(Array.from({ length: 128 }, (_, i) => 128 + i)), e);
+      return [e, e === 'macintosh' ? table.replace('¤', MAC_ROMAN_FIXES[0xdb]!) : table];
+    }),
+  );
+  return decodedHigh;
+}
 
 const isAsciiLetter = (b: number | undefined): boolean =>
   b !== undefined && ((b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a));
@@ -200,7 +214,7 @@ export function guessEncoding(buf: Uint8Array, offsets: readonly number[]): stri
   let best: string = FALLBACK;
   let bestScore = 0;
   for (const encoding of GUESSES) {
-    const table = decodedHigh.get(encoding)!;
+    const table = highHalves().get(encoding)!;
     let score = 0;
     for (const at of offsets) {
       const b = buf[at]!;
