@@ -17,8 +17,8 @@ import type { Ledger } from './ledger/ledger.js';
 import type { EncodedChunk } from './prepare/encode-chunk.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from './prepare/prepare.js';
 import { BatchWriter, failOnReject, type RejectedRecord } from './sink/batch-writer.js';
-import { countLineBreaks, recordChunks } from './sources/chunker.js';
-import { checkChunkText } from './sources/encoding.js';
+import { type Chunk, countLineBreaks, type RecordSyntax, recordChunks } from './sources/chunker.js';
+import { checkText, UTF8 } from './sources/encoding.js';
 import { openInput } from './sources/input.js';
 import { ParseProblem, parseCsvChunk, parseCsvHeader, parseJsonlChunk } from './sources/parse-chunk.js';
 import {
@@ -57,6 +57,16 @@ async function* bytesOf(input: ByteInput, name: string): AsyncGenerator<Buffer> 
   yield* (await openInput(input, { name, readBytes: 1 << 20 })).bytes;
 }
 
+/** Invalid UTF-8 stops a stream source (it has no rejects), naming the line. */
+function checkUtf8(chunk: Chunk, file: string, syntax: RecordSyntax): void {
+  checkText(chunk.bytes, chunk.bytes.length, {
+    file,
+    fileOffset: chunk.offset,
+    encoding: UTF8,
+    lineOf: (at) => chunk.firstLine + countLineBreaks(chunk.bytes, syntax, 0, at),
+  });
+}
+
 /** CSV records (header row → field names, BOM stripped, values exact strings) as envelopes. */
 export function csvSource(input: ByteInput, options: { name?: string } = {}): Readable {
   const name = options.name ?? (typeof input === 'string' ? input : '-');
@@ -65,7 +75,7 @@ export function csvSource(input: ByteInput, options: { name?: string } = {}): Re
       let columns: string[] | undefined;
       let seq = 0;
       for await (const chunk of recordChunks(bytesOf(input, name), { syntax: 'csv' })) {
-        checkChunkText(chunk, name, 'csv');
+        checkUtf8(chunk, name, 'csv');
         let { bytes, firstLine } = chunk;
         if (columns === undefined) {
           const header = parseCsvHeader(chunk, name);
@@ -103,7 +113,7 @@ export function jsonlSource(input: ByteInput, options: { name?: string } = {}): 
     (async function* () {
       let seq = 0;
       for await (const chunk of recordChunks(bytesOf(input, name), { syntax: 'lines' })) {
-        checkChunkText(chunk, name, 'lines');
+        checkUtf8(chunk, name, 'lines');
         const records = parseJsonlChunk(chunk.bytes, chunk.firstLine);
         for (let i = 0; i < records.values.length; i++) {
           const value = records.values[i]!;

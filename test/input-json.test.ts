@@ -106,7 +106,7 @@ test('--json-path reads the array inside objects; other keys are skipped whateve
     '{ "id" : "y" ,\n "text" : "Y" }',
     '{"id":"z","text":"Z ]}"}',
   ];
-  const head = '{"meta": {"items": [{"id": "decoy"}], "s": "data: ]}"},\n "data": {"count": 3, "items": [\n';
+  const head = '{"meta": {"items": [{"id": "decoy"}], "s": "data: ]}", "n": 7\n},\n "data": {"count": 3\n, "items": [\n';
   let text = head;
   const lines: number[] = [];
   for (const [i, element] of elements.entries()) {

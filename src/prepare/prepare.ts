@@ -6,7 +6,7 @@ import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { BatchWriter, failOnReject } from '../sink/batch-writer.js';
 import { type Chunk, countLineBreaks, recordChunks } from '../sources/chunker.js';
-import { checkHeaderText, normalizeEncoding } from '../sources/encoding.js';
+import { checkText, normalizeEncoding } from '../sources/encoding.js';
 import { openInput } from '../sources/input.js';
 import { jsonArrayChunks } from '../sources/json-array.js';
 import { parseCsvHeader } from '../sources/parse-chunk.js';
@@ -144,35 +144,9 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
   let columns: string[] = [];
   let pendingFirst: Chunk | undefined = firstChunk;
   if (format === 'csv' && firstChunk) {
-    if (firstChunk.oversize) {
-      throw new BatchpipeError(
-        ErrorCodes.PARSE,
-        `the CSV header is more than ${maxBytes} bytes (--max-bytes)`,
-        {
-          file: source,
-          line: firstChunk.firstLine,
-        },
-      );
-    }
-    const header = parseCsvHeader(firstChunk, source);
-    checkHeaderText(firstChunk.bytes, header.bodyStart, {
-      file: source,
-      line: firstChunk.firstLine,
-      fileOffset: firstChunk.offset,
-      encoding: input.encoding,
-      lineOf: (at) => firstChunk.firstLine + countLineBreaks(firstChunk.bytes, 'csv', 0, at),
-    });
-    columns = header.columns;
+    ({ columns, body: pendingFirst } = splitCsvHeader(firstChunk, source, input.encoding, maxBytes));
     checkColumns(ledger, columns, source);
     compileRequestBuilder(options, columnFieldResolver(columns)); // every placeholder must name a column
-    const headerLines = countLineBreaks(firstChunk.bytes, 'csv', 0, header.bodyStart);
-    pendingFirst = {
-      ...firstChunk,
-      bytes: firstChunk.bytes.subarray(header.bodyStart),
-      firstLine: firstChunk.firstLine + headerLines,
-      lineBreaks: firstChunk.lineBreaks - headerLines,
-      offset: firstChunk.offset + header.bodyStart,
-    };
   }
 
   const threads = ledger.path === ':memory:' ? 0 : (options.threads ?? defaultThreads(input.size));
@@ -245,6 +219,46 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     files: ledger.files({ complete: true }).length,
     resumedFrom: resume.nextSeq,
   };
+}
+
+/**
+ * The CSV header at the start of the first chunk (which must be valid text and fit `--max-bytes`): its
+ * columns, and the chunk's records after it.
+ */
+function splitCsvHeader(
+  first: Chunk,
+  source: string,
+  encoding: string,
+  maxBytes: number,
+): { columns: string[]; body: Chunk } {
+  if (first.oversize) {
+    throw new BatchpipeError(
+      ErrorCodes.PARSE,
+      `the CSV header is more than ${maxBytes} bytes (--max-bytes)`,
+      {
+        file: source,
+        line: first.firstLine,
+      },
+    );
+  }
+  const header = parseCsvHeader(first, source);
+  const linesBefore = (at: number) => countLineBreaks(first.bytes, 'csv', 0, at);
+  checkText(first.bytes, header.bodyStart, {
+    file: source,
+    fileOffset: first.offset,
+    encoding,
+    place: 'in the header',
+    lineOf: (at) => first.firstLine + linesBefore(at),
+  });
+  const headerLines = linesBefore(header.bodyStart);
+  const body: Chunk = {
+    ...first,
+    bytes: first.bytes.subarray(header.bodyStart),
+    firstLine: first.firstLine + headerLines,
+    lineBreaks: first.lineBreaks - headerLines,
+    offset: first.offset + header.bodyStart,
+  };
+  return { columns: header.columns, body };
 }
 
 /**

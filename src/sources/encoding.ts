@@ -12,7 +12,6 @@
 import { isUtf8 } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
-import { type Chunk, countLineBreaks, type RecordSyntax } from './chunker.js';
 import { invalidUtf8Offsets } from './utf8.js';
 
 export const UTF8 = 'utf-8';
@@ -257,39 +256,25 @@ export function invalidInputMessage(options: {
 }
 
 /**
- * Throws BP_ENCODING when `bytes[0, end)` holds invalid bytes: for text no record can take and set
- * aside (a CSV header). `line` is the line of `bytes[0]`; `lineOf` counts lines up to an offset.
+ * Throws BP_ENCODING at the first invalid byte of `bytes[0, end)`: for text that no record can take
+ * and set aside (a CSV header), and for the stream stages, which have no rejects. `lineOf` gives the
+ * line of an offset into `bytes`.
  */
-export function checkHeaderText(
+export function checkText(
   bytes: Buffer,
   end: number,
-  where: { file: string; line: number; fileOffset: number; encoding: string; lineOf: (at: number) => number },
+  where: {
+    file: string;
+    fileOffset: number;
+    encoding: string;
+    place?: string;
+    lineOf: (at: number) => number;
+  },
 ): void {
   if (isUtf8(bytes.subarray(0, end))) return;
   const at = invalidUtf8Offsets(bytes, 0, end, 1)[0] ?? 0;
   const guess = where.encoding === UTF8 ? guessEncoding(bytes, invalidUtf8Offsets(bytes, 0, end)) : undefined;
-  const message = invalidInputMessage({
-    encoding: where.encoding,
-    buf: bytes,
-    at,
-    fileOffset: where.fileOffset,
-    place: 'in the header',
-    guess,
-  });
+  const { encoding, fileOffset, place } = where;
+  const message = invalidInputMessage({ encoding, buf: bytes, at, fileOffset, place, guess });
   throw new BatchpipeError(ErrorCodes.ENCODING, message, { file: where.file, line: where.lineOf(at) });
-}
-
-/**
- * Throws BP_ENCODING at the first invalid UTF-8 byte of a chunk (for the stream stages, which have no
- * rejects to set a record aside in).
- */
-export function checkChunkText(chunk: Chunk, file: string, syntax: RecordSyntax): void {
-  if (isUtf8(chunk.bytes)) return;
-  const at = invalidUtf8Offsets(chunk.bytes, 0, chunk.bytes.length, 1)[0] ?? 0;
-  const guess = guessEncoding(chunk.bytes, invalidUtf8Offsets(chunk.bytes, 0, chunk.bytes.length));
-  throw new BatchpipeError(
-    ErrorCodes.ENCODING,
-    invalidInputMessage({ encoding: UTF8, buf: chunk.bytes, at, fileOffset: chunk.offset, guess }),
-    { file, line: chunk.firstLine + countLineBreaks(chunk.bytes, syntax, 0, at) },
-  );
 }

@@ -169,7 +169,7 @@ class ArrayScanner {
   private scalar = false;
   /** After a comma in the array (an element must follow) or an object (a key must follow). */
   private afterComma = false;
-  /** The element being written: its index, and whether it was cut short by a raw line break. */
+  /** The index of the element being written. */
   private element = -1;
   /** Invalid bytes not yet matched to an element, in input order. */
   private invalid: InvalidBytes[] = [];
@@ -268,7 +268,7 @@ class ArrayScanner {
         this.state = 'value';
         return;
       case 'value': {
-        const name = JSON.parse(`"${Buffer.from(this.key).toString('utf8')}"`) as string;
+        const name = this.keyName();
         if (name === path[this.depthOnPath]) {
           this.depthOnPath++;
           const last = this.depthOnPath === path.length;
@@ -323,6 +323,15 @@ class ArrayScanner {
         return;
       default:
         throw new Error(`internal error: JSON scanner in state ${this.state}`);
+    }
+  }
+
+  /** The key just read, unescaped. */
+  private keyName(): string {
+    try {
+      return JSON.parse(`"${Buffer.from(this.key).toString('utf8')}"`) as string;
+    } catch {
+      throw this.error('invalid JSON: a key with an invalid escape');
     }
   }
 
@@ -454,6 +463,10 @@ class ArrayScanner {
     const end = piece.length;
     for (; i < end; i++) {
       const c = piece[i]!;
+      if (this.scalar && !this.inString && (isSpace(c) || c === COMMA || c === CLOSE_OBJECT)) {
+        this.state = 'next-member';
+        return i;
+      }
       if (c === LF) this.line++;
       if (this.inString) {
         if (this.escaped) this.escaped = false;
@@ -466,10 +479,6 @@ class ArrayScanner {
           }
         }
         continue;
-      }
-      if (this.scalar && (isSpace(c) || c === COMMA || c === CLOSE_OBJECT)) {
-        this.state = 'next-member';
-        return i;
       }
       if (c === QUOTE) this.inString = true;
       else if (c === OPEN_ARRAY || c === OPEN_OBJECT) this.depth++;
