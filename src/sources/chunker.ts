@@ -321,7 +321,8 @@ class PendingBytes {
 
 /**
  * Turns an async iterable of byte chunks into record-aligned chunks. Memory is bounded by
- * `targetBytes` plus the largest record, and with `maxRecordBytes` by `targetBytes + maxRecordBytes`.
+ * `targetBytes` plus the largest record; with `maxRecordBytes` by `targetBytes + maxRecordBytes`, and
+ * with `spillPath` too by `targetBytes + spillAfterBytes` until a record is whole.
  */
 export async function* recordChunks(
   input: AsyncIterable<Buffer | string>,

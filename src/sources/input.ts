@@ -61,7 +61,7 @@ export async function openInput(
   const start = Buffer.concat(first, firstBytes);
   const bom = byteOrderMark(start);
   let encoding = options.encoding ?? bom?.encoding ?? UTF8;
-  if (encoding === 'utf-16' && bom) encoding = bom.encoding;
+  if (encoding === 'utf-16' && bom?.encoding.startsWith('utf-16')) encoding = bom.encoding;
   const startOffset = bom?.encoding === encoding ? bom.bytes : 0;
   async function* afterBom(): AsyncGenerator<Buffer> {
     if (start.length > startOffset) yield start.subarray(startOffset);
