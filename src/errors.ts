@@ -41,6 +41,10 @@ export const ErrorCodes = {
   RESULT_INCOMPLETE: 'BP_RESULT_INCOMPLETE',
   /** A file could not be read or written. */
   IO: 'BP_IO',
+  /** The input holds no records (it is empty, or a CSV header alone, or an empty JSON array). */
+  NO_RECORDS: 'BP_NO_RECORDS',
+  /** Input bytes that are not valid in the input's encoding (UTF-8 unless `--encoding` says otherwise). */
+  ENCODING: 'BP_ENCODING',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -11,14 +11,15 @@
  *   batchSink({ ledger: Ledger.open('fb.db'), outDir: 'fb/' }),
  * );
  */
-import { createReadStream } from 'node:fs';
 import { Readable, Transform, Writable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from './errors.js';
 import type { Ledger } from './ledger/ledger.js';
 import type { EncodedChunk } from './prepare/encode-chunk.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from './prepare/prepare.js';
 import { BatchWriter, failOnReject, type RejectedRecord } from './sink/batch-writer.js';
-import { countNewlines, recordChunks } from './sources/chunker.js';
+import { type Chunk, countLineBreaks, type RecordSyntax, recordChunks } from './sources/chunker.js';
+import { checkText, UTF8 } from './sources/encoding.js';
+import { openInput } from './sources/input.js';
 import { ParseProblem, parseCsvChunk, parseCsvHeader, parseJsonlChunk } from './sources/parse-chunk.js';
 import {
   compileRequestBuilder,
@@ -51,9 +52,19 @@ export interface EncodedRequest {
 
 type ByteInput = string | AsyncIterable<Buffer | string>;
 
-function bytesOf(input: ByteInput): AsyncIterable<Buffer | string> {
-  if (typeof input !== 'string') return input;
-  return input === '-' ? process.stdin : createReadStream(input, { highWaterMark: 1 << 20 });
+/** The input's bytes, BOM removed. */
+async function* bytesOf(input: ByteInput, name: string): AsyncGenerator<Buffer> {
+  yield* (await openInput(input, { name, readBytes: 1 << 20 })).bytes;
+}
+
+/** Invalid UTF-8 stops a stream source (it has no rejects), naming the line. */
+function checkUtf8(chunk: Chunk, file: string, syntax: RecordSyntax): void {
+  checkText(chunk.bytes, chunk.bytes.length, {
+    file,
+    fileOffset: chunk.offset,
+    encoding: UTF8,
+    lineOf: (at) => chunk.firstLine + countLineBreaks(chunk.bytes, syntax, 0, at),
+  });
 }
 
 /** CSV records (header row → field names, BOM stripped, values exact strings) as envelopes. */
@@ -63,12 +74,13 @@ export function csvSource(input: ByteInput, options: { name?: string } = {}): Re
     (async function* () {
       let columns: string[] | undefined;
       let seq = 0;
-      for await (const chunk of recordChunks(bytesOf(input), { quoted: true })) {
+      for await (const chunk of recordChunks(bytesOf(input, name), { syntax: 'csv' })) {
+        checkUtf8(chunk, name, 'csv');
         let { bytes, firstLine } = chunk;
         if (columns === undefined) {
           const header = parseCsvHeader(chunk, name);
           columns = header.columns;
-          firstLine += countNewlines(bytes, 0, header.bodyStart);
+          firstLine += countLineBreaks(bytes, 'csv', 0, header.bodyStart);
           bytes = bytes.subarray(header.bodyStart);
         }
         const records = parseCsvChunk(bytes, firstLine, name);
@@ -100,7 +112,8 @@ export function jsonlSource(input: ByteInput, options: { name?: string } = {}): 
   return Readable.from(
     (async function* () {
       let seq = 0;
-      for await (const chunk of recordChunks(bytesOf(input), { quoted: false })) {
+      for await (const chunk of recordChunks(bytesOf(input, name), { syntax: 'lines' })) {
+        checkUtf8(chunk, name, 'lines');
         const records = parseJsonlChunk(chunk.bytes, chunk.firstLine);
         for (let i = 0; i < records.values.length; i++) {
           const value = records.values[i]!;

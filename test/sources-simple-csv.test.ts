@@ -3,13 +3,14 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { createRng, generateFeedbackCsv } from '../bench/generate.js';
+import { CSV_PARSE_OPTIONS } from '../src/sources/parse-chunk.js';
 import { simpleCsvValues } from '../src/sources/simple-csv.js';
 import { BA_REVIEWS } from './support.js';
 
 /** What prepare's csv-parse call gives for `bytes`, or the error it throws. */
 function csvParse(bytes: Buffer): string[][] | Error {
   try {
-    return parse(bytes, { relax_column_count: true, skip_empty_lines: true }) as string[][];
+    return parse(bytes, CSV_PARSE_OPTIONS) as string[][];
   } catch (err) {
     return err as Error;
   }
@@ -48,18 +49,42 @@ function chunks(text: Buffer, size: number): Buffer[] {
   return out;
 }
 
-test('the fast path gives csv-parse values for the bench data and steps aside for CRLF files', () => {
+/** `text` (LF record ends) with each record-ending LF (outside quotes) replaced by `ending`. */
+function withRecordEnds(text: Buffer, ending: string): Buffer {
+  const parts: Buffer[] = [];
+  let inQuotes = false;
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === 0x22) inQuotes = !inQuotes;
+    else if (text[i] === 0x0a && !inQuotes) {
+      parts.push(text.subarray(from, i), Buffer.from(ending));
+      from = i + 1;
+    }
+  }
+  parts.push(text.subarray(from));
+  return Buffer.concat(parts);
+}
+
+test('the fast path gives csv-parse values for the bench data, LF or CRLF, and steps aside for bare CR', () => {
   const generated = Buffer.from([...generateFeedbackCsv({ rows: 20_000, seed: 7 })].join(''));
   const body = generated.subarray(generated.indexOf(0x0a) + 1);
-  let taken = 0;
-  const pieces = chunks(body, 64 * 1024);
-  for (const [i, piece] of pieces.entries()) if (agrees(piece, `generated chunk ${i}`)) taken++;
-  assert.equal(taken, pieces.length, 'every chunk of the generated data is plain CSV');
+  for (const ending of ['\n', '\r\n']) {
+    let taken = 0;
+    const pieces = chunks(withRecordEnds(body, ending), 64 * 1024);
+    for (const [i, piece] of pieces.entries()) if (agrees(piece, `generated chunk ${i}`)) taken++;
+    assert.equal(
+      taken,
+      pieces.length,
+      `every chunk of the generated data (${JSON.stringify(ending)}) is plain CSV`,
+    );
+  }
 
   const reviews = readFileSync(BA_REVIEWS);
   for (const [i, piece] of chunks(reviews, 64 * 1024).entries()) agrees(piece, `BA reviews chunk ${i}`);
-  const crlf = Buffer.from('a,b\r\n1,2\r\n');
-  assert.equal(simpleCsvValues(crlf), undefined);
+  assert.equal(simpleCsvValues(Buffer.from('a,b\r1,2\r')), undefined);
+  assert.equal(simpleCsvValues(Buffer.from('a,b\r\n1,2\r')), undefined);
+  assert.equal(simpleCsvValues(Buffer.from('a,"b"\r1,2\r\n')), undefined);
+  assert.ok(agrees(Buffer.from('a,"b\rc\nd\r\n"\r\n\r\n1,2\r\n'), 'CR and LF inside quotes of a CRLF chunk'));
 });
 
 test('on random CSV, well-formed or not, the fast path gives csv-parse values or steps aside', () => {

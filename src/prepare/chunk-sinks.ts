@@ -19,7 +19,7 @@ export function inlineSink(ctx: EncodeContext, writer: BatchWriter): ChunkSink {
   const encode = createChunkEncoder(ctx, validateLine);
   return {
     async submit(chunk) {
-      writer.writeChunk(encode(chunk.bytes, chunk.firstLine));
+      writer.writeChunk(encode(chunk.bytes, chunk.firstLine, chunk));
     },
     async finish() {
       writer.finish();
@@ -126,13 +126,15 @@ export function threadedSink(
         if (queued(i) < perWorker && (w === -1 || queued(i) < queued(w))) w = i;
       if (w === -1) {
         // Every worker has work queued: this thread takes the chunk rather than wait.
-        arrived.set(index, encodeHere(chunk.bytes, chunk.firstLine));
+        arrived.set(index, encodeHere(chunk.bytes, chunk.firstLine, chunk));
         drain();
         return;
       }
       sentTo[w]!++;
       const bytes = new Uint8Array(chunk.bytes); // a private copy to transfer
-      workers[w]!.postMessage({ index, bytes, firstLine: chunk.firstLine }, [bytes.buffer]);
+      const { firstLine, offset, oversize, lines, rejects } = chunk;
+      const placement = { offset, oversize, lines, rejects };
+      workers[w]!.postMessage({ index, bytes, firstLine, placement }, [bytes.buffer]);
     },
     async finish() {
       try {

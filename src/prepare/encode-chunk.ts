@@ -1,5 +1,15 @@
+import { isUtf8 } from 'node:buffer';
 import { ErrorCodes } from '../errors.js';
-import { type ChunkRecords, ParseProblem, parseCsvChunk, parseJsonlChunk } from '../sources/parse-chunk.js';
+import type { Chunk, OversizeRecord, RecordProblem } from '../sources/chunker.js';
+import { guessEncoding, invalidInputMessage, UTF8 } from '../sources/encoding.js';
+import {
+  type ChunkRecords,
+  csvFieldIndexAt,
+  ParseProblem,
+  parseCsvChunk,
+  parseJsonlChunk,
+} from '../sources/parse-chunk.js';
+import { invalidUtf8Offsets } from '../sources/utf8.js';
 import type { RequestTemplateOptions } from '../transforms/request-builder.js';
 import { createRequestEncoder, type LineValidator } from '../transforms/request-encoder.js';
 import { columnFieldResolver, objectFieldResolver } from '../transforms/template.js';
@@ -7,7 +17,8 @@ import type { SourceRecord } from '../types.js';
 
 /** Everything a thread needs to turn chunks of input into encoded requests. */
 export interface EncodeContext {
-  format: 'csv' | 'jsonl';
+  /** `csv`, else the records are JSON objects one a line (JSONL, and JSON array elements made so). */
+  format: 'csv' | 'jsonl' | 'json';
   /** CSV header, parsed once by the reader. */
   columns: string[];
   template: RequestTemplateOptions;
@@ -15,15 +26,12 @@ export interface EncodeContext {
   source: string;
   /** Validate every record's request (decided once by templateNeedsPerRecordValidation). */
   validateEach: boolean;
+  /** The input's encoding, for messages about invalid bytes (default UTF-8). */
+  encoding?: string | undefined;
 }
 
 /** Why record `index` of a chunk never became a request. */
-export interface ChunkReject {
-  index: number;
-  code: string;
-  message: string;
-  field?: string | undefined;
-}
+export type ChunkReject = RecordProblem;
 
 /**
  * One chunk's records after template → validate → encode, column-wise so it crosses threads as a few
@@ -49,20 +57,28 @@ export interface EncodedChunk {
   rejects: ChunkReject[];
 }
 
+/** What a thread needs to know of a chunk besides its bytes and first line. */
+export type ChunkPlacement = Partial<Pick<Chunk, 'offset' | 'oversize' | 'lines' | 'rejects'>>;
+
 /** Builds the per-chunk function: parse → template → validate → encode, all in this thread. */
 export function createChunkEncoder(
   ctx: EncodeContext,
   validate?: LineValidator,
-): (bytes: Buffer, firstLine: number) => EncodedChunk {
+): (bytes: Buffer, firstLine: number, placement?: ChunkPlacement) => EncodedChunk {
   const csv = ctx.format === 'csv';
   const resolve = csv ? columnFieldResolver(ctx.columns) : objectFieldResolver;
   const encode = createRequestEncoder(ctx.template, resolve, ctx.validateEach ? validate : undefined);
   const width = ctx.columns.length;
 
-  return function encodeChunk(bytes, firstLine) {
+  return function encodeChunk(bytes, firstLine, placement = {}) {
+    if (placement.oversize) return oversizeChunk(bytes, firstLine, placement.oversize);
     const records: ChunkRecords<SourceRecord | string[] | ParseProblem> = csv
       ? parseCsvChunk(bytes, firstLine, ctx.source)
-      : parseJsonlChunk(bytes, firstLine);
+      : parseJsonlChunk(bytes, firstLine, placement.lines);
+    const known = placement.rejects ?? [];
+    let nextKnown = 0;
+    // One native check for the whole chunk; records are looked at one by one only when it fails.
+    const invalidText = isUtf8(bytes) ? undefined : invalidTextFinder(ctx, bytes, placement.offset ?? 0);
     const count = records.values.length;
     const ids: (string | null)[] = new Array(count).fill(null);
     // Tails are UTF-8-encoded straight into one buffer: write() both encodes and counts the bytes.
@@ -75,6 +91,17 @@ export function createChunkEncoder(
     let tailBytes = 0;
     for (let i = 0; i < count; i++) {
       const value = records.values[i]!;
+      if (known[nextKnown]?.index === i) {
+        rejects.push(known[nextKnown++]!);
+        tailEnds[i] = tailBytes;
+        continue;
+      }
+      const invalid = invalidText?.(records.starts[i]!, records.ends[i]!);
+      if (invalid) {
+        rejects.push({ index: i, code: ErrorCodes.ENCODING, ...invalid });
+        tailEnds[i] = tailBytes;
+        continue;
+      }
       const problem =
         value instanceof ParseProblem
           ? value
@@ -120,6 +147,57 @@ export function createChunkEncoder(
       tailEnds,
       tokens,
       rejects,
+    };
+  };
+}
+
+/**
+ * A record the chunker set aside unread (larger than `--max-bytes`): a reject holding the record's
+ * first bytes, saying so.
+ */
+function oversizeChunk(prefix: Buffer, line: number, oversize: OversizeRecord): EncodedChunk {
+  const message = oversize.complete
+    ? `record is ${oversize.bytes} bytes, more than --max-bytes (${oversize.limit}); the rejected record keeps only its first ${prefix.length} bytes`
+    : `record is more than ${oversize.limit} bytes (--max-bytes); the input was not read past it`;
+  return {
+    count: 1,
+    lines: Int32Array.of(line),
+    source: prefix,
+    starts: Int32Array.of(0),
+    ends: Int32Array.of(prefix.length),
+    ids: [null],
+    model: null,
+    models: null,
+    tails: Buffer.allocUnsafeSlow(0),
+    tailEnds: Int32Array.of(0),
+    tokens: Int32Array.of(0),
+    rejects: [{ index: 0, code: ErrorCodes.REQUEST_TOO_LARGE, message }],
+  };
+}
+
+/**
+ * For a chunk that is not valid UTF-8: what is wrong with record `bytes[start, end)`, or undefined
+ * when its bytes are valid. The likely encoding is guessed once per chunk, from all its invalid bytes.
+ */
+function invalidTextFinder(
+  ctx: EncodeContext,
+  bytes: Buffer,
+  fileOffset: number,
+): (start: number, end: number) => { message: string; field: string | undefined } | undefined {
+  const encoding = ctx.encoding ?? UTF8;
+  let guess: string | undefined;
+  return (start, end) => {
+    if (isUtf8(bytes.subarray(start, end))) return undefined;
+    const at = invalidUtf8Offsets(bytes, start, end, 1)[0] ?? start;
+    if (encoding === UTF8) guess ??= guessEncoding(bytes, invalidUtf8Offsets(bytes, 0, bytes.length));
+    let column: string | undefined;
+    if (ctx.format === 'csv') {
+      const index = csvFieldIndexAt(bytes, start, at);
+      column = ctx.columns[index] ?? `#${index + 1}`;
+    }
+    return {
+      message: invalidInputMessage({ encoding, buf: bytes, at, fileOffset, column, guess }),
+      field: column,
     };
   };
 }

@@ -3,18 +3,34 @@
  * Results go back column-wise with their buffers transferred, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createChunkEncoder, type EncodeContext, transferablesOf } from './encode-chunk.js';
+import {
+  type ChunkPlacement,
+  createChunkEncoder,
+  type EncodeContext,
+  transferablesOf,
+} from './encode-chunk.js';
 import { errorToData } from './thread-errors.js';
 
 const { ctx, finished, slot } = workerData as { ctx: EncodeContext; finished: Int32Array; slot: number };
 // Load the schemas only when the template needs each record checked.
 const validate = ctx.validateEach ? (await import('../transforms/request-probe.js')).validateLine : undefined;
-const encodeChunk = createChunkEncoder(ctx, validate);
+// Compiled while the main thread reads its first chunk. An error compiling the template goes back as
+// each chunk's error (a BatchpipeError), not as the worker's crash.
+let encodeChunk: ReturnType<typeof createChunkEncoder> | undefined;
+let compileError: unknown;
+try {
+  encodeChunk = createChunkEncoder(ctx, validate);
+} catch (err) {
+  compileError = err;
+}
 
-parentPort!.on('message', (msg: { index: number; bytes: Uint8Array; firstLine: number }) => {
+type ChunkMessage = { index: number; bytes: Uint8Array; firstLine: number; placement: ChunkPlacement };
+
+parentPort!.on('message', (msg: ChunkMessage) => {
   try {
     const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
-    const chunk = encodeChunk(bytes, msg.firstLine);
+    if (!encodeChunk) throw compileError;
+    const chunk = encodeChunk(bytes, msg.firstLine, msg.placement);
     parentPort!.postMessage({ index: msg.index, chunk }, transferablesOf(chunk));
     Atomics.add(finished, slot, 1);
   } catch (err) {

@@ -13,7 +13,7 @@ export const PREPARED_KEY = 'prepared_records';
 
 /** The options that decide what requests a run makes; a ledger belongs to exactly one identity. */
 export interface RunIdentity {
-  format: 'csv' | 'jsonl';
+  format: 'csv' | 'jsonl' | 'json';
   endpoint: string;
   model: string | null;
   prompt: string | null;
@@ -23,12 +23,21 @@ export interface RunIdentity {
   id: string | null;
   maxLines: number;
   maxBytes: number;
+  /** The input's encoding; ledgers made before it was recorded read UTF-8. */
+  encoding: string;
+  /** JSON input: the keys leading to the array (null: the top-level array, or not JSON). */
+  jsonPath: string[] | null;
 }
+
+/** Identity fields added after ledgers existed without them, with the value those ledgers imply. */
+const IMPLIED = { encoding: 'utf-8' };
 
 export function runIdentity(
   template: RequestTemplateOptions,
-  format: 'csv' | 'jsonl',
+  format: 'csv' | 'jsonl' | 'json',
   limits: { maxLines: number; maxBytes: number },
+  encoding = 'utf-8',
+  jsonPath?: string[],
 ): RunIdentity {
   return {
     format,
@@ -41,6 +50,8 @@ export function runIdentity(
     id: template.id ?? null,
     maxLines: limits.maxLines,
     maxBytes: limits.maxBytes,
+    encoding,
+    jsonPath: jsonPath ?? null,
   };
 }
 
@@ -69,7 +80,7 @@ export function claimLedger(ledger: Ledger, identity: RunIdentity): string {
     });
     return ledger.getMeta('run_id')!;
   }
-  const before = JSON.parse(stored) as Record<string, unknown>;
+  const before: Record<string, unknown> = { ...IMPLIED, ...(JSON.parse(stored) as Record<string, unknown>) };
   const differing = Object.keys(identity).filter(
     (key) =>
       JSON.stringify(before[key] ?? null) !==

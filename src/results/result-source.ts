@@ -185,7 +185,7 @@ export function recordDecoder(ledger: Ledger): RecordDecoder {
 export function inputFormat(ledger: Ledger): 'csv' | 'jsonl' {
   const identity = ledger.getMeta('identity');
   const format = identity === undefined ? undefined : (JSON.parse(identity) as { format?: string }).format;
-  return format === 'jsonl' ? 'jsonl' : 'csv';
+  return format === 'jsonl' || format === 'json' ? 'jsonl' : 'csv';
 }
 
 function text(record: Buffer | string): string {

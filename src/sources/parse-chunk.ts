@@ -27,20 +27,35 @@ export class ParseProblem {
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 const QUOTE = 0x22;
+const COMMA = 0x2c;
+
+/**
+ * csv-parse's options for prepare: values as exact strings, records ended by CR, LF or CRLF outside
+ * quotes (as Python's csv module reads with `newline=''`), blank lines skipped, field counts judged by
+ * the caller.
+ */
+export const CSV_PARSE_OPTIONS = {
+  record_delimiter: ['\r\n', '\n', '\r'],
+  relax_column_count: true,
+  skip_empty_lines: true,
+};
 
 /** Parses the header record of a CSV (the first record of the first chunk). */
 export function parseCsvHeader(chunk: Chunk, file: string): { columns: string[]; bodyStart: number } {
-  const rows = parse(chunk.bytes, {
-    to: 1,
-    info: true,
-    relax_column_count: true,
-    skip_empty_lines: true,
-  }) as unknown as {
+  const rows = parse(chunk.bytes, { ...CSV_PARSE_OPTIONS, to: 1, info: true }) as unknown as {
     record: string[];
     info: { bytes: number };
   }[];
   const first = rows[0];
-  if (!first) throw new BatchpipeError(ErrorCodes.PARSE, 'the CSV has no header row', { file, line: 1 });
+  if (!first) {
+    throw new BatchpipeError(
+      ErrorCodes.NO_RECORDS,
+      'the input holds only blank lines: no header, no records',
+      {
+        file,
+      },
+    );
+  }
   const columns = first.record;
   const seen = new Set<string>();
   for (const name of columns) {
@@ -57,37 +72,49 @@ export function parseCsvHeader(chunk: Chunk, file: string): { columns: string[];
     }
     seen.add(name);
   }
-  // Skip the header's own line terminator so the body starts on the next line.
+  // csv-parse counts the header's line break in its bytes; skip it should it ever not.
   let bodyStart = first.info.bytes;
-  if (chunk.bytes[bodyStart] === CR) bodyStart++;
-  if (chunk.bytes[bodyStart] === NEWLINE) bodyStart++;
+  const last = chunk.bytes[bodyStart - 1];
+  if (last !== NEWLINE && last !== CR) {
+    if (chunk.bytes[bodyStart] === CR) bodyStart++;
+    if (chunk.bytes[bodyStart] === NEWLINE) bodyStart++;
+  }
   return { columns, bodyStart };
 }
 
 /**
  * Parses the CSV records of one record-aligned chunk (values kept as exact strings, as arrays in
- * header order): plain CSV by the fast path (simple-csv.ts), anything else by csv-parse. Lines and byte ranges come from a quote-aware scan of the same bytes,
- * cheaper than asking csv-parse for per-record info. A wrong field count is the caller's to judge.
+ * header order): plain CSV by the fast path (simple-csv.ts), anything else by csv-parse. Lines and
+ * byte ranges come from a quote-aware scan of the same bytes, cheaper than asking csv-parse for
+ * per-record info. A wrong field count is the caller's to judge.
  */
 export function parseCsvChunk(bytes: Buffer, firstLine: number, file: string): ChunkRecords<string[]> {
   let values = simpleCsvValues(bytes);
   try {
-    values ??= parse(bytes, { relax_column_count: true, skip_empty_lines: true }) as string[][];
+    values ??= parse(bytes, CSV_PARSE_OPTIONS) as string[][];
   } catch (err) {
     throw csvError(err, bytes, firstLine, file);
   }
-  return { values, ...csvRecordBounds(bytes, firstLine, values.length) };
+  const bounds = csvRecordBounds(bytes, firstLine, values.length);
+  if (bounds.count !== values.length) {
+    // Never store a record without its text and line: the two scans must agree.
+    throw new Error(
+      `internal error: ${file}:${firstLine}: the parser found ${values.length} records, the record scan ${bounds.count}`,
+    );
+  }
+  return { values, lines: bounds.lines, starts: bounds.starts, ends: bounds.ends };
 }
 
 /**
- * Start line and byte range of each record in a chunk of complete CSV records: a record ends at the
- * first newline outside quotes; empty lines are skipped, as csv-parse's skip_empty_lines does.
+ * Start line and byte range of each record in a chunk of complete CSV records (at most `expected`):
+ * a record ends at the first CR, LF or CRLF outside quotes; empty lines are skipped, as csv-parse's
+ * skip_empty_lines does. `count` is how many records were found.
  */
 export function csvRecordBounds(
   bytes: Buffer,
   firstLine: number,
   expected: number,
-): { lines: Int32Array; starts: Int32Array; ends: Int32Array } {
+): { lines: Int32Array; starts: Int32Array; ends: Int32Array; count: number } {
   const lines = new Int32Array(expected);
   const starts = new Int32Array(expected);
   const ends = new Int32Array(expected);
@@ -95,10 +122,11 @@ export function csvRecordBounds(
   let line = firstLine;
   let pos = 0;
   let nextQuote = bytes.indexOf(QUOTE);
+  let nextCR = bytes.indexOf(CR);
   while (pos < bytes.length && count < expected) {
     const b = bytes[pos];
-    if (b === NEWLINE || (b === CR && bytes[pos + 1] === NEWLINE)) {
-      pos += b === CR ? 2 : 1;
+    if (b === NEWLINE || b === CR) {
+      pos += b === CR && bytes[pos + 1] === NEWLINE ? 2 : 1;
       line++;
       continue;
     }
@@ -108,26 +136,40 @@ export function csvRecordBounds(
     let end = bytes.length;
     for (;;) {
       const nl = bytes.indexOf(NEWLINE, pos);
-      const stop = nl === -1 ? bytes.length : nl;
+      if (nextCR !== -1 && nextCR < pos) nextCR = bytes.indexOf(CR, pos);
+      let stop = nl === -1 ? bytes.length : nl;
+      if (nextCR !== -1 && nextCR < stop) stop = nextCR;
       while (nextQuote !== -1 && nextQuote < stop) {
         inQuotes = !inQuotes;
         nextQuote = bytes.indexOf(QUOTE, nextQuote + 1);
       }
-      if (nl === -1) {
+      if (stop === bytes.length) {
         pos = bytes.length;
         break;
       }
       line++;
-      pos = nl + 1;
+      pos = stop + (bytes[stop] === CR && bytes[stop + 1] === NEWLINE ? 2 : 1);
       if (!inQuotes) {
-        end = nl;
+        end = stop;
         break;
       }
     }
-    ends[count] = end > starts[count]! && bytes[end - 1] === CR ? end - 1 : end;
+    ends[count] = end;
     count++;
   }
-  return { lines, starts, ends };
+  return { lines, starts, ends, count };
+}
+
+/** The 0-based index of the field of the CSV record starting at `start` that holds byte `at`. */
+export function csvFieldIndexAt(bytes: Uint8Array, start: number, at: number): number {
+  let index = 0;
+  let inQuotes = false;
+  for (let i = start; i < at; i++) {
+    const b = bytes[i];
+    if (b === QUOTE) inQuotes = !inQuotes;
+    else if (b === COMMA && !inQuotes) index++;
+  }
+  return index;
 }
 
 /** csv-parse's error, re-pointed at the line where the offending record starts. */
@@ -147,8 +189,15 @@ function csvError(err: unknown, bytes: Buffer, firstLine: number, file: string):
   });
 }
 
-/** Parses the JSONL lines of one chunk. Blank lines are skipped; each line must be a JSON object. */
-export function parseJsonlChunk(bytes: Buffer, firstLine: number): ChunkRecords<SourceRecord | ParseProblem> {
+/**
+ * Parses the JSONL lines of one chunk. Blank lines are skipped; each line must be a JSON object. With
+ * `known`, record `i` starts on line `known[i]` (JSON array elements); else lines are counted.
+ */
+export function parseJsonlChunk(
+  bytes: Buffer,
+  firstLine: number,
+  known?: Int32Array,
+): ChunkRecords<SourceRecord | ParseProblem> {
   const values: (SourceRecord | ParseProblem)[] = [];
   const lines: number[] = [];
   const starts: number[] = [];
@@ -160,8 +209,8 @@ export function parseJsonlChunk(bytes: Buffer, firstLine: number): ChunkRecords<
     const end = nl > pos && bytes[nl - 1] === CR ? nl - 1 : nl;
     const text = bytes.toString('utf8', pos, end);
     if (text.trim() !== '') {
+      lines.push(known ? known[values.length]! : line);
       values.push(parseJsonLine(text));
-      lines.push(line);
       starts.push(pos);
       ends.push(end);
     }

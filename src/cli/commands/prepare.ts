@@ -39,7 +39,12 @@ export function addPrepareOptions(cmd: Command, { outRequired = true } = {}): Co
       new Option(
         '--input-format <format>',
         'input format (default: from the extension or first byte)',
-      ).choices(['csv', 'jsonl']),
+      ).choices(['csv', 'jsonl', 'json']),
+    )
+    .option('--json-path <keys>', 'JSON input: the array of records at these dotted keys, e.g. data.items')
+    .option(
+      '--encoding <name>',
+      "the input's encoding: windows-1252, latin1, macintosh, utf-16le, … (default: UTF-8, or UTF-16 by its BOM)",
     )
     .option(
       '--max-lines <n>',
@@ -71,7 +76,9 @@ export interface PrepareFlags {
   endpoint: Endpoint;
   idColumn?: string;
   id?: string;
-  inputFormat?: 'csv' | 'jsonl';
+  inputFormat?: 'csv' | 'jsonl' | 'json';
+  jsonPath?: string;
+  encoding?: string;
   maxLines: number;
   maxBytes: number;
   rejects?: string;
@@ -87,6 +94,8 @@ export function prepareOptionsFromFlags(
   return {
     input: file ?? '-',
     inputFormat: flags.inputFormat,
+    jsonPath: flags.jsonPath,
+    encoding: flags.encoding,
     ledger,
     outDir: flags.out ?? defaultOutDir(flags.ledger),
     endpoint: flags.endpoint,
