@@ -402,7 +402,9 @@ function lineBytes(head: string, tail: Uint8Array): number {
 /** The default reject policy: the first bad record stops the run, naming file, line and field. */
 export function failOnReject(source: string): (reject: RejectedRecord) => void {
   return (reject) => {
-    const field = reject.field ? ` [${reject.field}]` : '';
+    // A message that already names its field (an encoding error names the column) is not told twice.
+    const named = reject.field === undefined || reject.message.includes(reject.field);
+    const field = named ? '' : ` [${reject.field}]`;
     throw new BatchpipeError(reject.code as ErrorCode, `${reject.message}${field}`, {
       file: source,
       line: reject.line,
