@@ -402,8 +402,8 @@ function lineBytes(head: string, tail: Uint8Array): number {
 /** The default reject policy: the first bad record stops the run, naming file, line and field. */
 export function failOnReject(source: string): (reject: RejectedRecord) => void {
   return (reject) => {
-    // A message that already names its field (an encoding error names the column) is not told twice.
-    const named = reject.field === undefined || reject.message.includes(reject.field);
+    // A message that already names its column (an encoding error does) is not told it twice.
+    const named = reject.field === undefined || reject.message.includes(`(column ${reject.field})`);
     const field = named ? '' : ` [${reject.field}]`;
     throw new BatchpipeError(reject.code as ErrorCode, `${reject.message}${field}`, {
       file: source,
