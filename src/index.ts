@@ -44,8 +44,11 @@ export {
   setOutputSchema,
 } from './results/output-schema.js';
 export {
+  type RejectedResultRow,
+  type RequestResultRow,
   type ResultError,
   type ResultRow,
+  type ResultSource,
   type ResultSourceOptions,
   resultSource,
 } from './results/result-source.js';
@@ -56,11 +59,15 @@ export {
   type BatchSinkOptions,
   batchSink,
   csvSource,
+  type EncodedLine,
   type EncodedRequest,
   jsonlEncode,
   jsonlSource,
   promptTemplate,
   type RequestEnvelope,
+  type SourceOptions,
+  type StageReject,
+  type StreamRun,
   validateRequests,
 } from './streams.js';
 export {
@@ -69,7 +76,14 @@ export {
   type RequestTemplateOptions,
 } from './transforms/request-builder.js';
 export { compileTemplate } from './transforms/template.js';
-export { ENDPOINTS, type Endpoint, type Envelope, type RequestLine, type SourceRecord } from './types.js';
+export {
+  ENDPOINTS,
+  type Endpoint,
+  type Envelope,
+  type RecordOrigin,
+  type RequestLine,
+  type SourceRecord,
+} from './types.js';
 export { FileRules, type FileRulesOptions } from './validate/file-rules.js';
 export {
   checkRequestLine,

@@ -3,6 +3,31 @@ export interface Envelope<R = SourceRecord> {
   seq: number;
   line: number;
   record: R;
+  /**
+   * The record's bytes exactly as the source read them (what the ledger keeps, and what results
+   * give back). Set by `csvSource` and `jsonlSource`, with `origin`; an envelope built by hand has
+   * neither, and its record is kept as its JSON text.
+   */
+  source?: Uint8Array | undefined;
+  /** Where the record was read (shared by every envelope of one source); with `source`. */
+  origin?: RecordOrigin | undefined;
+}
+
+// --- The stream stages' provenance (owned with src/streams.ts) ---
+
+/**
+ * What a source knows of its records, shared by reference by every envelope it yields: part of the
+ * run identity a ledger built from the stages records, as `prepare` records it.
+ */
+export interface RecordOrigin {
+  /** How the records were read (and are read back from the ledger). */
+  format: 'csv' | 'jsonl';
+  /** A CSV input's header; empty for JSONL. */
+  columns: readonly string[];
+  /** The input's name in messages (its path, or `-`). */
+  name: string;
+  /** The encoding the input was read in. */
+  encoding: string;
 }
 
 /** A parsed source record: CSV rows are flat string maps; JSONL rows are any JSON object. */

@@ -42,10 +42,18 @@ test('jsonlSource reads stdin-like streams and keeps long numbers exact', async 
   const input = Readable.from([Buffer.from('{"id": 123456789012345678}\n\n{"id":'), Buffer.from(' 2}\n')]);
   const envelopes: Envelope[] = [];
   for await (const env of jsonlSource(input)) envelopes.push(env as Envelope);
-  assert.deepEqual(envelopes, [
-    { seq: 0, line: 1, record: { id: '123456789012345678' } },
-    { seq: 1, line: 3, record: { id: 2 } },
-  ]);
+  assert.deepEqual(
+    envelopes.map(({ seq, line, record, source }) => ({
+      seq,
+      line,
+      record,
+      source: Buffer.from(source!).toString(),
+    })),
+    [
+      { seq: 0, line: 1, record: { id: '123456789012345678' }, source: '{"id": 123456789012345678}' },
+      { seq: 1, line: 3, record: { id: 2 }, source: '{"id": 2}' },
+    ],
+  );
 });
 
 test('stages compose with pipeline into rolled files and a ledger; rejects reach the callback', async () => {
