@@ -64,6 +64,7 @@ async function bothWays(
   format: 'csv' | 'jsonl',
   template: RequestTemplateOptions,
   limits: Limits,
+  encoding?: string,
 ) {
   const dir = tempDir('bp-same-');
   const prepared = Ledger.open(path.join(dir, 'prepared.db'));
@@ -71,6 +72,7 @@ async function bothWays(
     ...template,
     ...limits,
     input,
+    encoding,
     ledger: prepared,
     outDir: path.join(dir, 'prepared'),
     rejectsPath: path.join(dir, 'rejects.jsonl'),
@@ -78,7 +80,7 @@ async function bothWays(
   const streamed = Ledger.open(path.join(dir, 'streamed.db'));
   const called: RejectedRecord[] = [];
   await pipeline(
-    format === 'csv' ? csvSource(input) : jsonlSource(input),
+    format === 'csv' ? csvSource(input, { encoding }) : jsonlSource(input, { encoding }),
     promptTemplate(template),
     validateRequests(),
     jsonlEncode(),
@@ -163,6 +165,16 @@ test('a CSV through prepare() and through the composed stages: the same request 
     { maxLines: 5 },
   );
   assertSameRun(embeddings, ['BP_ENCODING', 'BP_PARSE', 'BP_DUPLICATE_ID', 'BP_INVALID_REQUEST']);
+  // Read as windows-1252 (the encoding is part of the run's identity), every byte is a character.
+  const decoded = await bothWays(
+    input,
+    'csv',
+    { model: 'm', prompt: '{{text}}' },
+    { maxLines: 10 },
+    'cp1252',
+  );
+  assertSameRun(decoded, ['BP_PARSE']);
+  assert.equal(JSON.parse(decoded.streamed.identity!).encoding, 'cp1252');
 });
 
 test('the BA reviews through prepare() and through the composed stages: the same files and ledger', async () => {
@@ -249,6 +261,15 @@ async function composeAsReadme(
   return rejects;
 }
 
+function snapshotOf(ledgerPath: string) {
+  const ledger = Ledger.open(ledgerPath, { lock: false });
+  try {
+    return snapshot(ledger);
+  } finally {
+    ledger.close();
+  }
+}
+
 async function collectRows<R>(ledger: Ledger) {
   const rows: ResultRow<unknown, R>[] = [];
   for await (const row of resultSource<R>({ ledger })) rows.push(row);
@@ -320,8 +341,11 @@ test('a ledger composed as the README shows: `run --ledger` (local backend), the
     ledger.close();
   }
 
-  // The same pipeline again resumes (nothing changes); other options are refused, naming them.
-  await composeAsReadme(csvSource(input), ledgerPath, path.join(dir, 'fb'));
+  // The same pipeline again resumes: it checks what the ledger holds and changes nothing. Other
+  // options are refused, naming them.
+  const before = snapshotOf(ledgerPath);
+  assert.deepEqual(await composeAsReadme(csvSource(input), ledgerPath, path.join(dir, 'fb')), []);
+  assert.deepEqual(snapshotOf(ledgerPath), before);
   const again = await runCli(['results', '--ledger', ledgerPath]);
   assert.equal(again.stdout, run.stdout);
   const other = Ledger.open(ledgerPath);
@@ -458,5 +482,48 @@ test('batchSink takes one source and one template: records of two are refused', 
     );
   } finally {
     ledger.close();
+  }
+});
+
+test('a template naming a column the CSV header lacks stops both ways, before any record is written', async () => {
+  const dir = tempDir();
+  const input = path.join(dir, 'in.csv');
+  writeFileSync(input, 'id,text\n1,a\n2,b\n');
+  const template = { model: 'm', prompt: '{{text}} {{nosuch}}' };
+  const failure = async (run: Promise<unknown>) => {
+    const err = await run.then(
+      () => assert.fail('expected an error'),
+      (e: Error & { code?: string }) => e,
+    );
+    return { code: err.code, message: err.message };
+  };
+  const prepared = Ledger.open(path.join(dir, 'p.db'));
+  const streamed = Ledger.open(path.join(dir, 's.db'));
+  try {
+    const viaPrepare = await failure(
+      prepare({
+        ...template,
+        input,
+        ledger: prepared,
+        outDir: path.join(dir, 'p'),
+        rejectsPath: path.join(dir, 'r'),
+      }),
+    );
+    const viaStages = await failure(
+      pipeline(
+        csvSource(input),
+        promptTemplate(template),
+        jsonlEncode(),
+        batchSink({ ledger: streamed, outDir: path.join(dir, 's'), onReject: () => {} }),
+      ),
+    );
+    assert.equal(viaPrepare.code, 'BP_TEMPLATE_MISSING_FIELD');
+    assert.match(viaPrepare.message, /"nosuch" is not a column of the CSV header/);
+    assert.deepEqual(viaStages, viaPrepare);
+    assert.equal(streamed.requestAndRejectCount(), 0);
+    assert.deepEqual(streamed.files(), []);
+  } finally {
+    prepared.close();
+    streamed.close();
   }
 });
