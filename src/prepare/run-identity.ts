@@ -109,7 +109,7 @@ export interface PrepareState {
 
 /**
  * Whether the ledger's prepare read its whole input; `undefined` for a ledger no prepare made (one
- * filled by `batchSink` from code has no run identity and no end of input to mark).
+ * `batchSink` filled with requests built by hand, without `promptTemplate`, has no run identity).
  */
 export function prepareState(ledger: Ledger): PrepareState | undefined {
   if (ledger.getMeta('identity') === undefined) return undefined;
