@@ -527,3 +527,58 @@ test('a template naming a column the CSV header lacks stops both ways, before an
     streamed.close();
   }
 });
+
+test('a pipeline stopped by a bad record leaves an incomplete run the CLI refuses; the pipeline again with onReject finishes it', async () => {
+  const dir = tempDir();
+  const input = path.join(dir, 'messy.csv');
+  writeFileSync(input, messyCsv());
+  const ledgerPath = path.join(dir, 'l.db');
+  const outDir = path.join(dir, 'out');
+  const template = { model: 'gpt-4o-mini', idColumn: 'id', prompt: '{{text}}' };
+  const stages = (ledger: Ledger, onReject?: (r: RejectedRecord) => void) =>
+    pipeline(
+      csvSource(input),
+      promptTemplate(template),
+      validateRequests(),
+      jsonlEncode(),
+      batchSink({ ledger, outDir, maxLines: 2, maxBytes: 2000, ...(onReject ? { onReject } : {}) }),
+    );
+  const first = Ledger.open(ledgerPath);
+  try {
+    await assert.rejects(stages(first), (err: Error & { code?: string; line?: number; file?: string }) => {
+      return err.code === 'BP_ID_MISSING' && err.line === 6 && err.file === input;
+    });
+  } finally {
+    first.close();
+  }
+  const submit = await runCli(['submit', '--ledger', ledgerPath, '--backend', 'local']);
+  assert.equal(submit.code, 1);
+  assert.match(submit.stderr, /BP_INCOMPLETE_RUN/);
+
+  const second = Ledger.open(ledgerPath);
+  const rejects: RejectedRecord[] = [];
+  try {
+    await stages(second, (r) => rejects.push(r));
+    const prepared = Ledger.open(path.join(dir, 'p.db'));
+    try {
+      await prepare({
+        ...template,
+        input,
+        ledger: prepared,
+        outDir: path.join(dir, 'p'),
+        maxLines: 2,
+        maxBytes: 2000,
+        rejectsPath: path.join(dir, 'rejects.jsonl'),
+      });
+      assert.deepEqual(snapshot(second), snapshot(prepared));
+    } finally {
+      prepared.close();
+    }
+  } finally {
+    second.close();
+  }
+  assert.deepEqual(
+    rejects.map((r) => r.code),
+    ['BP_ID_MISSING', 'BP_ENCODING', 'BP_PARSE', 'BP_DUPLICATE_ID', 'BP_REQUEST_TOO_LARGE'],
+  );
+});
