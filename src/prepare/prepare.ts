@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { extname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BatchpipeError, ErrorCodes, ioError } from '../errors.js';
+import { markPrepared, recordInputColumns } from '../ledger/identity.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { BatchWriter, failOnReject } from '../sink/batch-writer.js';
 import { type Chunk, countLineBreaks, recordChunks } from '../sources/chunker.js';
@@ -27,7 +28,7 @@ import { type ChunkSink, inlineSink, threadedSink } from './chunk-sinks.js';
 import type { EncodeContext } from './encode-chunk.js';
 import { openRejectsFile } from './rejects-file.js';
 import { changedInputError, settleInterruptedRun } from './resume.js';
-import { claimLedger, PREPARED_KEY, runIdentity } from './run-identity.js';
+import { claimLedger, runIdentity } from './run-identity.js';
 
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from '../validate/file-rules.js';
 
@@ -205,7 +206,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
   }
   // Counts in equal counts out, checked against what the ledger actually holds.
   const held = ledger.requestAndRejectCount();
-  ledger.setMeta(PREPARED_KEY, String(totals.read));
+  markPrepared(ledger, totals.read);
   if (held !== totals.read || totals.staged + totals.rejected !== totals.read) {
     throw new Error(
       `internal error: read ${totals.read} records, staged ${totals.staged} + rejected ${totals.rejected}, but the ledger holds ${held}`,
@@ -293,13 +294,11 @@ function checkLimits(maxLines: number, maxBytes: number): void {
 }
 
 function checkColumns(ledger: Ledger, columns: string[], source: string): void {
-  const stored = ledger.getMeta('columns');
-  const now = JSON.stringify(columns);
-  if (stored === undefined) ledger.setMeta('columns', now);
-  else if (stored !== now) {
+  const before = recordInputColumns(ledger, columns);
+  if (before !== undefined) {
     throw new BatchpipeError(
       ErrorCodes.INPUT_CHANGED,
-      `the CSV header differs from the run this ledger records (${stored})`,
+      `the CSV header differs from the run this ledger records (${JSON.stringify(before)})`,
       {
         file: source,
         line: 1,

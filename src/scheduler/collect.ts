@@ -1,12 +1,13 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Batch } from 'openai/resources/batches';
 import type { Backend } from '../backends/backend.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { FileRow } from '../ledger/ledger.js';
+import { remoteBatchOf } from '../providers/openai/remote-batch.js';
 import { applyResultLines } from '../results/apply.js';
-import { type BatchRow, type BatchStore, TERMINAL_STATUSES } from './batch-store.js';
+import { type RemoteBatch, TERMINAL_BATCH_STATUSES } from '../types.js';
+import type { BatchRow, BatchStore } from './batch-store.js';
 import { apiError } from './remote-calls.js';
 import { observed } from './server-clock.js';
 
@@ -41,9 +42,9 @@ export async function collectRound(
 ): Promise<CollectRound> {
   let settled = 0;
   let incomplete: BatchpipeError | undefined;
-  for (const row of store.openBatches()) {
+  for (const row of store.tables.openBatches()) {
     const batch = await retrieveBatch(store, backend, row);
-    if (!TERMINAL_STATUSES.has(batch.status)) continue;
+    if (!TERMINAL_BATCH_STATUSES.has(batch.status)) continue;
     try {
       await settleBatch(store, backend, row, batch, options);
       settled++;
@@ -53,18 +54,18 @@ export async function collectRound(
     }
   }
   if (incomplete) throw incomplete;
-  return { open: store.openBatches().length, settled };
+  return { open: store.tables.openBatches().length, settled };
 }
 
 /** The batch as the API shows it now, recorded in the ledger. */
-async function retrieveBatch(store: BatchStore, backend: Backend, row: BatchRow): Promise<Batch> {
-  let batch: Batch;
+async function retrieveBatch(store: BatchStore, backend: Backend, row: BatchRow): Promise<RemoteBatch> {
+  let batch: RemoteBatch;
   try {
-    batch = await observed(backend, backend.client.batches.retrieve(row.remote_id!));
+    batch = remoteBatchOf(await observed(backend, backend.client.batches.retrieve(row.remote_id!)));
   } catch (err) {
     throw apiError(backend, `retrieving batch ${row.remote_id}`, err);
   }
-  store.updateStatus(row.id, batch);
+  store.tables.updateStatus(row.id, batch);
   return batch;
 }
 
@@ -77,10 +78,10 @@ async function settleBatch(
   store: BatchStore,
   backend: Backend,
   row: BatchRow,
-  ended: Batch,
+  ended: RemoteBatch,
   options: CollectOptions,
 ): Promise<void> {
-  const file = store.file(row.file_id);
+  const file = store.tables.file(row.file_id);
   let batch = ended;
   for (let tries = 1; ; tries++) {
     let read: number | undefined;
@@ -105,10 +106,10 @@ async function settleBatch(
   }
   const note = store.ledger.transaction(() => {
     const what = settleLeftovers(store, row, batch, options.maxAttempts);
-    store.markSettled(row.id);
+    store.tables.markSettled(row.id);
     return what;
   });
-  const c = batch.request_counts;
+  const c = batch.counts;
   options.log?.(
     `batch ${batch.id} ${batch.status}${note ? `: ${note}` : c ? ` (${c.completed} completed, ${c.failed} failed of ${c.total})` : ''}`,
   );
@@ -123,11 +124,11 @@ async function applyBatchFiles(
   store: BatchStore,
   backend: Backend,
   row: BatchRow,
-  batch: Batch,
+  batch: RemoteBatch,
   options: CollectOptions,
 ): Promise<number> {
   let lines = 0;
-  for (const fileId of [batch.output_file_id, batch.error_file_id]) {
+  for (const fileId of [batch.outputFile, batch.errorFile]) {
     if (!fileId) continue;
     const counts = await applyResultLines(store.ledger, await download(backend, fileId), {
       batchId: row.id,
@@ -145,23 +146,23 @@ async function applyBatchFiles(
  * Lines an ended batch's files must hold between them: one per request it reports done
  * (`request_counts.completed + failed`), and for a completed batch one per request of its file.
  */
-function expectedLines(batch: Batch, file: FileRow): number {
-  const c = batch.request_counts;
+function expectedLines(batch: RemoteBatch, file: FileRow): number {
+  const c = batch.counts;
   const reported = c ? c.completed + c.failed : 0;
   return batch.status === 'completed' ? Math.max(reported, file.lines) : reported;
 }
 
 function incompleteError(
   store: BatchStore,
-  batch: Batch,
+  batch: RemoteBatch,
   file: FileRow,
   read: number,
   expected: number,
   tries: number,
 ): BatchpipeError {
-  const c = batch.request_counts;
+  const c = batch.counts;
   const reported = c ? `${c.completed} completed and ${c.failed} failed of ${c.total} requests` : 'no counts';
-  const noOutput = !batch.output_file_id && (c?.completed ?? 0) > 0 ? ' (it gives no output file yet)' : '';
+  const noOutput = !batch.outputFile && (c?.completed ?? 0) > 0 ? ' (it gives no output file yet)' : '';
   return new BatchpipeError(
     ErrorCodes.RESULT_INCOMPLETE,
     `batch ${batch.id} (${file.name}, ${file.lines} requests) is ${batch.status} and reports ${reported}${noOutput}, ` +
@@ -194,38 +195,33 @@ async function download(backend: Backend, fileId: string): Promise<AsyncIterable
 function settleLeftovers(
   store: BatchStore,
   row: BatchRow,
-  batch: Batch,
+  batch: RemoteBatch,
   maxAttempts: number,
 ): string | undefined {
-  const errors = batch.errors?.data ?? [];
-  if (batch.status === 'failed' && errors.some((e) => e.code === 'token_limit_exceeded')) {
-    const refusedAt = batch.failed_at ?? batch.created_at ?? null;
-    const queued = store.othersQueuedAt(row.id, refusedAt);
-    store.recordTokenRefusal(row.id, queued ? 'queued' : 'alone');
-    store.ledger.db
-      .prepare(
-        "UPDATE requests SET state = 'staged', batch_id = NULL WHERE batch_id = ? AND state = 'submitted'",
-      )
-      .run(row.id);
+  const { states } = store;
+  if (batch.refusedForTokenLimit) {
+    const queued = store.tables.othersQueuedAt(row.id, batch.endedAt ?? batch.createdAt);
+    store.tables.recordTokenRefusal(row.id, queued ? 'queued' : 'alone');
+    states.putBackRefused(row.id);
     return `refused for the enqueued-token limit ${queued ? 'behind other batches of this run' : 'with nothing else of this run queued'}; its file waits`;
   }
   if (batch.status === 'failed') {
-    const refused = markLineErrors(store, row, errors);
+    const refused = states.failNamedLines(row.id, row.file_id, batch.errors);
     if (refused > 0) {
-      const again = store.ledger.db
-        .prepare(
-          "UPDATE requests SET state = 'staged', file_id = NULL, batch_id = NULL WHERE batch_id = ? AND state = 'submitted'",
-        )
-        .run(row.id).changes;
+      const again = states.restageUnrefused(row.id);
       return `validation refused ${refused} of its requests (failed); the other ${again} go again in a new file`;
     }
-    const first = errors[0];
-    finalize(store, row.id, 'failed', first?.code ?? 'batch_failed', first?.message ?? 'the batch failed');
+    const first = batch.errors[0];
+    states.finalizeLeftovers(
+      row.id,
+      'failed',
+      first?.code ?? 'batch_failed',
+      first?.message ?? 'the batch failed',
+    );
     return undefined;
   }
   if (batch.status === 'expired') {
-    retryOrFinalize(
-      store,
+    states.retryLeftovers(
       row.id,
       'expired',
       'batch_expired',
@@ -233,16 +229,14 @@ function settleLeftovers(
       maxAttempts,
     );
   } else if (batch.status === 'cancelled') {
-    finalize(
-      store,
+    states.finalizeLeftovers(
       row.id,
       'cancelled',
       'batch_cancelled',
       'the batch was cancelled before this request ran',
     );
   } else {
-    retryOrFinalize(
-      store,
+    states.retryLeftovers(
       row.id,
       'failed',
       'missing_result',
@@ -251,74 +245,4 @@ function settleLeftovers(
     );
   }
   return undefined;
-}
-
-/**
- * A failed batch's errors name lines of its input file: line N is the file's Nth request by seq.
- * Returns how many requests failed this way.
- */
-function markLineErrors(
-  store: BatchStore,
-  row: BatchRow,
-  errors: NonNullable<Batch['errors']>['data'] & object,
-): number {
-  const db = store.ledger.db;
-  const atLine = db
-    .prepare<[number, number], number>(
-      'SELECT seq FROM requests WHERE file_id = ? ORDER BY seq LIMIT 1 OFFSET ?',
-    )
-    .pluck();
-  const mark = db.prepare(
-    "UPDATE requests SET state = 'failed', error_code = ?, error_message = ?, result_seq = ? WHERE seq = ? AND batch_id = ? AND state = 'submitted'",
-  );
-  let marked = 0;
-  for (const error of errors) {
-    if (!error.line) continue;
-    const seq = atLine.get(row.file_id, error.line - 1);
-    if (seq === undefined) continue;
-    marked += mark.run(
-      error.code ?? 'invalid_request',
-      `line ${error.line}: ${error.message ?? ''}`,
-      store.ledger.nextResultSeq(),
-      seq,
-      row.id,
-    ).changes;
-  }
-  return marked;
-}
-
-/** Final state for the batch's remaining submitted requests, numbered in seq order for completion order. */
-function finalize(store: BatchStore, batchId: number, state: string, code: string, message: string): void {
-  const db = store.ledger.db;
-  const span = db
-    .prepare<[number], { lo: number | null; hi: number | null }>(
-      "SELECT min(seq) AS lo, max(seq) AS hi FROM requests WHERE batch_id = ? AND state = 'submitted'",
-    )
-    .get(batchId)!;
-  if (span.lo === null || span.hi === null) return;
-  // One block of the ledger's completion counter, numbered by seq within it.
-  const base = store.ledger.nextResultSeq(span.hi - span.lo + 1);
-  db.prepare(
-    `UPDATE requests SET state = ?, error_code = ?, error_message = ?, result_seq = ? + seq - ?
-     WHERE batch_id = ? AND state = 'submitted'`,
-  ).run(state, code, message, base, span.lo, batchId);
-}
-
-/** Retryable leftovers go back to staged for a new file, unless their attempts are spent. */
-function retryOrFinalize(
-  store: BatchStore,
-  batchId: number,
-  state: string,
-  code: string,
-  message: string,
-  maxAttempts: number,
-): void {
-  store.ledger.db
-    .prepare(
-      `UPDATE requests SET state = 'staged', attempt = attempt + 1, file_id = NULL, batch_id = NULL,
-         error_code = ?, error_message = ?
-       WHERE batch_id = ? AND state = 'submitted' AND attempt < ?`,
-    )
-    .run(code, message, batchId, maxAttempts);
-  finalize(store, batchId, state, code, message);
 }

@@ -29,9 +29,7 @@ export async function driveBatches(
   options: DriveOptions,
 ): Promise<{ final: boolean }> {
   const { ledger } = store;
-  const unfinished = ledger.db
-    .prepare<[], number>("SELECT count(*) FROM requests WHERE state IN ('staged', 'submitted')")
-    .pluck();
+  const unfinished = () => store.states.unfinishedCount();
   let wait = options.pollIntervalMs;
   let saidWaiting = '';
   for (;;) {
@@ -39,9 +37,9 @@ export async function driveBatches(
     if (restaged.requests > 0)
       options.log?.(`retrying ${restaged.requests} requests in ${restaged.files} new files`);
     const submitted = await submitReady(store, backend, options.submit);
-    if (!options.wait) return { final: unfinished.get() === 0 };
+    if (!options.wait) return { final: unfinished() === 0 };
     const round = await collectRound(store, backend, options.collect);
-    if (unfinished.get() === 0) return { final: true };
+    if (unfinished() === 0) return { final: true };
     if (options.once) return { final: false };
     if (round.settled > 0) wait = options.pollIntervalMs;
     else {
@@ -61,7 +59,7 @@ export async function driveBatches(
 
 /** What a poll waits for, e.g. `waiting for 2 batches (1 in_progress, 1 finalizing)`. */
 function waitingFor(store: BatchStore, heldFiles: number): { key: string; line: string } {
-  const open = store.openBatches();
+  const open = store.tables.openBatches();
   const key = `${open.length}/${heldFiles}`;
   if (open.length === 0) return { key, line: 'waiting for the next poll' };
   const byStatus = new Map<string, number>();
@@ -79,15 +77,7 @@ function waitingFor(store: BatchStore, heldFiles: number): { key: string; line: 
 
 /** Requests left unfinished with nothing open and nothing to send: where they are, and what to do. */
 function stuck(store: BatchStore): BatchpipeError {
-  const left = store.ledger.db
-    .prepare<[], { unwritten: number; inFiles: number; submitted: number }>(
-      `SELECT coalesce(sum(r.state = 'staged' AND coalesce(f.complete, 0) = 0), 0) AS unwritten,
-              coalesce(sum(r.state = 'staged' AND f.complete = 1), 0) AS inFiles,
-              coalesce(sum(r.state = 'submitted'), 0) AS submitted
-       FROM requests r LEFT JOIN files f ON f.id = r.file_id
-       WHERE r.state IN ('staged', 'submitted')`,
-    )
-    .get()!;
+  const left = store.states.unfinished();
   const parts = [
     left.unwritten > 0
       ? `${left.unwritten} staged in no complete request file (rerun \`batchpipe run\` or \`batchpipe prepare\` with the same input to finish preparing)`

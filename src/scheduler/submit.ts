@@ -6,6 +6,7 @@ import type { FileObject } from 'openai/resources/files';
 import type { Backend } from '../backends/backend.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { FileRow } from '../ledger/ledger.js';
+import { remoteBatchOf } from '../providers/openai/remote-batch.js';
 import type { BatchRow, BatchStore } from './batch-store.js';
 import { apiError, createOnce } from './remote-calls.js';
 import { observed, serverNow } from './server-clock.js';
@@ -43,7 +44,7 @@ export async function submitReady(
   options: SubmitOptions,
 ): Promise<SubmitSummary> {
   let uploaded = 0;
-  for (const file of store.filesToUpload()) {
+  for (const file of store.tables.filesToUpload()) {
     await uploadFile(store, backend, file);
     uploaded++;
     options.log?.(`uploaded ${file.name}`);
@@ -51,11 +52,11 @@ export async function submitReady(
   await settleBatchIntents(store, backend);
   let created = 0;
   let waiting = 0;
-  let open = store.openBatches().length;
-  const queued = store.queuedTokensByModel();
+  let open = store.tables.openBatches().length;
+  const queued = store.tables.queuedTokensByModel();
   // A file the API keeps refusing alone: the others still go; the run stops once nothing else is queued.
   let refusedAlone: FileRow | undefined;
-  for (const file of store.filesReadyForBatch()) {
+  for (const file of store.tables.filesReadyForBatch()) {
     const model = file.model ?? '';
     const tokens = file.tokens;
     const limit = options.maxEnqueuedTokens;
@@ -65,7 +66,7 @@ export async function submitReady(
         `${file.name} holds ~${tokens} tokens, more than --max-enqueued-tokens ${limit} allows at once; its requests stay staged: ${tokenLimitRemedy(store, file, limit)}`,
       );
     }
-    if (store.loneTokenRefusals(file.id) >= MAX_TOKEN_REFUSALS) {
+    if (store.tables.loneTokenRefusals(file.id) >= MAX_TOKEN_REFUSALS) {
       refusedAlone ??= file;
       waiting++;
       continue;
@@ -74,18 +75,18 @@ export async function submitReady(
     if (
       open >= options.maxBatches ||
       (limit !== undefined && already + tokens > limit) ||
-      (open > 0 && store.waitsAfterRefusal(file.id))
+      (open > 0 && store.tables.waitsAfterRefusal(file.id))
     ) {
       waiting++;
       continue;
     }
-    const row = store.insertBatchIntent(
+    const row = store.tables.insertBatchIntent(
       file.id,
       tokens,
       await serverNow(backend, `the batch of ${file.name}`),
     );
     queued.set(model, already + tokens);
-    store.notePeakQueued(model, already + tokens);
+    store.tables.notePeakQueued(model, already + tokens);
     await createBatch(store, backend, row, file);
     open++;
     created++;
@@ -94,7 +95,7 @@ export async function submitReady(
     );
   }
   if (refusedAlone && open === 0) {
-    store.markTokenRefusalsReported(refusedAlone.id);
+    store.tables.markTokenRefusalsReported(refusedAlone.id);
     throw new BatchpipeError(
       ErrorCodes.TOKEN_LIMIT,
       `the API refused ${refusedAlone.name} (~${refusedAlone.tokens} tokens) for its enqueued-token limit ${MAX_TOKEN_REFUSALS} times with nothing else of this run queued; its requests stay staged: ${tokenLimitRemedy(store, refusedAlone)}`,
@@ -123,7 +124,7 @@ async function uploadFile(store: BatchStore, backend: Backend, file: FileRow): P
   if (file.upload_started_at !== null) {
     const found = await findUploaded(backend, file, file.upload_intent, file.upload_server_after);
     if (found) {
-      store.setRemoteFile(file.id, found.id);
+      store.tables.setRemoteFile(file.id, found.id);
       return;
     }
   }
@@ -131,7 +132,7 @@ async function uploadFile(store: BatchStore, backend: Backend, file: FileRow): P
   try {
     const intent = randomBytes(4).toString('hex');
     const serverAfter = await serverNow(backend, `the upload of ${file.name}`);
-    store.markUploadStarted(file.id, intent, serverAfter);
+    store.tables.markUploadStarted(file.id, intent, serverAfter);
     const remote = await createOnce(
       backend,
       `upload of ${file.name}`,
@@ -152,7 +153,7 @@ async function uploadFile(store: BatchStore, backend: Backend, file: FileRow): P
         ),
       () => findUploaded(backend, file, intent, serverAfter ?? null),
     );
-    store.setRemoteFile(file.id, remote.id);
+    store.tables.setRemoteFile(file.id, remote.id);
   } finally {
     closeSync(fd);
   }
@@ -239,7 +240,7 @@ async function createBatch(store: BatchStore, backend: Backend, row: BatchRow, f
       ),
     () => findBatch(store, backend, row),
   );
-  store.recordCreatedBatch(row, batch);
+  store.tables.recordCreatedBatch(row, remoteBatchOf(batch));
 }
 
 /**
@@ -247,10 +248,10 @@ async function createBatch(store: BatchStore, backend: Backend, row: BatchRow, f
  * created (record it); none was (create it now, under the same intent).
  */
 async function settleBatchIntents(store: BatchStore, backend: Backend): Promise<void> {
-  for (const row of store.pendingIntents()) {
+  for (const row of store.tables.pendingIntents()) {
     const found = await findBatch(store, backend, row);
-    if (found) store.recordCreatedBatch(row, found);
-    else await createBatch(store, backend, row, store.file(row.file_id));
+    if (found) store.tables.recordCreatedBatch(row, remoteBatchOf(found));
+    else await createBatch(store, backend, row, store.tables.file(row.file_id));
   }
 }
 

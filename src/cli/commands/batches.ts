@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import OpenAI from 'openai';
 import type { Backend } from '../../backends/backend.js';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
+import { hasRunIdentity } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { BatchStore } from '../../scheduler/batch-store.js';
@@ -23,7 +24,7 @@ import {
  */
 function openExistingLedger(path: string, holder?: string): Ledger {
   const ledger = Ledger.open(path, { mustExist: true, ...(holder ? { holder } : { lock: false }) });
-  if (ledger.getMeta('identity') === undefined) {
+  if (!hasRunIdentity(ledger)) {
     ledger.close();
     throw new BatchpipeError(
       ErrorCodes.USAGE,
@@ -119,7 +120,7 @@ export function registerCancel(program: Command): void {
       .requiredOption('--ledger <path>', "the run's ledger"),
   ).action(async (flags: BackendFlags) => {
     await withRun('cancel', flags, async (store, backend) => {
-      const open = store.openBatches();
+      const open = store.tables.openBatches();
       for (const row of open) {
         try {
           await backend.client.batches.cancel(row.remote_id!);

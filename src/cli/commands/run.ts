@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { hasRunIdentity } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { prepare } from '../../prepare/prepare.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
@@ -51,7 +52,7 @@ export function registerRun(program: Command): void {
         // A new ledger needs input (stdin when no file is named); an existing one resumes, and a
         // named file is checked against what the ledger already holds.
         if (file === undefined) requireCompletePrepare(ledger, flags.ledger, 'run');
-        if (file !== undefined || ledger.getMeta('identity') === undefined) {
+        if (file !== undefined || !hasRunIdentity(ledger)) {
           const options = prepareOptionsFromFlags(file ?? '-', flags, ledger);
           const summary = await prepare(options);
           process.stderr.write(`batchpipe: ${formatPrepareSummary(summary, options.outDir)}`);
