@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
-import { type Backend, type BackendName, openBackend } from '../backends/backend.js';
+import { type BackendName, openProvider } from '../providers/open-provider.js';
+import type { BatchProvider } from '../providers/port.js';
 import type { DriveOptions } from '../scheduler/drive.js';
 import { intOption, numberOption } from './options.js';
 
@@ -47,8 +48,8 @@ export function addBackendOptions(cmd: Command): Command {
     );
 }
 
-export function openBackendFromFlags(flags: BackendFlags): Promise<Backend> {
-  return openBackend({
+export function openProviderFromFlags(flags: BackendFlags): Promise<BatchProvider> {
+  return openProvider({
     backend: flags.backend,
     ledgerPath: flags.ledger,
     baseUrl: flags.baseUrl,
@@ -56,13 +57,16 @@ export function openBackendFromFlags(flags: BackendFlags): Promise<Backend> {
   });
 }
 
-export function driveOptionsFromFlags(flags: BackendFlags, backend: Backend, wait: boolean): DriveOptions {
-  const log = (line: string) => process.stderr.write(`batchpipe: ${backend.redact(line)}\n`);
-  const local = backend.name === 'local' || flags.baseUrl !== undefined;
+export function driveOptionsFromFlags(
+  flags: BackendFlags,
+  provider: BatchProvider,
+  wait: boolean,
+): DriveOptions {
+  const log = (line: string) => process.stderr.write(`batchpipe: ${provider.redact(line)}\n`);
   return {
     submit: { maxBatches: flags.maxBatches, maxEnqueuedTokens: flags.maxEnqueuedTokens, log },
     collect: { maxAttempts: flags.maxAttempts, log },
-    pollIntervalMs: (flags.pollInterval ?? (local ? 1 : 60)) * 1000,
+    pollIntervalMs: flags.pollInterval === undefined ? provider.pollIntervalMs : flags.pollInterval * 1000,
     wait,
     log,
   };

@@ -37,6 +37,11 @@ export interface BatchRow {
   ended_at: number | null;
   token_refusal: TokenRefusal | null;
   settled_before: number | null;
+  /** The provider that holds the batch; null in ledgers from before providers were named (openai). */
+  provider: string | null;
+  /** The provider's own status word, and its whole batch object as JSON, as last seen. */
+  raw_status: string | null;
+  raw: string | null;
 }
 
 /**
@@ -91,9 +96,13 @@ export class BatchTables {
     this.#stmts.setRemoteFile.run(remoteFileId, fileId);
   }
 
-  /** Uploaded files that still hold staged requests and have no open batch: ready for a batch. */
-  filesReadyForBatch(): FileRow[] {
-    return this.#stmts.filesReadyForBatch.all().map((f) => this.#ledger.located(f));
+  /**
+   * Files that still hold staged requests and have no open batch: ready for a batch. `uploaded`:
+   * only those uploaded already (a provider that takes files); else every complete one (inline).
+   */
+  filesReadyForBatch(uploaded: boolean): FileRow[] {
+    const ready = uploaded ? this.#stmts.uploadedFilesReady : this.#stmts.filesReady;
+    return ready.all().map((f) => this.#ledger.located(f));
   }
 
   file(id: number): FileRow {
@@ -105,9 +114,17 @@ export class BatchTables {
     return this.#stmts.fileCount.get(attempt)!;
   }
 
-  /** Records the intent to create a batch for a file; returns its row (its id is named in the batch's metadata). */
-  insertBatchIntent(fileId: number, tokens: number, serverAfter: number | undefined): BatchRow {
-    return this.#stmts.insertIntent.get(fileId, now(), tokens, serverAfter ?? null)!;
+  /**
+   * Records the intent to create a batch for a file on `provider`; returns its row (the provider
+   * tags the batch with its id).
+   */
+  insertBatchIntent(
+    fileId: number,
+    provider: string,
+    tokens: number,
+    serverAfter: number | undefined,
+  ): BatchRow {
+    return this.#stmts.insertIntent.get(fileId, provider, now(), tokens, serverAfter ?? null)!;
   }
 
   /** Intents whose remote batch is not known yet (a crash, or a failed call). */
@@ -150,6 +167,9 @@ export class BatchTables {
       now(),
       batch.createdAt,
       batch.endedAt,
+      batch.provider,
+      batch.rawStatus,
+      JSON.stringify(batch.raw),
       rowId,
     );
   }
@@ -230,18 +250,25 @@ function prepareStatements(db: Database.Database) {
       'UPDATE files SET upload_started_at = ?, upload_intent = ?, upload_server_after = ? WHERE id = ?',
     ),
     setRemoteFile: db.prepare<[string, number]>('UPDATE files SET remote_file_id = ? WHERE id = ?'),
-    filesReadyForBatch: db.prepare<[], FileRow>(
+    uploadedFilesReady: db.prepare<[], FileRow>(
       `SELECT f.* FROM files f
        WHERE f.complete = 1 AND f.remote_file_id IS NOT NULL
          AND EXISTS (SELECT 1 FROM requests r WHERE r.file_id = f.id AND r.state = 'staged')
          AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.file_id = f.id AND b.settled = 0)
        ORDER BY f.id`,
     ),
+    filesReady: db.prepare<[], FileRow>(
+      `SELECT f.* FROM files f
+       WHERE f.complete = 1
+         AND EXISTS (SELECT 1 FROM requests r WHERE r.file_id = f.id AND r.state = 'staged')
+         AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.file_id = f.id AND b.settled = 0)
+       ORDER BY f.id`,
+    ),
     file: db.prepare<[number], FileRow>('SELECT * FROM files WHERE id = ?'),
     fileCount: db.prepare<[number], number>('SELECT count(*) FROM files WHERE attempt = ?').pluck(),
-    insertIntent: db.prepare<[number, number, number, number | null], BatchRow>(
-      `INSERT INTO batches (file_id, create_started_at, tokens, intent_server_after) VALUES (?, ?, ?, ?)
-       RETURNING *`,
+    insertIntent: db.prepare<[number, string, number, number, number | null], BatchRow>(
+      `INSERT INTO batches (file_id, provider, create_started_at, tokens, intent_server_after)
+       VALUES (?, ?, ?, ?, ?) RETURNING *`,
     ),
     pendingIntents: db.prepare<[], BatchRow>(
       'SELECT * FROM batches WHERE remote_id IS NULL AND settled = 0 ORDER BY id',
@@ -263,11 +290,15 @@ function prepareStatements(db: Database.Database) {
         number,
         number | null,
         number | null,
+        string,
+        string,
+        string,
         number,
       ]
     >(
       `UPDATE batches SET status = ?, request_counts = ?, output_file_id = ?, error_file_id = ?, errors = ?,
-         usage = ?, updated_at = ?, created_at = ?, ended_at = ? WHERE id = ?`,
+         usage = ?, updated_at = ?, created_at = ?, ended_at = ?, provider = ?, raw_status = ?, raw = ?
+       WHERE id = ?`,
     ),
     markSettled: db.prepare<[number]>('UPDATE batches SET settled = 1 WHERE id = ?'),
     queuedTokens: db.prepare<[], { model: string | null; tokens: number }>(

@@ -120,8 +120,14 @@ export const MIGRATIONS: readonly (string | MigrationStep)[] = [
   },
   // 5: the scheduler finds a batch's requests by batch_id. Partial, so the requests prepare inserts
   // (no batch yet) cost it nothing; a ledger whose scheduler already built the full index keeps it.
+  // Batches become provider-neutral: `status` is the ledger's vocabulary (OpenAI's statuses, which
+  // older rows hold), and each row says which provider holds it (NULL in older rows: openai) and keeps
+  // the provider's own status word and object, for display.
   `
   CREATE INDEX IF NOT EXISTS requests_batch ON requests (batch_id) WHERE batch_id IS NOT NULL;
+  ALTER TABLE batches ADD COLUMN provider TEXT;
+  ALTER TABLE batches ADD COLUMN raw_status TEXT;
+  ALTER TABLE batches ADD COLUMN raw TEXT;
   `,
 ];
 

@@ -1,15 +1,10 @@
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Backend } from '../backends/backend.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { BatchRow } from '../ledger/batches.js';
 import type { FileRow } from '../ledger/ledger.js';
-import { remoteBatchOf } from '../providers/openai/remote-batch.js';
 import { applyResultLines } from '../results/apply.js';
 import { type RemoteBatch, TERMINAL_BATCH_STATUSES } from '../types.js';
-import type { BatchRow, BatchStore } from './batch-store.js';
-import { apiError } from './remote-calls.js';
-import { observed } from './server-clock.js';
+import type { ScheduledRun } from './scheduled-run.js';
 
 /** Downloads of an ended batch's files per collect round before it is reported incomplete. */
 const DOWNLOAD_TRIES = 3;
@@ -35,18 +30,14 @@ export interface CollectRound {
  * short of what it reports is left open (the others are settled) and the round ends with
  * BP_RESULT_INCOMPLETE.
  */
-export async function collectRound(
-  store: BatchStore,
-  backend: Backend,
-  options: CollectOptions,
-): Promise<CollectRound> {
+export async function collectRound(run: ScheduledRun, options: CollectOptions): Promise<CollectRound> {
   let settled = 0;
   let incomplete: BatchpipeError | undefined;
-  for (const row of store.tables.openBatches()) {
-    const batch = await retrieveBatch(store, backend, row);
+  for (const row of run.tables.openBatches()) {
+    const batch = await retrieveBatch(run, row);
     if (!TERMINAL_BATCH_STATUSES.has(batch.status)) continue;
     try {
-      await settleBatch(store, backend, row, batch, options);
+      await settleBatch(run, row, batch, options);
       settled++;
     } catch (err) {
       if (!(err instanceof BatchpipeError && err.code === ErrorCodes.RESULT_INCOMPLETE)) throw err;
@@ -54,18 +45,14 @@ export async function collectRound(
     }
   }
   if (incomplete) throw incomplete;
-  return { open: store.tables.openBatches().length, settled };
+  return { open: run.tables.openBatches().length, settled };
 }
 
 /** The batch as the API shows it now, recorded in the ledger. */
-async function retrieveBatch(store: BatchStore, backend: Backend, row: BatchRow): Promise<RemoteBatch> {
-  let batch: RemoteBatch;
-  try {
-    batch = remoteBatchOf(await observed(backend, backend.client.batches.retrieve(row.remote_id!)));
-  } catch (err) {
-    throw apiError(backend, `retrieving batch ${row.remote_id}`, err);
-  }
-  store.tables.updateStatus(row.id, batch);
+async function retrieveBatch(run: ScheduledRun, row: BatchRow): Promise<RemoteBatch> {
+  const id = row.remote_id!;
+  const batch = await run.remote(`retrieving batch ${id}`, () => run.provider.retrieveBatch(id));
+  run.tables.updateStatus(row.id, batch);
   return batch;
 }
 
@@ -75,19 +62,18 @@ async function retrieveBatch(store: BatchStore, backend: Backend, row: BatchRow)
  * given yet would otherwise make answered requests look missing, and they would be sent again.
  */
 async function settleBatch(
-  store: BatchStore,
-  backend: Backend,
+  run: ScheduledRun,
   row: BatchRow,
   ended: RemoteBatch,
   options: CollectOptions,
 ): Promise<void> {
-  const file = store.tables.file(row.file_id);
+  const file = run.tables.file(row.file_id);
   let batch = ended;
   for (let tries = 1; ; tries++) {
     let read: number | undefined;
     let failure: unknown;
     try {
-      read = await applyBatchFiles(store, backend, row, batch, options);
+      read = await applyBatchFiles(run, row, batch, options);
     } catch (err) {
       failure = err;
     }
@@ -95,18 +81,18 @@ async function settleBatch(
     if (read !== undefined && read >= expected) break;
     if (tries >= DOWNLOAD_TRIES) {
       if (failure !== undefined) throw failure;
-      throw incompleteError(store, batch, file, read ?? 0, expected, tries);
+      throw incompleteError(run, batch, file, read ?? 0, expected, tries);
     }
     options.log?.(
       `batch ${batch.id}: ${failure === undefined ? `its files hold ${read} of ${expected} lines` : `reading its files failed (${(failure as Error).message})`}; downloading again`,
     );
     await sleep(DOWNLOAD_BACKOFF_MS * 2 ** (tries - 1));
     // Ask for the batch again too: a file id can show up after the status does.
-    batch = await retrieveBatch(store, backend, row);
+    batch = await retrieveBatch(run, row);
   }
-  const note = store.ledger.transaction(() => {
-    const what = settleLeftovers(store, row, batch, options.maxAttempts);
-    store.tables.markSettled(row.id);
+  const note = run.ledger.transaction(() => {
+    const what = settleLeftovers(run, row, batch, options.maxAttempts);
+    run.tables.markSettled(row.id);
     return what;
   });
   const c = batch.counts;
@@ -121,8 +107,7 @@ async function settleBatch(
  * Returns the lines read. Applying is idempotent, so a short read followed by a whole one is exact.
  */
 async function applyBatchFiles(
-  store: BatchStore,
-  backend: Backend,
+  run: ScheduledRun,
   row: BatchRow,
   batch: RemoteBatch,
   options: CollectOptions,
@@ -130,10 +115,11 @@ async function applyBatchFiles(
   let lines = 0;
   for (const fileId of [batch.outputFile, batch.errorFile]) {
     if (!fileId) continue;
-    const counts = await applyResultLines(store.ledger, await download(backend, fileId), {
+    const content = await run.remote(`downloading ${fileId}`, () => run.provider.openResultFile(fileId));
+    const counts = await applyResultLines(run.ledger, content, {
       batchId: row.id,
       maxAttempts: options.maxAttempts,
-      endpoint: store.endpoint,
+      endpoint: run.endpoint,
     });
     if (counts.unknown > 0)
       options.log?.(`warning: ${counts.unknown} lines of ${fileId} name no request of this run`);
@@ -153,7 +139,7 @@ function expectedLines(batch: RemoteBatch, file: FileRow): number {
 }
 
 function incompleteError(
-  store: BatchStore,
+  run: ScheduledRun,
   batch: RemoteBatch,
   file: FileRow,
   read: number,
@@ -167,19 +153,8 @@ function incompleteError(
     ErrorCodes.RESULT_INCOMPLETE,
     `batch ${batch.id} (${file.name}, ${file.lines} requests) is ${batch.status} and reports ${reported}${noOutput}, ` +
       `but its output and error files held ${read} of the ${expected} lines expected, ${tries} downloads in a row; ` +
-      `nothing was re-staged and the batch stays open: run \`batchpipe collect --ledger ${store.ledger.path}\` again later`,
+      `nothing was re-staged and the batch stays open: run \`batchpipe collect --ledger ${run.ledger.path}\` again later`,
   );
-}
-
-/** Streams a file's content from the API. */
-async function download(backend: Backend, fileId: string): Promise<AsyncIterable<Buffer>> {
-  try {
-    const response = await backend.client.files.content(fileId);
-    if (!response.body) return Readable.from([]);
-    return Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
-  } catch (err) {
-    throw apiError(backend, `downloading ${fileId}`, err);
-  }
 }
 
 /**
@@ -193,15 +168,15 @@ async function download(backend: Backend, fileId: string): Promise<AsyncIterable
  * - failed naming no line, every request fails with the batch's first error.
  */
 function settleLeftovers(
-  store: BatchStore,
+  run: ScheduledRun,
   row: BatchRow,
   batch: RemoteBatch,
   maxAttempts: number,
 ): string | undefined {
-  const { states } = store;
+  const { states } = run;
   if (batch.refusedForTokenLimit) {
-    const queued = store.tables.othersQueuedAt(row.id, batch.endedAt ?? batch.createdAt);
-    store.tables.recordTokenRefusal(row.id, queued ? 'queued' : 'alone');
+    const queued = run.tables.othersQueuedAt(row.id, batch.endedAt ?? batch.createdAt);
+    run.tables.recordTokenRefusal(row.id, queued ? 'queued' : 'alone');
     states.putBackRefused(row.id);
     return `refused for the enqueued-token limit ${queued ? 'behind other batches of this run' : 'with nothing else of this run queued'}; its file waits`;
   }

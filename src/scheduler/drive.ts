@@ -1,9 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Backend } from '../backends/backend.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
-import { BatchStore } from './batch-store.js';
 import { type CollectOptions, collectRound } from './collect.js';
 import { restageRetries } from './restage.js';
+import type { ScheduledRun } from './scheduled-run.js';
 import { type SubmitOptions, submitReady } from './submit.js';
 
 export interface DriveOptions {
@@ -23,32 +22,28 @@ export interface DriveOptions {
  * `submit` and `collect`. Each step reads its state from the ledger, so the loop can be killed at
  * any moment and started again.
  */
-export async function driveBatches(
-  store: BatchStore,
-  backend: Backend,
-  options: DriveOptions,
-): Promise<{ final: boolean }> {
-  const { ledger } = store;
-  const unfinished = () => store.states.unfinishedCount();
+export async function driveBatches(run: ScheduledRun, options: DriveOptions): Promise<{ final: boolean }> {
+  const { ledger } = run;
+  const unfinished = () => run.states.unfinishedCount();
   let wait = options.pollIntervalMs;
   let saidWaiting = '';
   for (;;) {
     const restaged = restageRetries(ledger);
     if (restaged.requests > 0)
       options.log?.(`retrying ${restaged.requests} requests in ${restaged.files} new files`);
-    const submitted = await submitReady(store, backend, options.submit);
+    const submitted = await submitReady(run, options.submit);
     if (!options.wait) return { final: unfinished() === 0 };
-    const round = await collectRound(store, backend, options.collect);
+    const round = await collectRound(run, options.collect);
     if (unfinished() === 0) return { final: true };
     if (options.once) return { final: false };
     if (round.settled > 0) wait = options.pollIntervalMs;
     else {
       // Nothing open and nothing sent: no later round can change anything, so say why and stop.
       if (round.open === 0 && submitted.created + submitted.uploaded + restaged.requests === 0) {
-        throw stuck(store);
+        throw stuck(run);
       }
       // Said again when the number of batches changes (not at every poll or status change).
-      const waiting = waitingFor(store, submitted.waiting);
+      const waiting = waitingFor(run, submitted.waiting);
       if (waiting.key !== saidWaiting) options.log?.(waiting.line);
       saidWaiting = waiting.key;
       await sleep(wait);
@@ -58,8 +53,8 @@ export async function driveBatches(
 }
 
 /** What a poll waits for, e.g. `waiting for 2 batches (1 in_progress, 1 finalizing)`. */
-function waitingFor(store: BatchStore, heldFiles: number): { key: string; line: string } {
-  const open = store.tables.openBatches();
+function waitingFor(run: ScheduledRun, heldFiles: number): { key: string; line: string } {
+  const open = run.tables.openBatches();
   const key = `${open.length}/${heldFiles}`;
   if (open.length === 0) return { key, line: 'waiting for the next poll' };
   const byStatus = new Map<string, number>();
@@ -76,8 +71,8 @@ function waitingFor(store: BatchStore, heldFiles: number): { key: string; line: 
 }
 
 /** Requests left unfinished with nothing open and nothing to send: where they are, and what to do. */
-function stuck(store: BatchStore): BatchpipeError {
-  const left = store.states.unfinished();
+function stuck(run: ScheduledRun): BatchpipeError {
+  const left = run.states.unfinished();
   const parts = [
     left.unwritten > 0
       ? `${left.unwritten} staged in no complete request file (rerun \`batchpipe run\` or \`batchpipe prepare\` with the same input to finish preparing)`
@@ -91,5 +86,3 @@ function stuck(store: BatchStore): BatchpipeError {
     `nothing to wait for: no batch is open and nothing can be submitted, yet ${total} requests are not final: ${parts.join('; ')}`,
   );
 }
-
-export { BatchStore };

@@ -1,21 +1,17 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
-import OpenAI from 'openai';
-import type { Backend } from '../../backends/backend.js';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { hasRunIdentity } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
-import { BatchStore } from '../../scheduler/batch-store.js';
-import { collectRound } from '../../scheduler/collect.js';
+import { cancelOpenBatches } from '../../scheduler/cancel.js';
 import { driveBatches } from '../../scheduler/drive.js';
-import { apiError } from '../../scheduler/remote-calls.js';
+import { ScheduledRun } from '../../scheduler/scheduled-run.js';
 import { formatStatus, runStatus } from '../../scheduler/status.js';
 import {
   addBackendOptions,
   type BackendFlags,
   driveOptionsFromFlags,
-  openBackendFromFlags,
+  openProviderFromFlags,
 } from '../backend-options.js';
 
 /**
@@ -35,22 +31,22 @@ function openExistingLedger(path: string, holder?: string): Ledger {
 }
 
 /**
- * Opens ledger and backend, runs `fn`, and closes both whatever happens. `command` is named when the
+ * Opens ledger and provider, runs `fn`, and closes both whatever happens. `command` is named when the
  * ledger's prepare did not finish: nothing may be sent or waited for until it has.
  */
 async function withRun<T>(
   command: 'submit' | 'collect' | 'cancel',
   flags: BackendFlags,
-  fn: (store: BatchStore, backend: Backend) => Promise<T>,
+  fn: (run: ScheduledRun) => Promise<T>,
 ): Promise<T> {
   const ledger = openExistingLedger(flags.ledger, `batchpipe ${command}`);
   try {
     if (command !== 'cancel') requireCompletePrepare(ledger, flags.ledger, command);
-    const backend = await openBackendFromFlags(flags);
+    const provider = await openProviderFromFlags(flags);
     try {
-      return await fn(new BatchStore(ledger), backend);
+      return await fn(new ScheduledRun(ledger, provider));
     } finally {
-      await backend.close();
+      await provider.close();
     }
   } finally {
     ledger.close();
@@ -64,9 +60,9 @@ export function registerSubmit(program: Command): void {
       .description('upload staged request files and create batches, within the limits')
       .requiredOption('--ledger <path>', "the run's ledger"),
   ).action(async (flags: BackendFlags) => {
-    await withRun('submit', flags, async (store, backend) => {
-      await driveBatches(store, backend, driveOptionsFromFlags(flags, backend, false));
-      process.stderr.write(formatStatus(runStatus(store.ledger)));
+    await withRun('submit', flags, async (run) => {
+      await driveBatches(run, driveOptionsFromFlags(flags, run.provider, false));
+      process.stderr.write(formatStatus(runStatus(run.ledger)));
     });
   });
 }
@@ -81,16 +77,16 @@ export function registerCollect(program: Command): void {
       .requiredOption('--ledger <path>', "the run's ledger")
       .option('--once', 'poll one round and return'),
   ).action(async (flags: BackendFlags & { once?: boolean }) => {
-    await withRun('collect', flags, async (store, backend) => {
-      const { staged, submitted } = store.ledger.counts();
+    await withRun('collect', flags, async (run) => {
+      const { staged, submitted } = run.ledger.counts();
       if (staged + submitted === 0) {
         process.stderr.write('batchpipe: nothing to collect: every request is final\n');
-        process.stderr.write(formatStatus(runStatus(store.ledger)));
+        process.stderr.write(formatStatus(runStatus(run.ledger)));
         return;
       }
-      const options = driveOptionsFromFlags(flags, backend, true);
-      await driveBatches(store, backend, { ...options, once: flags.once });
-      process.stderr.write(formatStatus(runStatus(store.ledger)));
+      const options = driveOptionsFromFlags(flags, run.provider, true);
+      await driveBatches(run, { ...options, once: flags.once });
+      process.stderr.write(formatStatus(runStatus(run.ledger)));
     });
   });
 }
@@ -119,29 +115,14 @@ export function registerCancel(program: Command): void {
       .description("cancel the run's unfinished batches, keeping what they finished")
       .requiredOption('--ledger <path>', "the run's ledger"),
   ).action(async (flags: BackendFlags) => {
-    await withRun('cancel', flags, async (store, backend) => {
-      const open = store.tables.openBatches();
-      for (const row of open) {
-        try {
-          await backend.client.batches.cancel(row.remote_id!);
-        } catch (err) {
-          // A batch that ended meanwhile cannot be cancelled; collecting it below records it anyway.
-          if (!(err instanceof OpenAI.APIError && (err.status === 400 || err.status === 409))) {
-            throw apiError(backend, `cancelling ${row.remote_id}`, err);
-          }
-        }
-      }
-      process.stderr.write(`batchpipe: cancelling ${open.length} batches\n`);
-      // Wait for them to end so their finished requests are recorded.
-      const options = driveOptionsFromFlags(flags, backend, true);
-      for (
-        let round = await collectRound(store, backend, options.collect);
-        round.open > 0;
-        round = await collectRound(store, backend, options.collect)
-      ) {
-        await sleep(options.pollIntervalMs);
-      }
-      process.stderr.write(formatStatus(runStatus(store.ledger)));
+    await withRun('cancel', flags, async (run) => {
+      const options = driveOptionsFromFlags(flags, run.provider, true);
+      await cancelOpenBatches(run, {
+        collect: options.collect,
+        pollIntervalMs: options.pollIntervalMs,
+        onCancelling: (n) => process.stderr.write(`batchpipe: cancelling ${n} batches\n`),
+      });
+      process.stderr.write(formatStatus(runStatus(run.ledger)));
     });
   });
 }

@@ -4,15 +4,15 @@ import { Ledger } from '../../ledger/ledger.js';
 import { prepare } from '../../prepare/prepare.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { writeResults } from '../../results/write-results.js';
-import { BatchStore } from '../../scheduler/batch-store.js';
 import { driveBatches } from '../../scheduler/drive.js';
 import { lowerMaxLines } from '../../scheduler/restage.js';
+import { ScheduledRun } from '../../scheduler/scheduled-run.js';
 import { formatStatus, runStatus } from '../../scheduler/status.js';
 import {
   addBackendOptions,
   type BackendFlags,
   driveOptionsFromFlags,
-  openBackendFromFlags,
+  openProviderFromFlags,
 } from '../backend-options.js';
 import { storeOutputSchema } from '../options.js';
 import { checkOutputPath, writeOutput } from '../output.js';
@@ -64,16 +64,15 @@ export function registerRun(program: Command): void {
           );
         }
         if (flags.outputSchema !== undefined) await storeOutputSchema(ledger, flags.outputSchema);
-        const backend = await openBackendFromFlags(flags);
+        const provider = await openProviderFromFlags(flags);
         let final: boolean;
         try {
           ({ final } = await driveBatches(
-            new BatchStore(ledger),
-            backend,
-            driveOptionsFromFlags(flags, backend, flags.wait),
+            new ScheduledRun(ledger, provider),
+            driveOptionsFromFlags(flags, provider, flags.wait),
           ));
         } finally {
-          await backend.close();
+          await provider.close();
         }
         process.stderr.write(formatStatus(runStatus(ledger)));
         if (!final) {

@@ -1,0 +1,28 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type CollectOptions, collectRound } from './collect.js';
+import type { ScheduledRun } from './scheduled-run.js';
+
+/**
+ * Asks the provider to cancel every open batch of the run, then polls until they have ended so what
+ * they finished is recorded (a batch that ended meanwhile is collected as it ended). Returns the
+ * batches it asked to cancel; `onCancelling` hears of them before the wait.
+ */
+export async function cancelOpenBatches(
+  run: ScheduledRun,
+  options: { collect: CollectOptions; pollIntervalMs: number; onCancelling?: (batches: number) => void },
+): Promise<{ cancelled: number }> {
+  const open = run.tables.openBatches();
+  for (const row of open) {
+    const id = row.remote_id!;
+    await run.remote(`cancelling ${id}`, () => run.provider.cancelBatch(id));
+  }
+  options.onCancelling?.(open.length);
+  for (
+    let round = await collectRound(run, options.collect);
+    round.open > 0;
+    round = await collectRound(run, options.collect)
+  ) {
+    await sleep(options.pollIntervalMs);
+  }
+  return { cancelled: open.length };
+}
