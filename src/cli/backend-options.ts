@@ -1,8 +1,11 @@
 import { type Command, Option } from 'commander';
+import type { Ledger } from '../ledger/ledger.js';
 import { type BackendName, openProvider } from '../providers/open-provider.js';
 import type { BatchProvider } from '../providers/port.js';
 import type { DriveOptions } from '../scheduler/drive.js';
+import { ScheduledRun } from '../scheduler/scheduled-run.js';
 import { intOption, numberOption } from './options.js';
+import { stderrRenderer } from './render-events.js';
 
 /** Flags every command that talks to a Batch API shares. */
 export interface BackendFlags {
@@ -62,12 +65,19 @@ export function driveOptionsFromFlags(
   provider: BatchProvider,
   wait: boolean,
 ): DriveOptions {
-  const log = (line: string) => process.stderr.write(`batchpipe: ${provider.redact(line)}\n`);
   return {
-    submit: { maxBatches: flags.maxBatches, maxEnqueuedTokens: flags.maxEnqueuedTokens, log },
-    collect: { maxAttempts: flags.maxAttempts, log },
+    submit: { maxBatches: flags.maxBatches, maxEnqueuedTokens: flags.maxEnqueuedTokens },
+    collect: { maxAttempts: flags.maxAttempts },
     pollIntervalMs: flags.pollInterval === undefined ? provider.pollIntervalMs : flags.pollInterval * 1000,
     wait,
-    log,
   };
+}
+
+/** The scheduler's run of this ledger, its events rendered as today's log lines on stderr. */
+export function scheduledRunFor(ledger: Ledger, provider: BatchProvider): ScheduledRun {
+  return new ScheduledRun(
+    ledger,
+    provider,
+    stderrRenderer((line) => provider.redact(line)),
+  );
 }

@@ -186,6 +186,12 @@ export class RequestStates {
     const totals = this.#stmts.tokenTotals.get()!;
     return { input: totals.input ?? 0, output: totals.output ?? 0 };
   }
+
+  /** Tokens used by the requests of one batch, as recorded so far. */
+  batchTokens(batchRowId: number): { input: number; output: number } {
+    const totals = this.#stmts.batchTokens.get(batchRowId)!;
+    return { input: totals.input ?? 0, output: totals.output ?? 0 };
+  }
 }
 
 function prepareStatements(db: Database.Database) {
@@ -258,6 +264,9 @@ function prepareStatements(db: Database.Database) {
     ),
     tokenTotals: db.prepare<[], { input: number | null; output: number | null }>(
       'SELECT sum(input_tokens) AS input, sum(output_tokens) AS output FROM requests',
+    ),
+    batchTokens: db.prepare<[number], { input: number | null; output: number | null }>(
+      'SELECT sum(input_tokens) AS input, sum(output_tokens) AS output FROM requests WHERE batch_id = ?',
     ),
   };
 }

@@ -5,18 +5,18 @@ import type { ScheduledRun } from './scheduled-run.js';
 /**
  * Asks the provider to cancel every open batch of the run, then polls until they have ended so what
  * they finished is recorded (a batch that ended meanwhile is collected as it ended). Returns the
- * batches it asked to cancel; `onCancelling` hears of them before the wait.
+ * batches it asked to cancel.
  */
 export async function cancelOpenBatches(
   run: ScheduledRun,
-  options: { collect: CollectOptions; pollIntervalMs: number; onCancelling?: (batches: number) => void },
+  options: { collect: CollectOptions; pollIntervalMs: number },
 ): Promise<{ cancelled: number }> {
   const open = run.tables.openBatches();
   for (const row of open) {
     const id = row.remote_id!;
     await run.remote(`cancelling ${id}`, () => run.provider.cancelBatch(id));
   }
-  options.onCancelling?.(open.length);
+  run.emit({ type: 'batches.cancelling', batches: open.length });
   for (
     let round = await collectRound(run, options.collect);
     round.open > 0;

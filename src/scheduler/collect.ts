@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { BatchEndedEvent } from '../events.js';
 import type { BatchRow } from '../ledger/batches.js';
 import type { FileRow } from '../ledger/ledger.js';
 import { applyResultLines } from '../results/apply.js';
@@ -13,7 +14,6 @@ const DOWNLOAD_BACKOFF_MS = 500;
 
 export interface CollectOptions {
   maxAttempts: number;
-  log?: ((line: string) => void) | undefined;
 }
 
 export interface CollectRound {
@@ -53,6 +53,16 @@ async function retrieveBatch(run: ScheduledRun, row: BatchRow): Promise<RemoteBa
   const id = row.remote_id!;
   const batch = await run.remote(`retrieving batch ${id}`, () => run.provider.retrieveBatch(id));
   run.tables.updateStatus(row.id, batch);
+  if (run.listening) {
+    run.emit({
+      type: 'batch.polled',
+      batchId: batch.id,
+      file: run.tables.file(row.file_id).name,
+      status: batch.status,
+      rawStatus: batch.rawStatus,
+      counts: batch.counts,
+    });
+  }
   return batch;
 }
 
@@ -83,22 +93,33 @@ async function settleBatch(
       if (failure !== undefined) throw failure;
       throw incompleteError(run, batch, file, read ?? 0, expected, tries);
     }
-    options.log?.(
-      `batch ${batch.id}: ${failure === undefined ? `its files hold ${read} of ${expected} lines` : `reading its files failed (${(failure as Error).message})`}; downloading again`,
-    );
+    run.emit({
+      type: 'batch.redownload',
+      batchId: batch.id,
+      linesRead: read,
+      linesExpected: expected,
+      error: failure === undefined ? undefined : (failure as Error).message,
+    });
     await sleep(DOWNLOAD_BACKOFF_MS * 2 ** (tries - 1));
     // Ask for the batch again too: a file id can show up after the status does.
     batch = await retrieveBatch(run, row);
   }
-  const note = run.ledger.transaction(() => {
+  const failure = run.ledger.transaction(() => {
     const what = settleLeftovers(run, row, batch, options.maxAttempts);
     run.tables.markSettled(row.id);
     return what;
   });
-  const c = batch.counts;
-  options.log?.(
-    `batch ${batch.id} ${batch.status}${note ? `: ${note}` : c ? ` (${c.completed} completed, ${c.failed} failed of ${c.total})` : ''}`,
-  );
+  if (run.listening) {
+    run.emit({
+      type: 'batch.ended',
+      batchId: batch.id,
+      file: file.name,
+      status: batch.status,
+      counts: batch.counts,
+      failure,
+      tokens: run.states.batchTokens(row.id),
+    });
+  }
 }
 
 /**
@@ -116,13 +137,28 @@ async function applyBatchFiles(
   for (const fileId of [batch.outputFile, batch.errorFile]) {
     if (!fileId) continue;
     const content = await run.remote(`downloading ${fileId}`, () => run.provider.openResultFile(fileId));
+    const before = run.listening ? run.states.batchTokens(row.id) : undefined;
     const counts = await applyResultLines(run.ledger, content, {
       batchId: row.id,
       maxAttempts: options.maxAttempts,
       endpoint: run.endpoint,
     });
-    if (counts.unknown > 0)
-      options.log?.(`warning: ${counts.unknown} lines of ${fileId} name no request of this run`);
+    if (before) {
+      const after = run.states.batchTokens(row.id);
+      run.emit({
+        type: 'results.applied',
+        batchId: batch.id,
+        resultFile: fileId,
+        lines: counts.lines,
+        succeeded: counts.succeeded,
+        failed: counts.failed,
+        retried: counts.retried,
+        skipped: counts.skipped,
+        unknown: counts.unknown,
+        unknownIds: counts.unknownIds,
+        tokens: { input: after.input - before.input, output: after.output - before.output },
+      });
+    }
     lines += counts.lines;
   }
   return lines;
@@ -172,19 +208,19 @@ function settleLeftovers(
   row: BatchRow,
   batch: RemoteBatch,
   maxAttempts: number,
-): string | undefined {
+): BatchEndedEvent['failure'] {
   const { states } = run;
   if (batch.refusedForTokenLimit) {
     const queued = run.tables.othersQueuedAt(row.id, batch.endedAt ?? batch.createdAt);
     run.tables.recordTokenRefusal(row.id, queued ? 'queued' : 'alone');
     states.putBackRefused(row.id);
-    return `refused for the enqueued-token limit ${queued ? 'behind other batches of this run' : 'with nothing else of this run queued'}; its file waits`;
+    return { kind: 'token_limit', othersQueued: queued };
   }
   if (batch.status === 'failed') {
     const refused = states.failNamedLines(row.id, row.file_id, batch.errors);
     if (refused > 0) {
       const again = states.restageUnrefused(row.id);
-      return `validation refused ${refused} of its requests (failed); the other ${again} go again in a new file`;
+      return { kind: 'validation', failed: refused, restaged: again };
     }
     const first = batch.errors[0];
     states.finalizeLeftovers(

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { RunWaitingEvent } from '../events.js';
 import { type CollectOptions, collectRound } from './collect.js';
 import { restageRetries } from './restage.js';
 import type { ScheduledRun } from './scheduled-run.js';
@@ -14,7 +15,6 @@ export interface DriveOptions {
   wait: boolean;
   /** Only one polling round. */
   once?: boolean | undefined;
-  log?: ((line: string) => void) | undefined;
 }
 
 /**
@@ -28,9 +28,8 @@ export async function driveBatches(run: ScheduledRun, options: DriveOptions): Pr
   let wait = options.pollIntervalMs;
   let saidWaiting = '';
   for (;;) {
-    const restaged = restageRetries(ledger);
-    if (restaged.requests > 0)
-      options.log?.(`retrying ${restaged.requests} requests in ${restaged.files} new files`);
+    const restaged = restageRetries(ledger, run.onEvent);
+    if (restaged.requests > 0) run.emit({ type: 'request.retried', ...restaged });
     const submitted = await submitReady(run, options.submit);
     if (!options.wait) return { final: unfinished() === 0 };
     const round = await collectRound(run, options.collect);
@@ -44,30 +43,21 @@ export async function driveBatches(run: ScheduledRun, options: DriveOptions): Pr
       }
       // Said again when the number of batches changes (not at every poll or status change).
       const waiting = waitingFor(run, submitted.waiting);
-      if (waiting.key !== saidWaiting) options.log?.(waiting.line);
-      saidWaiting = waiting.key;
+      const key = `${waiting.open}/${waiting.heldFiles}`;
+      if (key !== saidWaiting) run.emit(waiting);
+      saidWaiting = key;
       await sleep(wait);
       wait = Math.min(wait * 1.5, options.pollIntervalMs * 10);
     }
   }
 }
 
-/** What a poll waits for, e.g. `waiting for 2 batches (1 in_progress, 1 finalizing)`. */
-function waitingFor(run: ScheduledRun, heldFiles: number): { key: string; line: string } {
+/** What a poll waits for: the open batches by status, and the files held back by a limit. */
+function waitingFor(run: ScheduledRun, heldFiles: number): RunWaitingEvent {
   const open = run.tables.openBatches();
-  const key = `${open.length}/${heldFiles}`;
-  if (open.length === 0) return { key, line: 'waiting for the next poll' };
-  const byStatus = new Map<string, number>();
-  for (const b of open) byStatus.set(b.status ?? 'unknown', (byStatus.get(b.status ?? 'unknown') ?? 0) + 1);
-  const statuses = [...byStatus].map(([status, n]) => `${n} ${status}`).join(', ');
-  const held =
-    heldFiles > 0
-      ? `; ${heldFiles} more ${heldFiles === 1 ? 'file waits' : 'files wait'} for room under --max-batches / --max-enqueued-tokens`
-      : '';
-  return {
-    key,
-    line: `waiting for ${open.length} ${open.length === 1 ? 'batch' : 'batches'} (${statuses})${held}`,
-  };
+  const byStatus: Record<string, number> = {};
+  for (const b of open) byStatus[b.status ?? 'unknown'] = (byStatus[b.status ?? 'unknown'] ?? 0) + 1;
+  return { type: 'run.waiting', byStatus, open: open.length, heldFiles };
 }
 
 /** Requests left unfinished with nothing open and nothing to send: where they are, and what to do. */

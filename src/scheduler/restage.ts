@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { EventListener } from '../events.js';
 import { BatchTables } from '../ledger/batches.js';
 import {
   fileMaxLinesOf,
@@ -24,7 +25,10 @@ const PAGE = 2000;
  * attempt 2 even for requests still on their first attempt, so they are never taken for files of
  * an interrupted `prepare` (attempt 1), which a resumed prepare would redo.
  */
-export function restageRetries(ledger: Ledger): { files: number; requests: number } {
+export function restageRetries(
+  ledger: Ledger,
+  onEvent?: EventListener | undefined,
+): { files: number; requests: number } {
   const identity = storedRunIdentity(ledger);
   if (!identity) return { files: 0, requests: 0 };
   const states = RequestStates.of(ledger);
@@ -69,6 +73,7 @@ export function restageRetries(ledger: Ledger): { files: number; requests: numbe
       firstFileNumber: existing + 1,
       // A stored record that no longer encodes cannot be retried: it fails with the reason.
       onReject: (r) => states.failUnencodable(r.seq, r.code, r.message),
+      onFileWritten: onEvent,
     });
     const page = () => states.unplacedPage(attempt, PAGE);
     for (let rows = page(); rows.length > 0; rows = page()) {

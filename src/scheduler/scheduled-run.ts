@@ -1,10 +1,12 @@
 /**
  * What every step of the scheduler works on: the ledger's batch tables and request states, the
- * run's id and endpoint, and the provider behind the port. The scheduler's only way to the ledger
- * (through src/ledger) and to the provider (through `remote` and `createOnce`).
+ * run's id and endpoint, the provider behind the port, and who listens to its events. The
+ * scheduler's only way to the ledger (through src/ledger) and to the provider (through `remote` and
+ * `createOnce`).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { BatchpipeEvent, EventListener } from '../events.js';
 import { BatchTables } from '../ledger/batches.js';
 import { runEndpointOf, runIdOf } from '../ledger/identity.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -21,9 +23,19 @@ export class ScheduledRun {
   constructor(
     readonly ledger: Ledger,
     readonly provider: BatchProvider,
+    readonly onEvent?: EventListener | undefined,
   ) {
     this.tables = BatchTables.of(ledger);
     this.states = RequestStates.of(ledger);
+  }
+
+  /** Whether anyone listens: events that cost a query are only built then. */
+  get listening(): boolean {
+    return this.onEvent !== undefined;
+  }
+
+  emit(event: BatchpipeEvent): void {
+    this.onEvent?.(event);
   }
 
   get runId(): string {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, fstatSync, openSync } from 'node:fs';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { BatchpipeEvent } from '../events.js';
 import type { BatchRow } from '../ledger/batches.js';
 import type { FileRow } from '../ledger/ledger.js';
 import type { BatchIntent, FindSince, RemoteFile } from '../providers/port.js';
@@ -17,7 +18,6 @@ export interface SubmitOptions {
   maxBatches: number;
   /** At most this many estimated tokens queued per model across unfinished batches. */
   maxEnqueuedTokens?: number | undefined;
-  log?: ((line: string) => void) | undefined;
 }
 
 export interface SubmitSummary {
@@ -35,9 +35,15 @@ export async function submitReady(run: ScheduledRun, options: SubmitOptions): Pr
   const uploads = run.provider.capabilities.upload;
   let uploaded = 0;
   for (const file of uploads ? run.tables.filesToUpload() : []) {
-    await uploadFile(run, file);
+    const remoteFileId = await uploadFile(run, file);
     uploaded++;
-    options.log?.(`uploaded ${file.name}`);
+    run.emit({
+      type: 'file.uploaded',
+      file: file.name,
+      remoteFileId,
+      requests: file.lines,
+      bytes: file.bytes,
+    });
   }
   await settleBatchIntents(run);
   let created = 0;
@@ -78,12 +84,10 @@ export async function submitReady(run: ScheduledRun, options: SubmitOptions): Pr
     );
     queued.set(model, already + tokens);
     run.tables.notePeakQueued(model, already + tokens);
-    await createBatch(run, row, file);
+    const batch = await createBatch(run, row, file);
     open++;
     created++;
-    options.log?.(
-      `created batch for ${file.name} (~${tokens} tokens queued for ${model || 'the model'}: ${already + tokens})`,
-    );
+    run.emit(batchCreated(batch, file, { queuedTokens: already + tokens }));
   }
   if (refusedAlone && open === 0) {
     run.tables.markTokenRefusalsReported(refusedAlone.id);
@@ -111,13 +115,13 @@ function tokenLimitRemedy(run: ScheduledRun, file: FileRow, clientLimit?: number
  * upload intent has a tag of its own in the uploaded name (`<file>.<tag>.jsonl`), so an upload is
  * found by what this intent sent, never mistaken for another.
  */
-async function uploadFile(run: ScheduledRun, file: FileRow): Promise<void> {
+async function uploadFile(run: ScheduledRun, file: FileRow): Promise<string> {
   const { provider, tables } = run;
   if (file.upload_started_at !== null) {
     const found = await findUploaded(run, file, file.upload_intent, file.upload_server_after);
     if (found) {
       tables.setRemoteFile(file.id, found.id);
-      return;
+      return found.id;
     }
   }
   const fd = openRequestFile(file);
@@ -136,6 +140,7 @@ async function uploadFile(run: ScheduledRun, file: FileRow): Promise<void> {
       () => findUploaded(run, file, intent, serverAfter ?? null),
     );
     tables.setRemoteFile(file.id, remote.id);
+    return remote.id;
   } finally {
     closeSync(fd);
   }
@@ -208,7 +213,7 @@ function findUploaded(
 }
 
 /** Creates the batch of an intent row, or finds the one an interrupted run already created. */
-async function createBatch(run: ScheduledRun, row: BatchRow, file: FileRow): Promise<void> {
+async function createBatch(run: ScheduledRun, row: BatchRow, file: FileRow): Promise<RemoteBatch> {
   const input = run.provider.capabilities.upload
     ? { fileId: file.remote_file_id! }
     : { path: file.path, lines: file.lines, bytes: file.bytes };
@@ -224,6 +229,25 @@ async function createBatch(run: ScheduledRun, row: BatchRow, file: FileRow): Pro
     () => findBatch(run, row),
   );
   run.tables.recordCreatedBatch(row, batch);
+  return batch;
+}
+
+function batchCreated(
+  batch: RemoteBatch,
+  file: FileRow,
+  queue: { queuedTokens: number } | 'recovered',
+): BatchpipeEvent {
+  return {
+    type: 'batch.created',
+    batchId: batch.id,
+    provider: batch.provider,
+    file: file.name,
+    requests: file.lines,
+    tokens: file.tokens,
+    model: file.model,
+    queuedTokens: queue === 'recovered' ? undefined : queue.queuedTokens,
+    recovered: queue === 'recovered',
+  };
 }
 
 function intentOf(run: ScheduledRun, row: BatchRow, fileName: string): BatchIntent {
@@ -236,9 +260,11 @@ function intentOf(run: ScheduledRun, row: BatchRow, fileName: string): BatchInte
  */
 async function settleBatchIntents(run: ScheduledRun): Promise<void> {
   for (const row of run.tables.pendingIntents()) {
-    const found = await findBatch(run, row);
-    if (found) run.tables.recordCreatedBatch(row, found);
-    else await createBatch(run, row, run.tables.file(row.file_id));
+    const file = run.tables.file(row.file_id);
+    let batch = await findBatch(run, row);
+    if (batch) run.tables.recordCreatedBatch(row, batch);
+    else batch = await createBatch(run, row, file);
+    run.emit(batchCreated(batch, file, 'recovered'));
   }
 }
 

@@ -5,13 +5,14 @@ import { Ledger } from '../../ledger/ledger.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { cancelOpenBatches } from '../../scheduler/cancel.js';
 import { driveBatches } from '../../scheduler/drive.js';
-import { ScheduledRun } from '../../scheduler/scheduled-run.js';
+import type { ScheduledRun } from '../../scheduler/scheduled-run.js';
 import { formatStatus, runStatus } from '../../scheduler/status.js';
 import {
   addBackendOptions,
   type BackendFlags,
   driveOptionsFromFlags,
   openProviderFromFlags,
+  scheduledRunFor,
 } from '../backend-options.js';
 
 /**
@@ -44,7 +45,7 @@ async function withRun<T>(
     if (command !== 'cancel') requireCompletePrepare(ledger, flags.ledger, command);
     const provider = await openProviderFromFlags(flags);
     try {
-      return await fn(new ScheduledRun(ledger, provider));
+      return await fn(scheduledRunFor(ledger, provider));
     } finally {
       await provider.close();
     }
@@ -120,7 +121,6 @@ export function registerCancel(program: Command): void {
       await cancelOpenBatches(run, {
         collect: options.collect,
         pollIntervalMs: options.pollIntervalMs,
-        onCancelling: (n) => process.stderr.write(`batchpipe: cancelling ${n} batches\n`),
       });
       process.stderr.write(formatStatus(runStatus(run.ledger)));
     });

@@ -6,13 +6,13 @@ import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { writeResults } from '../../results/write-results.js';
 import { driveBatches } from '../../scheduler/drive.js';
 import { lowerMaxLines } from '../../scheduler/restage.js';
-import { ScheduledRun } from '../../scheduler/scheduled-run.js';
 import { formatStatus, runStatus } from '../../scheduler/status.js';
 import {
   addBackendOptions,
   type BackendFlags,
   driveOptionsFromFlags,
   openProviderFromFlags,
+  scheduledRunFor,
 } from '../backend-options.js';
 import { storeOutputSchema } from '../options.js';
 import { checkOutputPath, writeOutput } from '../output.js';
@@ -68,7 +68,7 @@ export function registerRun(program: Command): void {
         let final: boolean;
         try {
           ({ final } = await driveBatches(
-            new ScheduledRun(ledger, provider),
+            scheduledRunFor(ledger, provider),
             driveOptionsFromFlags(flags, provider, flags.wait),
           ));
         } finally {
