@@ -2,8 +2,7 @@ import { type Command, Option } from 'commander';
 import type { Ledger } from '../ledger/ledger.js';
 import { type BackendName, openProvider } from '../providers/open-provider.js';
 import type { BatchProvider } from '../providers/port.js';
-import type { DriveOptions } from '../scheduler/drive.js';
-import { ScheduledRun } from '../scheduler/scheduled-run.js';
+import { DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BATCHES, type SchedulerOptions } from '../scheduler/api.js';
 import { intOption, numberOption } from './options.js';
 import { stderrRenderer } from './render-events.js';
 
@@ -32,7 +31,12 @@ export function addBackendOptions(cmd: Command): Command {
       '--base-url <url>',
       'any OpenAI-compatible Batch API, e.g. a `batchpipe serve` (default: OPENAI_BASE_URL)',
     )
-    .option('--max-batches <n>', 'unfinished batches at most', intOption('--max-batches'), 100)
+    .option(
+      '--max-batches <n>',
+      'unfinished batches at most',
+      intOption('--max-batches'),
+      DEFAULT_MAX_BATCHES,
+    )
     .option(
       '--max-enqueued-tokens <n>',
       'estimated tokens queued per model at most',
@@ -42,7 +46,7 @@ export function addBackendOptions(cmd: Command): Command {
       '--max-attempts <n>',
       'tries per request before a retryable failure is final',
       intOption('--max-attempts'),
-      3,
+      DEFAULT_MAX_ATTEMPTS,
     )
     .option(
       '--poll-interval <seconds>',
@@ -60,24 +64,19 @@ export function openProviderFromFlags(flags: BackendFlags): Promise<BatchProvide
   });
 }
 
-export function driveOptionsFromFlags(
+/** The scheduler's options from the flags; its events render as the CLI's log lines on stderr. */
+export function schedulerOptionsFromFlags(
   flags: BackendFlags,
+  ledger: Ledger,
   provider: BatchProvider,
-  wait: boolean,
-): DriveOptions {
+): SchedulerOptions {
   return {
-    submit: { maxBatches: flags.maxBatches, maxEnqueuedTokens: flags.maxEnqueuedTokens },
-    collect: { maxAttempts: flags.maxAttempts },
-    pollIntervalMs: flags.pollInterval === undefined ? provider.pollIntervalMs : flags.pollInterval * 1000,
-    wait,
-  };
-}
-
-/** The scheduler's run of this ledger, its events rendered as today's log lines on stderr. */
-export function scheduledRunFor(ledger: Ledger, provider: BatchProvider): ScheduledRun {
-  return new ScheduledRun(
     ledger,
     provider,
-    stderrRenderer((line) => provider.redact(line)),
-  );
+    onEvent: stderrRenderer((line) => provider.redact(line)),
+    maxBatches: flags.maxBatches,
+    maxEnqueuedTokens: flags.maxEnqueuedTokens,
+    maxAttempts: flags.maxAttempts,
+    pollIntervalMs: flags.pollInterval === undefined ? undefined : flags.pollInterval * 1000,
+  };
 }

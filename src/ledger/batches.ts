@@ -155,7 +155,7 @@ export class BatchTables {
     return this.#stmts.batches.all();
   }
 
-  /** Records the batch as the provider shows it now. */
+  /** Records the batch as the provider shows it now (its provider was recorded with the intent). */
   updateStatus(rowId: number, batch: RemoteBatch): void {
     this.#stmts.updateStatus.run(
       batch.status,
@@ -167,7 +167,6 @@ export class BatchTables {
       now(),
       batch.createdAt,
       batch.endedAt,
-      batch.provider,
       batch.rawStatus,
       JSON.stringify(batch.raw),
       rowId,
@@ -292,12 +291,11 @@ function prepareStatements(db: Database.Database) {
         number | null,
         string,
         string,
-        string,
         number,
       ]
     >(
       `UPDATE batches SET status = ?, request_counts = ?, output_file_id = ?, error_file_id = ?, errors = ?,
-         usage = ?, updated_at = ?, created_at = ?, ended_at = ?, provider = ?, raw_status = ?, raw = ?
+         usage = ?, updated_at = ?, created_at = ?, ended_at = ?, raw_status = ?, raw = ?
        WHERE id = ?`,
     ),
     markSettled: db.prepare<[number]>('UPDATE batches SET settled = 1 WHERE id = ?'),

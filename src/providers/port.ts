@@ -83,9 +83,11 @@ export interface BatchProvider {
    */
   serverNow(): Promise<number | undefined>;
   /** Uploads a request file, one attempt (providers with `upload`). */
-  uploadFile?(file: UploadRequest): Promise<RemoteFile>;
+  uploadFile?: ((file: UploadRequest) => Promise<RemoteFile>) | undefined;
   /** The file uploaded under `name` with `bytes` bytes, if there is one (providers with `upload`). */
-  findUpload?(name: string, bytes: number, since: FindSince): Promise<RemoteFile | undefined>;
+  findUpload?:
+    | ((name: string, bytes: number, since: FindSince) => Promise<RemoteFile | undefined>)
+    | undefined;
   /** Creates a batch, one attempt, tagged with its intent. */
   createBatch(request: CreateBatchRequest): Promise<RemoteBatch>;
   /** The batch created for this intent, if there is one. */

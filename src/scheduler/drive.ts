@@ -17,24 +17,40 @@ export interface DriveOptions {
   once?: boolean | undefined;
 }
 
+/** What a drive did, in all its rounds. */
+export interface DriveResult {
+  /** Every request of the ledger is final. */
+  final: boolean;
+  /** Request files uploaded. */
+  uploaded: number;
+  /** Batches created. */
+  created: number;
+  /** Batches that ended and were settled. */
+  settled: number;
+}
+
 /**
  * Submit, collect and retry until every request of the ledger is final: the loop behind `run`,
  * `submit` and `collect`. Each step reads its state from the ledger, so the loop can be killed at
  * any moment and started again.
  */
-export async function driveBatches(run: ScheduledRun, options: DriveOptions): Promise<{ final: boolean }> {
+export async function driveBatches(run: ScheduledRun, options: DriveOptions): Promise<DriveResult> {
   const { ledger } = run;
-  const unfinished = () => run.states.unfinishedCount();
+  const done = { uploaded: 0, created: 0, settled: 0 };
+  const result = () => ({ final: run.states.unfinishedCount() === 0, ...done });
   let wait = options.pollIntervalMs;
   let saidWaiting = '';
   for (;;) {
     const restaged = restageRetries(ledger, run.onEvent);
     if (restaged.requests > 0) run.emit({ type: 'request.retried', ...restaged });
     const submitted = await submitReady(run, options.submit);
-    if (!options.wait) return { final: unfinished() === 0 };
+    done.uploaded += submitted.uploaded;
+    done.created += submitted.created;
+    if (!options.wait) return result();
     const round = await collectRound(run, options.collect);
-    if (unfinished() === 0) return { final: true };
-    if (options.once) return { final: false };
+    done.settled += round.settled;
+    const now = result();
+    if (now.final || options.once) return now;
     if (round.settled > 0) wait = options.pollIntervalMs;
     else {
       // Nothing open and nothing sent: no later round can change anything, so say why and stop.

@@ -3,16 +3,13 @@ import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { hasRunIdentity } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
-import { cancelOpenBatches } from '../../scheduler/cancel.js';
-import { driveBatches } from '../../scheduler/drive.js';
-import type { ScheduledRun } from '../../scheduler/scheduled-run.js';
-import { formatStatus, runStatus } from '../../scheduler/status.js';
+import { cancel, collect, type SchedulerOptions, status, submit } from '../../scheduler/api.js';
+import { formatStatus } from '../../scheduler/status.js';
 import {
   addBackendOptions,
   type BackendFlags,
-  driveOptionsFromFlags,
   openProviderFromFlags,
-  scheduledRunFor,
+  schedulerOptionsFromFlags,
 } from '../backend-options.js';
 
 /**
@@ -32,20 +29,21 @@ function openExistingLedger(path: string, holder?: string): Ledger {
 }
 
 /**
- * Opens ledger and provider, runs `fn`, and closes both whatever happens. `command` is named when the
- * ledger's prepare did not finish: nothing may be sent or waited for until it has.
+ * Opens ledger and provider, runs `fn` with the scheduler's options, and closes both whatever
+ * happens. `command` is named when the ledger's prepare did not finish: nothing may be sent or
+ * waited for until it has (checked before the provider is opened).
  */
 async function withRun<T>(
   command: 'submit' | 'collect' | 'cancel',
   flags: BackendFlags,
-  fn: (run: ScheduledRun) => Promise<T>,
+  fn: (options: SchedulerOptions) => Promise<T>,
 ): Promise<T> {
   const ledger = openExistingLedger(flags.ledger, `batchpipe ${command}`);
   try {
     if (command !== 'cancel') requireCompletePrepare(ledger, flags.ledger, command);
     const provider = await openProviderFromFlags(flags);
     try {
-      return await fn(scheduledRunFor(ledger, provider));
+      return await fn(schedulerOptionsFromFlags(flags, ledger, provider));
     } finally {
       await provider.close();
     }
@@ -61,9 +59,9 @@ export function registerSubmit(program: Command): void {
       .description('upload staged request files and create batches, within the limits')
       .requiredOption('--ledger <path>', "the run's ledger"),
   ).action(async (flags: BackendFlags) => {
-    await withRun('submit', flags, async (run) => {
-      await driveBatches(run, driveOptionsFromFlags(flags, run.provider, false));
-      process.stderr.write(formatStatus(runStatus(run.ledger)));
+    await withRun('submit', flags, async (options) => {
+      await submit(options);
+      process.stderr.write(formatStatus(status(options)));
     });
   });
 }
@@ -78,16 +76,14 @@ export function registerCollect(program: Command): void {
       .requiredOption('--ledger <path>', "the run's ledger")
       .option('--once', 'poll one round and return'),
   ).action(async (flags: BackendFlags & { once?: boolean }) => {
-    await withRun('collect', flags, async (run) => {
-      const { staged, submitted } = run.ledger.counts();
+    await withRun('collect', flags, async (options) => {
+      const { staged, submitted } = options.ledger.counts();
       if (staged + submitted === 0) {
         process.stderr.write('batchpipe: nothing to collect: every request is final\n');
-        process.stderr.write(formatStatus(runStatus(run.ledger)));
-        return;
+      } else {
+        await collect({ ...options, once: flags.once });
       }
-      const options = driveOptionsFromFlags(flags, run.provider, true);
-      await driveBatches(run, { ...options, once: flags.once });
-      process.stderr.write(formatStatus(runStatus(run.ledger)));
+      process.stderr.write(formatStatus(status(options)));
     });
   });
 }
@@ -101,8 +97,8 @@ export function registerStatus(program: Command): void {
     .action((flags: { ledger: string; json?: boolean }) => {
       const ledger = openExistingLedger(flags.ledger);
       try {
-        const status = runStatus(ledger);
-        process.stdout.write(flags.json ? `${JSON.stringify(status)}\n` : formatStatus(status));
+        const now = status({ ledger });
+        process.stdout.write(flags.json ? `${JSON.stringify(now)}\n` : formatStatus(now));
       } finally {
         ledger.close();
       }
@@ -116,13 +112,9 @@ export function registerCancel(program: Command): void {
       .description("cancel the run's unfinished batches, keeping what they finished")
       .requiredOption('--ledger <path>', "the run's ledger"),
   ).action(async (flags: BackendFlags) => {
-    await withRun('cancel', flags, async (run) => {
-      const options = driveOptionsFromFlags(flags, run.provider, true);
-      await cancelOpenBatches(run, {
-        collect: options.collect,
-        pollIntervalMs: options.pollIntervalMs,
-      });
-      process.stderr.write(formatStatus(runStatus(run.ledger)));
+    await withRun('cancel', flags, async (options) => {
+      await cancel(options);
+      process.stderr.write(formatStatus(status(options)));
     });
   });
 }

@@ -4,15 +4,14 @@ import { Ledger } from '../../ledger/ledger.js';
 import { prepare } from '../../prepare/prepare.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { writeResults } from '../../results/write-results.js';
-import { driveBatches } from '../../scheduler/drive.js';
+import { drive, status } from '../../scheduler/api.js';
 import { lowerMaxLines } from '../../scheduler/restage.js';
-import { formatStatus, runStatus } from '../../scheduler/status.js';
+import { formatStatus } from '../../scheduler/status.js';
 import {
   addBackendOptions,
   type BackendFlags,
-  driveOptionsFromFlags,
   openProviderFromFlags,
-  scheduledRunFor,
+  schedulerOptionsFromFlags,
 } from '../backend-options.js';
 import { storeOutputSchema } from '../options.js';
 import { checkOutputPath, writeOutput } from '../output.js';
@@ -67,14 +66,14 @@ export function registerRun(program: Command): void {
         const provider = await openProviderFromFlags(flags);
         let final: boolean;
         try {
-          ({ final } = await driveBatches(
-            scheduledRunFor(ledger, provider),
-            driveOptionsFromFlags(flags, provider, flags.wait),
-          ));
+          ({ final } = await drive({
+            ...schedulerOptionsFromFlags(flags, ledger, provider),
+            wait: flags.wait,
+          }));
         } finally {
           await provider.close();
         }
-        process.stderr.write(formatStatus(runStatus(ledger)));
+        process.stderr.write(formatStatus(status({ ledger })));
         if (!final) {
           process.stderr.write(
             'batchpipe: submitted; `batchpipe collect --ledger …` waits for the results\n',
