@@ -1,3 +1,7 @@
+/**
+ * Cancelling a run's batches: asks the provider, then collects them as they end. Touches the
+ * ledger and the provider only through its `ScheduledRun`.
+ */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CollectOptions, collectRound } from './collect.js';
 import type { ScheduledRun } from './scheduled-run.js';

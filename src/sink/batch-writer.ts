@@ -102,7 +102,7 @@ export class BatchWriter {
     const source = Buffer.from(chunk.source.buffer, chunk.source.byteOffset, chunk.source.byteLength);
     const tails = chunk.tails;
     let nextReject = 0;
-    this.written = []; // only what a committed transaction completed is told
+    if (this.written.length > 0) this.written = []; // only what a committed transaction completed is told
     this.options.ledger.transaction(() => {
       for (let i = 0; i < chunk.count; i++) {
         if (this.cutShort) throw this.cutShort.error; // a record after it: the input changed there
@@ -155,7 +155,7 @@ export class BatchWriter {
         { file: this.options.source },
       );
     }
-    this.written = [];
+    if (this.written.length > 0) this.written = [];
     this.options.ledger.transaction(() => this.closeFile(this.nextSeq));
     this.tellWritten();
   }
