@@ -9,20 +9,19 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { finished, pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-// Submitting and collecting from code, until the library exports them.
-import { openBackend } from '../src/backends/backend.js';
 import {
   batchSink,
   csvSource,
+  drive,
   jsonlEncode,
   Ledger,
+  openProvider,
   promptTemplate,
   type RejectedRecord,
   resultSource,
   validateRequests,
   writeResults,
 } from '../src/index.js';
-import { BatchStore, driveBatches } from '../src/scheduler/drive.js';
 
 /** A row of feedback.csv, as `resultSource` gives it back. */
 interface Feedback {
@@ -58,17 +57,18 @@ try {
   console.log(`staged ${ledger.counts().staged}, rejected ${rejects.length}`);
 
   // 2. Submit the files and collect the results (use `backend: 'openai'` with OPENAI_API_KEY set).
-  const backend = await openBackend({ backend: 'local', ledgerPath: ledger.path });
+  const provider = await openProvider({ backend: 'local', ledgerPath: ledger.path });
   try {
-    const log = (line: string) => console.log(line);
-    await driveBatches(new BatchStore(ledger), backend, {
-      submit: { maxBatches: 10, log },
-      collect: { maxAttempts: 3, log },
+    await drive({
+      ledger,
+      provider,
       pollIntervalMs: 100,
-      wait: true,
+      onEvent: (e) => {
+        if (e.type === 'batch.ended') console.log(`batch ${e.batchId} ${e.status}`);
+      },
     });
   } finally {
-    await backend.close();
+    await provider.close();
   }
 
   // 3. Every input row, typed, with what became of it.

@@ -18,6 +18,7 @@
  */
 import { Readable, Transform, Writable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from './errors.js';
+import { claimHandBuiltRunId } from './ledger/identity.js';
 import type { Ledger } from './ledger/ledger.js';
 import { createChunkParser, type EncodedChunk, type ParseContext } from './prepare/encode-chunk.js';
 import {
@@ -411,11 +412,7 @@ function preparedRunWriter(
  */
 function handBuiltWriter(options: BatchSinkOptions): BatchWriter {
   const { ledger } = options;
-  let runId = ledger.getMeta('run_id');
-  if (runId === undefined) {
-    runId = `stream-${Date.now().toString(36)}`;
-    ledger.setMeta('run_id', runId);
-  }
+  const runId = claimHandBuiltRunId(ledger);
   const writer = new BatchWriter({
     ledger,
     outDir: options.outDir,

@@ -5,8 +5,10 @@
  * the input read once every record is accounted for. Touches the ledger's meta and what resume clears.
  */
 import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { markPrepared, recordInputColumns } from '../ledger/identity.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { compileProbeBuilder, type RequestTemplateOptions } from '../transforms/request-builder.js';
+import type { RunIdentity } from '../types.js';
 import {
   DEFAULT_MAX_BYTES,
   DEFAULT_MAX_EMBEDDING_INPUTS,
@@ -14,7 +16,7 @@ import {
 } from '../validate/file-rules.js';
 import { embeddingInputCount } from '../validate/request-schema.js';
 import { type ResumePoint, settleInterruptedRun } from './resume.js';
-import { claimLedger, PREPARED_KEY, type RunIdentity } from './run-identity.js';
+import { claimLedger } from './run-identity.js';
 
 /** What a run's records are read as: the run identity's `format`. */
 export type RecordFormat = RunIdentity['format'];
@@ -50,13 +52,11 @@ export function openPreparedRun(
 
 /** A CSV run's header is recorded once; another header on a later run means other input. */
 export function checkColumns(ledger: Ledger, columns: string[], source: string): void {
-  const stored = ledger.getMeta('columns');
-  const now = JSON.stringify(columns);
-  if (stored === undefined) ledger.setMeta('columns', now);
-  else if (stored !== now) {
+  const before = recordInputColumns(ledger, columns);
+  if (before !== undefined) {
     throw new BatchpipeError(
       ErrorCodes.INPUT_CHANGED,
-      `the CSV header differs from the run this ledger records (${stored})`,
+      `the CSV header differs from the run this ledger records (${JSON.stringify(before)})`,
       {
         file: source,
         line: 1,
@@ -99,7 +99,7 @@ export function finishPreparedRun(
     });
   }
   const held = ledger.requestAndRejectCount();
-  ledger.setMeta(PREPARED_KEY, String(totals.read));
+  markPrepared(ledger, totals.read);
   if (held !== totals.read || totals.staged + totals.rejected !== totals.read) {
     throw new Error(
       `internal error: read ${totals.read} records, staged ${totals.staged} + rejected ${totals.rejected}, but the ledger holds ${held}`,

@@ -3,11 +3,12 @@ import { availableParallelism } from 'node:os';
 import { extname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BatchpipeError, ErrorCodes, ioError } from '../errors.js';
+import type { EventListener } from '../events.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { BatchWriter, failOnReject } from '../sink/batch-writer.js';
 import { type Chunk, recordChunks } from '../sources/chunker.js';
 import { splitCsvHeader } from '../sources/csv-header.js';
-import { normalizeEncoding } from '../sources/encoding.js';
+import { normalizeEncoding, UTF8 } from '../sources/encoding.js';
 import { openInput } from '../sources/input.js';
 import { jsonArrayChunks } from '../sources/json-array.js';
 import { compileRequestBuilder, type RequestTemplateOptions } from '../transforms/request-builder.js';
@@ -66,6 +67,8 @@ export interface PrepareOptions extends RequestTemplateOptions {
   /** Target chunk size in bytes (tests use small chunks to exercise boundaries). */
   chunkBytes?: number | undefined;
   onProgress?: ((progress: { read: number; staged: number; rejected: number }) => void) | undefined;
+  /** Hears `prepare.progress` (a chunk at a time) and `file.written` events. */
+  onEvent?: EventListener | undefined;
 }
 
 export interface PrepareSummary {
@@ -176,15 +179,23 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     ...writerOptions,
     ledger,
     onReject: rejects?.write ?? failOnReject(source),
+    onFileWritten: options.onEvent,
   });
+  const progress = progressTeller(options.onEvent, writer, input.encoding === UTF8 ? input.size : undefined);
   const sink: ChunkSink = threads > 0 ? threadedSink(ctx, threads, writer) : inlineSink(ctx, writer);
   let totals: { read: number; staged: number; rejected: number };
   try {
-    if (pendingFirst && holdsRecords(pendingFirst)) await sink.submit(pendingFirst);
+    if (pendingFirst && holdsRecords(pendingFirst)) {
+      await sink.submit(pendingFirst);
+      progress?.(pendingFirst);
+    }
     for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
-      if (holdsRecords(next.value)) await sink.submit(next.value);
+      if (!holdsRecords(next.value)) continue;
+      await sink.submit(next.value);
+      progress?.(next.value);
     }
     totals = await sink.finish();
+    progress?.(undefined);
     options.onProgress?.(totals);
   } catch (err) {
     await chunks.return(undefined); // let the reader remove a spilled record
@@ -203,6 +214,33 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     rejected: totals.rejected,
     files: ledger.files({ complete: true }).length,
     resumedFrom: resume.nextSeq,
+  };
+}
+
+/**
+ * Tells `prepare.progress` after each chunk handed to the encoders (and once more at the end, with
+ * the final counts); undefined when nobody listens. Records count what the writer has written so
+ * far, so with encode threads they trail the bytes by the chunks in flight.
+ */
+function progressTeller(
+  onEvent: EventListener | undefined,
+  writer: BatchWriter,
+  totalBytes: number | undefined,
+): ((chunk: Chunk | undefined) => void) | undefined {
+  if (onEvent === undefined) return undefined;
+  let bytesRead = 0;
+  return (chunk) => {
+    if (chunk) bytesRead = chunk.offset + (chunk.oversize?.bytes ?? chunk.bytes.length);
+    else if (totalBytes !== undefined) bytesRead = totalBytes;
+    const { staged, rejected } = writer;
+    onEvent({
+      type: 'prepare.progress',
+      bytesRead,
+      totalBytes,
+      records: staged + rejected,
+      staged,
+      rejected,
+    });
   };
 }
 

@@ -3,6 +3,7 @@
  * object-mode Readable in input order (or completion order), in bounded memory.
  */
 import { Readable } from 'node:stream';
+import { inputColumnsOf, storedRunIdentity } from '../ledger/identity.js';
 import type { Ledger, RequestResultRow as LedgerRequestRow, RejectRow } from '../ledger/ledger.js';
 import { parseJsonLossless } from '../sources/lossless-json.js';
 import type { SourceRecord } from '../types.js';
@@ -204,7 +205,7 @@ export type RecordDecoder = (records: readonly (Buffer | string)[]) => (SourceRe
 export function recordDecoder(ledger: Ledger): RecordDecoder {
   const format = inputFormat(ledger);
   if (format === 'csv') {
-    const columns = JSON.parse(ledger.getMeta('columns') ?? '[]') as string[];
+    const columns = inputColumnsOf(ledger);
     return (records) =>
       parseCsvRecords(records).map((values, i) => {
         if (values === undefined) return text(records[i]!);
@@ -229,8 +230,7 @@ export function recordDecoder(ledger: Ledger): RecordDecoder {
 
 /** The run's input format, from meta `identity`. */
 export function inputFormat(ledger: Ledger): 'csv' | 'jsonl' {
-  const identity = ledger.getMeta('identity');
-  const format = identity === undefined ? undefined : (JSON.parse(identity) as { format?: string }).format;
+  const format = storedRunIdentity(ledger)?.format;
   return format === 'jsonl' || format === 'json' ? 'jsonl' : 'csv';
 }
 

@@ -5,6 +5,7 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { inputColumnsOf } from '../ledger/identity.js';
 import type { Ledger, RejectRow, RequestOutcomeRow, RequestResultRow } from '../ledger/ledger.js';
 import { csvCell, csvRow, isCanonicalCsvRecord, parseCsvRecord } from './csv-cells.js';
 import { formatRanges } from './format-pages.js';
@@ -186,9 +187,7 @@ function csvFormatter(
   const escapeCells = options.escapeFormulas === true;
   const prefix = options.resultPrefix ?? '';
   const isJsonl = inputFormat(ledger) === 'jsonl';
-  const columns = isJsonl
-    ? jsonlInputColumns(ledger)
-    : (JSON.parse(ledger.getMeta('columns') ?? '[]') as string[]);
+  const columns = isJsonl ? jsonlInputColumns(ledger) : inputColumnsOf(ledger);
   const expand = options.expand ? expandColumns(ledger) : undefined;
   const resultColumns = resultColumnNames(prefix, expand);
   checkCollisions(columns, resultColumns, prefix);
