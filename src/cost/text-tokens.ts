@@ -1,0 +1,155 @@
+/**
+ * Token counts of plain text in an encoding, exactly as the tokenizer package counts them, at a
+ * fraction of its cost: the text is split with the encoding's own pre-tokenizer (pretokenize.ts) and
+ * each piece's count is looked up, the package counting only pieces not seen before. Owns the piece
+ * tables of this thread; touches nothing else.
+ */
+import { cl100kPieceEnd, o200kPieceEnd } from './pretokenize.js';
+import { type EncodingName, packageEncoding } from './tokenizer-package.js';
+
+export type { EncodingName } from './tokenizer-package.js';
+
+/** Counts tokens of text in one encoding. */
+export interface TokenCounter {
+  readonly encoding: EncodingName;
+  /** Tokens of `text` (special-token text such as `<|endoftext|>` counts as ordinary text, as the API bills it). */
+  count(text: string): number;
+  /** The longest start of `text`, ending between two pieces, that is at most `maxTokens` tokens. */
+  prefixWithin(text: string, maxTokens: number): string;
+}
+
+const counters = new Map<EncodingName, TokenCounter>();
+
+/**
+ * The counter of `encoding` for this thread. The encoding itself is loaded on the first piece the
+ * counter has not seen, so creating a counter is free.
+ *
+ * @example
+ * ```ts
+ * tokenCounter('o200k_base').count('tiktoken is great!'); // 6
+ * ```
+ */
+export function tokenCounter(encoding: EncodingName): TokenCounter {
+  let counter = counters.get(encoding);
+  if (!counter) {
+    counter = createCounter(encoding);
+    counters.set(encoding, counter);
+  }
+  return counter;
+}
+
+/** Slots of a piece table (a power of two); it starts again when half full (~8 MB a thread at most). */
+const TABLE_SLOTS = 1 << 18;
+const MAX_PIECES = TABLE_SLOTS >> 1;
+
+/**
+ * Piece → token count, open addressing over a hash the scan computes as it goes: no substring is cut
+ * and no string hashed again for a piece seen before, which is most of them (a lookup compares the
+ * stored piece with the text in place).
+ */
+class PieceTable {
+  private readonly hashes = new Int32Array(TABLE_SLOTS);
+  private readonly counts = new Int32Array(TABLE_SLOTS).fill(-1);
+  private readonly pieces: string[] = new Array<string>(TABLE_SLOTS).fill('');
+  private size = 0;
+
+  constructor(private readonly countPiece: (piece: string) => number) {}
+
+  /** Tokens of `text[start, end)`, whose hash is `hash`. */
+  tokens(text: string, start: number, end: number, hash: number): number {
+    const mask = TABLE_SLOTS - 1;
+    let slot = hash & mask;
+    for (;;) {
+      const count = this.counts[slot]!;
+      if (count < 0) break;
+      if (this.hashes[slot] === hash) {
+        const piece = this.pieces[slot]!;
+        if (piece.length === end - start && text.startsWith(piece, start)) return count;
+      }
+      slot = (slot + 1) & mask;
+    }
+    const piece = text.slice(start, end);
+    const count = this.countPiece(piece);
+    if (this.size >= MAX_PIECES) {
+      this.counts.fill(-1);
+      this.pieces.fill('');
+      this.size = 0;
+      slot = hash & mask;
+    }
+    this.hashes[slot] = hash;
+    this.counts[slot] = count;
+    this.pieces[slot] = piece;
+    this.size++;
+    return count;
+  }
+}
+
+/** The hash of pieces: 31·h + UTF-16 unit, in 32 bits. */
+const mix = (hash: number, unit: number) => (Math.imul(hash, 31) + unit) | 0;
+
+const isAsciiLetter = (u: number) => (u >= 0x61 && u <= 0x7a) || (u >= 0x41 && u <= 0x5a);
+
+function createCounter(encoding: EncodingName): TokenCounter {
+  const o200k = encoding === 'o200k_base';
+  const pieceEnd = o200k ? o200kPieceEnd : cl100kPieceEnd;
+  const table = new PieceTable((piece) => packageEncoding(encoding).countTokens(piece));
+
+  /**
+   * Calls `visit(start, end, tokens)` for each piece of `text` in order, until it returns false. The
+   * most common piece, an ASCII word with at most one ASCII character before it, is scanned and hashed
+   * here in one pass; it ends before anything that could extend it (a non-ASCII character, or in o200k
+   * an apostrophe that may start a contraction), else the encoding's scanner decides.
+   */
+  function eachPiece(text: string, visit: (start: number, end: number, tokens: number) => boolean): void {
+    const length = text.length;
+    let i = 0;
+    while (i < length) {
+      let u = text.charCodeAt(i);
+      let end = i;
+      let hash = 0;
+      let isWord = false;
+      if (u < 0x80 && u !== 0x0a && u !== 0x0d && !(u >= 0x30 && u <= 0x39) && (o200k || u !== 0x27)) {
+        if (!isAsciiLetter(u)) {
+          hash = u;
+          u = text.charCodeAt(++end);
+        }
+        const letters = end;
+        while (isAsciiLetter(u)) {
+          hash = mix(hash, u);
+          u = text.charCodeAt(++end);
+        }
+        isWord = end > letters && !(u >= 0x80) && !(o200k && u === 0x27);
+      }
+      if (!isWord) {
+        end = pieceEnd(text, i);
+        hash = 0;
+        for (let k = i; k < end; k++) hash = mix(hash, text.charCodeAt(k));
+      }
+      if (!visit(i, end, table.tokens(text, i, end, hash))) return;
+      i = end;
+    }
+  }
+
+  return {
+    encoding,
+    count(text) {
+      let total = 0;
+      eachPiece(text, (_start, _end, tokens) => {
+        total += tokens;
+        return true;
+      });
+      return total;
+    },
+    prefixWithin(text, maxTokens) {
+      let total = 0;
+      let cut = 0;
+      eachPiece(text, (_start, end, tokens) => {
+        if (total + tokens > maxTokens) return false;
+        total += tokens;
+        cut = end;
+        return true;
+      });
+      return text.slice(0, cut);
+    },
+  };
+}
