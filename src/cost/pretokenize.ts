@@ -23,7 +23,7 @@ const UP = 1;
 const LO = 2;
 const LETTER = 4;
 const NUMBER = 8;
-/** JavaScript's `\s` (Unicode mode). */
+/** `\s` as tiktoken reads it: Unicode White_Space. */
 const SPACE = 16;
 /** `\r` or `\n`. */
 const NEWLINE = 32;
@@ -36,7 +36,9 @@ const UP_RE = /^[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]$/u;
 const LO_RE = /^[\p{Ll}\p{Lm}\p{Lo}\p{M}]$/u;
 const LETTER_RE = /^\p{L}$/u;
 const NUMBER_RE = /^\p{N}$/u;
-const SPACE_RE = /^\s$/u;
+// tiktoken's regex engine (Rust) reads \s as Unicode White_Space; JavaScript's \s differs on two code
+// points (U+FEFF is \s, U+0085 is not). The scanners follow OpenAI's tokenizer, not the JavaScript regex.
+const SPACE_RE = /^\p{White_Space}$/u;
 
 function classify(cp: number): number {
   const ch = String.fromCodePoint(cp);
@@ -156,14 +158,16 @@ function spaceEnd(text: string, i: number, runToEndIsOnePiece: boolean): number 
 }
 
 /** ASCII letters, digits and symbols (neither of those nor whitespace), for the fast paths. */
-const isAsciiLetter = (u: number) => (u >= 0x61 && u <= 0x7a) || (u >= 0x41 && u <= 0x5a);
+const isAsciiLower = (u: number) => u >= 0x61 && u <= 0x7a;
+const isAsciiUpper = (u: number) => u >= 0x41 && u <= 0x5a;
+const isAsciiLetter = (u: number) => isAsciiLower(u) || isAsciiUpper(u);
 const isAsciiDigit = (u: number) => u >= 0x30 && u <= 0x39;
 const isAsciiSymbol = (u: number) => u < 0x80 && (classes[u]! & (SPACE | LETTER | NUMBER)) === 0;
 
 /**
  * The common pieces of ASCII text without class lookups: a word with at most one character before it
- * (` the`, `,Word`, `HTTP`; in ASCII both o200k word branches end after the letters, and its
- * contraction), up to three digits, a run of symbols. -1 when the piece is something else or reaches a non-ASCII character, which may
+ * (` the`, `,Word`, `HTTP`; o200k ends a word where lower case turns upper, `One|World`, cl100k
+ * where the letters end), up to three digits, a run of symbols. -1 when the piece is something else or reaches a non-ASCII character, which may
  * belong to it: the general path decides then.
  */
 function asciiPieceEnd(text: string, i: number, o200k: boolean): number {
@@ -180,7 +184,12 @@ function asciiPieceEnd(text: string, i: number, o200k: boolean): number {
     u = text.charCodeAt(++end);
   }
   const letters = end;
-  while (isAsciiLetter(u)) u = text.charCodeAt(++end);
+  if (o200k) {
+    while (isAsciiUpper(u)) u = text.charCodeAt(++end);
+    while (isAsciiLower(u)) u = text.charCodeAt(++end);
+  } else {
+    while (isAsciiLetter(u)) u = text.charCodeAt(++end);
+  }
   if (u >= 0x80) return -1;
   if (end > letters) return o200k ? contractionEnd(text, end) : end;
   // Not a word: ␠?[^\s\p{L}\p{N}]+[\r\n(/)]*, the symbols being ASCII up to their end.
@@ -199,12 +208,14 @@ export function o200kPieceEnd(text: string, i: number): number {
   if (ascii >= 0) return ascii;
   const c = classAt(text, i);
   if (c & (UP | LO) || isWordPrefix(c)) {
+    // Each branch with its optional prefix character first, then without it (a mark can be both).
     const k = isWordPrefix(c) ? i + widthAt(text, i) : -1;
-    let end: number;
-    if (k >= 0 && (end = o200kLowerWordEnd(text, k)) >= 0) return end;
-    if (c & (UP | LO) && (end = o200kLowerWordEnd(text, i)) >= 0) return end;
-    if (k >= 0 && (end = o200kUpperWordEnd(text, k)) >= 0) return end;
-    if (c & (UP | LO) && (end = o200kUpperWordEnd(text, i)) >= 0) return end;
+    const letter = (c & (UP | LO)) !== 0;
+    let end = k >= 0 ? o200kLowerWordEnd(text, k) : -1;
+    if (end < 0 && letter) end = o200kLowerWordEnd(text, i);
+    if (end < 0 && k >= 0) end = o200kUpperWordEnd(text, k);
+    if (end < 0 && letter) end = o200kUpperWordEnd(text, i);
+    if (end >= 0) return end;
   }
   if (c & NUMBER) return numberEnd(text, i);
   if (isSymbol(c) || (text.charCodeAt(i) === 0x20 && isSymbol(classAt(text, i + 1)))) {

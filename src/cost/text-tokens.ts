@@ -5,7 +5,7 @@
  * tables of this thread; touches nothing else.
  */
 import { cl100kPieceEnd, o200kPieceEnd } from './pretokenize.js';
-import { type EncodingName, packageEncoding } from './tokenizer-package.js';
+import { type EncodingName, packageEncoding, packageRanks } from './tokenizer-package.js';
 
 export type { EncodingName } from './tokenizer-package.js';
 
@@ -87,18 +87,25 @@ class PieceTable {
 /** The hash of pieces: 31·h + UTF-16 unit, in 32 bits. */
 const mix = (hash: number, unit: number) => (Math.imul(hash, 31) + unit) | 0;
 
-const isAsciiLetter = (u: number) => (u >= 0x61 && u <= 0x7a) || (u >= 0x41 && u <= 0x5a);
+const isAsciiLower = (u: number) => u >= 0x61 && u <= 0x7a;
+const isAsciiUpper = (u: number) => u >= 0x41 && u <= 0x5a;
+const isAsciiLetter = (u: number) => isAsciiLower(u) || isAsciiUpper(u);
 
 function createCounter(encoding: EncodingName): TokenCounter {
   const o200k = encoding === 'o200k_base';
   const pieceEnd = o200k ? o200kPieceEnd : cl100kPieceEnd;
-  const table = new PieceTable((piece) => packageEncoding(encoding).countTokens(piece));
+  const table = new PieceTable((piece) =>
+    piece.includes('\ufeff')
+      ? bytePairCount(piece, byteRanks(encoding))
+      : packageEncoding(encoding).countTokens(piece),
+  );
 
   /**
    * Calls `visit(start, end, tokens)` for each piece of `text` in order, until it returns false. The
    * most common piece, an ASCII word with at most one ASCII character before it, is scanned and hashed
-   * here in one pass; it ends before anything that could extend it (a non-ASCII character, or in o200k
-   * an apostrophe that may start a contraction), else the encoding's scanner decides.
+   * here in one pass (o200k: upper case, then lower case, `One|World`; cl100k: letters); it must end
+   * before anything that could extend it (a non-ASCII character, or in o200k an apostrophe that may
+   * start a contraction), else the encoding's scanner decides.
    */
   function eachPiece(text: string, visit: (start: number, end: number, tokens: number) => boolean): void {
     const length = text.length;
@@ -114,9 +121,20 @@ function createCounter(encoding: EncodingName): TokenCounter {
           u = text.charCodeAt(++end);
         }
         const letters = end;
-        while (isAsciiLetter(u)) {
-          hash = mix(hash, u);
-          u = text.charCodeAt(++end);
+        if (o200k) {
+          while (isAsciiUpper(u)) {
+            hash = mix(hash, u);
+            u = text.charCodeAt(++end);
+          }
+          while (isAsciiLower(u)) {
+            hash = mix(hash, u);
+            u = text.charCodeAt(++end);
+          }
+        } else {
+          while (isAsciiLetter(u)) {
+            hash = mix(hash, u);
+            u = text.charCodeAt(++end);
+          }
         }
         isWord = end > letters && !(u >= 0x80) && !(o200k && u === 0x27);
       }
@@ -152,4 +170,49 @@ function createCounter(encoding: EncodingName): TokenCounter {
       return text.slice(0, cut);
     },
   };
+}
+
+/*
+ * gpt-tokenizer reads the bytes EF BB BF (U+FEFF, the byte order mark) back as an empty string, so it
+ * never merges them into the tokens that hold them and counts too many tokens for a piece with a
+ * U+FEFF in it (js-tiktoken agrees with OpenAI's tokenizer there). Such pieces, rare in real text, are
+ * counted here with tiktoken's own byte-pair merge over the package's ranks, read as bytes.
+ */
+
+const byteRankTables = new Map<EncodingName, Map<string, number>>();
+
+/** Rank by token bytes (as a latin1 string), built on first need (~0.1 s, tens of MB). */
+function byteRanks(encoding: EncodingName): Map<string, number> {
+  let ranks = byteRankTables.get(encoding);
+  if (!ranks) {
+    ranks = new Map();
+    const tokens = packageRanks(encoding);
+    for (let rank = 0; rank < tokens.length; rank++) {
+      const token = tokens[rank]!;
+      const bytes = typeof token === 'string' ? Buffer.from(token, 'utf8') : Buffer.from(token);
+      ranks.set(bytes.toString('latin1'), rank);
+    }
+    byteRankTables.set(encoding, ranks);
+  }
+  return ranks;
+}
+
+/** Tokens of one piece by byte-pair merge: merge the adjacent pair of lowest rank until none has a rank. */
+function bytePairCount(piece: string, ranks: Map<string, number>): number {
+  const bytes = Buffer.from(piece, 'utf8').toString('latin1');
+  if (ranks.has(bytes)) return 1;
+  const parts = Array.from({ length: bytes.length + 1 }, (_, i) => i);
+  for (;;) {
+    let best = -1;
+    let bestRank = Number.POSITIVE_INFINITY;
+    for (let i = 0; i + 2 < parts.length; i++) {
+      const rank = ranks.get(bytes.slice(parts[i], parts[i + 2]));
+      if (rank !== undefined && rank < bestRank) {
+        bestRank = rank;
+        best = i;
+      }
+    }
+    if (best < 0) return parts.length - 1;
+    parts.splice(best + 1, 1);
+  }
 }

@@ -8,10 +8,11 @@
 import { createRequire } from 'node:module';
 
 /**
- * Where `require` finds an encoding of the package. Until gpt-tokenizer is a dependency it is read from
- * a local copy; once it is, this becomes `gpt-tokenizer/encoding/${name}` (the package's exports map).
+ * Where `require` finds a module of the package (`encoding/o200k_base`, …). Until gpt-tokenizer is a
+ * dependency it is read from a local copy; once it is, this becomes `gpt-tokenizer/${module}` (the
+ * package's exports map adds `cjs/` and `.js`).
  */
-const specifier = (name: EncodingName) => `/tmp/sdk/node_modules/gpt-tokenizer/cjs/encoding/${name}.js`;
+const specifier = (module: string) => `/tmp/sdk/node_modules/gpt-tokenizer/cjs/${module}.js`;
 
 /** The BPE encodings batchpipe counts with. */
 export type EncodingName = 'o200k_base' | 'cl100k_base';
@@ -34,9 +35,24 @@ const SPECIAL_AS_TEXT = { disallowedSpecial: new Set<string>() };
 export function packageEncoding(name: EncodingName): PackageEncoding {
   let encoding = loaded.get(name);
   if (!encoding) {
-    const module = requireFromHere(specifier(name)) as GptTokenizerEncoding;
+    const module = requireFromHere(specifier(`encoding/${name}`)) as GptTokenizerEncoding;
     encoding = { countTokens: (text) => module.countTokens(text, SPECIAL_AS_TEXT) };
     loaded.set(name, encoding);
   }
   return encoding;
+}
+
+/**
+ * The mergeable tokens of encoding `name` by rank: their text, or their bytes where those are not
+ * UTF-8 text on their own (or, a package quirk, start with the bytes of U+FEFF).
+ */
+export function packageRanks(name: EncodingName): readonly (string | readonly number[])[] {
+  const module = requireFromHere(specifier(`bpeRanks/${name}`)) as { default: (string | number[])[] };
+  return module.default;
+}
+
+/** The package's own split regex of `name`, which pretokenize.ts re-implements (tests compare the two). */
+export function packageSplitRegex(name: EncodingName): RegExp {
+  const constants = requireFromHere(specifier('encodingParams/constants')) as Record<string, RegExp>;
+  return constants[name === 'o200k_base' ? 'O200K_TOKEN_SPLIT_REGEX' : 'CL100K_TOKEN_SPLIT_REGEX']!;
 }
