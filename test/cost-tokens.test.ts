@@ -407,16 +407,12 @@ test('prefixWithin keeps whole pieces up to the token budget', () => {
     const prefix = counter.prefixWithin(text, max);
     assert.ok(text.startsWith(prefix));
     assert.ok(counter.count(prefix) <= max, `${JSON.stringify(prefix)} is at most ${max} tokens`);
-    const longer = scannerPieces('o200k_base', text).reduce(
-      (acc, piece) =>
-        acc.done
-          ? acc
-          : counter.count(acc.text + piece) <= max
-            ? { text: acc.text + piece, done: false }
-            : { ...acc, done: true },
-      { text: '', done: false },
-    );
-    assert.equal(prefix, longer.text, `the longest whole-piece prefix within ${max}`);
+    let longest = '';
+    for (const piece of scannerPieces('o200k_base', text)) {
+      if (counter.count(longest + piece) > max) break;
+      longest += piece;
+    }
+    assert.equal(prefix, longest, `the longest whole-piece prefix within ${max}`);
   }
   assert.equal(counter.prefixWithin(text, total), text);
 });
