@@ -118,12 +118,15 @@ test("the pre-tokenizers split text as the package's regexes do, read as tiktoke
         'the same pieces where the two \\s agree',
       );
     }
+    const counter = tokenCounter(encoding);
     let differing = 0;
     for (const text of texts) {
       const expected = [...text.matchAll(regex)].map((m) => m[0]);
-      const actual = scannerPieces(encoding, text);
-      if (actual.join('\u0000') !== expected.join('\u0000') && differing++ < 3) {
-        assert.deepEqual(actual, expected, `${encoding} pieces of ${JSON.stringify(text)}`);
+      // The scanner alone, and the counter's ASCII fast path in front of it.
+      for (const actual of [scannerPieces(encoding, text), counter.pieces(text)]) {
+        if (actual.join('\u0000') !== expected.join('\u0000') && differing++ < 3) {
+          assert.deepEqual(actual, expected, `${encoding} pieces of ${JSON.stringify(text)}`);
+        }
       }
     }
     assert.equal(differing, 0, `${encoding}: texts split differently`);

@@ -16,6 +16,8 @@ export interface TokenCounter {
   count(text: string): number;
   /** The longest start of `text`, ending between two pieces, that is at most `maxTokens` tokens. */
   prefixWithin(text: string, maxTokens: number): string;
+  /** The pieces `count` sums, as the encoding's split regex would cut them (for tests and diagnostics). */
+  pieces(text: string): string[];
 }
 
 const counters = new Map<EncodingName, TokenCounter>();
@@ -168,6 +170,11 @@ function createCounter(encoding: EncodingName): TokenCounter {
         return true;
       });
       return text.slice(0, cut);
+    },
+    pieces(text) {
+      const pieces: string[] = [];
+      eachPiece(text, (start, end) => pieces.push(text.slice(start, end)) > 0);
+      return pieces;
     },
   };
 }
