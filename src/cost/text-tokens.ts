@@ -40,50 +40,86 @@ export function tokenCounter(encoding: EncodingName): TokenCounter {
   return counter;
 }
 
-/** Slots of a piece table (a power of two); it starts again when half full (~8 MB a thread at most). */
-const TABLE_SLOTS = 1 << 18;
-const MAX_PIECES = TABLE_SLOTS >> 1;
+/** Texts up to this long are remembered whole, up to this many of them. */
+const SHORT_TEXT = 64;
+const MAX_SHORT_TEXTS = 4_096;
+
+/** Piece tables start small (they stay in the CPU caches) and double up to this many slots. */
+const FIRST_SLOTS = 1 << 12;
+const MAX_SLOTS = 1 << 18;
 
 /**
  * Piece → token count, open addressing over a hash the scan computes as it goes: no substring is cut
  * and no string hashed again for a piece seen before, which is most of them (a lookup compares the
- * stored piece with the text in place).
+ * stored piece with the text in place). Kept at most half full; full at its largest, it starts again.
  */
 class PieceTable {
-  private readonly hashes = new Int32Array(TABLE_SLOTS);
-  private readonly counts = new Int32Array(TABLE_SLOTS).fill(-1);
-  private readonly pieces: string[] = new Array<string>(TABLE_SLOTS).fill('');
+  /** Per slot: the piece's hash, then its token count (-1: empty), side by side for one cache line. */
+  private entries = new Int32Array(2 * FIRST_SLOTS).fill(-1);
+  private pieces: string[] = new Array<string>(FIRST_SLOTS).fill('');
+  private mask = FIRST_SLOTS - 1;
   private size = 0;
 
   constructor(private readonly countPiece: (piece: string) => number) {}
 
   /** Tokens of `text[start, end)`, whose hash is `hash`. */
   tokens(text: string, start: number, end: number, hash: number): number {
-    const mask = TABLE_SLOTS - 1;
-    let slot = hash & mask;
+    const entries = this.entries;
+    let slot = spread(hash) & this.mask;
     for (;;) {
-      const count = this.counts[slot]!;
+      const count = entries[2 * slot + 1]!;
       if (count < 0) break;
-      if (this.hashes[slot] === hash) {
+      if (entries[2 * slot] === hash) {
         const piece = this.pieces[slot]!;
         if (piece.length === end - start && text.startsWith(piece, start)) return count;
       }
-      slot = (slot + 1) & mask;
+      slot = (slot + 1) & this.mask;
     }
     const piece = text.slice(start, end);
     const count = this.countPiece(piece);
-    if (this.size >= MAX_PIECES) {
-      this.counts.fill(-1);
-      this.pieces.fill('');
-      this.size = 0;
-      slot = hash & mask;
-    }
-    this.hashes[slot] = hash;
-    this.counts[slot] = count;
-    this.pieces[slot] = piece;
-    this.size++;
+    this.insert(hash, piece, count);
     return count;
   }
+
+  private insert(hash: number, piece: string, count: number): void {
+    if (2 * (this.size + 1) > this.mask + 1) {
+      const slots = this.mask + 1;
+      if (slots < MAX_SLOTS) this.rehash(2 * slots);
+      else this.clear();
+    }
+    let slot = spread(hash) & this.mask;
+    while (this.entries[2 * slot + 1]! >= 0) slot = (slot + 1) & this.mask;
+    this.entries[2 * slot] = hash;
+    this.entries[2 * slot + 1] = count;
+    this.pieces[slot] = piece;
+    this.size++;
+  }
+
+  private rehash(slots: number): void {
+    const { entries, pieces } = this;
+    this.entries = new Int32Array(2 * slots).fill(-1);
+    this.pieces = new Array<string>(slots).fill('');
+    this.mask = slots - 1;
+    this.size = 0;
+    for (let slot = 0; slot < pieces.length; slot++) {
+      if (entries[2 * slot + 1]! >= 0) this.insert(entries[2 * slot]!, pieces[slot]!, entries[2 * slot + 1]!);
+    }
+  }
+
+  private clear(): void {
+    this.entries.fill(-1);
+    this.pieces.fill('');
+    this.size = 0;
+  }
+}
+
+/** Spreads a piece hash over the slot bits (murmur3's finalizer). */
+function spread(hash: number): number {
+  let h = hash ^ (hash >>> 16);
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
 
 /** The hash of pieces: 31·h + UTF-16 unit, in 32 bits. */
@@ -96,6 +132,7 @@ const isAsciiLetter = (u: number) => isAsciiLower(u) || isAsciiUpper(u);
 function createCounter(encoding: EncodingName): TokenCounter {
   const o200k = encoding === 'o200k_base';
   const pieceEnd = o200k ? o200kPieceEnd : cl100kPieceEnd;
+  const shortTexts = new Map<string, number>();
   const table = new PieceTable((piece) =>
     piece.includes('\ufeff')
       ? bytePairCount(piece, byteRanks(encoding))
@@ -153,11 +190,20 @@ function createCounter(encoding: EncodingName): TokenCounter {
   return {
     encoding,
     count(text) {
+      // Short strings repeat (roles, a system prompt rendered from a constant): remembered whole.
+      if (text.length <= SHORT_TEXT) {
+        const known = shortTexts.get(text);
+        if (known !== undefined) return known;
+      }
       let total = 0;
       eachPiece(text, (_start, _end, tokens) => {
         total += tokens;
         return true;
       });
+      if (text.length <= SHORT_TEXT) {
+        if (shortTexts.size >= MAX_SHORT_TEXTS) shortTexts.clear();
+        shortTexts.set(text, total);
+      }
       return total;
     },
     prefixWithin(text, maxTokens) {

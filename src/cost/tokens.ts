@@ -127,7 +127,7 @@ function chatTokens(messages: unknown, counter: TokenCounter, uncounted?: Set<st
   for (const message of messages) {
     if (!isObject(message)) continue;
     tokens += CHAT_TOKENS_PER_MESSAGE;
-    for (const key in message) {
+    for (const key of Object.keys(message)) {
       const value = message[key];
       if (typeof value === 'string') {
         tokens += counter.count(value);
