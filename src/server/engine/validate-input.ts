@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
-import { inputList, promptText } from '../responder/prompt-text.js';
+import { counterForModel, requestInputTokens } from '../../cost/tokens.js';
+import { inputList } from '../responder/prompt-text.js';
 import type { BatchError } from '../types.js';
-import { estimateTokens } from '../util/tokens.js';
 import { isBlank, readLines } from './jsonl-lines.js';
 import { parseRequestLine } from './request-line.js';
 
@@ -115,7 +115,7 @@ export async function validateInputFile(
       } else {
         model ??= body.model;
         seen.add(custom_id);
-        tokens += estimateTokens(promptText(endpoint, body));
+        tokens += requestInputTokens(endpoint, body, counterForModel(String(body.model)));
         if (endpoint === '/v1/embeddings') embeddingInputs += inputList(body.input).length;
       }
     }

@@ -1,6 +1,6 @@
 /**
- * The prompt text of a request body, per endpoint: what the token estimate counts and what the built-in
- * responder answers about. Unknown shapes contribute nothing rather than failing.
+ * The prompt text of a request body, per endpoint: what the built-in responder answers about (its token
+ * counts come from src/cost/tokens.ts). Unknown shapes contribute nothing rather than failing.
  */
 export function promptText(endpoint: string, body: Record<string, unknown>): string {
   switch (endpoint) {
