@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
  * dependency it is read from a local copy; once it is, this becomes `gpt-tokenizer/${module}` (the
  * package's exports map adds `cjs/` and `.js`).
  */
-const specifier = (module: string) => `/tmp/sdk/node_modules/gpt-tokenizer/cjs/${module}.js`;
+const specifier = (module: string) => `gpt-tokenizer/${module}`;
 
 /** The BPE encodings batchpipe counts with. */
 export type EncodingName = 'o200k_base' | 'cl100k_base';
