@@ -7,11 +7,7 @@
  */
 import { createRequire } from 'node:module';
 
-/**
- * Where `require` finds a module of the package (`encoding/o200k_base`, …). Until gpt-tokenizer is a
- * dependency it is read from a local copy; once it is, this becomes `gpt-tokenizer/${module}` (the
- * package's exports map adds `cjs/` and `.js`).
- */
+/** Where `require` finds a module of the package (`encoding/o200k_base`, …): its exports map adds `cjs/` and `.js`. */
 const specifier = (module: string) => `gpt-tokenizer/${module}`;
 
 /** The BPE encodings batchpipe counts with. */
