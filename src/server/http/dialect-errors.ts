@@ -19,8 +19,8 @@ export function dialectOfPath(path: string): Dialect {
   return 'openai';
 }
 
+/** Types an ApiError may carry for Anthropic; the rest (`invalid_request_error`, every ApiError's default, included) follow the status. */
 const ANTHROPIC_TYPES = new Set([
-  'invalid_request_error',
   'authentication_error',
   'billing_error',
   'permission_error',

@@ -19,6 +19,14 @@ export function respondGenerateContent(ctx: RespondContext, model: string): Outc
   if (!Array.isArray(body.contents) || body.contents.length === 0) {
     return invalidArgument('* GenerateContentRequest.contents: contents is not specified');
   }
+  const empty = body.contents.findIndex(
+    (c) => !isObject(c) || !Array.isArray(c.parts) || c.parts.length === 0,
+  );
+  if (empty !== -1) {
+    return invalidArgument(
+      `* GenerateContentRequest.contents[${empty}].parts: contents.parts must not be empty.`,
+    );
+  }
   const config = isObject(body.generationConfig) ? body.generationConfig : {};
   const prompt = [contentsText([body.systemInstruction]), contentsText(body.contents)]
     .filter(Boolean)
