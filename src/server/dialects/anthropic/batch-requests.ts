@@ -39,8 +39,7 @@ export async function writeBatchRequests(req: IncomingMessage, tmpPath: string):
     req.resume(); // Drain the rest so the client can read the answer.
     await rm(tmpPath, { force: true });
     if (err instanceof ApiError) throw err;
-    if (err instanceof BatchpipeError)
-      throw invalidRequest(`The request body is not valid JSON: ${err.message}`);
+    if (err instanceof BatchpipeError) throw invalidRequest(bodyProblem(err.message));
     throw err;
   }
 }
@@ -110,6 +109,12 @@ function engineLine(request: unknown, index: number, seen: Set<string>): string 
     throw invalidRequest(`${at}.params.stream: streaming is not supported in a batch`);
   seen.add(customId);
   return JSON.stringify({ custom_id: customId, method: 'POST', url: '/v1/messages', body: params });
+}
+
+/** The JSON scanner's words (written for the CLI's `--json-path`) as an API's. */
+function bodyProblem(message: string): string {
+  if (/^no --json-path requests /.test(message)) return 'requests: Field required';
+  return `The request body could not be parsed: ${message.replace(/--json-path requests/g, "'requests'")}`;
 }
 
 function tooLarge(): ApiError {

@@ -83,7 +83,10 @@ export const listMessageBatches: Handler = withServerDate(async (ctx, req, res, 
   });
 });
 
-/** `POST /v1/messages/batches/{id}/cancel`: `canceling` now; requests that never ran end `canceled`. */
+/**
+ * `POST /v1/messages/batches/{id}/cancel`: `canceling` now; requests that never ran end `canceled`. A
+ * batch already canceling, or writing its results, is shown as it is.
+ */
 export const cancelMessageBatch: Handler = withServerDate(async (ctx, req, res, [id]) => {
   const { batch } = requireMessageBatch(ctx, id);
   if (batch.status === 'validating' || batch.status === 'in_progress') {
@@ -92,7 +95,7 @@ export const cancelMessageBatch: Handler = withServerDate(async (ctx, req, res, 
       b.cancelling_at = ctx.clock.nowSeconds();
     });
     ctx.engine.cancel(batch.id);
-  } else if (batch.status !== 'cancelling') {
+  } else if (TERMINAL_STATUSES.has(batch.status)) {
     throw invalidRequest(`Message batch ${id} has ended; only a batch still processing can be canceled.`);
   }
   sendJson(res, 200, messageBatchView(requireMessageBatch(ctx, id), requestOrigin(req)));

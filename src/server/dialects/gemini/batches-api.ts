@@ -118,7 +118,10 @@ export const listGeminiBatches: Handler = withServerDate(async (ctx, _req, res, 
   });
 });
 
-/** `POST /v1beta/batches/{name}:cancel`: the batch ends `CANCELLED` with what has finished. */
+/**
+ * `POST /v1beta/batches/{name}:cancel`: the batch ends `CANCELLED` with what has finished. A batch
+ * already cancelling, or writing its results, is left as it is.
+ */
 export const cancelGeminiBatch: Handler = withServerDate(async (ctx, _req, res, [name]) => {
   const { batch } = requireGeminiBatch(ctx, name);
   if (batch.status === 'validating' || batch.status === 'in_progress') {
