@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -398,6 +399,31 @@ test('anthropic: requests that break the custom_id rules or lack a field are ref
       assert.match(body.error.message, message, what);
       assert.ok(err.requestID, `${what}: the request-id header`);
     }
+    const tooLarge = await new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
+      // A body declared past 256 MB is refused before it is read.
+      const req = request(`${server.origin}/v1/messages/batches`, {
+        method: 'POST',
+        headers: {
+          'x-api-key': 'test',
+          'anthropic-version': '2023-06-01',
+          'content-length': String(257 * 1024 * 1024),
+        },
+      });
+      req.on('response', (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => {
+          body += chunk.toString();
+        });
+        res.on('end', () => {
+          resolve({ status: res.statusCode, body });
+          req.destroy();
+        });
+      });
+      req.on('error', reject);
+      req.write('{"requests": [');
+    });
+    assert.equal(tooLarge.status, 413);
+    assert.equal((JSON.parse(tooLarge.body) as Anthropic.ErrorResponse).error.type, 'request_too_large');
     assert.equal((await client.messages.batches.list()).data.length, 0, 'no refused request created a batch');
 
     const edge = await client.messages.batches.create({

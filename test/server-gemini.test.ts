@@ -473,3 +473,70 @@ test('gemini: files and batches list in pages; each API sees only its own files'
     const gone = await ai.files.get({ name: names[0] as string }).catch((e: unknown) => e);
     assert.equal((gone as ApiError).status, 404);
   }));
+
+test('gemini: the resumable upload protocol: offsets checked, query and cancel, the server names the file', () =>
+  withServer({}, async (server) => {
+    const headers = { 'x-goog-api-key': 'test' };
+    const start = (file: Record<string, unknown>) =>
+      fetch(`${server.origin}/upload/v1beta/files`, {
+        method: 'POST',
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          'x-goog-upload-protocol': 'resumable',
+          'x-goog-upload-command': 'start',
+          'x-goog-upload-header-content-length': '10',
+          'x-goog-upload-header-content-type': 'text/plain',
+        },
+        body: JSON.stringify({ file }),
+      });
+    const named = await start({ name: 'files/mine' });
+    assert.equal(named.status, 400, 'the server names files itself');
+    const started = await start({ displayName: 'ten bytes' });
+    assert.equal(started.status, 200);
+    assert.equal(started.headers.get('x-goog-upload-status'), 'active');
+    const uploadUrl = started.headers.get('x-goog-upload-url') as string;
+    assert.ok(uploadUrl.startsWith(`${server.origin}/upload/v1beta/files?upload_id=`));
+    const send = (command: string, offset: number, body = '') =>
+      fetch(uploadUrl, {
+        method: 'POST',
+        headers: { ...headers, 'x-goog-upload-command': command, 'x-goog-upload-offset': String(offset) },
+        body,
+      });
+
+    const wrongOffset = await send('upload', 3, 'abc');
+    assert.equal(wrongOffset.status, 400);
+    assert.equal(((await wrongOffset.json()) as JsonObject).error.status, 'INVALID_ARGUMENT');
+    const first = await send('upload', 0, 'hello');
+    assert.equal(first.headers.get('x-goog-upload-status'), 'active');
+    const query = await send('query', 0);
+    assert.equal(query.headers.get('x-goog-upload-size-received'), '5');
+    const early = await send('upload, finalize', 5, 'abc');
+    assert.equal(early.status, 400, 'a finalize short of the declared size is refused');
+    const last = await send('upload, finalize', 8, 'de');
+    assert.equal(last.status, 200);
+    assert.equal(last.headers.get('x-goog-upload-status'), 'final');
+    const file = ((await last.json()) as JsonObject).file;
+    assert.equal(file.sizeBytes, '10');
+    assert.equal(file.displayName, 'ten bytes');
+    const ai = geminiClient(server);
+    const downloaded = await fetch(`${server.origin}/v1beta/${file.name}:download?alt=media`, { headers });
+    assert.equal(await downloaded.text(), 'helloabcde');
+    assert.equal(
+      (await ai.files.get({ name: file.name })).sha256Hash,
+      createHash('sha256').update('helloabcde').digest('base64'),
+    );
+
+    const other = (await start({})).headers.get('x-goog-upload-url') as string;
+    const cancel = await fetch(other, {
+      method: 'POST',
+      headers: { ...headers, 'x-goog-upload-command': 'cancel' },
+    });
+    assert.equal(cancel.headers.get('x-goog-upload-status'), 'cancelled');
+    const afterCancel = await fetch(other, {
+      method: 'POST',
+      headers: { ...headers, 'x-goog-upload-command': 'upload', 'x-goog-upload-offset': '0' },
+      body: 'x',
+    });
+    assert.equal(afterCancel.status, 404);
+  }));
