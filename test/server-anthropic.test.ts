@@ -179,22 +179,20 @@ test('anthropic: create → poll → results, every custom_id once, tool inputs 
         }),
       );
     }
-    requests.push(
-      textRequest('cached-0', 'Use the policy.', {
-        system: [
-          { type: 'text', text: 'A long policy text. '.repeat(40), cache_control: { type: 'ephemeral' } },
-        ],
-      }),
-      textRequest('cached-1', 'Use the policy again.', {
-        system: [
-          {
-            type: 'text',
-            text: 'A long policy text. '.repeat(40),
-            cache_control: { type: 'ephemeral', ttl: '1h' },
-          },
-        ],
-      }),
-    );
+    // The same prompt, its system block cached (5 minutes or 1 hour) or not.
+    const policy = 'A long policy text. '.repeat(40);
+    const cachedTtl = new Map<string, '5m' | '1h'>();
+    for (let i = 0; i < 16; i++) {
+      const ttl = i % 2 === 0 ? '5m' : '1h';
+      cachedTtl.set(`cached-${i}`, ttl);
+      const cacheControl = ttl === '1h' ? { type: 'ephemeral', ttl: '1h' } : { type: 'ephemeral' };
+      requests.push(
+        textRequest(`cached-${i}`, 'Use the policy.', {
+          system: [{ type: 'text', text: policy, cache_control: cacheControl }],
+        }),
+      );
+    }
+    requests.push(textRequest('uncached', 'Use the policy.', { system: [{ type: 'text', text: policy }] }));
 
     const created = await client.messages.batches.create({ requests });
     assertFields(created, MESSAGE_BATCH_FIELDS, 'the created MessageBatch');
@@ -261,21 +259,44 @@ test('anthropic: create → poll → results, every custom_id once, tool inputs 
         } else assert.ok(block.text.length > 0);
       }
     }
-    for (const [customId, ttl] of [
-      ['cached-0', '5m'],
-      ['cached-1', '1h'],
-    ] as const) {
+    const usageOf = (customId: string) => {
       const line = results.get(customId) as ResultLine;
       assert.equal(line.result.type, 'succeeded');
-      if (line.result.type !== 'succeeded') continue;
-      const usage = line.result.message.usage;
+      return (line.result as Anthropic.Messages.MessageBatchSucceededResult).message.usage;
+    };
+    const uncached = usageOf('uncached');
+    assert.equal(uncached.cache_read_input_tokens, 0);
+    assert.equal(uncached.cache_creation_input_tokens, 0);
+    let reads = 0;
+    let writes = 0;
+    for (const [customId, ttl] of cachedTtl) {
+      const usage = usageOf(customId);
       const read = usage.cache_read_input_tokens ?? 0;
       const written = usage.cache_creation_input_tokens ?? 0;
       assert.ok(read > 0 !== written > 0, `${customId}: a cached prefix is either read or written`);
-      const perTtl =
-        usage.cache_creation?.[ttl === '1h' ? 'ephemeral_1h_input_tokens' : 'ephemeral_5m_input_tokens'];
-      assert.equal(perTtl, written, `${customId}: the write is counted under its ttl`);
+      assert.equal(
+        usage.input_tokens + read + written,
+        uncached.input_tokens,
+        `${customId}: the prompt is split, not grown`,
+      );
+      const creation = usage.cache_creation;
+      assert.equal(
+        creation?.ephemeral_1h_input_tokens,
+        ttl === '1h' ? written : 0,
+        `${customId}: 1 h writes`,
+      );
+      assert.equal(
+        creation?.ephemeral_5m_input_tokens,
+        ttl === '5m' ? written : 0,
+        `${customId}: 5 min writes`,
+      );
+      if (read > 0) reads++;
+      else writes++;
     }
+    assert.ok(
+      reads > 0 && writes > 0,
+      `both cache reads and writes occur (${reads} reads, ${writes} writes)`,
+    );
 
     // The wire itself: JSONL, one result a line.
     const raw = await fetch(ended.results_url as string, {
