@@ -3,7 +3,7 @@ import type { BatchEngine } from '../engine/batch-engine.js';
 import type { Tally } from '../engine/result-journal.js';
 import type { ApiFaults } from '../faults/api-faults.js';
 import type { DataDir } from '../store/data-dir.js';
-import type { ServerStore } from '../store/server-store.js';
+import type { ServerStore, StoredBatch } from '../store/server-store.js';
 import type { BatchObject } from '../types.js';
 import type { ServerClock } from '../util/clock.js';
 
@@ -58,4 +58,14 @@ export function requestOrigin(req: IncomingMessage): string {
   if (host && /^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$/.test(host)) return `http://${host}`;
   const address = req.socket.localAddress ?? '127.0.0.1';
   return `http://${address.includes(':') ? `[${address}]` : address}:${req.socket.localPort}`;
+}
+
+/** Marks a batch `cancelling` and has the engine stop it; it ends `cancelled` with what has finished. */
+export function startCancelling(ctx: ApiContext, batchId: string): StoredBatch {
+  const updated = ctx.store.updateBatch(batchId, ({ batch }) => {
+    batch.status = 'cancelling';
+    batch.cancelling_at = ctx.clock.nowSeconds();
+  });
+  ctx.engine.cancel(batchId);
+  return updated;
 }

@@ -5,7 +5,7 @@ import { readJsonBody } from '../http/read-json-body.js';
 import { sendJson } from '../http/respond.js';
 import { type BatchInternals, type BatchObject, emptyUsage } from '../types.js';
 import { isBatchId, newBatchId, newFileId } from '../util/ids.js';
-import { type ApiContext, type Handler, liveTally, withServerDate } from './api-context.js';
+import { type ApiContext, type Handler, liveTally, startCancelling, withServerDate } from './api-context.js';
 import { requireFile } from './files-api.js';
 import { intParam, listBody, stringParam } from './query-params.js';
 
@@ -125,12 +125,7 @@ export const retrieveBatch: Handler = withServerDate(async (ctx, _req, res, [bat
 export const cancelBatch: Handler = withServerDate(async (ctx, _req, res, [batchId]) => {
   const batch = requireBatch(ctx, batchId);
   if (batch.status === 'validating' || batch.status === 'in_progress') {
-    const updated = ctx.store.updateBatch(batch.id, ({ batch: b }) => {
-      b.status = 'cancelling';
-      b.cancelling_at = ctx.clock.nowSeconds();
-    });
-    ctx.engine.cancel(batch.id);
-    sendJson(res, 200, present(ctx, updated.batch));
+    sendJson(res, 200, present(ctx, startCancelling(ctx, batch.id).batch));
     return;
   }
   if (batch.status === 'cancelling' || batch.status === 'cancelled') {

@@ -13,6 +13,7 @@ import { BatchpipeError } from '../../../errors.js';
 import { jsonArrayLines } from '../../../sources/json-array.js';
 import { LineSplitter } from '../../../validate/line-splitter.js';
 import { ApiError, invalidRequest } from '../../http/api-error.js';
+import { isObject } from '../../util/is-object.js';
 
 /** Anthropic's limits on one batch. */
 export const MAX_BATCH_REQUESTS = 100_000;
@@ -121,8 +122,4 @@ function tooLarge(): ApiError {
   return new ApiError(413, `Request exceeds the maximum size of a batch (${MAX_BATCH_BYTES} bytes).`, {
     type: 'request_too_large',
   });
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -7,7 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { type ApiContext, type Handler, requestOrigin, withServerDate } from '../../api/api-context.js';
+import {
+  type ApiContext,
+  type Handler,
+  requestOrigin,
+  startCancelling,
+  withServerDate,
+} from '../../api/api-context.js';
 import { isBlank, readLines } from '../../engine/jsonl-lines.js';
 import { parseRequestLine } from '../../engine/request-line.js';
 import { ApiError, invalidRequest } from '../../http/api-error.js';
@@ -90,11 +96,7 @@ export const listMessageBatches: Handler = withServerDate(async (ctx, req, res, 
 export const cancelMessageBatch: Handler = withServerDate(async (ctx, req, res, [id]) => {
   const { batch } = requireMessageBatch(ctx, id);
   if (batch.status === 'validating' || batch.status === 'in_progress') {
-    ctx.store.updateBatch(batch.id, ({ batch: b }) => {
-      b.status = 'cancelling';
-      b.cancelling_at = ctx.clock.nowSeconds();
-    });
-    ctx.engine.cancel(batch.id);
+    startCancelling(ctx, batch.id);
   } else if (TERMINAL_STATUSES.has(batch.status)) {
     throw invalidRequest(`Message batch ${id} has ended; only a batch still processing can be canceled.`);
   }

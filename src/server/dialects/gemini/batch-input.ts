@@ -13,6 +13,7 @@ import { invalidRequest } from '../../http/api-error.js';
 import type { StoredBatch } from '../../store/server-store.js';
 import type { BatchError, GeminiBatchInternals } from '../../types.js';
 import { geminiFileName } from '../../util/ids.js';
+import { isObject } from '../../util/is-object.js';
 import { type FileKeeper, keepInternalFile, recordInternalFile } from '../engine-batch.js';
 
 /** The engine URL of a batch's requests: the model's `generateContent` or `embedContent`. */
@@ -152,8 +153,4 @@ function parseLine(text: string): ParsedLine {
 
 function batchError(code: string, message: string): BatchError {
   return { code, message, param: null, line: null };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -6,13 +6,20 @@
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type ApiContext, type Handler, liveTally, withServerDate } from '../../api/api-context.js';
+import {
+  type ApiContext,
+  type Handler,
+  liveTally,
+  startCancelling,
+  withServerDate,
+} from '../../api/api-context.js';
 import { ApiError, invalidRequest } from '../../http/api-error.js';
 import { readJsonBody } from '../../http/read-json-body.js';
 import { sendJson } from '../../http/respond.js';
 import type { StoredBatch } from '../../store/server-store.js';
 import { type GeminiBatchInternals, TERMINAL_STATUSES } from '../../types.js';
 import { batchIdOfGemini, geminiBatchName, newFileId, newGeminiFileId } from '../../util/ids.js';
+import { isObject } from '../../util/is-object.js';
 import { keepInternalFile, newEngineBatch } from '../engine-batch.js';
 import { inlineRequestsText, requestUrl } from './batch-input.js';
 import { pageSize, requireGeminiFile } from './files-api.js';
@@ -125,11 +132,7 @@ export const listGeminiBatches: Handler = withServerDate(async (ctx, _req, res, 
 export const cancelGeminiBatch: Handler = withServerDate(async (ctx, _req, res, [name]) => {
   const { batch } = requireGeminiBatch(ctx, name);
   if (batch.status === 'validating' || batch.status === 'in_progress') {
-    ctx.store.updateBatch(batch.id, ({ batch: b }) => {
-      b.status = 'cancelling';
-      b.cancelling_at = ctx.clock.nowSeconds();
-    });
-    ctx.engine.cancel(batch.id);
+    startCancelling(ctx, batch.id);
   } else if (TERMINAL_STATUSES.has(batch.status)) {
     throw new ApiError(400, `Batch ${geminiBatchName(batch.id)} has already ended.`, {
       type: 'FAILED_PRECONDITION',
@@ -172,8 +175,4 @@ function requireGeminiBatch(ctx: ApiContext, tail: string | undefined): StoredBa
     throw new ApiError(404, `Batch batches/${tail ?? ''} not found.`, { type: 'NOT_FOUND' });
   }
   return stored;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

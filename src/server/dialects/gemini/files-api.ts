@@ -20,6 +20,7 @@ import type { StoredFile } from '../../store/server-store.js';
 import type { FileObject } from '../../types.js';
 import { rfc3339 } from '../../util/clock.js';
 import { fileIdOfGemini, geminiFileName, newGeminiFileId } from '../../util/ids.js';
+import { isObject } from '../../util/is-object.js';
 
 /** Gemini's limit on one file. */
 export const MAX_GEMINI_FILE_BYTES = 2 * 1024 * 1024 * 1024;
@@ -379,8 +380,4 @@ export function pageSize(query: URLSearchParams, fallback: number, max: number):
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return typeof value === 'string' ? value.trim() : undefined;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
