@@ -542,3 +542,21 @@ test('anthropic: the key is checked as Anthropic checks it (x-api-key or bearer)
     assert.equal(noKey.status, 401);
     assert.ok(!(await noKey.text()).includes('secret'), 'the key is never echoed');
   }));
+
+test('anthropic: --lose-create-responses creates the batch but loses the answer; --truncate-downloads cuts the first results in half', () =>
+  withServer({ loseCreateResponses: 1, truncateDownloads: 1 }, async (server) => {
+    const client = anthropicClient(server, { maxRetries: 0 });
+    const requests = textRequests(9);
+    const lost = await client.messages.batches.create({ requests }).catch((e: unknown) => e);
+    assert.ok(lost instanceof Anthropic.APIConnectionError, 'the client sees a network error');
+    const listed = (await client.messages.batches.list()).data;
+    assert.equal(listed.length, 1, 'yet the batch was created: listing finds it');
+    const id = (listed[0] as MessageBatch).id;
+    await waitEnded(client, id);
+    assert.equal(
+      (await resultsOf(client, id)).length,
+      4,
+      'the first download ends cleanly after half its lines',
+    );
+    assert.equal(byCustomId(await resultsOf(client, id)).size, requests.length, 'the next one is whole');
+  }));

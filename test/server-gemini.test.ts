@@ -540,3 +540,38 @@ test('gemini: the resumable upload protocol: offsets checked, query and cancel, 
     });
     assert.equal(afterCancel.status, 404);
   }));
+
+test('gemini: --lose-create-responses creates the batch but loses the answer; --truncate-downloads cuts the first results download in half', () =>
+  withServer({ loseCreateResponses: 2, truncateDownloads: 1 }, async (server, dir) => {
+    const ai = geminiClient(server);
+    const input = path.join(dir, 'in.jsonl');
+    const keys = Array.from({ length: 9 }, (_, i) => `k${i}`);
+    writeFileSync(
+      input,
+      `${keys.map((key) => JSON.stringify({ key, request: { contents: [{ parts: [{ text: key }] }] } })).join('\n')}\n`,
+    );
+    const lostUpload = await ai.files
+      .upload({ file: input, config: { mimeType: 'application/jsonl' } })
+      .catch((e: unknown) => e);
+    assert.ok(lostUpload instanceof Error, 'the finishing upload loses its answer');
+    const files: string[] = [];
+    for await (const file of await ai.files.list()) files.push(file.name as string);
+    assert.equal(files.length, 1, 'yet the file was kept: listing finds it');
+    const lostBatch = await ai.batches
+      .create({ model: MODEL, src: files[0] as string })
+      .catch((e: unknown) => e);
+    assert.ok(lostBatch instanceof Error, 'the creation loses its answer');
+    const batches: string[] = [];
+    for await (const job of await ai.batches.list()) batches.push(job.name as string);
+    assert.equal(batches.length, 1, 'yet the batch was created');
+    const job = await waitDone(ai, batches[0] as string);
+    const first = path.join(dir, 'first.jsonl');
+    const second = path.join(dir, 'second.jsonl');
+    await ai.files.download({ file: job.dest?.fileName as string, downloadPath: first });
+    await ai.files.download({ file: job.dest?.fileName as string, downloadPath: second });
+    assert.equal(jsonlLines(readFileSync(first, 'utf8')).length, 4, 'cut after half its lines');
+    assert.deepEqual(
+      jsonlLines(readFileSync(second, 'utf8')).map((r) => r.key),
+      keys,
+    );
+  }));
