@@ -102,7 +102,7 @@ export const deleteFile: Handler = withServerDate(async (ctx, _req, res, [fileId
 });
 
 /** The byte length of a file's first half of lines (rounded down), ending just after a newline. */
-async function halfLinesBoundary(filePath: string): Promise<number> {
+export async function halfLinesBoundary(filePath: string): Promise<number> {
   const ends: number[] = [];
   let offset = 0;
   for await (const chunk of createReadStream(filePath) as AsyncIterable<Buffer>) {

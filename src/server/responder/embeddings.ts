@@ -61,7 +61,8 @@ export function respondEmbeddings(ctx: RespondContext, seed: number): Outcome {
   });
 }
 
-function unitVector(dimensions: number, seed: number, model: string, text: string): number[] {
+/** A unit-length vector that depends only on the seed, model, size and text (equal texts embed equally). */
+export function unitVector(dimensions: number, seed: number, model: string, text: string): number[] {
   const rng = createRng(seed, 'embedding', model, dimensions, text);
   const vector = new Array<number>(dimensions);
   let norm = 0;
