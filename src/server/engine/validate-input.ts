@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { counterForModel, requestInputTokens } from '../../cost/tokens.js';
-import { inputList } from '../responder/prompt-text.js';
+import { ENDPOINTS } from '../../types.js';
+import { inputList, promptText } from '../responder/prompt-text.js';
 import type { BatchError } from '../types.js';
 import { isBlank, readLines } from './jsonl-lines.js';
 import { parseRequestLine } from './request-line.js';
@@ -123,7 +124,7 @@ export async function validateInputFile(
       } else {
         model ??= body.model as string;
         seen.add(custom_id);
-        tokens += requestInputTokens(endpoint, body, counterForModel(String(body.model)));
+        tokens += inputTokensOf(endpoint, body);
         if (endpoint === '/v1/embeddings') embeddingInputs += inputList(body.input).length;
       }
     }
@@ -154,4 +155,15 @@ function batchError(
   line: number | null = null,
 ): BatchError {
   return { code, message, param, line };
+}
+
+/**
+ * A request's input tokens for the enqueued-token limit: as OpenAI bills them on its endpoints; for
+ * the Anthropic and Gemini dialects (whose tokenizers are not public), its prompt text counted with
+ * the stand-in encoding.
+ */
+function inputTokensOf(endpoint: string, body: Record<string, unknown>): number {
+  const counter = counterForModel(String(body.model ?? ''));
+  if ((ENDPOINTS as readonly string[]).includes(endpoint)) return requestInputTokens(endpoint, body, counter);
+  return counter.count(promptText(endpoint, body));
 }

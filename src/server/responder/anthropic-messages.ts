@@ -1,6 +1,7 @@
+import type { TokenCounter } from '../../cost/text-tokens.js';
+import { counterForModel } from '../../cost/tokens.js';
 import type { Outcome } from '../execution.js';
 import { hash32 } from '../util/prng.js';
-import { estimateTokens } from '../util/tokens.js';
 import { lastUserText, promptText } from './prompt-text.js';
 import { positiveInt, promptWords, replyText } from './reply-text.js';
 import { isObject, ok, type RespondContext } from './respond-context.js';
@@ -12,7 +13,7 @@ import { structuredText } from './structured-output.js';
  * (`{ type: 'tool', name }`, or `{ type: 'any' }` for the first tool) gives a `tool_use` block whose
  * `input` is valid against the tool's `input_schema`; `output_config.format` of type `json_schema` gives
  * a text block of JSON valid against its schema; otherwise a short text cut at `max_tokens`.
- * `usage` counts about 4 characters a token; a prompt with `cache_control` blocks reports the text up
+ * `usage` counts tokens with the model's encoding (o200k_base for Claude, a stand-in: Anthropic's tokenizer is not public); a prompt with `cache_control` blocks reports the text up
  * to the last of them as cached, read or written (which one depends on the request, deterministically).
  */
 export function respondAnthropicMessage(ctx: RespondContext): Outcome {
@@ -24,6 +25,7 @@ export function respondAnthropicMessage(ctx: RespondContext): Outcome {
     return invalid('messages: at least one message is required');
   }
   const prompt = promptText('/v1/messages', body);
+  const counter = counterForModel(body.model);
   const userText = lastUserText(body.messages) || prompt;
   const tool = forcedTool(body);
   if (tool === null) return invalid('tool_choice: names a tool that is not in tools');
@@ -51,7 +53,7 @@ export function respondAnthropicMessage(ctx: RespondContext): Outcome {
     content = [{ type: 'text', text: outputText, citations: null }];
     stopReason = 'end_turn';
   } else {
-    const reply = replyText(userText, rng, maxTokens);
+    const reply = replyText(userText, rng, counter, maxTokens);
     outputText = reply.text;
     content = [{ type: 'text', text: reply.text, citations: null }];
     stopReason = reply.truncated ? 'max_tokens' : 'end_turn';
@@ -68,7 +70,7 @@ export function respondAnthropicMessage(ctx: RespondContext): Outcome {
     stop_details: null,
     container: null,
     diagnostics: null,
-    usage: messageUsage(body, prompt, estimateTokens(outputText), ctx.idTail),
+    usage: messageUsage(body, prompt, counter.count(outputText), ctx.idTail, counter),
   });
 }
 
@@ -103,12 +105,18 @@ function forcedTool(body: Record<string, unknown>): { name: string; schema: unkn
  * Anthropic's `usage`, with the cache fields filled for prompts that mark blocks `cache_control`, so
  * a client's cost code meets cache reads and writes offline.
  */
-function messageUsage(body: Record<string, unknown>, prompt: string, outputTokens: number, idTail: string) {
+function messageUsage(
+  body: Record<string, unknown>,
+  prompt: string,
+  outputTokens: number,
+  idTail: string,
+  counter: TokenCounter,
+) {
   // Tool definitions are part of the prompt Anthropic bills.
   const tools = Array.isArray(body.tools) ? body.tools.map((t) => JSON.stringify(t)).join('\n') : '';
-  const inputTokens = estimateTokens(tools ? `${tools}\n${prompt}` : prompt);
+  const inputTokens = counter.count(tools ? `${tools}\n${prompt}` : prompt);
   const cache = cachedPrefix(body);
-  const cached = Math.min(inputTokens, estimateTokens(cache.text));
+  const cached = Math.min(inputTokens, counter.count(cache.text));
   const read = cached > 0 && hash32(idTail, 'cache') % 2 === 0;
   const written = cached > 0 && !read ? cached : 0;
   return {

@@ -1,5 +1,5 @@
+import { counterForModel } from '../../cost/tokens.js';
 import type { Outcome } from '../execution.js';
-import { estimateTokens } from '../util/tokens.js';
 import { unitVector } from './embeddings.js';
 import { contentsText } from './prompt-text.js';
 import { positiveInt, promptWords, replyText } from './reply-text.js';
@@ -37,29 +37,30 @@ export function respondGenerateContent(ctx: RespondContext, model: string): Outc
   const maxTokens = positiveInt(config.maxOutputTokens);
   const count = positiveInt(config.candidateCount) ?? 1;
 
+  const counter = counterForModel(model);
   let outputTokens = 0;
   const candidates = Array.from({ length: count }, (_, index) => {
     let part: Record<string, unknown>;
     let finishReason = 'STOP';
     if (call) {
       const args = instanceForSchema(call.schema, { rng, words: promptWords(userText) });
-      outputTokens += estimateTokens(JSON.stringify(args));
+      outputTokens += counter.count(JSON.stringify(args));
       part = { functionCall: { name: call.name, args } };
     } else if (json) {
       const schema = config.responseJsonSchema ?? jsonSchemaOf(config.responseSchema) ?? JSON_OBJECT_SCHEMA;
       const text = structuredText(schema, userText, rng);
-      outputTokens += estimateTokens(text);
+      outputTokens += counter.count(text);
       part = { text };
     } else {
-      const reply = replyText(userText, rng, maxTokens);
-      outputTokens += estimateTokens(reply.text);
+      const reply = replyText(userText, rng, counter, maxTokens);
+      outputTokens += counter.count(reply.text);
       if (reply.truncated) finishReason = 'MAX_TOKENS';
       part = { text: reply.text };
     }
     return { content: { parts: [part], role: 'model' }, finishReason, index };
   });
 
-  const promptTokens = estimateTokens(prompt);
+  const promptTokens = counter.count(prompt);
   return ok({
     candidates,
     usageMetadata: {
