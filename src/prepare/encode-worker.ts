@@ -3,13 +3,13 @@
  * Results go back column-wise with their buffers transferred, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { errorToData } from '../internal/thread-errors.js';
 import {
   type ChunkPlacement,
   createChunkEncoder,
   type EncodeContext,
   transferablesOf,
 } from './encode-chunk.js';
-import { errorToData } from './thread-errors.js';
 
 const { ctx, finished, slot } = workerData as { ctx: EncodeContext; finished: Int32Array; slot: number };
 // Load the schemas only when the template needs each record checked.

@@ -5,7 +5,7 @@
  */
 import { rmSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { errorFromData } from '../prepare/thread-errors.js';
+import { errorFromData } from '../internal/thread-errors.js';
 import type { JoinWorkerData, JoinWorkerReply } from './join-worker.js';
 import { type LineChunk, parseLineChunk } from './line-chunks.js';
 import type { OutcomeContext } from './line-outcome.js';

@@ -5,9 +5,9 @@
  * and only the ranges and the formatted bytes cross threads.
  */
 import { Worker } from 'node:worker_threads';
+import { errorFromData } from '../internal/thread-errors.js';
 import type { Ledger, PackedPage, RequestOutcomeRow, RequestState } from '../ledger/ledger.js';
 import { unpackOutcomePage } from '../ledger/ledger.js';
-import { errorFromData } from '../prepare/thread-errors.js';
 import { sqlCsvRange } from './csv-sql-pages.js';
 import type { FormatWorkerData, FormatWorkerReply } from './format-worker.js';
 import type { LedgerRow, SeqRange } from './ledger-rows.js';

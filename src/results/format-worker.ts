@@ -3,8 +3,8 @@
  * turns them into CSV output, as `writeResults` would on the ledger's thread (see format-pages.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { errorToData } from '../internal/thread-errors.js';
 import { Ledger, type RequestState } from '../ledger/ledger.js';
-import { errorToData } from '../prepare/thread-errors.js';
 import { formatRange } from './format-pages.js';
 import type { SeqRange } from './ledger-rows.js';
 import { type CsvPageConfig, csvPageFormatter } from './write-results.js';

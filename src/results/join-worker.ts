@@ -11,7 +11,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { errorToData } from '../prepare/thread-errors.js';
+import { errorToData } from '../internal/thread-errors.js';
 import {
   attachScratch,
   type JoinCounts,

@@ -7,7 +7,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { errorToData } from '../prepare/thread-errors.js';
+import { errorToData } from '../internal/thread-errors.js';
 import type { ExpectedOutput } from './extract.js';
 import { parseLineChunk } from './line-chunks.js';
 import { attachScratch, StagingTable } from './outcome-stage.js';

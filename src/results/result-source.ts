@@ -3,8 +3,8 @@
  * object-mode Readable in input order (or completion order), in bounded memory.
  */
 import { Readable } from 'node:stream';
+import { parseJsonLossless } from '../internal/lossless-json.js';
 import type { Ledger, RejectRow, RequestResultRow } from '../ledger/ledger.js';
-import { parseJsonLossless } from '../sources/lossless-json.js';
 import type { SourceRecord } from '../types.js';
 import { parseCsvRecords } from './csv-cells.js';
 import type { ResultUsage } from './extract.js';
