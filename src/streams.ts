@@ -14,9 +14,9 @@
 import { Readable, Transform, Writable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from './errors.js';
 import type { Ledger } from './ledger/ledger.js';
-import type { EncodedChunk } from './prepare/encode-chunk.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from './prepare/prepare.js';
 import { BatchWriter, failOnReject, type RejectedRecord } from './sink/batch-writer.js';
+import type { EncodedChunk } from './sink/encoded-chunk.js';
 import { type Chunk, countLineBreaks, type RecordSyntax, recordChunks } from './sources/chunker.js';
 import { checkText, UTF8 } from './sources/encoding.js';
 import { openInput } from './sources/input.js';

@@ -48,3 +48,17 @@ export interface Reject {
   field?: string | undefined;
   record: unknown;
 }
+
+/** What a line says happened to its request, in the ledger's terms (`result` is JSON text). */
+export interface LineOutcome {
+  customId: string;
+  state: 'succeeded' | 'failed' | 'expired' | 'cancelled';
+  statusCode: number | null;
+  result: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  /** Sending the request again may succeed (429, 5xx, `batch_expired`, `invalid_output`…). */
+  retryable: boolean;
+}

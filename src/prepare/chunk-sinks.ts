@@ -1,9 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import { type ErrorData, errorFromData } from '../internal/thread-errors.js';
 import type { BatchWriter } from '../sink/batch-writer.js';
+import type { EncodedChunk } from '../sink/encoded-chunk.js';
 import type { Chunk } from '../sources/chunker.js';
 import { validateLine } from '../transforms/request-probe.js';
-import { createChunkEncoder, type EncodeContext, type EncodedChunk } from './encode-chunk.js';
+import { createChunkEncoder, type EncodeContext } from './encode-chunk.js';
 
 /** Where the reader sends record-aligned chunks; `submit` resolves when there is room for more. */
 export interface ChunkSink {

@@ -4,12 +4,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorToData } from '../internal/thread-errors.js';
-import {
-  type ChunkPlacement,
-  createChunkEncoder,
-  type EncodeContext,
-  transferablesOf,
-} from './encode-chunk.js';
+import { transferablesOf } from '../sink/encoded-chunk.js';
+import { type ChunkPlacement, createChunkEncoder, type EncodeContext } from './encode-chunk.js';
 
 const { ctx, finished, slot } = workerData as { ctx: EncodeContext; finished: Int32Array; slot: number };
 // Load the schemas only when the template needs each record checked.

@@ -6,10 +6,10 @@
 import { rmSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { errorFromData } from '../internal/thread-errors.js';
+import { type JoinCounts, type OutcomeStage, PARTITIONS, scratchPath } from '../ledger/outcome-stage.js';
 import type { JoinWorkerData, JoinWorkerReply } from './join-worker.js';
 import { type LineChunk, parseLineChunk } from './line-chunks.js';
 import type { OutcomeContext } from './line-outcome.js';
-import { type JoinCounts, type OutcomeStage, PARTITIONS, scratchPath } from './outcome-stage.js';
 import type { ParseWorkerData, ParseWorkerReply } from './parse-worker.js';
 
 /** Running totals of what was staged. */

@@ -6,12 +6,10 @@
  */
 import { Worker } from 'node:worker_threads';
 import { errorFromData } from '../internal/thread-errors.js';
-import type { Ledger, PackedPage, RequestOutcomeRow, RequestState } from '../ledger/ledger.js';
-import { unpackOutcomePage } from '../ledger/ledger.js';
-import { sqlCsvRange } from './csv-sql-pages.js';
+import type { SeqRange } from '../ledger/csv-pages.js';
+import type { Ledger, RequestState } from '../ledger/ledger.js';
+import { type CsvPageFormatter, type FormattedPage, formatRange } from './csv-format.js';
 import type { FormatWorkerData, FormatWorkerReply } from './format-worker.js';
-import type { LedgerRow, SeqRange } from './ledger-rows.js';
-import type { CsvPageFormatter } from './write-results.js';
 
 /** Ranges queued on the worker at most; beyond that this thread reads and formats the next one. */
 const WORKER_QUEUE = 2;
@@ -20,43 +18,6 @@ const AHEAD = 6;
 
 /** A modest heap: a page in flight needs a few MB (as the parse worker). */
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 128 };
-
-/** A formatted page and how many records it holds. */
-export interface FormattedPage {
-  bytes: Buffer;
-  rows: number;
-}
-
-const EMPTY: FormattedPage = { bytes: Buffer.alloc(0), rows: 0 };
-
-/**
- * Reads the requests of a range and formats them (on whichever thread calls it): built by SQLite
- * where it can (csv-sql-pages.ts), else by `format`.
- */
-export function formatRange(
-  ledger: Ledger,
-  range: SeqRange,
-  states: readonly RequestState[] | undefined,
-  format: CsvPageFormatter,
-): FormattedPage {
-  const { columns, escapeCells, expand } = format.config;
-  if (expand === undefined && columns.length > 0) {
-    const built = sqlCsvRange(ledger, range, states, {
-      fields: columns.length,
-      escapeFormulas: escapeCells,
-      inputCells: format.inputCells,
-    });
-    if (built !== undefined) return built;
-  }
-  const page = ledger.packedOutcomeRange(range.after, range.last, states);
-  if (page === undefined) return EMPTY;
-  return { bytes: format(packedRows(page)), rows: page.count };
-}
-
-/** A packed page's rows, as the CSV formatter takes them. */
-function packedRows(page: Pick<PackedPage, 'records' | 'json'>): LedgerRow<RequestOutcomeRow>[] {
-  return unpackOutcomePage(page).map((request) => ({ request }));
-}
 
 /**
  * The formatted pages of `ranges`, in order: the first `threadAfter` done here (a small output is

@@ -3,11 +3,10 @@
  * turns them into CSV output, as `writeResults` would on the ledger's thread (see format-pages.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { errorToData } from '../internal/thread-errors.js';
+import { type ErrorData, errorToData } from '../internal/thread-errors.js';
+import type { SeqRange } from '../ledger/csv-pages.js';
 import { Ledger, type RequestState } from '../ledger/ledger.js';
-import { formatRange } from './format-pages.js';
-import type { SeqRange } from './ledger-rows.js';
-import { type CsvPageConfig, csvPageFormatter } from './write-results.js';
+import { type CsvPageConfig, csvPageFormatter, formatRange } from './csv-format.js';
 
 /** What the worker is started with. */
 export interface FormatWorkerData {
@@ -18,9 +17,7 @@ export interface FormatWorkerData {
 }
 
 /** Messages from the worker: one per range, in order. */
-export type FormatWorkerReply =
-  | { bytes: Uint8Array; rows: number }
-  | { error: ReturnType<typeof errorToData> };
+export type FormatWorkerReply = { bytes: Uint8Array; rows: number } | { error: ErrorData };
 
 const data = workerData as FormatWorkerData;
 const format = csvPageFormatter(data.config);
@@ -30,9 +27,8 @@ let ledger: Ledger | undefined;
 parentPort!.on('message', (range: SeqRange) => {
   try {
     if (ledger === undefined) {
-      ledger = Ledger.open(data.ledgerPath, { readonly: true });
       // Ranges are read in seq order, each page once: a small page cache does.
-      ledger.db.pragma('cache_size = -2048');
+      ledger = Ledger.open(data.ledgerPath, { readonly: true, pageCacheKiB: 2048 });
     }
     const page = formatRange(ledger, range, data.states, format);
     // Moved, not copied: the formatter starts each page in a fresh buffer.

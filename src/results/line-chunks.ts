@@ -5,7 +5,8 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { lineChunks as chunkLines, type LineChunk, LineCursor } from '../internal/lines.js';
-import { type LineOutcome, lineOutcome, type OutcomeContext, ResultLineProblem } from './line-outcome.js';
+import type { LineOutcome } from '../types.js';
+import { lineOutcome, type OutcomeContext, ResultLineProblem } from './line-outcome.js';
 
 export type { LineChunk } from '../internal/lines.js';
 

@@ -6,11 +6,10 @@
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
-import Database from 'better-sqlite3';
-import { errorToData } from '../internal/thread-errors.js';
+import { type ErrorData, errorToData } from '../internal/thread-errors.js';
+import { ScratchStaging } from '../ledger/outcome-stage.js';
 import type { ExpectedOutput } from './extract.js';
 import { parseLineChunk } from './line-chunks.js';
-import { attachScratch, StagingTable } from './outcome-stage.js';
 
 /** What the worker needs to read lines as `applyResultLines` would, and where to stage them. */
 export interface ParseWorkerData {
@@ -27,7 +26,7 @@ export interface ParseWorkerData {
 export type ParseWorkerReply =
   | { parsed: { lines: number; lastLine: number; failures: number } }
   | { closed: true }
-  | { error: ReturnType<typeof errorToData> };
+  | { error: ErrorData };
 
 const data = workerData as ParseWorkerData;
 const ctx = {
@@ -39,16 +38,14 @@ const ctx = {
       ? undefined
       : (await import('./output-schema.js')).outputSchemaFromJsonSchema(data.outputJsonSchema),
 };
-const db = new Database(':memory:');
-attachScratch(db, data.scratchPath, 'stage');
-const staging = new StagingTable(db, 'stage');
+const staging = new ScratchStaging(data.scratchPath);
 
 const reply = (message: ParseWorkerReply) => parentPort!.postMessage(message);
 
 parentPort!.on('message', (msg: { bytes: Uint8Array; firstLine: number } | { end: true }) => {
   try {
     if ('end' in msg) {
-      db.close();
+      staging.close();
       reply({ closed: true });
       return;
     }

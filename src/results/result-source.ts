@@ -3,10 +3,10 @@
  * object-mode Readable in input order (or completion order), in bounded memory.
  */
 import { Readable } from 'node:stream';
+import { parseCsvRecords } from '../internal/csv-cells.js';
 import { parseJsonLossless } from '../internal/lossless-json.js';
 import type { Ledger, RejectRow, RequestResultRow } from '../ledger/ledger.js';
 import type { SourceRecord } from '../types.js';
-import { parseCsvRecords } from './csv-cells.js';
 import type { ResultUsage } from './extract.js';
 import { type LedgerRow, ledgerRowPages, type ResultStatus, statusOf } from './ledger-rows.js';
 import { formatZodPath, type OutputSchema, validateOutput } from './output-validation.js';

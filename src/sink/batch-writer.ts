@@ -3,8 +3,8 @@ import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSyn
 import { join } from 'node:path';
 import { BatchpipeError, type ErrorCode, ErrorCodes, ioError } from '../errors.js';
 import type { KeptRecord, Ledger, StagedRow } from '../ledger/ledger.js';
-import type { EncodedChunk } from '../prepare/encode-chunk.js';
 import { derivedCustomId } from '../transforms/request-builder.js';
+import type { EncodedChunk } from './encoded-chunk.js';
 
 /** A record set aside, with why. `record` is its source text exactly as it came. */
 export interface RejectedRecord {

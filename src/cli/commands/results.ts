@@ -58,9 +58,8 @@ export function registerResults(program: Command): void {
       .description('write every input record with its result, status and error to stdout (CSV or JSONL)')
       .requiredOption('--ledger <path>', 'SQLite ledger of the run'),
   ).action(async (flags: ResultsFlags) => {
-    const ledger = Ledger.open(flags.ledger, { readonly: true });
     // One pass in seq order reads each page once: a small page cache does (and saves ~14 MB).
-    ledger.db.pragma('cache_size = -2048');
+    const ledger = Ledger.open(flags.ledger, { readonly: true, pageCacheKiB: 2048 });
     try {
       requireCompletePrepare(ledger, flags.ledger, 'results');
       const options = resultsOptionsFromFlags(flags, ledger);
