@@ -7,9 +7,9 @@ import type { Ledger } from '../ledger/ledger.js';
 import { OutcomeStage } from '../ledger/outcome-stage.js';
 import { storedOutputJsonSchema } from '../ledger/output-schema.js';
 import type { RunIdentity } from '../prepare/run-identity.js';
-import { inlineParser, type StagedTotals, threadedParser } from './chunk-parsers.js';
+import { inlineParser, threadedParser } from './chunk-parsers.js';
 import { type ExpectedOutput, expectedOutput } from './extract.js';
-import { lineChunks } from './line-chunks.js';
+import { lineChunks, type StagedTotals } from './line-chunks.js';
 import type { OutcomeContext } from './line-outcome.js';
 import type { OutputSchema } from './output-validation.js';
 

@@ -4,12 +4,11 @@
  * pages from SQLite as formatting them, so each thread does both for its share of the seq ranges,
  * and only the ranges and the formatted bytes cross threads.
  */
-import { Worker } from 'node:worker_threads';
-import { errorFromData } from '../internal/thread-errors.js';
+import { WorkerPool } from '../internal/worker-pool.js';
 import type { SeqRange } from '../ledger/csv-pages.js';
 import type { Ledger, RequestState } from '../ledger/ledger.js';
 import { type CsvPageFormatter, type FormattedPage, formatRange } from './csv-format.js';
-import type { FormatWorkerData, FormatWorkerReply } from './format-worker.js';
+import type { FormatWorkerData } from './format-worker.js';
 
 /** Ranges queued on the worker at most; beyond that this thread reads and formats the next one. */
 const WORKER_QUEUE = 2;
@@ -35,84 +34,49 @@ export async function* formatRanges(
   const { states, ranges } = selection;
   const threadable = ledger.path !== ':memory:';
   let done = 0;
-  let worker: FormatWorker | undefined;
-  const queue: { page?: FormattedPage; reply?: Promise<FormattedPage> }[] = [];
+  let pool: WorkerPool<SeqRange, FormattedPage> | undefined;
+  /** Pages formatted, in order, not yet written. */
+  const ready: FormattedPage[] = [];
+  const more = () => ready.length > 0;
   try {
     for (const range of ranges) {
       if (threadable && done++ >= threadAfter) {
-        worker ??= new FormatWorker({ config, ledgerPath: ledger.path, states });
-      }
-      if (worker !== undefined && worker.queued < WORKER_QUEUE) {
-        const item: (typeof queue)[number] = {};
-        item.reply = worker.format(range).then((page) => {
-          item.page = page;
-          return page;
+        pool ??= new WorkerPool<SeqRange, FormattedPage>({
+          script: new URL('./format-worker.js', import.meta.url),
+          threads: 1,
+          data: { config, ledgerPath: ledger.path, states } satisfies FormatWorkerData,
+          resourceLimits: WORKER_LIMITS,
+          perWorker: WORKER_QUEUE,
+          deliver: (page) => ready.push(asBuffer(page)),
+          name: 'format worker',
         });
-        queue.push(item);
-      } else {
-        queue.push({ page: formatRange(ledger, range, states, formatHere) });
+      }
+      if (pool?.hasRoom()) pool.send(range);
+      else {
+        const page = formatRange(ledger, range, states, formatHere);
+        if (pool) pool.here(page);
+        else ready.push(page);
         // Let the worker's replies in.
         await new Promise(setImmediate);
       }
       // Written as soon as ready; otherwise this thread goes on with the next range.
-      while (queue.length > 0 && (queue[0]!.page !== undefined || queue.length > AHEAD)) {
-        const head = queue.shift()!;
-        yield head.page ?? (await head.reply!);
+      while (more() || (pool !== undefined && pool.pending > AHEAD)) {
+        if (!more()) await pool!.until(more);
+        yield ready.shift()!;
       }
     }
-    while (queue.length > 0) {
-      const head = queue.shift()!;
-      yield head.page ?? (await head.reply!);
+    while (more() || (pool !== undefined && pool.pending > 0)) {
+      if (!more()) await pool!.until(more);
+      yield ready.shift()!;
     }
   } finally {
-    await worker?.stop();
+    await pool?.stop();
   }
 }
 
-/** The worker and its replies, which come in the order the ranges were sent. */
-class FormatWorker {
-  private readonly worker: Worker;
-  private readonly pending: { resolve: (p: FormattedPage) => void; reject: (e: Error) => void }[] = [];
-  private stopping = false;
-
-  constructor(data: FormatWorkerData) {
-    this.worker = new Worker(new URL('./format-worker.js', import.meta.url), {
-      workerData: data,
-      resourceLimits: WORKER_LIMITS,
-    });
-    this.worker.on('message', (msg: FormatWorkerReply) => {
-      const reply = this.pending.shift();
-      if ('error' in msg) reply?.reject(errorFromData(msg.error));
-      else {
-        const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
-        reply?.resolve({ bytes, rows: msg.rows });
-      }
-    });
-    this.worker.on('error', (err) => this.failAll(err));
-    this.worker.on('exit', (code) => {
-      if (!this.stopping) this.failAll(new Error(`the format worker exited with code ${code}`));
-    });
-  }
-
-  /** Ranges sent and not yet formatted. */
-  get queued(): number {
-    return this.pending.length;
-  }
-
-  /** The range's output, from the worker. */
-  format(range: SeqRange): Promise<FormattedPage> {
-    const reply = new Promise<FormattedPage>((resolve, reject) => this.pending.push({ resolve, reject }));
-    reply.catch(() => {}); // awaited in turn; a failure before then is not unhandled
-    this.worker.postMessage(range);
-    return reply;
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.worker.terminate();
-  }
-
-  private failAll(err: Error): void {
-    for (const reply of this.pending.splice(0)) reply.reject(err);
-  }
+/** A page from the worker comes as a Uint8Array (a moved Buffer): the same bytes as a Buffer. */
+function asBuffer(page: FormattedPage): FormattedPage {
+  const bytes: Uint8Array = page.bytes;
+  if (Buffer.isBuffer(bytes)) return page;
+  return { bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), rows: page.rows };
 }

@@ -3,11 +3,10 @@
  * database of its own, while the ledger's thread joins the others (see OutcomeStage). A fresh thread
  * rather than the parse worker: that one's heap, full of parse garbage, would stay resident through
  * the join (~35 MB more peak memory on 1,000,000 lines). It is started with the parse worker and
- * waits for its one message, so its start-up is not on the way. Once its half is joined it
- * checkpoints the ledger's WAL until told to stop (see joinPartitions).
+ * waits for its one task, so its start-up is not on the way. Once its half is joined it checkpoints
+ * the ledger's WAL until told to stop (see joinPartitions).
  */
-import { parentPort } from 'node:worker_threads';
-import { type ErrorData, errorToData } from '../internal/thread-errors.js';
+import { serveTasks } from '../internal/worker-pool.js';
 import { type JoinCounts, joinPartitions, type PartitionJoin } from '../ledger/outcome-stage.js';
 
 /** What the join worker is given: what to join, and where the ledger's thread says stop. */
@@ -16,14 +15,12 @@ export interface JoinWorkerData extends PartitionJoin {
   stopCheckpoints: Int32Array;
 }
 
-export type JoinWorkerReply = { joined: JoinCounts } | { error: ErrorData };
+let join: ReturnType<typeof joinPartitions> | undefined;
 
-parentPort!.once('message', (data: JoinWorkerData) => {
-  try {
-    const join = joinPartitions(data);
-    parentPort!.postMessage({ joined: join.joined } satisfies JoinWorkerReply);
-    join.checkpointUntil(data.stopCheckpoints);
-  } catch (err) {
-    parentPort!.postMessage({ error: errorToData(err) } satisfies JoinWorkerReply);
-  }
-});
+serveTasks<JoinWorkerData, JoinCounts>(
+  (data) => {
+    join = joinPartitions(data);
+    return join.joined;
+  },
+  { afterReply: (data) => join?.checkpointUntil(data.stopCheckpoints) },
+);

@@ -20,6 +20,16 @@ export interface ParsedChunk {
   failures: number;
 }
 
+/** Running totals of what was staged (of a chunk, or of a file so far). */
+export interface StagedTotals {
+  /** Non-blank lines staged. */
+  lines: number;
+  /** The highest line number seen. */
+  lastLine: number;
+  /** Lines staged that are not successes. */
+  failures: number;
+}
+
 /**
  * Bytes per chunk, about: reads are gathered up to this size (a pipe or an HTTP body comes in 64 KB
  * pieces) and cut at their last newline. Measured on 1,000,000 output lines with a parse worker:
