@@ -8,13 +8,16 @@ export {
   type BatchpipeErrorOptions,
   type ErrorCode,
   ErrorCodes,
+  type IssueCode,
+  IssueCodes,
   isBatchpipeError,
+  type ResultErrorCode,
+  ResultErrorCodes,
 } from './errors.js';
 export {
   type FileRow,
   Ledger,
   type LedgerOpenOptions,
-  type RejectRow,
   type RequestCounts,
   type RequestState,
 } from './ledger/ledger.js';
@@ -33,7 +36,6 @@ export {
   type Extraction,
   expectedOutput,
   extractResult,
-  ResultErrorCodes,
   type ResultUsage,
 } from './results/extract.js';
 export { RESULT_STATUSES, type ResultStatus } from './results/ledger-rows.js';
@@ -51,7 +53,6 @@ export {
 } from './results/result-source.js';
 export { type WriteResultsOptions, writeResults } from './results/write-results.js';
 export { type LocalServer, type LocalServerOptions, startLocalServer } from './server/index.js';
-export type { RejectedRecord } from './sink/batch-writer.js';
 export {
   type BatchSinkOptions,
   batchSink,
@@ -69,7 +70,16 @@ export {
   type RequestTemplateOptions,
 } from './transforms/request-builder.js';
 export { compileTemplate } from './transforms/template.js';
-export { ENDPOINTS, type Endpoint, type Envelope, type RequestLine, type SourceRecord } from './types.js';
+export {
+  ENDPOINTS,
+  type Endpoint,
+  type Envelope,
+  type RecordProblem,
+  type Reject,
+  type RejectedRecord,
+  type RequestLine,
+  type SourceRecord,
+} from './types.js';
 export { FileRules, type FileRulesOptions } from './validate/file-rules.js';
 export {
   checkRequestLine,

@@ -15,7 +15,7 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from './errors.js';
 import type { Ledger } from './ledger/ledger.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from './prepare/prepare.js';
-import { BatchWriter, failOnReject, type RejectedRecord } from './sink/batch-writer.js';
+import { BatchWriter, failOnReject } from './sink/batch-writer.js';
 import type { EncodedChunk } from './sink/encoded-chunk.js';
 import { type Chunk, countLineBreaks, type RecordSyntax, recordChunks } from './sources/chunker.js';
 import { checkText, UTF8 } from './sources/encoding.js';
@@ -28,13 +28,13 @@ import {
 } from './transforms/request-builder.js';
 import { estimateTokens } from './transforms/request-encoder.js';
 import { MissingFieldError } from './transforms/template.js';
-import type { Envelope, RequestLine, SourceRecord } from './types.js';
+import type { Envelope, RecordProblem, RejectedRecord, RequestLine, SourceRecord } from './types.js';
 import { checkRequestLine, formatIssue } from './validate/request-schema.js';
 
 /** A record on its way through the stages: its request, or why it has none. */
 export interface RequestEnvelope extends Envelope {
   request?: RequestLine;
-  reject?: { code: string; message: string; field?: string | undefined };
+  reject?: RecordProblem;
 }
 
 /** An encoded request line (or a reject) ready for the sink. */
@@ -45,7 +45,7 @@ export interface EncodedRequest {
   customId?: string;
   /** The request line as JSON, no trailing newline. */
   json?: string;
-  reject?: { code: string; message: string; field?: string | undefined } | undefined;
+  reject?: RecordProblem | undefined;
   /** The request's model (one model per file). */
   model?: string | undefined;
 }

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { ErrorCodes } from '../errors.js';
-import type { ChunkReject, EncodedChunk } from '../sink/encoded-chunk.js';
+import type { EncodedChunk } from '../sink/encoded-chunk.js';
 import type { Chunk, OversizeRecord } from '../sources/chunker.js';
 import { guessEncoding, invalidInputMessage, UTF8 } from '../sources/encoding.js';
 import {
@@ -14,7 +14,7 @@ import { invalidUtf8Offsets } from '../sources/utf8.js';
 import type { RequestTemplateOptions } from '../transforms/request-builder.js';
 import { createRequestEncoder, type LineValidator } from '../transforms/request-encoder.js';
 import { columnFieldResolver, objectFieldResolver } from '../transforms/template.js';
-import type { SourceRecord } from '../types.js';
+import type { ChunkReject, SourceRecord } from '../types.js';
 
 /** Everything a thread needs to turn chunks of input into encoded requests. */
 export interface EncodeContext {

@@ -8,11 +8,11 @@ import { type SeqRange, sqlCsvRange } from '../ledger/csv-pages.js';
 import {
   type Ledger,
   type PackedPage,
-  type RejectRow,
   type RequestOutcomeRow,
   type RequestState,
   unpackOutcomePage,
 } from '../ledger/ledger.js';
+import type { Reject } from '../types.js';
 import { jsonObjectCells } from './json-cells.js';
 import { type LedgerRow, statusOf } from './ledger-rows.js';
 import { PageBuffer } from './page-buffer.js';
@@ -125,7 +125,7 @@ function cellText(value: unknown): string {
   return JSON.stringify(value);
 }
 
-function rejectError(reject: RejectRow): string {
+function rejectError(reject: Reject): string {
   return `${reject.code}: ${reject.message}`;
 }
 

@@ -9,13 +9,8 @@
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { completionOrder } from '../ledger/completion-order.js';
 import type { SeqRange } from '../ledger/csv-pages.js';
-import type {
-  Ledger,
-  RejectRow,
-  RequestOutcomeRow,
-  RequestResultRow,
-  RequestState,
-} from '../ledger/ledger.js';
+import type { Ledger, RequestOutcomeRow, RequestResultRow, RequestState } from '../ledger/ledger.js';
+import type { Reject } from '../types.js';
 
 /** Where a record stands, as the results show it. `pending` is `staged` or `submitted`. */
 export type ResultStatus = 'succeeded' | 'failed' | 'expired' | 'cancelled' | 'rejected' | 'pending';
@@ -32,7 +27,7 @@ export const RESULT_STATUSES: readonly ResultStatus[] = [
 /** One record as stored: a request (it became one) or a reject (it never did). */
 export type LedgerRow<R extends { seq: number } = RequestResultRow> =
   | { request: R; reject?: undefined }
-  | { reject: RejectRow; request?: undefined };
+  | { reject: Reject; request?: undefined };
 
 /** Reads up to `limit` requests after `afterSeq` in the given states (all when undefined). */
 type RequestFetch<R> = (afterSeq: number, limit: number, states?: readonly RequestState[]) => R[];
@@ -133,7 +128,7 @@ function* rowPages<R extends { seq: number }>(
   const requests = new PagedCursor<R>(
     states.length === 0 ? () => [] : (after) => fetch(after, pageSize, allStates ? undefined : states),
   );
-  const rejects = new PagedCursor<RejectRow>(
+  const rejects = new PagedCursor<Reject>(
     withRejects ? (after) => ledger.rejectPage(after, pageSize) : () => [],
   );
   for (;;) {

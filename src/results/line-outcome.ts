@@ -2,6 +2,7 @@
  * The outcome of one line of a Batch API output or error file, and whether it may change a request:
  * pure functions, no ledger and no streams (`applyResultLines` is the adapter).
  */
+import { ResultErrorCodes } from '../errors.js';
 import type { LineOutcome } from '../types.js';
 import { type ExpectedOutput, extractResult } from './extract.js';
 import type { OutputSchema } from './output-validation.js';
@@ -98,7 +99,7 @@ function httpFailure(customId: string, status: number, body: unknown): LineOutco
   const code =
     (typeof error?.code === 'string' && error.code) ||
     (typeof error?.type === 'string' && error.type) ||
-    `http_${status}`;
+    `${ResultErrorCodes.HTTP_PREFIX}${status}`;
   let message: string;
   if (typeof error?.message === 'string' && error.message !== '') message = error.message;
   else if (body === undefined || body === null) message = `HTTP ${status}`;

@@ -3,10 +3,11 @@
  * object-mode Readable in input order (or completion order), in bounded memory.
  */
 import { Readable } from 'node:stream';
+import { ResultErrorCodes } from '../errors.js';
 import { parseCsvRecords } from '../internal/csv-cells.js';
 import { parseJsonLossless } from '../internal/lossless-json.js';
-import type { Ledger, RejectRow, RequestResultRow } from '../ledger/ledger.js';
-import type { SourceRecord } from '../types.js';
+import type { Ledger, RequestResultRow } from '../ledger/ledger.js';
+import type { Reject, SourceRecord } from '../types.js';
 import type { ResultUsage } from './extract.js';
 import { type LedgerRow, ledgerRowPages, type ResultStatus, statusOf } from './ledger-rows.js';
 import { formatZodPath, type OutputSchema, validateOutput } from './output-validation.js';
@@ -22,6 +23,8 @@ export interface ResultError {
   status_code: number | null;
   /** For rejects: the field at fault, if known. */
   field?: string;
+  /** For rejects: the 1-based source line the record starts on (as `ResultRow.line`). */
+  line?: number;
 }
 
 /** One input record and what became of it. */
@@ -110,7 +113,7 @@ function requestRow(
         const path = formatZodPath(checked.issue.path);
         const where = path === '' ? '' : `${path}: `;
         error = {
-          code: 'invalid_output',
+          code: ResultErrorCodes.INVALID_OUTPUT,
           message: `the output does not match the output schema: ${where}${checked.issue.message}`,
           status_code: row.status_code,
         };
@@ -136,9 +139,9 @@ function rowOf(
   return { seq: row.seq, line: row.line, custom_id: row.custom_id, record, status, result, error, usage };
 }
 
-function rejectRow(row: RejectRow, record: SourceRecord | string): ResultRow {
-  const error: ResultError = { code: row.code, message: row.message, status_code: null };
-  if (row.field !== null) error.field = row.field;
+function rejectRow(row: Reject, record: SourceRecord | string): ResultRow {
+  const error: ResultError = { code: row.code, message: row.message, status_code: null, line: row.line };
+  if (row.field !== undefined) error.field = row.field;
   return {
     seq: row.seq,
     line: row.line,

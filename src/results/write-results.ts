@@ -113,7 +113,13 @@ function jsonlFormatter(ledger: Ledger, rowsOptions: LedgerRowsOptions): Formatt
         );
       } else {
         const j = row.reject;
-        const error = { code: j.code, message: j.message, status_code: null, line: j.line, field: j.field };
+        const error = {
+          code: j.code,
+          message: j.message,
+          status_code: null,
+          line: j.line,
+          field: j.field ?? null,
+        };
         out.text('{"custom_id":null,"status":"rejected","record":');
         // A JSONL input's rejected line that is a JSON object is embedded as it is, as a request's
         // is; one that is not (bad JSON, an array…) comes as its text.

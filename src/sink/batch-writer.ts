@@ -1,20 +1,11 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchpipeError, type ErrorCode, ErrorCodes, ioError } from '../errors.js';
+import { BatchpipeError, ErrorCodes, ioError } from '../errors.js';
 import type { KeptRecord, Ledger, StagedRow } from '../ledger/ledger.js';
 import { derivedCustomId } from '../transforms/request-builder.js';
+import type { Reject } from '../types.js';
 import type { EncodedChunk } from './encoded-chunk.js';
-
-/** A record set aside, with why. `record` is its source text exactly as it came. */
-export interface RejectedRecord {
-  seq: number;
-  line: number;
-  code: string;
-  message: string;
-  field?: string | undefined;
-  record: string;
-}
 
 export interface BatchWriterOptions {
   ledger: Ledger;
@@ -28,7 +19,7 @@ export interface BatchWriterOptions {
   /** Input name for error messages (`-` for stdin). */
   source: string;
   /** Called for each rejected record; throw to stop the run (the default policy). */
-  onReject: (reject: RejectedRecord) => void;
+  onReject: (reject: Reject) => void;
   /** Number of the first file to write (files already complete keep theirs). */
   firstFileNumber?: number;
   /** Records below this seq are already in complete files: check them, write nothing. */
@@ -232,11 +223,11 @@ export class BatchWriter {
     }
   }
 
-  private reject(item: RejectedRecord): void {
+  private reject(item: Reject): void {
     // Settle earlier lines first, so duplicates among them are rejected in input order too.
     this.recordStaged();
     this.options.onReject(item);
-    this.options.ledger.insertReject({ ...item, field: item.field ?? null });
+    this.options.ledger.insertReject(item);
     this.rejected++;
   }
 
@@ -400,10 +391,10 @@ function lineBytes(head: string, tail: Uint8Array): number {
 }
 
 /** The default reject policy: the first bad record stops the run, naming file, line and field. */
-export function failOnReject(source: string): (reject: RejectedRecord) => void {
+export function failOnReject(source: string): (reject: Reject) => void {
   return (reject) => {
     const field = reject.field ? ` [${reject.field}]` : '';
-    throw new BatchpipeError(reject.code as ErrorCode, `${reject.message}${field}`, {
+    throw new BatchpipeError(reject.code, `${reject.message}${field}`, {
       file: source,
       line: reject.line,
       seq: reject.seq,

@@ -3,10 +3,7 @@
  * by prepare's encoder (on any thread) and by the stream stages, written by BatchWriter. A plain
  * data contract: nothing here reads or writes anything.
  */
-import type { RecordProblem } from '../sources/chunker.js';
-
-/** Why record `index` of a chunk never became a request. */
-export type ChunkReject = RecordProblem;
+import type { ChunkReject } from '../types.js';
 
 /**
  * One chunk's records after template → validate → encode, column-wise so it crosses threads as a few

@@ -1,8 +1,8 @@
 import { parse } from 'csv-parse/sync';
-import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { BatchpipeError, type ErrorCode, ErrorCodes } from '../errors.js';
 import { LineCursor } from '../internal/lines.js';
 import { parseJsonLossless } from '../internal/lossless-json.js';
-import type { SourceRecord } from '../types.js';
+import type { RecordProblem, SourceRecord } from '../types.js';
 import type { Chunk } from './chunker.js';
 import { simpleCsvValues } from './simple-csv.js';
 
@@ -18,9 +18,9 @@ export interface ChunkRecords<V> {
 }
 
 /** A line the parser could not turn into a record (JSONL: invalid JSON or not an object). */
-export class ParseProblem {
+export class ParseProblem implements RecordProblem {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     readonly message: string,
   ) {}
 }
