@@ -21,7 +21,7 @@ const SRC = path.join(REPO_ROOT, 'src');
  */
 const LEVELS: { rooms: string[]; siblings?: boolean }[] = [
   { rooms: ['errors.ts', 'types.ts'] }, // plain data contracts and the error codes
-  { rooms: ['internal'] }, // one of each mechanism: lines, worker pool, thread errors, lossless JSON, CSV cells
+  { rooms: ['internal'] }, // one of each mechanism, never exported: lines, worker pool, thread errors, JSON, CSV cells
   { rooms: ['ledger'] }, // the only room with SQL
   { rooms: ['sources', 'transforms', 'validate', 'sink'] }, // the stages' pure cores
   { rooms: ['prepare', 'results'], siblings: true },
@@ -169,6 +169,13 @@ describe('architecture', () => {
     assert.deepEqual(found, []);
     const stale = PENDING_ARROWS.filter((p) => !all.some((a) => `${a.from} -> ${a.to}` === p));
     assert.deepEqual(stale, [], 'these pending arrows are gone: delete them from PENDING_ARROWS');
+  });
+
+  it('exports nothing of src/internal from the public API', () => {
+    const found = all
+      .filter((a) => a.from === 'src/index.ts' && roomOf(a.to) === 'internal')
+      .map((a) => `src/index.ts imports '${a.spec}'`);
+    assert.deepEqual(found, []);
   });
 
   it('starts workers only by URL: no module imports a worker script for its code', () => {

@@ -9,6 +9,7 @@
  * between reads (optionally capped); {@link LineSplitter} hands out one line at a time. CSV records,
  * which end at a bare `\r` too and may hold line breaks in quotes, are the chunker's of src/sources.
  */
+import { asBuffer } from './bytes.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -68,7 +69,7 @@ export class LineCursor {
 
 /** The `\n`s in `bytes`: how many lines a buffer of whole lines advances the count by. */
 export function countLines(bytes: Uint8Array): number {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = asBuffer(bytes);
   let n = 0;
   for (let i = buf.indexOf(LF); i !== -1; i = buf.indexOf(LF, i + 1)) n++;
   return n;
@@ -114,12 +115,7 @@ export class LineChunker {
 
   /** The chunks a read completes (often none or one). */
   push(piece: Uint8Array | string): LineChunk[] {
-    let buf =
-      typeof piece === 'string'
-        ? Buffer.from(piece)
-        : Buffer.isBuffer(piece)
-          ? piece
-          : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    let buf = typeof piece === 'string' ? Buffer.from(piece) : asBuffer(piece);
     const out: LineChunk[] = [];
     if (this.#dropping) {
       const lf = buf.indexOf(LF);

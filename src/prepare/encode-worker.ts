@@ -2,6 +2,7 @@
  * Encode worker: parses and encodes chunks for the main thread, which owns the files and the ledger
  * (see threadedSink). Results go back column-wise with their buffers transferred, not copied.
  */
+import { asBuffer } from '../internal/bytes.js';
 import { poolWorkerData, serveTasks } from '../internal/worker-pool.js';
 import { type EncodedChunk, transferablesOf } from '../sink/encoded-chunk.js';
 import { type ChunkPlacement, createChunkEncoder, type EncodeContext } from './encode-chunk.js';
@@ -29,8 +30,7 @@ try {
 serveTasks<EncodeTask, EncodedChunk>(
   (task) => {
     if (!encodeChunk) throw compileError;
-    const bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
-    return encodeChunk(bytes, task.firstLine, task.placement);
+    return encodeChunk(asBuffer(task.bytes), task.firstLine, task.placement);
   },
   { transfer: transferablesOf },
 );

@@ -4,6 +4,7 @@
  * pages from SQLite as formatting them, so each thread does both for its share of the seq ranges,
  * and only the ranges and the formatted bytes cross threads.
  */
+import { asBuffer } from '../internal/bytes.js';
 import { WorkerPool } from '../internal/worker-pool.js';
 import type { SeqRange } from '../ledger/csv-pages.js';
 import type { Ledger, RequestState } from '../ledger/ledger.js';
@@ -47,7 +48,7 @@ export async function* formatRanges(
           data: { config, ledgerPath: ledger.path, states } satisfies FormatWorkerData,
           resourceLimits: WORKER_LIMITS,
           perWorker: WORKER_QUEUE,
-          deliver: (page) => ready.push(asBuffer(page)),
+          deliver: (page) => ready.push(asBufferPage(page)),
           name: 'format worker',
         });
       }
@@ -75,8 +76,6 @@ export async function* formatRanges(
 }
 
 /** A page from the worker comes as a Uint8Array (a moved Buffer): the same bytes as a Buffer. */
-function asBuffer(page: FormattedPage): FormattedPage {
-  const bytes: Uint8Array = page.bytes;
-  if (Buffer.isBuffer(bytes)) return page;
-  return { bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), rows: page.rows };
+function asBufferPage(page: FormattedPage): FormattedPage {
+  return { bytes: asBuffer(page.bytes), rows: page.rows };
 }

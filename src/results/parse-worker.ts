@@ -4,6 +4,7 @@
  * the bytes and a count crosses threads (a million cloned outcome objects would cost more than the
  * parse saves), and both threads parse and stage at once.
  */
+import { asBuffer } from '../internal/bytes.js';
 import { poolWorkerData, serveTasks } from '../internal/worker-pool.js';
 import { ScratchStaging } from '../ledger/outcome-stage.js';
 import type { ExpectedOutput } from './extract.js';
@@ -40,8 +41,11 @@ const staging = new ScratchStaging(data.scratchPath);
 
 serveTasks<ParseTask, StagedTotals>(
   (task) => {
-    const bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
-    const parsed = parseLineChunk({ bytes, firstLine: task.firstLine }, ctx, data.source);
+    const parsed = parseLineChunk(
+      { bytes: asBuffer(task.bytes), firstLine: task.firstLine },
+      ctx,
+      data.source,
+    );
     staging.add(parsed);
     return { lines: parsed.outcomes.length, lastLine: parsed.lastLine, failures: parsed.failures };
   },

@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchpipeError, ErrorCodes, ioError } from '../errors.js';
+import { asBuffer } from '../internal/bytes.js';
 import type { KeptRecord, Ledger, StagedRow } from '../ledger/ledger.js';
 import { derivedCustomId } from '../transforms/request-builder.js';
 import type { Reject } from '../types.js';
@@ -85,7 +86,7 @@ export class BatchWriter {
 
   /** Writes one encoded chunk (chunks must come in input order) in one ledger transaction. */
   writeChunk(chunk: EncodedChunk, known?: KnownRequests): void {
-    const source = Buffer.from(chunk.source.buffer, chunk.source.byteOffset, chunk.source.byteLength);
+    const source = asBuffer(chunk.source);
     const tails = chunk.tails;
     let nextReject = 0;
     this.options.ledger.transaction(() => {
