@@ -52,6 +52,8 @@ export const ErrorCodes = {
   NO_RECORDS: 'BP_NO_RECORDS',
   /** Input bytes that are not valid in the input's encoding (UTF-8 unless `--encoding` says otherwise). */
   ENCODING: 'BP_ENCODING',
+  /** A model (or its batch/flex path) has no price in prices.json or the `--price-file`s given. */
+  UNPRICED: 'BP_UNPRICED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

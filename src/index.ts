@@ -1,7 +1,8 @@
 /**
  * batchpipe's public API: the stages as streams, the whole `prepare` flow, the ledger, the
- * validators, and the results (extraction, output schemas, applying result files, the result source,
- * CSV/JSONL output). Everything not exported here is internal.
+ * validators, the scheduler (submit, collect, drive, cancel, status over a provider, and its events),
+ * and the results (extraction, output schemas, applying result files, the result source, CSV/JSONL
+ * output). Everything not exported here is internal.
  */
 export {
   BatchpipeError,
@@ -14,6 +15,21 @@ export {
   type ResultErrorCode,
   ResultErrorCodes,
 } from './errors.js';
+export type {
+  BatchCreatedEvent,
+  BatchEndedEvent,
+  BatchesCancellingEvent,
+  BatchPolledEvent,
+  BatchpipeEvent,
+  BatchRedownloadEvent,
+  EventListener,
+  FileUploadedEvent,
+  FileWrittenEvent,
+  PrepareProgressEvent,
+  RequestRetriedEvent,
+  ResultsAppliedEvent,
+  RunWaitingEvent,
+} from './events.js';
 export {
   type FileRow,
   Ledger,
@@ -30,6 +46,17 @@ export {
   type PrepareSummary,
   prepare,
 } from './prepare/prepare.js';
+export { type BackendName, type OpenProviderOptions, openProvider } from './providers/open-provider.js';
+export {
+  type BatchIntent,
+  type BatchProvider,
+  type CreateBatchRequest,
+  type FindSince,
+  type ProviderCapabilities,
+  ProviderError,
+  type RemoteFile,
+  type UploadRequest,
+} from './providers/port.js';
 export { type ApplyCounts, type ApplyOptions, applyResultLines } from './results/apply.js';
 export {
   type ExpectedOutput,
@@ -46,22 +73,40 @@ export {
   setOutputSchema,
 } from './results/output-schema.js';
 export {
+  type RejectedResultRow,
+  type RequestResultRow,
   type ResultError,
   type ResultRow,
+  type ResultSource,
   type ResultSourceOptions,
   resultSource,
 } from './results/result-source.js';
 export { type WriteResultsOptions, writeResults } from './results/write-results.js';
+export {
+  cancel,
+  collect,
+  type DriveCallOptions,
+  drive,
+  type SchedulerOptions,
+  status,
+  submit,
+} from './scheduler/api.js';
+export type { DriveResult } from './scheduler/drive.js';
+export type { RunStatus } from './scheduler/status.js';
 export { type LocalServer, type LocalServerOptions, startLocalServer } from './server/index.js';
 export {
   type BatchSinkOptions,
   batchSink,
   csvSource,
+  type EncodedLine,
   type EncodedRequest,
   jsonlEncode,
   jsonlSource,
   promptTemplate,
   type RequestEnvelope,
+  type SourceOptions,
+  type StageReject,
+  type StreamRun,
   validateRequests,
 } from './streams.js';
 export {
@@ -70,10 +115,18 @@ export {
   type RequestTemplateOptions,
 } from './transforms/request-builder.js';
 export { compileTemplate } from './transforms/template.js';
+export type {
+  BatchRequestCounts,
+  BatchStatus,
+  RemoteBatch,
+  RemoteBatchError,
+  RunIdentity,
+} from './types.js';
 export {
   ENDPOINTS,
   type Endpoint,
   type Envelope,
+  type RecordOrigin,
   type RecordProblem,
   type Reject,
   type RejectedRecord,

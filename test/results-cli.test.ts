@@ -323,7 +323,7 @@ describe('small inputs', () => {
         ['g', 'seventh', 'pending'],
       ],
     );
-    assert.match(out.rows[1]!.result_error!, /^BP_ID_MISSING: /);
+    assert.match(out.rows[1]!.result_error!, /^BP_ID_MISSING: line 3: /);
     const some = parseResults(
       (await ok(['results', '--ledger', ledger, '--status', 'rejected,pending'])).stdout,
     );

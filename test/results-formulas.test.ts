@@ -160,7 +160,8 @@ test('--escape-formulas on CSV input: the SQL-built pages and the JavaScript for
     parsedRows.forEach((row, seq) => {
       const reject = rejects.get(seq);
       if (reject) {
-        if (options.withRejects) out.push([...row, '', 'rejected', `${reject.code}: ${reject.message}`]);
+        if (options.withRejects)
+          out.push([...row, '', 'rejected', `${reject.code}: line ${reject.line}: ${reject.message}`]);
         return;
       }
       const o = outcomes[seq];

@@ -2,12 +2,30 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
+import { counterForModel, requestInputTokens } from '../src/cost/tokens.js';
 import { answeredTwice, auditServer, csvRecords, runArgs } from './server-audit.js';
 import { runCli, spawnServe, tempDir } from './support.js';
 
 const env = { OPENAI_API_KEY: 'local' };
-/** Records of ~100 estimated tokens each: a file of 10 is ~1,000, two are over 1,500. */
+/** Records of 400 characters (~100 tokens by the client's estimate, about half that as the server counts). */
 const RECORD_CHARS = 400;
+
+/** Input tokens the server counts for each file of 10 of `csvRecords(n, RECORD_CHARS)`, as `runArgs` sends them. */
+function fileTokens(n: number): number[] {
+  const texts = csvRecords(n, RECORD_CHARS)
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((row) => row.slice(row.indexOf(',') + 1));
+  const files: number[] = [];
+  texts.forEach((text, i) => {
+    const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Echo ${text}` }] };
+    files[Math.floor(i / 10)] =
+      (files[Math.floor(i / 10)] ?? 0) +
+      requestInputTokens('/v1/chat/completions', body, counterForModel(body.model));
+  });
+  return files;
+}
 
 function tokenRefusals(ledger: string): Record<string, number> {
   const db = new Database(ledger, { readonly: true });
@@ -29,11 +47,13 @@ const refusedOnServer = (batches: { errors?: { data?: { code?: string }[] } | nu
 test('refusals for the token limit while other batches of the run are queued only wait: the run finishes', async () => {
   const data = tempDir();
   // One file fits the server's limit, two do not; each batch runs ~0.5 s, polls come every 0.05 s.
+  const files = fileTokens(30);
+  const limit = Math.max(...files) + Math.min(...files) - 1;
   const serve = await spawnServe([
     '--data',
     data,
     '--enqueued-token-limit',
-    '1500',
+    String(limit),
     '--latency',
     '50',
     '--concurrency',

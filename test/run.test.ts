@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import OpenAI from 'openai';
-import { localServerDir } from '../src/backends/backend.js';
+import { localServerDir } from '../src/providers/local/local-provider.js';
 import { startLocalServer } from '../src/server/index.js';
 import { BA_REVIEWS, runCli, spawnServe, tempDir } from './support.js';
 

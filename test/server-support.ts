@@ -22,6 +22,8 @@ export function tempDir(prefix = 'bp-server-'): string {
 
 export interface TestServer {
   url: string;
+  /** The base URL of the Anthropic and Gemini SDKs. */
+  origin: string;
   dataDir: string;
   client: OpenAI;
   close(): Promise<void>;
@@ -41,6 +43,7 @@ export async function startTestServer(
   });
   return {
     url: server.url,
+    origin: server.origin,
     dataDir,
     client,
     async close() {

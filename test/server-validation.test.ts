@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { counterForModel, requestInputTokens } from '../src/cost/tokens.js';
 import {
   assertValid,
   chatLine,
@@ -65,34 +66,41 @@ test('an empty file and a file over 50,000 requests fail validation', () =>
     assert.equal(bigDone.errors?.data?.[0]?.line, 50_001);
   }));
 
-/** Ten requests whose prompts are 400 characters each: about 100 tokens each, 1,000 in all. */
+/** Ten requests whose prompts are 400 characters each, and their input tokens as the server counts them. */
 const TOKEN_LINES = Array.from({ length: 10 }, (_, i) => chatLine(`t${i}`, 'x'.repeat(400)));
+const FILE_TOKENS = TOKEN_LINES.reduce(
+  (sum, line) => sum + requestInputTokens(line.url, line.body, counterForModel(line.body.model)),
+  0,
+);
 
 test('enqueued token limit: a batch that would push the queued tokens over the limit fails token_limit_exceeded', () =>
-  withServer({ enqueuedTokenLimit: 1_500, latencyMs: 60, concurrency: 2 }, async ({ client }, dir) => {
-    const file = await upload(client, writeJsonl(dir, 'tokens.jsonl', TOKEN_LINES));
-    const create = () =>
-      client.batches.create({
-        input_file_id: file.id,
-        endpoint: '/v1/chat/completions',
-        completion_window: '24h',
-      });
+  withServer(
+    { enqueuedTokenLimit: Math.round(FILE_TOKENS * 1.5), latencyMs: 60, concurrency: 2 },
+    async ({ client }, dir) => {
+      const file = await upload(client, writeJsonl(dir, 'tokens.jsonl', TOKEN_LINES));
+      const create = () =>
+        client.batches.create({
+          input_file_id: file.id,
+          endpoint: '/v1/chat/completions',
+          completion_window: '24h',
+        });
 
-    const first = await create();
-    const running = await waitForBatch(client, first.id, (b) => b.status !== 'validating');
-    assert.equal(running.status, 'in_progress', 'the first batch fits under the limit');
-    const second = await waitForBatch(client, (await create()).id);
-    assert.equal(second.status, 'failed');
-    assert.equal(second.errors?.data?.[0]?.code, 'token_limit_exceeded');
-    assert.match(second.errors?.data?.[0]?.message ?? '', /gpt-4o-mini/);
+      const first = await create();
+      const running = await waitForBatch(client, first.id, (b) => b.status !== 'validating');
+      assert.equal(running.status, 'in_progress', 'the first batch fits under the limit');
+      const second = await waitForBatch(client, (await create()).id);
+      assert.equal(second.status, 'failed');
+      assert.equal(second.errors?.data?.[0]?.code, 'token_limit_exceeded');
+      assert.match(second.errors?.data?.[0]?.message ?? '', /gpt-4o-mini/);
 
-    assert.equal((await waitForBatch(client, first.id)).status, 'completed');
-    const third = await waitForBatch(client, (await create()).id);
-    assert.equal(third.status, 'completed', 'once the queue drains, the same batch fits again');
-  }));
+      assert.equal((await waitForBatch(client, first.id)).status, 'completed');
+      const third = await waitForBatch(client, (await create()).id);
+      assert.equal(third.status, 'completed', 'once the queue drains, the same batch fits again');
+    },
+  ));
 
 test('enqueued token limit: a batch bigger than the limit on its own fails too', () =>
-  withServer({ enqueuedTokenLimit: 500 }, async ({ client }, dir) => {
+  withServer({ enqueuedTokenLimit: FILE_TOKENS - 1 }, async ({ client }, dir) => {
     const done = await waitForBatch(client, (await createChatBatch(client, dir, TOKEN_LINES)).id);
     assert.equal(done.status, 'failed');
     assert.equal(done.errors?.data?.[0]?.code, 'token_limit_exceeded');

@@ -168,29 +168,56 @@ test('lossless JSON keeps numbers JSON.parse would change, and nothing else', ()
   assert.deepEqual(parseJsonLossless('{"plain": [1, 2.5, -3]}'), { plain: [1, 2.5, -3] });
 });
 
-test('the stream sources read bare-CR CSV and stop at invalid UTF-8 naming the line', async () => {
-  const { csvSource, jsonlSource } = await import('../src/streams.js');
-  const { Readable } = await import('node:stream');
+test('the stream sources read bare-CR CSV; invalid UTF-8 comes as a reject naming the line, and stops a pipeline', async () => {
+  const { batchSink, csvSource, jsonlEncode, jsonlSource, promptTemplate } = await import(
+    '../src/streams.js'
+  );
+  const { Ledger } = await import('../src/ledger/ledger.js');
+  const { pipeline } = await import('node:stream/promises');
+  type Env = Envelope & { reject?: { code: string; message: string } };
   const read = async (source: AsyncIterable<unknown>) => {
-    const out: { line: number; record: unknown }[] = [];
-    for await (const env of source as AsyncIterable<Envelope>)
-      out.push({ line: env.line, record: env.record });
+    const out: { line: number; record: unknown; reject?: Env['reject'] }[] = [];
+    for await (const env of source as AsyncIterable<Env>)
+      out.push({ line: env.line, record: env.record, ...(env.reject ? { reject: env.reject } : {}) });
     return out;
   };
   assert.deepEqual(await read(csvSource(Readable.from([Buffer.from('id,t\r1,"a\rb"\r2,c')]))), [
     { line: 2, record: { id: '1', t: 'a\rb' } },
     { line: 4, record: { id: '2', t: 'c' } },
   ]);
+  const latin1Csv = () => Readable.from([Buffer.from('id,t\r\n1,a\r\n2,caf\xe9\r\n', 'latin1')]);
+  const csvRead = await read(csvSource(latin1Csv(), { name: 'x.csv' }));
+  assert.equal(csvRead[0]!.reject, undefined);
+  assert.equal(csvRead[1]!.line, 3);
+  assert.equal(csvRead[1]!.reject?.code, 'BP_ENCODING');
+  assert.match(
+    csvRead[1]!.reject!.message,
+    /invalid UTF-8 at byte offset 16 \(column t\); the file looks like windows-1252/,
+  );
+  const jsonlRead = await read(
+    jsonlSource(Readable.from([Buffer.from('{"a":1}\n{"a":"\x92"}\n', 'latin1')])),
+  );
+  assert.deepEqual(
+    jsonlRead.map((e) => [e.line, e.reject?.code]),
+    [
+      [1, undefined],
+      [2, 'BP_ENCODING'],
+    ],
+  );
+  // Without onReject, the sink stops the pipeline at the bad record, naming its file and line.
+  const dir = tempDir();
+  const ledger = Ledger.open(path.join(dir, 'l.db'));
   await assert.rejects(
-    read(
-      csvSource(Readable.from([Buffer.from('id,t\r\n1,a\r\n2,caf\xe9\r\n', 'latin1')]), { name: 'x.csv' }),
+    pipeline(
+      csvSource(latin1Csv(), { name: 'x.csv' }),
+      promptTemplate({ model: 'm', prompt: '{{t}}' }),
+      jsonlEncode(),
+      batchSink({ ledger, outDir: path.join(dir, 'out') }),
     ),
-    /invalid UTF-8 at byte offset 16; the file looks like windows-1252/,
+    (err: Error & { code?: string; file?: string; line?: number }) =>
+      err.code === 'BP_ENCODING' && err.file === 'x.csv' && err.line === 3,
   );
-  await assert.rejects(
-    read(jsonlSource(Readable.from([Buffer.from('{"a":1}\n{"a":"\x92"}\n', 'latin1')]))),
-    (err: Error & { code?: string; line?: number }) => err.code === 'BP_ENCODING' && err.line === 2,
-  );
+  ledger.close();
 });
 
 test('records over maxRecordBytes become oversize chunks (line, size, first bytes); the rest arrive whole, spilled or not', async () => {

@@ -42,10 +42,18 @@ test('jsonlSource reads stdin-like streams and keeps long numbers exact', async 
   const input = Readable.from([Buffer.from('{"id": 123456789012345678}\n\n{"id":'), Buffer.from(' 2}\n')]);
   const envelopes: Envelope[] = [];
   for await (const env of jsonlSource(input)) envelopes.push(env as Envelope);
-  assert.deepEqual(envelopes, [
-    { seq: 0, line: 1, record: { id: '123456789012345678' } },
-    { seq: 1, line: 3, record: { id: 2 } },
-  ]);
+  assert.deepEqual(
+    envelopes.map(({ seq, line, record, source }) => ({
+      seq,
+      line,
+      record,
+      source: Buffer.from(source!).toString(),
+    })),
+    [
+      { seq: 0, line: 1, record: { id: '123456789012345678' }, source: '{"id": 123456789012345678}' },
+      { seq: 1, line: 3, record: { id: 2 }, source: '{"id": 2}' },
+    ],
+  );
 });
 
 test('stages compose with pipeline into rolled files and a ledger; rejects reach the callback', async () => {
@@ -85,7 +93,7 @@ test('stages compose with pipeline into rolled files and a ledger; rejects reach
   ledger.close();
 });
 
-test('the example in examples/ runs and writes valid request files', async () => {
+test('the example in examples/ runs the whole trip: request files, batches, every row back with its result', async () => {
   const dir = tempDir();
   const script = path.join(REPO_ROOT, 'dist', 'examples', 'compose-stages.js');
   const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
@@ -107,4 +115,18 @@ test('the example in examples/ runs and writes valid request files', async () =>
     lines.map((l) => JSON.parse(l).body.messages[1].content),
     rows.map((r) => r.text),
   );
+  // The results: every input row with its columns, each with a result.
+  const results = parse(readFileSync(path.join(dir, 'results.csv')), { columns: true }) as Record<
+    string,
+    string
+  >[];
+  assert.deepEqual(
+    results.map(({ result, result_status, result_error, ...input }) => input),
+    rows,
+  );
+  assert.ok(
+    results.every((r) => r.result_status === 'succeeded' && r.result !== '' && r.result_error === ''),
+  );
+  assert.match(out.stdout, new RegExp(`wrote ${rows.length} rows to `));
+  for (const row of rows) assert.match(out.stdout, new RegExp(`^${row.id}\tsucceeded\t`, 'm'));
 });

@@ -1,7 +1,10 @@
 import { type Command, Option } from 'commander';
-import { type Backend, type BackendName, openBackend } from '../backends/backend.js';
-import type { DriveOptions } from '../scheduler/drive.js';
+import type { Ledger } from '../ledger/ledger.js';
+import { type BackendName, openProvider } from '../providers/open-provider.js';
+import type { BatchProvider } from '../providers/port.js';
+import { DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BATCHES, type SchedulerOptions } from '../scheduler/api.js';
 import { intOption, numberOption } from './options.js';
+import { stderrRenderer } from './render-events.js';
 
 /** Flags every command that talks to a Batch API shares. */
 export interface BackendFlags {
@@ -28,7 +31,12 @@ export function addBackendOptions(cmd: Command): Command {
       '--base-url <url>',
       'any OpenAI-compatible Batch API, e.g. a `batchpipe serve` (default: OPENAI_BASE_URL)',
     )
-    .option('--max-batches <n>', 'unfinished batches at most', intOption('--max-batches'), 100)
+    .option(
+      '--max-batches <n>',
+      'unfinished batches at most',
+      intOption('--max-batches'),
+      DEFAULT_MAX_BATCHES,
+    )
     .option(
       '--max-enqueued-tokens <n>',
       'estimated tokens queued per model at most',
@@ -38,7 +46,7 @@ export function addBackendOptions(cmd: Command): Command {
       '--max-attempts <n>',
       'tries per request before a retryable failure is final',
       intOption('--max-attempts'),
-      3,
+      DEFAULT_MAX_ATTEMPTS,
     )
     .option(
       '--poll-interval <seconds>',
@@ -47,8 +55,8 @@ export function addBackendOptions(cmd: Command): Command {
     );
 }
 
-export function openBackendFromFlags(flags: BackendFlags): Promise<Backend> {
-  return openBackend({
+export function openProviderFromFlags(flags: BackendFlags): Promise<BatchProvider> {
+  return openProvider({
     backend: flags.backend,
     ledgerPath: flags.ledger,
     baseUrl: flags.baseUrl,
@@ -56,14 +64,19 @@ export function openBackendFromFlags(flags: BackendFlags): Promise<Backend> {
   });
 }
 
-export function driveOptionsFromFlags(flags: BackendFlags, backend: Backend, wait: boolean): DriveOptions {
-  const log = (line: string) => process.stderr.write(`batchpipe: ${backend.redact(line)}\n`);
-  const local = backend.name === 'local' || flags.baseUrl !== undefined;
+/** The scheduler's options from the flags; its events render as the CLI's log lines on stderr. */
+export function schedulerOptionsFromFlags(
+  flags: BackendFlags,
+  ledger: Ledger,
+  provider: BatchProvider,
+): SchedulerOptions {
   return {
-    submit: { maxBatches: flags.maxBatches, maxEnqueuedTokens: flags.maxEnqueuedTokens, log },
-    collect: { maxAttempts: flags.maxAttempts, log },
-    pollIntervalMs: (flags.pollInterval ?? (local ? 1 : 60)) * 1000,
-    wait,
-    log,
+    ledger,
+    provider,
+    onEvent: stderrRenderer((line) => provider.redact(line)),
+    maxBatches: flags.maxBatches,
+    maxEnqueuedTokens: flags.maxEnqueuedTokens,
+    maxAttempts: flags.maxAttempts,
+    pollIntervalMs: flags.pollInterval === undefined ? undefined : flags.pollInterval * 1000,
   };
 }

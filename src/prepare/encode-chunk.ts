@@ -34,18 +34,29 @@ export interface EncodeContext {
 /** What a thread needs to know of a chunk besides its bytes and first line. */
 export type ChunkPlacement = Partial<Pick<Chunk, 'offset' | 'oversize' | 'lines' | 'rejects'>>;
 
-/** Builds the per-chunk function: parse → template → validate → encode, all in this thread. */
-export function createChunkEncoder(
-  ctx: EncodeContext,
-  validate?: LineValidator,
-): (bytes: Buffer, firstLine: number, placement?: ChunkPlacement) => EncodedChunk {
-  const csv = ctx.format === 'csv';
-  const resolve = csv ? columnFieldResolver(ctx.columns) : objectFieldResolver;
-  const encode = createRequestEncoder(ctx.template, resolve, ctx.validateEach ? validate : undefined);
-  const width = ctx.columns.length;
+/** What parsing a chunk's records needs: the input's format, header, name and encoding. */
+export type ParseContext = Pick<EncodeContext, 'format' | 'columns' | 'source' | 'encoding'>;
 
-  return function encodeChunk(bytes, firstLine, placement = {}) {
-    if (placement.oversize) return oversizeChunk(bytes, firstLine, placement.oversize);
+/** One chunk's records, parsed, and why any of them cannot become a request before templating. */
+export interface ParsedChunk {
+  records: ChunkRecords<SourceRecord | string[] | ParseProblem>;
+  /**
+   * Record `i`'s problem (one the reader already knew, bytes that are not valid text, a parse problem,
+   * a CSV field count other than the header's), or undefined; asked for each `i` in increasing order.
+   */
+  problem(i: number): ChunkReject | undefined;
+}
+
+/**
+ * Builds the per-chunk parser shared by `prepare`'s encoder and the `csvSource`/`jsonlSource`
+ * stages: CSV values come as arrays in header order, JSONL records as objects.
+ */
+export function createChunkParser(
+  ctx: ParseContext,
+): (bytes: Buffer, firstLine: number, placement?: ChunkPlacement) => ParsedChunk {
+  const csv = ctx.format === 'csv';
+  const width = ctx.columns.length;
+  return function parseChunk(bytes, firstLine, placement = {}) {
     const records: ChunkRecords<SourceRecord | string[] | ParseProblem> = csv
       ? parseCsvChunk(bytes, firstLine, ctx.source)
       : parseJsonlChunk(bytes, firstLine, placement.lines);
@@ -53,6 +64,34 @@ export function createChunkEncoder(
     let nextKnown = 0;
     // One native check for the whole chunk; records are looked at one by one only when it fails.
     const invalidText = isUtf8(bytes) ? undefined : invalidTextFinder(ctx, bytes, placement.offset ?? 0);
+    const problem = (i: number): ChunkReject | undefined => {
+      if (known[nextKnown]?.index === i) return known[nextKnown++]!;
+      const invalid = invalidText?.(records.starts[i]!, records.ends[i]!);
+      if (invalid) return { index: i, code: ErrorCodes.ENCODING, ...invalid };
+      const value = records.values[i]!;
+      if (value instanceof ParseProblem) return { index: i, code: value.code, message: value.message };
+      if (csv && (value as string[]).length !== width) {
+        const message = `expected ${width} fields (as in the header), got ${(value as string[]).length}`;
+        return { index: i, code: ErrorCodes.PARSE, message };
+      }
+      return undefined;
+    };
+    return { records, problem };
+  };
+}
+
+/** Builds the per-chunk function: parse → template → validate → encode, all in this thread. */
+export function createChunkEncoder(
+  ctx: EncodeContext,
+  validate?: LineValidator,
+): (bytes: Buffer, firstLine: number, placement?: ChunkPlacement) => EncodedChunk {
+  const resolve = ctx.format === 'csv' ? columnFieldResolver(ctx.columns) : objectFieldResolver;
+  const encode = createRequestEncoder(ctx.template, resolve, ctx.validateEach ? validate : undefined);
+  const parse = createChunkParser(ctx);
+
+  return function encodeChunk(bytes, firstLine, placement = {}) {
+    if (placement.oversize) return oversizeChunk(bytes, firstLine, placement.oversize);
+    const { records, problem } = parse(bytes, firstLine, placement);
     const count = records.values.length;
     const ids: (string | null)[] = new Array(count).fill(null);
     // Tails are UTF-8-encoded straight into one buffer: write() both encodes and counts the bytes.
@@ -64,33 +103,13 @@ export function createChunkEncoder(
     let model: string | null | undefined;
     let tailBytes = 0;
     for (let i = 0; i < count; i++) {
-      const value = records.values[i]!;
-      if (known[nextKnown]?.index === i) {
-        rejects.push(known[nextKnown++]!);
+      const reject = problem(i);
+      if (reject) {
+        rejects.push(reject);
         tailEnds[i] = tailBytes;
         continue;
       }
-      const invalid = invalidText?.(records.starts[i]!, records.ends[i]!);
-      if (invalid) {
-        rejects.push({ index: i, code: ErrorCodes.ENCODING, ...invalid });
-        tailEnds[i] = tailBytes;
-        continue;
-      }
-      const problem =
-        value instanceof ParseProblem
-          ? value
-          : csv && (value as string[]).length !== width
-            ? new ParseProblem(
-                ErrorCodes.PARSE,
-                `expected ${width} fields (as in the header), got ${(value as string[]).length}`,
-              )
-            : undefined;
-      if (problem) {
-        rejects.push({ index: i, code: problem.code, message: problem.message });
-        tailEnds[i] = tailBytes;
-        continue;
-      }
-      const outcome = encode(value as SourceRecord | string[]);
+      const outcome = encode(records.values[i] as SourceRecord | string[]);
       if (!outcome.ok) {
         rejects.push({ index: i, code: outcome.code, message: outcome.message, field: outcome.field });
         tailEnds[i] = tailBytes;
@@ -154,7 +173,7 @@ function oversizeChunk(prefix: Buffer, line: number, oversize: OversizeRecord): 
  * when its bytes are valid. The likely encoding is guessed once per chunk, from all its invalid bytes.
  */
 function invalidTextFinder(
-  ctx: EncodeContext,
+  ctx: ParseContext,
   bytes: Buffer,
   fileOffset: number,
 ): (start: number, end: number) => { message: string; field: string | undefined } | undefined {

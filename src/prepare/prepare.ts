@@ -3,31 +3,31 @@ import { availableParallelism } from 'node:os';
 import { extname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BatchpipeError, ErrorCodes, ioError } from '../errors.js';
+import type { EventListener } from '../events.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { BatchWriter, failOnReject } from '../sink/batch-writer.js';
-import { type Chunk, countLineBreaks, recordChunks } from '../sources/chunker.js';
-import { checkText, normalizeEncoding } from '../sources/encoding.js';
+import { type Chunk, recordChunks } from '../sources/chunker.js';
+import { splitCsvHeader } from '../sources/csv-header.js';
+import { normalizeEncoding, UTF8 } from '../sources/encoding.js';
 import { openInput } from '../sources/input.js';
 import { jsonArrayChunks } from '../sources/json-array.js';
-import { parseCsvHeader } from '../sources/parse-chunk.js';
-import {
-  compileProbeBuilder,
-  compileRequestBuilder,
-  type RequestTemplateOptions,
-} from '../transforms/request-builder.js';
+import { compileRequestBuilder, type RequestTemplateOptions } from '../transforms/request-builder.js';
 import { templateNeedsPerRecordValidation } from '../transforms/request-probe.js';
 import { columnFieldResolver } from '../transforms/template.js';
-import {
-  DEFAULT_MAX_BYTES,
-  DEFAULT_MAX_EMBEDDING_INPUTS,
-  DEFAULT_MAX_LINES,
-} from '../validate/file-rules.js';
-import { embeddingInputCount } from '../validate/request-schema.js';
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from '../validate/file-rules.js';
 import { type ChunkSink, inlineSink, threadedSink } from './chunk-sinks.js';
 import type { EncodeContext } from './encode-chunk.js';
+import {
+  checkColumns,
+  checkLimits,
+  finishPreparedRun,
+  linesPerFile,
+  openPreparedRun,
+  templateOptions,
+} from './prepare-run.js';
 import { openRejectsFile } from './rejects-file.js';
-import { changedInputError, settleInterruptedRun } from './resume.js';
-import { claimLedger, PREPARED_KEY, runIdentity } from './run-identity.js';
+import { changedInputError } from './resume.js';
+import { runIdentity } from './run-identity.js';
 
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from '../validate/file-rules.js';
 
@@ -67,6 +67,8 @@ export interface PrepareOptions extends RequestTemplateOptions {
   /** Target chunk size in bytes (tests use small chunks to exercise boundaries). */
   chunkBytes?: number | undefined;
   onProgress?: ((progress: { read: number; staged: number; rejected: number }) => void) | undefined;
+  /** Hears `prepare.progress` (a chunk at a time) and `file.written` events. */
+  onEvent?: EventListener | undefined;
 }
 
 export interface PrepareSummary {
@@ -117,8 +119,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
   const jsonPath = checkJsonPath(format, options.jsonPath);
   const identity = runIdentity(options, format, { maxLines, maxBytes }, input.encoding, jsonPath);
   const { ledger } = options;
-  const runId = claimLedger(ledger, identity);
-  const resume = settleInterruptedRun(ledger, options.outDir, runId);
+  const { runId, resume } = openPreparedRun(ledger, identity, options.outDir);
   const chunking = {
     targetBytes: options.chunkBytes ?? DEFAULT_CHUNK_BYTES,
     startOffset: input.startOffset,
@@ -151,7 +152,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
   }
 
   const threads = ledger.path === ':memory:' ? 0 : (options.threads ?? defaultThreads(input.size));
-  const template = templateOf(options);
+  const template = templateOptions(options);
   const ctx: EncodeContext = {
     format,
     columns,
@@ -178,15 +179,23 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     ...writerOptions,
     ledger,
     onReject: rejects?.write ?? failOnReject(source),
+    onFileWritten: options.onEvent,
   });
+  const progress = progressTeller(options.onEvent, writer, input.encoding === UTF8 ? input.size : undefined);
   const sink: ChunkSink = threads > 0 ? threadedSink(ctx, threads, writer) : inlineSink(ctx, writer);
   let totals: { read: number; staged: number; rejected: number };
   try {
-    if (pendingFirst && holdsRecords(pendingFirst)) await sink.submit(pendingFirst);
+    if (pendingFirst && holdsRecords(pendingFirst)) {
+      await sink.submit(pendingFirst);
+      progress?.(pendingFirst);
+    }
     for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
-      if (holdsRecords(next.value)) await sink.submit(next.value);
+      if (!holdsRecords(next.value)) continue;
+      await sink.submit(next.value);
+      progress?.(next.value);
     }
     totals = await sink.finish();
+    progress?.(undefined);
     options.onProgress?.(totals);
   } catch (err) {
     await chunks.return(undefined); // let the reader remove a spilled record
@@ -196,21 +205,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     rejects?.close();
   }
 
-  if (totals.read === 0) {
-    const only =
-      format === 'csv' ? 'a header and no records' : format === 'json' ? 'an empty array' : 'no records';
-    throw new BatchpipeError(ErrorCodes.NO_RECORDS, `the input holds ${only}: there is nothing to prepare`, {
-      file: source,
-    });
-  }
-  // Counts in equal counts out, checked against what the ledger actually holds.
-  const held = ledger.requestAndRejectCount();
-  ledger.setMeta(PREPARED_KEY, String(totals.read));
-  if (held !== totals.read || totals.staged + totals.rejected !== totals.read) {
-    throw new Error(
-      `internal error: read ${totals.read} records, staged ${totals.staged} + rejected ${totals.rejected}, but the ledger holds ${held}`,
-    );
-  }
+  finishPreparedRun(ledger, totals, format, source);
   return {
     runId,
     format,
@@ -223,89 +218,30 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
 }
 
 /**
- * The CSV header at the start of the first chunk (which must be valid text and fit `--max-bytes`): its
- * columns, and the chunk's records after it.
+ * Tells `prepare.progress` after each chunk handed to the encoders (and once more at the end, with
+ * the final counts); undefined when nobody listens. Records count what the writer has written so
+ * far, so with encode threads they trail the bytes by the chunks in flight.
  */
-function splitCsvHeader(
-  first: Chunk,
-  source: string,
-  encoding: string,
-  maxBytes: number,
-): { columns: string[]; body: Chunk } {
-  if (first.oversize) {
-    throw new BatchpipeError(
-      ErrorCodes.PARSE,
-      `the CSV header is more than ${maxBytes} bytes (--max-bytes)`,
-      {
-        file: source,
-        line: first.firstLine,
-      },
-    );
-  }
-  const header = parseCsvHeader(first, source);
-  const linesBefore = (at: number) => countLineBreaks(first.bytes, 'csv', 0, at);
-  checkText(first.bytes, header.bodyStart, {
-    file: source,
-    fileOffset: first.offset,
-    encoding,
-    place: 'in the header',
-    lineOf: (at) => first.firstLine + linesBefore(at),
-  });
-  const headerLines = linesBefore(header.bodyStart);
-  const body: Chunk = {
-    ...first,
-    bytes: first.bytes.subarray(header.bodyStart),
-    firstLine: first.firstLine + headerLines,
-    lineBreaks: first.lineBreaks - headerLines,
-    offset: first.offset + header.bodyStart,
+function progressTeller(
+  onEvent: EventListener | undefined,
+  writer: BatchWriter,
+  totalBytes: number | undefined,
+): ((chunk: Chunk | undefined) => void) | undefined {
+  if (onEvent === undefined) return undefined;
+  let bytesRead = 0;
+  return (chunk) => {
+    if (chunk) bytesRead = chunk.offset + (chunk.oversize?.bytes ?? chunk.bytes.length);
+    else if (totalBytes !== undefined) bytesRead = totalBytes;
+    const { staged, rejected } = writer;
+    onEvent({
+      type: 'prepare.progress',
+      bytesRead,
+      totalBytes,
+      records: staged + rejected,
+      staged,
+      rejected,
+    });
   };
-  return { columns: header.columns, body };
-}
-
-/**
- * An embeddings batch may carry at most 50,000 inputs in all. Placeholders only fill strings, so
- * every request of a run carries as many inputs as its template: a file holds at most
- * 50,000 ÷ that many requests.
- */
-function linesPerFile(template: RequestTemplateOptions, maxLines: number): number {
-  const inputs = embeddingInputCount(compileProbeBuilder(template)('x'));
-  return inputs === 0 ? maxLines : Math.min(maxLines, Math.floor(DEFAULT_MAX_EMBEDDING_INPUTS / inputs));
-}
-
-function templateOf(options: PrepareOptions): RequestTemplateOptions {
-  const { endpoint, model, prompt, system, body, idColumn, id } = options;
-  return { endpoint, model, prompt, system, body, idColumn, id };
-}
-
-function checkLimits(maxLines: number, maxBytes: number): void {
-  if (!Number.isInteger(maxLines) || maxLines < 1 || maxLines > DEFAULT_MAX_LINES) {
-    throw new BatchpipeError(
-      ErrorCodes.USAGE,
-      `--max-lines must be an integer from 1 to ${DEFAULT_MAX_LINES}, got ${maxLines}`,
-    );
-  }
-  if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > DEFAULT_MAX_BYTES) {
-    throw new BatchpipeError(
-      ErrorCodes.USAGE,
-      `--max-bytes must be an integer from 1 to ${DEFAULT_MAX_BYTES}, got ${maxBytes}`,
-    );
-  }
-}
-
-function checkColumns(ledger: Ledger, columns: string[], source: string): void {
-  const stored = ledger.getMeta('columns');
-  const now = JSON.stringify(columns);
-  if (stored === undefined) ledger.setMeta('columns', now);
-  else if (stored !== now) {
-    throw new BatchpipeError(
-      ErrorCodes.INPUT_CHANGED,
-      `the CSV header differs from the run this ledger records (${stored})`,
-      {
-        file: source,
-        line: 1,
-      },
-    );
-  }
 }
 
 function holdsRecords(chunk: Chunk): boolean {

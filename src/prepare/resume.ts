@@ -2,6 +2,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
+import { discardUnfinishedPrepare } from '../ledger/prepare-resume.js';
 
 export interface ResumePoint {
   /** The first seq not inside a complete file: everything from here is (re)done. */
@@ -36,20 +37,14 @@ export function settleInterruptedRun(ledger: Ledger, outDir: string, runId: stri
     }
   }
   const nextSeq = complete.reduce((max, f) => Math.max(max, f.end_seq ?? 0), 0);
-  ledger.transaction(() => {
-    // Retry files (attempt > 1) belong to collect, which settles its own.
-    for (const file of ledger.files({ complete: false }).filter((f) => f.attempt === 1)) {
-      rmSync(file.path, { force: true });
-      ledger.db
-        .prepare('DELETE FROM records WHERE seq IN (SELECT seq FROM requests WHERE file_id = ?)')
-        .run(file.id);
-      ledger.db.prepare('DELETE FROM requests WHERE file_id = ?').run(file.id);
-      ledger.db.prepare('DELETE FROM files WHERE id = ?').run(file.id);
-    }
-    ledger.db.prepare('DELETE FROM requests WHERE seq >= ?').run(nextSeq);
-    ledger.db.prepare('DELETE FROM records WHERE seq >= ?').run(nextSeq);
-    ledger.db.prepare('DELETE FROM rejects WHERE seq >= ?').run(nextSeq);
-  });
+  // Retry files (attempt > 1) belong to collect, which settles its own.
+  const incomplete = ledger.files({ complete: false }).filter((f) => f.attempt === 1);
+  for (const file of incomplete) rmSync(file.path, { force: true });
+  discardUnfinishedPrepare(
+    ledger,
+    incomplete.map((f) => f.id),
+    nextSeq,
+  );
   for (const name of safeReaddir(outDir)) {
     if (name.startsWith(`.${runId}-`) && name.endsWith('.partial'))
       rmSync(join(outDir, name), { force: true });

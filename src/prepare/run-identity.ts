@@ -1,37 +1,25 @@
 /**
  * What a ledger records about the run it belongs to: the options that decide its requests (one
- * identity per ledger), and whether its prepare read the whole input. Touches only the ledger's meta.
+ * identity per ledger), and whether its prepare read the whole input. Reads and writes them through
+ * ledger/identity.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { basename, extname } from 'node:path';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
+import {
+  bindRunIdentity,
+  DEFAULT_ENDPOINT,
+  hasRunIdentity,
+  preparedRecordsOf,
+  rebindRunIdentity,
+  runIdOf,
+  storedRunIdentity,
+} from '../ledger/identity.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { RequestTemplateOptions } from '../transforms/request-builder.js';
+import type { RunIdentity } from '../types.js';
 
-/** Meta key set once prepare has read its whole input: the number of records. */
-export const PREPARED_KEY = 'prepared_records';
-
-/** The options that decide what requests a run makes; a ledger belongs to exactly one identity. */
-export interface RunIdentity {
-  format: 'csv' | 'jsonl' | 'json';
-  endpoint: string;
-  model: string | null;
-  prompt: string | null;
-  system: string | null;
-  body: unknown;
-  idColumn: string | null;
-  id: string | null;
-  maxLines: number;
-  maxBytes: number;
-  /** The input's encoding; ledgers made before it was recorded read UTF-8. */
-  encoding: string;
-  /** JSON input: the keys leading to the array (null: the top-level array, or not JSON). */
-  jsonPath: string[] | null;
-}
-
-/** Identity fields added after ledgers existed without them, with the value those ledgers imply. */
-const IMPLIED = { encoding: 'utf-8' };
-
+/** The identity of a run with these options, as the ledger records it. */
 export function runIdentity(
   template: RequestTemplateOptions,
   format: 'csv' | 'jsonl' | 'json',
@@ -41,7 +29,7 @@ export function runIdentity(
 ): RunIdentity {
   return {
     format,
-    endpoint: template.endpoint ?? '/v1/chat/completions',
+    endpoint: template.endpoint ?? DEFAULT_ENDPOINT,
     model: template.model ?? null,
     prompt: template.prompt ?? null,
     system: template.system ?? null,
@@ -62,35 +50,26 @@ export function runIdentity(
  * these options and whatever header the input has.
  */
 export function claimLedger(ledger: Ledger, identity: RunIdentity): string {
-  const stored = ledger.getMeta('identity');
-  if (stored === undefined) {
+  const before = storedRunIdentity(ledger);
+  if (before === undefined) {
     const runId = `${basename(ledger.path, extname(ledger.path)).replace(/[^A-Za-z0-9_-]/g, '_') || 'run'}-${randomBytes(3).toString('hex')}`;
-    ledger.transaction(() => {
-      ledger.setMeta('identity', JSON.stringify(identity));
-      ledger.setMeta('run_id', runId);
-      ledger.setMeta('created_at', new Date().toISOString());
-    });
+    bindRunIdentity(ledger, identity, runId);
     return runId;
   }
   if (ledger.holdsNothing()) {
-    ledger.transaction(() => {
-      ledger.setMeta('identity', JSON.stringify(identity));
-      ledger.deleteMeta('columns');
-      ledger.deleteMeta(PREPARED_KEY);
-    });
-    return ledger.getMeta('run_id')!;
+    rebindRunIdentity(ledger, identity);
+    return runIdOf(ledger);
   }
-  const before: Record<string, unknown> = { ...IMPLIED, ...(JSON.parse(stored) as Record<string, unknown>) };
+  const was = before as unknown as Record<string, unknown>;
+  const now = identity as unknown as Record<string, unknown>;
   const differing = Object.keys(identity).filter(
-    (key) =>
-      JSON.stringify(before[key] ?? null) !==
-      JSON.stringify((identity as unknown as Record<string, unknown>)[key] ?? null),
+    (key) => JSON.stringify(was[key] ?? null) !== JSON.stringify(now[key] ?? null),
   );
   if (differing.length > 0) {
     const details = differing
       .map(
         (key) =>
-          `${key}: ledger has ${JSON.stringify(before[key] ?? null)}, this run has ${JSON.stringify((identity as unknown as Record<string, unknown>)[key] ?? null)}`,
+          `${key}: ledger has ${JSON.stringify(was[key] ?? null)}, this run has ${JSON.stringify(now[key] ?? null)}`,
       )
       .join('; ');
     throw new BatchpipeError(
@@ -98,7 +77,7 @@ export function claimLedger(ledger: Ledger, identity: RunIdentity): string {
       `ledger ${ledger.path} was created with different options (${details}); use a new --ledger, or the original options to resume`,
     );
   }
-  return ledger.getMeta('run_id')!;
+  return runIdOf(ledger);
 }
 
 /** How far the ledger's prepare got: `read` counts the records it accounts for (requests and rejects). */
@@ -109,14 +88,14 @@ export interface PrepareState {
 
 /**
  * Whether the ledger's prepare read its whole input; `undefined` for a ledger no prepare made (one
- * filled by `batchSink` from code has no run identity and no end of input to mark).
+ * `batchSink` filled with requests built by hand, without `promptTemplate`, has no run identity).
  */
 export function prepareState(ledger: Ledger): PrepareState | undefined {
-  if (ledger.getMeta('identity') === undefined) return undefined;
-  const prepared = ledger.getMeta(PREPARED_KEY);
+  if (!hasRunIdentity(ledger)) return undefined;
+  const prepared = preparedRecordsOf(ledger);
   return prepared === undefined
     ? { state: 'incomplete', read: ledger.requestAndRejectCount() }
-    : { state: 'complete', read: Number(prepared) };
+    : { state: 'complete', read: prepared };
 }
 
 /**

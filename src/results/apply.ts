@@ -3,10 +3,10 @@
  * failures, retries. `collect` calls it for the batches it ran, `batchpipe ingest` for files
  * downloaded elsewhere.
  */
+import { storedRunIdentity } from '../ledger/identity.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { OutcomeStage } from '../ledger/outcome-stage.js';
 import { storedOutputJsonSchema } from '../ledger/output-schema.js';
-import type { RunIdentity } from '../prepare/run-identity.js';
 import { inlineParser, threadedParser } from './chunk-parsers.js';
 import { type ExpectedOutput, expectedOutput } from './extract.js';
 import { lineChunks, type StagedTotals } from './line-chunks.js';
@@ -168,7 +168,5 @@ function applyRanges(
 
 /** The run's expected output, from its body template (meta `identity`). */
 function expectedOutputOf(ledger: Ledger, endpoint: string): ExpectedOutput {
-  const identity = ledger.getMeta('identity');
-  const body = identity === undefined ? undefined : (JSON.parse(identity) as Partial<RunIdentity>).body;
-  return expectedOutput({ endpoint, body });
+  return expectedOutput({ endpoint, body: storedRunIdentity(ledger)?.body });
 }

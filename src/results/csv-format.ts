@@ -125,8 +125,9 @@ function cellText(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** A reject's `result_error` cell: its code, the line of the record at fault, and the message. */
 function rejectError(reject: Reject): string {
-  return `${reject.code}: ${reject.message}`;
+  return `${reject.code}: line ${reject.line}: ${reject.message}`;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -44,7 +44,7 @@ export interface LedgerRowsOptions {
 const DEFAULT_PAGE = 2000;
 
 /** The status a request state shows as. */
-export function statusOf(state: RequestState): ResultStatus {
+export function statusOf(state: RequestState): Exclude<ResultStatus, 'rejected'> {
   return state === 'staged' || state === 'submitted' ? 'pending' : state;
 }
 

@@ -2,9 +2,9 @@
  * Which columns the CSV results get beyond the input's own: `--expand`'s `result.<field>` columns,
  * and the columns of a JSONL input.
  */
+import { storedRunIdentity } from '../ledger/identity.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { storedOutputJsonSchema } from '../ledger/output-schema.js';
-import type { RunIdentity } from '../prepare/run-identity.js';
 import { requestedSchema } from './extract.js';
 
 /** `--expand`'s result columns: one per field, and whether a whole-`result` column is needed too. */
@@ -39,10 +39,9 @@ export function jsonlInputColumns(ledger: Ledger): string[] {
 }
 
 function requestedSchemaOf(ledger: Ledger): unknown {
-  const identity = ledger.getMeta('identity');
+  const identity = storedRunIdentity(ledger);
   if (identity === undefined) return undefined;
-  const { endpoint, body } = JSON.parse(identity) as Partial<RunIdentity>;
-  return requestedSchema({ endpoint: endpoint ?? '', body });
+  return requestedSchema({ endpoint: identity.endpoint, body: identity.body });
 }
 
 /** A schema that is only `{ $ref: '#/$defs/x' }` (and its `$defs`) stands for the definition it names. */

@@ -6,7 +6,8 @@ import { Readable } from 'node:stream';
 import { ResultErrorCodes } from '../errors.js';
 import { parseCsvRecords } from '../internal/csv-cells.js';
 import { parseJsonLossless } from '../internal/lossless-json.js';
-import type { Ledger, RequestResultRow } from '../ledger/ledger.js';
+import { inputColumnsOf, storedRunIdentity } from '../ledger/identity.js';
+import type { Ledger, RequestResultRow as LedgerRequestRow } from '../ledger/ledger.js';
 import type { Reject, SourceRecord } from '../types.js';
 import type { ResultUsage } from './extract.js';
 import { type LedgerRow, ledgerRowPages, type ResultStatus, statusOf } from './ledger-rows.js';
@@ -21,30 +22,53 @@ export interface ResultError {
   message: string;
   /** The HTTP status of the response, when there was one. */
   status_code: number | null;
+  /** For rejects: the source line of the record at fault (as in the JSONL output's `error`). */
+  line?: number;
   /** For rejects: the field at fault, if known. */
   field?: string;
-  /** For rejects: the 1-based source line the record starts on (as `ResultRow.line`). */
-  line?: number;
 }
 
-/** One input record and what became of it. */
-export interface ResultRow<T = unknown> {
+/** A record that became a request, and what became of it so far. */
+export interface RequestResultRow<T = unknown, R = SourceRecord> {
   /** 0-based input order. */
   seq: number;
   /** 1-based line of the source where the record starts. */
   line: number;
-  /** `null` for a rejected record (it never became a request). */
-  custom_id: string | null;
+  custom_id: string;
   /**
    * The source record: a CSV row keyed by the header, or the JSONL object (numbers JSON.parse would
-   * alter kept as their exact text). A rejected record that does not parse is its raw text.
+   * alter kept as their exact text).
    */
-  record: SourceRecord | string;
-  status: ResultStatus;
+  record: R;
+  status: Exclude<ResultStatus, 'rejected'>;
   /** The extracted result (text, parsed object, vector…), for `succeeded`; otherwise `null`. */
   result: T | null;
   error: ResultError | null;
   usage: ResultUsage | null;
+}
+
+/** A record that never became a request, and why. */
+export interface RejectedResultRow<R = SourceRecord> {
+  seq: number;
+  line: number;
+  custom_id: null;
+  /** The source record as an object; its raw text when it does not parse as one (bad JSON, cut-off CSV). */
+  record: R | string;
+  status: 'rejected';
+  result: null;
+  error: ResultError & { line: number };
+  usage: null;
+}
+
+/**
+ * One input record and what became of it: `R` types the records (a CSV row, a JSONL object), `T`
+ * the results. Narrow on `status` to reach a request's record or a reject's error.
+ */
+export type ResultRow<T = unknown, R = SourceRecord> = RequestResultRow<T, R> | RejectedResultRow<R>;
+
+/** The result source: a Readable whose async iteration yields typed rows. */
+export interface ResultSource<T = unknown, R = SourceRecord> extends Readable {
+  [Symbol.asyncIterator](): NodeJS.AsyncIterator<ResultRow<T, R>>;
 }
 
 export interface ResultSourceOptions {
@@ -65,13 +89,18 @@ export interface ResultSourceOptions {
 
 /**
  * Streams the ledger's records with their results, one `ResultRow` each, in input order by default.
+ * Type the records with `R` and the results with `T`; nothing checks them (an output schema checks
+ * results).
  *
  * @example
- * for await (const row of resultSource({ ledger })) {
- *   if (row.status === 'succeeded') console.log(row.custom_id, row.result);
+ * for await (const row of resultSource<{ id: string; text: string }, string>({ ledger })) {
+ *   if (row.status === 'succeeded') console.log(row.record.id, row.record.text, row.result);
+ *   if (row.status === 'rejected') console.error(`line ${row.line}: ${row.error.code}`);
  * }
  */
-export function resultSource(options: ResultSourceOptions): Readable {
+export function resultSource<R = SourceRecord, T = unknown>(
+  options: ResultSourceOptions,
+): ResultSource<T, R> {
   const pages = ledgerRowPages(options.ledger, options);
   const decode = recordDecoder(options.ledger);
   return Readable.from(
@@ -79,7 +108,7 @@ export function resultSource(options: ResultSourceOptions): Readable {
       for (const page of pages) yield* toResultRows(page, decode, options.outputSchema);
     })(),
     { objectMode: true, highWaterMark: 64 },
-  );
+  ) as ResultSource<T, R>;
 }
 
 /** Turns one page of ledger rows into result rows (records parsed a page at a time). */
@@ -95,7 +124,7 @@ export function toResultRows(
 }
 
 function requestRow(
-  row: RequestResultRow,
+  row: LedgerRequestRow,
   record: SourceRecord | string,
   outputSchema?: OutputSchema,
 ): ResultRow {
@@ -126,9 +155,9 @@ function requestRow(
 }
 
 function rowOf(
-  row: RequestResultRow,
+  row: LedgerRequestRow,
   record: SourceRecord | string,
-  status: ResultStatus,
+  status: Exclude<ResultStatus, 'rejected'>,
   result: unknown,
   error: ResultError | null,
 ): ResultRow {
@@ -136,11 +165,27 @@ function rowOf(
     row.input_tokens === null && row.output_tokens === null
       ? null
       : { input_tokens: row.input_tokens, output_tokens: row.output_tokens };
-  return { seq: row.seq, line: row.line, custom_id: row.custom_id, record, status, result, error, usage };
+  // A request's stored record was parsed once already: it decodes to an object.
+  const object = record as SourceRecord;
+  return {
+    seq: row.seq,
+    line: row.line,
+    custom_id: row.custom_id,
+    record: object,
+    status,
+    result,
+    error,
+    usage,
+  };
 }
 
 function rejectRow(row: Reject, record: SourceRecord | string): ResultRow {
-  const error: ResultError = { code: row.code, message: row.message, status_code: null, line: row.line };
+  const error: ResultError & { line: number } = {
+    code: row.code,
+    message: row.message,
+    status_code: null,
+    line: row.line,
+  };
   if (row.field !== undefined) error.field = row.field;
   return {
     seq: row.seq,
@@ -161,7 +206,7 @@ export type RecordDecoder = (records: readonly (Buffer | string)[]) => (SourceRe
 export function recordDecoder(ledger: Ledger): RecordDecoder {
   const format = inputFormat(ledger);
   if (format === 'csv') {
-    const columns = JSON.parse(ledger.getMeta('columns') ?? '[]') as string[];
+    const columns = inputColumnsOf(ledger);
     return (records) =>
       parseCsvRecords(records).map((values, i) => {
         if (values === undefined) return text(records[i]!);
@@ -186,8 +231,7 @@ export function recordDecoder(ledger: Ledger): RecordDecoder {
 
 /** The run's input format, from meta `identity`. */
 export function inputFormat(ledger: Ledger): 'csv' | 'jsonl' {
-  const identity = ledger.getMeta('identity');
-  const format = identity === undefined ? undefined : (JSON.parse(identity) as { format?: string }).format;
+  const format = storedRunIdentity(ledger)?.format;
   return format === 'jsonl' || format === 'json' ? 'jsonl' : 'csv';
 }
 

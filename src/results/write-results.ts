@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { csvRow } from '../internal/csv-cells.js';
+import { inputColumnsOf } from '../ledger/identity.js';
 import type { Ledger, RequestResultRow } from '../ledger/ledger.js';
 import { type CsvPageConfig, csvPageFormatter } from './csv-format.js';
 import { formatRanges } from './format-pages.js';
@@ -161,9 +162,7 @@ function csvFormatter(
   const escapeCells = options.escapeFormulas === true;
   const prefix = options.resultPrefix ?? '';
   const isJsonl = inputFormat(ledger) === 'jsonl';
-  const columns = isJsonl
-    ? jsonlInputColumns(ledger)
-    : (JSON.parse(ledger.getMeta('columns') ?? '[]') as string[]);
+  const columns = isJsonl ? jsonlInputColumns(ledger) : inputColumnsOf(ledger);
   const expand = options.expand ? expandColumns(ledger) : undefined;
   const resultColumns = resultColumnNames(prefix, expand);
   checkCollisions(columns, resultColumns, prefix);

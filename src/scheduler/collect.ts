@@ -1,14 +1,11 @@
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Batch } from 'openai/resources/batches';
-import type { Backend } from '../backends/backend.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { BatchEndedEvent } from '../events.js';
+import type { BatchRow } from '../ledger/batches.js';
 import type { FileRow } from '../ledger/ledger.js';
 import { applyResultLines } from '../results/apply.js';
-import { type BatchRow, type BatchStore, TERMINAL_STATUSES } from './batch-store.js';
-import { apiError } from './remote-calls.js';
-import { observed } from './server-clock.js';
+import { type RemoteBatch, TERMINAL_BATCH_STATUSES } from '../types.js';
+import type { ScheduledRun } from './scheduled-run.js';
 
 /** Downloads of an ended batch's files per collect round before it is reported incomplete. */
 const DOWNLOAD_TRIES = 3;
@@ -17,7 +14,6 @@ const DOWNLOAD_BACKOFF_MS = 500;
 
 export interface CollectOptions {
   maxAttempts: number;
-  log?: ((line: string) => void) | undefined;
 }
 
 export interface CollectRound {
@@ -34,18 +30,14 @@ export interface CollectRound {
  * short of what it reports is left open (the others are settled) and the round ends with
  * BP_RESULT_INCOMPLETE.
  */
-export async function collectRound(
-  store: BatchStore,
-  backend: Backend,
-  options: CollectOptions,
-): Promise<CollectRound> {
+export async function collectRound(run: ScheduledRun, options: CollectOptions): Promise<CollectRound> {
   let settled = 0;
   let incomplete: BatchpipeError | undefined;
-  for (const row of store.openBatches()) {
-    const batch = await retrieveBatch(store, backend, row);
-    if (!TERMINAL_STATUSES.has(batch.status)) continue;
+  for (const row of run.tables.openBatches()) {
+    const batch = await retrieveBatch(run, row);
+    if (!TERMINAL_BATCH_STATUSES.has(batch.status)) continue;
     try {
-      await settleBatch(store, backend, row, batch, options);
+      await settleBatch(run, row, batch, options);
       settled++;
     } catch (err) {
       if (!(err instanceof BatchpipeError && err.code === ErrorCodes.RESULT_INCOMPLETE)) throw err;
@@ -53,18 +45,24 @@ export async function collectRound(
     }
   }
   if (incomplete) throw incomplete;
-  return { open: store.openBatches().length, settled };
+  return { open: run.tables.openBatches().length, settled };
 }
 
 /** The batch as the API shows it now, recorded in the ledger. */
-async function retrieveBatch(store: BatchStore, backend: Backend, row: BatchRow): Promise<Batch> {
-  let batch: Batch;
-  try {
-    batch = await observed(backend, backend.client.batches.retrieve(row.remote_id!));
-  } catch (err) {
-    throw apiError(backend, `retrieving batch ${row.remote_id}`, err);
+async function retrieveBatch(run: ScheduledRun, row: BatchRow): Promise<RemoteBatch> {
+  const id = row.remote_id!;
+  const batch = await run.remote(`retrieving batch ${id}`, () => run.provider.retrieveBatch(id));
+  run.tables.updateStatus(row.id, batch);
+  if (run.listening) {
+    run.emit({
+      type: 'batch.polled',
+      batchId: batch.id,
+      file: run.tables.file(row.file_id).name,
+      status: batch.status,
+      rawStatus: batch.rawStatus,
+      counts: batch.counts,
+    });
   }
-  store.updateStatus(row.id, batch);
   return batch;
 }
 
@@ -74,19 +72,18 @@ async function retrieveBatch(store: BatchStore, backend: Backend, row: BatchRow)
  * given yet would otherwise make answered requests look missing, and they would be sent again.
  */
 async function settleBatch(
-  store: BatchStore,
-  backend: Backend,
+  run: ScheduledRun,
   row: BatchRow,
-  ended: Batch,
+  ended: RemoteBatch,
   options: CollectOptions,
 ): Promise<void> {
-  const file = store.file(row.file_id);
+  const file = run.tables.file(row.file_id);
   let batch = ended;
   for (let tries = 1; ; tries++) {
     let read: number | undefined;
     let failure: unknown;
     try {
-      read = await applyBatchFiles(store, backend, row, batch, options);
+      read = await applyBatchFiles(run, row, batch, options);
     } catch (err) {
       failure = err;
     }
@@ -94,24 +91,35 @@ async function settleBatch(
     if (read !== undefined && read >= expected) break;
     if (tries >= DOWNLOAD_TRIES) {
       if (failure !== undefined) throw failure;
-      throw incompleteError(store, batch, file, read ?? 0, expected, tries);
+      throw incompleteError(run, batch, file, read ?? 0, expected, tries);
     }
-    options.log?.(
-      `batch ${batch.id}: ${failure === undefined ? `its files hold ${read} of ${expected} lines` : `reading its files failed (${(failure as Error).message})`}; downloading again`,
-    );
+    run.emit({
+      type: 'batch.redownload',
+      batchId: batch.id,
+      linesRead: read,
+      linesExpected: expected,
+      error: failure === undefined ? undefined : (failure as Error).message,
+    });
     await sleep(DOWNLOAD_BACKOFF_MS * 2 ** (tries - 1));
     // Ask for the batch again too: a file id can show up after the status does.
-    batch = await retrieveBatch(store, backend, row);
+    batch = await retrieveBatch(run, row);
   }
-  const note = store.ledger.transaction(() => {
-    const what = settleLeftovers(store, row, batch, options.maxAttempts);
-    store.markSettled(row.id);
+  const failure = run.ledger.transaction(() => {
+    const what = settleLeftovers(run, row, batch, options.maxAttempts);
+    run.tables.markSettled(row.id);
     return what;
   });
-  const c = batch.request_counts;
-  options.log?.(
-    `batch ${batch.id} ${batch.status}${note ? `: ${note}` : c ? ` (${c.completed} completed, ${c.failed} failed of ${c.total})` : ''}`,
-  );
+  if (run.listening) {
+    run.emit({
+      type: 'batch.ended',
+      batchId: batch.id,
+      file: file.name,
+      status: batch.status,
+      counts: batch.counts,
+      failure,
+      tokens: run.states.batchTokens(row.id),
+    });
+  }
 }
 
 /**
@@ -120,22 +128,37 @@ async function settleBatch(
  * Returns the lines read. Applying is idempotent, so a short read followed by a whole one is exact.
  */
 async function applyBatchFiles(
-  store: BatchStore,
-  backend: Backend,
+  run: ScheduledRun,
   row: BatchRow,
-  batch: Batch,
+  batch: RemoteBatch,
   options: CollectOptions,
 ): Promise<number> {
   let lines = 0;
-  for (const fileId of [batch.output_file_id, batch.error_file_id]) {
+  for (const fileId of [batch.outputFile, batch.errorFile]) {
     if (!fileId) continue;
-    const counts = await applyResultLines(store.ledger, await download(backend, fileId), {
+    const content = await run.remote(`downloading ${fileId}`, () => run.provider.openResultFile(fileId));
+    const before = run.listening ? run.states.batchTokens(row.id) : undefined;
+    const counts = await applyResultLines(run.ledger, content, {
       batchId: row.id,
       maxAttempts: options.maxAttempts,
-      endpoint: store.endpoint,
+      endpoint: run.endpoint,
     });
-    if (counts.unknown > 0)
-      options.log?.(`warning: ${counts.unknown} lines of ${fileId} name no request of this run`);
+    if (before) {
+      const after = run.states.batchTokens(row.id);
+      run.emit({
+        type: 'results.applied',
+        batchId: batch.id,
+        resultFile: fileId,
+        lines: counts.lines,
+        succeeded: counts.succeeded,
+        failed: counts.failed,
+        retried: counts.retried,
+        skipped: counts.skipped,
+        unknown: counts.unknown,
+        unknownIds: counts.unknownIds,
+        tokens: { input: after.input - before.input, output: after.output - before.output },
+      });
+    }
     lines += counts.lines;
   }
   return lines;
@@ -145,40 +168,29 @@ async function applyBatchFiles(
  * Lines an ended batch's files must hold between them: one per request it reports done
  * (`request_counts.completed + failed`), and for a completed batch one per request of its file.
  */
-function expectedLines(batch: Batch, file: FileRow): number {
-  const c = batch.request_counts;
+function expectedLines(batch: RemoteBatch, file: FileRow): number {
+  const c = batch.counts;
   const reported = c ? c.completed + c.failed : 0;
   return batch.status === 'completed' ? Math.max(reported, file.lines) : reported;
 }
 
 function incompleteError(
-  store: BatchStore,
-  batch: Batch,
+  run: ScheduledRun,
+  batch: RemoteBatch,
   file: FileRow,
   read: number,
   expected: number,
   tries: number,
 ): BatchpipeError {
-  const c = batch.request_counts;
+  const c = batch.counts;
   const reported = c ? `${c.completed} completed and ${c.failed} failed of ${c.total} requests` : 'no counts';
-  const noOutput = !batch.output_file_id && (c?.completed ?? 0) > 0 ? ' (it gives no output file yet)' : '';
+  const noOutput = !batch.outputFile && (c?.completed ?? 0) > 0 ? ' (it gives no output file yet)' : '';
   return new BatchpipeError(
     ErrorCodes.RESULT_INCOMPLETE,
     `batch ${batch.id} (${file.name}, ${file.lines} requests) is ${batch.status} and reports ${reported}${noOutput}, ` +
       `but its output and error files held ${read} of the ${expected} lines expected, ${tries} downloads in a row; ` +
-      `nothing was re-staged and the batch stays open: run \`batchpipe collect --ledger ${store.ledger.path}\` again later`,
+      `nothing was re-staged and the batch stays open: run \`batchpipe collect --ledger ${run.ledger.path}\` again later`,
   );
-}
-
-/** Streams a file's content from the API. */
-async function download(backend: Backend, fileId: string): Promise<AsyncIterable<Buffer>> {
-  try {
-    const response = await backend.client.files.content(fileId);
-    if (!response.body) return Readable.from([]);
-    return Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
-  } catch (err) {
-    throw apiError(backend, `downloading ${fileId}`, err);
-  }
 }
 
 /**
@@ -192,40 +204,35 @@ async function download(backend: Backend, fileId: string): Promise<AsyncIterable
  * - failed naming no line, every request fails with the batch's first error.
  */
 function settleLeftovers(
-  store: BatchStore,
+  run: ScheduledRun,
   row: BatchRow,
-  batch: Batch,
+  batch: RemoteBatch,
   maxAttempts: number,
-): string | undefined {
-  const errors = batch.errors?.data ?? [];
-  if (batch.status === 'failed' && errors.some((e) => e.code === 'token_limit_exceeded')) {
-    const refusedAt = batch.failed_at ?? batch.created_at ?? null;
-    const queued = store.othersQueuedAt(row.id, refusedAt);
-    store.recordTokenRefusal(row.id, queued ? 'queued' : 'alone');
-    store.ledger.db
-      .prepare(
-        "UPDATE requests SET state = 'staged', batch_id = NULL WHERE batch_id = ? AND state = 'submitted'",
-      )
-      .run(row.id);
-    return `refused for the enqueued-token limit ${queued ? 'behind other batches of this run' : 'with nothing else of this run queued'}; its file waits`;
+): BatchEndedEvent['failure'] {
+  const { states } = run;
+  if (batch.refusedForTokenLimit) {
+    const queued = run.tables.othersQueuedAt(row.id, batch.endedAt ?? batch.createdAt);
+    run.tables.recordTokenRefusal(row.id, queued ? 'queued' : 'alone');
+    states.putBackRefused(row.id);
+    return { kind: 'token_limit', othersQueued: queued };
   }
   if (batch.status === 'failed') {
-    const refused = markLineErrors(store, row, errors);
+    const refused = states.failNamedLines(row.id, row.file_id, batch.errors);
     if (refused > 0) {
-      const again = store.ledger.db
-        .prepare(
-          "UPDATE requests SET state = 'staged', file_id = NULL, batch_id = NULL WHERE batch_id = ? AND state = 'submitted'",
-        )
-        .run(row.id).changes;
-      return `validation refused ${refused} of its requests (failed); the other ${again} go again in a new file`;
+      const again = states.restageUnrefused(row.id);
+      return { kind: 'validation', failed: refused, restaged: again };
     }
-    const first = errors[0];
-    finalize(store, row.id, 'failed', first?.code ?? 'batch_failed', first?.message ?? 'the batch failed');
+    const first = batch.errors[0];
+    states.finalizeLeftovers(
+      row.id,
+      'failed',
+      first?.code ?? 'batch_failed',
+      first?.message ?? 'the batch failed',
+    );
     return undefined;
   }
   if (batch.status === 'expired') {
-    retryOrFinalize(
-      store,
+    states.retryLeftovers(
       row.id,
       'expired',
       'batch_expired',
@@ -233,16 +240,14 @@ function settleLeftovers(
       maxAttempts,
     );
   } else if (batch.status === 'cancelled') {
-    finalize(
-      store,
+    states.finalizeLeftovers(
       row.id,
       'cancelled',
       'batch_cancelled',
       'the batch was cancelled before this request ran',
     );
   } else {
-    retryOrFinalize(
-      store,
+    states.retryLeftovers(
       row.id,
       'failed',
       'missing_result',
@@ -251,74 +256,4 @@ function settleLeftovers(
     );
   }
   return undefined;
-}
-
-/**
- * A failed batch's errors name lines of its input file: line N is the file's Nth request by seq.
- * Returns how many requests failed this way.
- */
-function markLineErrors(
-  store: BatchStore,
-  row: BatchRow,
-  errors: NonNullable<Batch['errors']>['data'] & object,
-): number {
-  const db = store.ledger.db;
-  const atLine = db
-    .prepare<[number, number], number>(
-      'SELECT seq FROM requests WHERE file_id = ? ORDER BY seq LIMIT 1 OFFSET ?',
-    )
-    .pluck();
-  const mark = db.prepare(
-    "UPDATE requests SET state = 'failed', error_code = ?, error_message = ?, result_seq = ? WHERE seq = ? AND batch_id = ? AND state = 'submitted'",
-  );
-  let marked = 0;
-  for (const error of errors) {
-    if (!error.line) continue;
-    const seq = atLine.get(row.file_id, error.line - 1);
-    if (seq === undefined) continue;
-    marked += mark.run(
-      error.code ?? 'invalid_request',
-      `line ${error.line}: ${error.message ?? ''}`,
-      store.ledger.nextResultSeq(),
-      seq,
-      row.id,
-    ).changes;
-  }
-  return marked;
-}
-
-/** Final state for the batch's remaining submitted requests, numbered in seq order for completion order. */
-function finalize(store: BatchStore, batchId: number, state: string, code: string, message: string): void {
-  const db = store.ledger.db;
-  const span = db
-    .prepare<[number], { lo: number | null; hi: number | null }>(
-      "SELECT min(seq) AS lo, max(seq) AS hi FROM requests WHERE batch_id = ? AND state = 'submitted'",
-    )
-    .get(batchId)!;
-  if (span.lo === null || span.hi === null) return;
-  // One block of the ledger's completion counter, numbered by seq within it.
-  const base = store.ledger.nextResultSeq(span.hi - span.lo + 1);
-  db.prepare(
-    `UPDATE requests SET state = ?, error_code = ?, error_message = ?, result_seq = ? + seq - ?
-     WHERE batch_id = ? AND state = 'submitted'`,
-  ).run(state, code, message, base, span.lo, batchId);
-}
-
-/** Retryable leftovers go back to staged for a new file, unless their attempts are spent. */
-function retryOrFinalize(
-  store: BatchStore,
-  batchId: number,
-  state: string,
-  code: string,
-  message: string,
-  maxAttempts: number,
-): void {
-  store.ledger.db
-    .prepare(
-      `UPDATE requests SET state = 'staged', attempt = attempt + 1, file_id = NULL, batch_id = NULL,
-         error_code = ?, error_message = ?
-       WHERE batch_id = ? AND state = 'submitted' AND attempt < ?`,
-    )
-    .run(code, message, batchId, maxAttempts);
-  finalize(store, batchId, state, code, message);
 }

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Backend } from '../backends/backend.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
-import { BatchStore } from './batch-store.js';
+import type { RunWaitingEvent } from '../events.js';
 import { type CollectOptions, collectRound } from './collect.js';
 import { restageRetries } from './restage.js';
+import type { ScheduledRun } from './scheduled-run.js';
 import { type SubmitOptions, submitReady } from './submit.js';
 
 export interface DriveOptions {
@@ -15,7 +15,18 @@ export interface DriveOptions {
   wait: boolean;
   /** Only one polling round. */
   once?: boolean | undefined;
-  log?: ((line: string) => void) | undefined;
+}
+
+/** What a drive did, in all its rounds. */
+export interface DriveResult {
+  /** Every request of the ledger is final. */
+  final: boolean;
+  /** Request files uploaded. */
+  uploaded: number;
+  /** Batches created. */
+  created: number;
+  /** Batches that ended and were settled. */
+  settled: number;
 }
 
 /**
@@ -23,71 +34,51 @@ export interface DriveOptions {
  * `submit` and `collect`. Each step reads its state from the ledger, so the loop can be killed at
  * any moment and started again.
  */
-export async function driveBatches(
-  store: BatchStore,
-  backend: Backend,
-  options: DriveOptions,
-): Promise<{ final: boolean }> {
-  const { ledger } = store;
-  const unfinished = ledger.db
-    .prepare<[], number>("SELECT count(*) FROM requests WHERE state IN ('staged', 'submitted')")
-    .pluck();
+export async function driveBatches(run: ScheduledRun, options: DriveOptions): Promise<DriveResult> {
+  const { ledger } = run;
+  const done = { uploaded: 0, created: 0, settled: 0 };
+  const result = () => ({ final: run.states.unfinishedCount() === 0, ...done });
   let wait = options.pollIntervalMs;
   let saidWaiting = '';
   for (;;) {
-    const restaged = restageRetries(ledger);
-    if (restaged.requests > 0)
-      options.log?.(`retrying ${restaged.requests} requests in ${restaged.files} new files`);
-    const submitted = await submitReady(store, backend, options.submit);
-    if (!options.wait) return { final: unfinished.get() === 0 };
-    const round = await collectRound(store, backend, options.collect);
-    if (unfinished.get() === 0) return { final: true };
-    if (options.once) return { final: false };
+    const restaged = restageRetries(ledger, run.onEvent);
+    if (restaged.requests > 0) run.emit({ type: 'request.retried', ...restaged });
+    const submitted = await submitReady(run, options.submit);
+    done.uploaded += submitted.uploaded;
+    done.created += submitted.created;
+    if (!options.wait) return result();
+    const round = await collectRound(run, options.collect);
+    done.settled += round.settled;
+    const now = result();
+    if (now.final || options.once) return now;
     if (round.settled > 0) wait = options.pollIntervalMs;
     else {
       // Nothing open and nothing sent: no later round can change anything, so say why and stop.
       if (round.open === 0 && submitted.created + submitted.uploaded + restaged.requests === 0) {
-        throw stuck(store);
+        throw stuck(run);
       }
       // Said again when the number of batches changes (not at every poll or status change).
-      const waiting = waitingFor(store, submitted.waiting);
-      if (waiting.key !== saidWaiting) options.log?.(waiting.line);
-      saidWaiting = waiting.key;
+      const waiting = waitingFor(run, submitted.waiting);
+      const key = `${waiting.open}/${waiting.heldFiles}`;
+      if (key !== saidWaiting) run.emit(waiting);
+      saidWaiting = key;
       await sleep(wait);
       wait = Math.min(wait * 1.5, options.pollIntervalMs * 10);
     }
   }
 }
 
-/** What a poll waits for, e.g. `waiting for 2 batches (1 in_progress, 1 finalizing)`. */
-function waitingFor(store: BatchStore, heldFiles: number): { key: string; line: string } {
-  const open = store.openBatches();
-  const key = `${open.length}/${heldFiles}`;
-  if (open.length === 0) return { key, line: 'waiting for the next poll' };
-  const byStatus = new Map<string, number>();
-  for (const b of open) byStatus.set(b.status ?? 'unknown', (byStatus.get(b.status ?? 'unknown') ?? 0) + 1);
-  const statuses = [...byStatus].map(([status, n]) => `${n} ${status}`).join(', ');
-  const held =
-    heldFiles > 0
-      ? `; ${heldFiles} more ${heldFiles === 1 ? 'file waits' : 'files wait'} for room under --max-batches / --max-enqueued-tokens`
-      : '';
-  return {
-    key,
-    line: `waiting for ${open.length} ${open.length === 1 ? 'batch' : 'batches'} (${statuses})${held}`,
-  };
+/** What a poll waits for: the open batches by status, and the files held back by a limit. */
+function waitingFor(run: ScheduledRun, heldFiles: number): RunWaitingEvent {
+  const open = run.tables.openBatches();
+  const byStatus: Record<string, number> = {};
+  for (const b of open) byStatus[b.status ?? 'unknown'] = (byStatus[b.status ?? 'unknown'] ?? 0) + 1;
+  return { type: 'run.waiting', byStatus, open: open.length, heldFiles };
 }
 
 /** Requests left unfinished with nothing open and nothing to send: where they are, and what to do. */
-function stuck(store: BatchStore): BatchpipeError {
-  const left = store.ledger.db
-    .prepare<[], { unwritten: number; inFiles: number; submitted: number }>(
-      `SELECT coalesce(sum(r.state = 'staged' AND coalesce(f.complete, 0) = 0), 0) AS unwritten,
-              coalesce(sum(r.state = 'staged' AND f.complete = 1), 0) AS inFiles,
-              coalesce(sum(r.state = 'submitted'), 0) AS submitted
-       FROM requests r LEFT JOIN files f ON f.id = r.file_id
-       WHERE r.state IN ('staged', 'submitted')`,
-    )
-    .get()!;
+function stuck(run: ScheduledRun): BatchpipeError {
+  const left = run.states.unfinished();
   const parts = [
     left.unwritten > 0
       ? `${left.unwritten} staged in no complete request file (rerun \`batchpipe run\` or \`batchpipe prepare\` with the same input to finish preparing)`
@@ -101,5 +92,3 @@ function stuck(store: BatchStore): BatchpipeError {
     `nothing to wait for: no batch is open and nothing can be submitted, yet ${total} requests are not final: ${parts.join('; ')}`,
   );
 }
-
-export { BatchStore };

@@ -1,14 +1,21 @@
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { EventListener } from '../events.js';
+import { BatchTables } from '../ledger/batches.js';
+import {
+  fileMaxLinesOf,
+  inputColumnsOf,
+  lowerFileMaxLines,
+  runIdOf,
+  storedRunIdentity,
+} from '../ledger/identity.js';
 import type { Ledger } from '../ledger/ledger.js';
+import { RequestStates } from '../ledger/request-states.js';
 import { createChunkEncoder, type EncodeContext } from '../prepare/encode-chunk.js';
-import type { RunIdentity } from '../prepare/run-identity.js';
 import { BatchWriter } from '../sink/batch-writer.js';
 import { validateLine } from '../transforms/request-probe.js';
 
 const PAGE = 2000;
-/** Meta key: the most requests a file written from now on may hold (`run --max-lines N` on a prepared ledger). */
-const MAX_LINES_KEY = 'restage_max_lines';
 
 /**
  * Writes retry files: requests that `collect` put back to `staged` with no file (their attempt
@@ -18,20 +25,19 @@ const MAX_LINES_KEY = 'restage_max_lines';
  * attempt 2 even for requests still on their first attempt, so they are never taken for files of
  * an interrupted `prepare` (attempt 1), which a resumed prepare would redo.
  */
-export function restageRetries(ledger: Ledger): { files: number; requests: number } {
-  const identity = JSON.parse(ledger.getMeta('identity') ?? 'null') as RunIdentity | null;
+export function restageRetries(
+  ledger: Ledger,
+  onEvent?: EventListener | undefined,
+): { files: number; requests: number } {
+  const identity = storedRunIdentity(ledger);
   if (!identity) return { files: 0, requests: 0 };
-  dropIncompleteRetryFiles(ledger);
-  splitPartlyFinishedFiles(ledger);
-  const attempts = ledger.db
-    .prepare<[], number>(
-      "SELECT DISTINCT attempt FROM requests WHERE state = 'staged' AND file_id IS NULL ORDER BY attempt",
-    )
-    .pluck()
-    .all();
+  const states = RequestStates.of(ledger);
+  dropIncompleteRetryFiles(ledger, states);
+  states.releasePartlyFinished();
+  const attempts = states.unplacedAttempts();
   if (attempts.length === 0) return { files: 0, requests: 0 };
 
-  const columns = JSON.parse(ledger.getMeta('columns') ?? '[]') as string[];
+  const columns = inputColumnsOf(ledger);
   const { format, endpoint, model, prompt, system, body, idColumn, id } = identity;
   const template = {
     endpoint: endpoint as EncodeContext['template']['endpoint'],
@@ -47,30 +53,17 @@ export function restageRetries(ledger: Ledger): { files: number; requests: numbe
     validateLine,
   );
   const outDir = dirname(ledger.files()[0]?.path ?? join(dirname(ledger.path), 'out', 'x'));
-  const page = ledger.db.prepare<[number], { seq: number; custom_id: string; record: Buffer }>(
-    `SELECT seq, custom_id, record FROM requests JOIN records USING (seq)
-     WHERE state = 'staged' AND file_id IS NULL AND attempt = ?
-     ORDER BY seq LIMIT ${PAGE}`,
-  );
-  const fail = ledger.db.prepare(
-    "UPDATE requests SET state = 'failed', error_code = ?, error_message = ? WHERE seq = ?",
-  );
+  const tables = BatchTables.of(ledger);
   let files = 0;
   let requests = 0;
-  const countFiles = ledger.db
-    .prepare<[number], number>('SELECT count(*) FROM files WHERE attempt = ?')
-    .pluck();
-  const maxLines = Math.min(
-    identity.maxLines,
-    Number(ledger.getMeta(MAX_LINES_KEY) ?? Number.POSITIVE_INFINITY),
-  );
+  const maxLines = fileMaxLinesOf(ledger, identity);
   for (const attempt of attempts) {
     const fileAttempt = Math.max(2, attempt);
-    const existing = countFiles.get(fileAttempt)!;
+    const existing = tables.fileCount(fileAttempt);
     const writer = new BatchWriter({
       ledger,
       outDir,
-      runId: ledger.getMeta('run_id') ?? 'run',
+      runId: runIdOf(ledger),
       endpoint,
       attempt: fileAttempt,
       maxLines,
@@ -79,9 +72,11 @@ export function restageRetries(ledger: Ledger): { files: number; requests: numbe
       restage: true,
       firstFileNumber: existing + 1,
       // A stored record that no longer encodes cannot be retried: it fails with the reason.
-      onReject: (r) => void fail.run(r.code, r.message, r.seq),
+      onReject: (r) => states.failUnencodable(r.seq, r.code, r.message),
+      onFileWritten: onEvent,
     });
-    for (let rows = page.all(attempt); rows.length > 0; rows = page.all(attempt)) {
+    const page = () => states.unplacedPage(attempt, PAGE);
+    for (let rows = page(); rows.length > 0; rows = page()) {
       const bytes = Buffer.from(rows.map((r) => r.record.toString()).join('\n'));
       const chunk = encode(bytes, 1);
       if (chunk.count !== rows.length) {
@@ -92,7 +87,7 @@ export function restageRetries(ledger: Ledger): { files: number; requests: numbe
       writer.staged = 0;
     }
     writer.finish();
-    files += countFiles.get(fileAttempt)! - existing;
+    files += tables.fileCount(fileAttempt) - existing;
   }
   return { files, requests };
 }
@@ -104,40 +99,18 @@ export function restageRetries(ledger: Ledger): { files: number; requests: numbe
  * enqueued-token limit refuses even alone. Returns how many requests were moved.
  */
 export function lowerMaxLines(ledger: Ledger, maxLines: number): number {
-  const before = Number(ledger.getMeta(MAX_LINES_KEY) ?? Number.POSITIVE_INFINITY);
+  const states = RequestStates.of(ledger);
   return ledger.transaction(() => {
-    if (maxLines < before) ledger.setMeta(MAX_LINES_KEY, String(maxLines));
-    return ledger.db
-      .prepare(
-        `UPDATE requests SET file_id = NULL WHERE state = 'staged' AND file_id IN (
-           SELECT f.id FROM files f WHERE f.complete = 1 AND f.lines > ?
-             AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.file_id = f.id AND b.settled = 0))`,
-      )
-      .run(maxLines).changes;
+    lowerFileMaxLines(ledger, maxLines);
+    return states.releaseLargeFiles(maxLines);
   });
 }
 
-/**
- * A file not yet in a batch whose requests are partly final already (their results were ingested
- * from elsewhere) must not be sent whole: that would pay for those requests twice. Its staged
- * requests are written into a new file instead, at the same attempt.
- */
-function splitPartlyFinishedFiles(ledger: Ledger): void {
-  ledger.db
-    .prepare(
-      `UPDATE requests SET file_id = NULL WHERE state = 'staged' AND file_id IN (
-         SELECT f.id FROM files f
-         WHERE NOT EXISTS (SELECT 1 FROM batches b WHERE b.file_id = f.id AND b.settled = 0)
-           AND EXISTS (SELECT 1 FROM requests r WHERE r.file_id = f.id AND r.state <> 'staged'))`,
-    )
-    .run();
-}
-
 /** A crash while writing a retry file leaves it incomplete: its requests go back to no file. */
-function dropIncompleteRetryFiles(ledger: Ledger): void {
+function dropIncompleteRetryFiles(ledger: Ledger, states: RequestStates): void {
   for (const file of ledger.files({ complete: false }).filter((f) => f.attempt > 1)) {
     ledger.transaction(() => {
-      ledger.db.prepare('UPDATE requests SET file_id = NULL WHERE file_id = ?').run(file.id);
+      states.releaseIncompleteFile(file.id);
       ledger.deleteFile(file.id);
     });
     rmSync(file.path, { force: true });

@@ -1,6 +1,7 @@
+import { BatchTables } from '../ledger/batches.js';
 import type { Ledger, RequestCounts } from '../ledger/ledger.js';
+import { RequestStates } from '../ledger/request-states.js';
 import { type PrepareState, prepareState } from '../prepare/run-identity.js';
-import { BatchStore } from './batch-store.js';
 
 /** The stable JSON shape of `batchpipe status --json`. */
 export interface RunStatus {
@@ -19,35 +20,20 @@ export interface RunStatus {
 
 /** Counts per request state, every batch with its progress, and tokens used so far. */
 export function runStatus(ledger: Ledger): RunStatus {
-  const store = new BatchStore(ledger);
+  const tables = BatchTables.of(ledger);
   const files = new Map(ledger.files().map((f) => [f.id, f]));
-  const tokens = ledger.db
-    .prepare<[], { input: number | null; output: number | null }>(
-      'SELECT sum(input_tokens) AS input, sum(output_tokens) AS output FROM requests',
-    )
-    .get()!;
-  const peak = ledger.db
-    .prepare<[], { key: string; value: string }>(
-      "SELECT key, value FROM meta WHERE key LIKE 'peak_queued_tokens:%'",
-    )
-    .all();
+  const tokens = RequestStates.of(ledger).tokenTotals();
   const prepare = prepareState(ledger);
   return {
     requests: ledger.counts(),
-    batches: store.batches().map((b) => ({
+    batches: tables.batches().map((b) => ({
       id: b.remote_id,
       file: files.get(b.file_id)?.name ?? String(b.file_id),
       attempt: files.get(b.file_id)?.attempt ?? 1,
       status: b.status,
       request_counts: b.request_counts ? JSON.parse(b.request_counts) : null,
     })),
-    tokens: {
-      input: tokens.input ?? 0,
-      output: tokens.output ?? 0,
-      peak_queued: Object.fromEntries(
-        peak.map((p) => [p.key.slice('peak_queued_tokens:'.length), Number(p.value)]),
-      ),
-    },
+    tokens: { ...tokens, peak_queued: tables.peakQueued() },
     ...(prepare ? { prepare } : {}),
   };
 }

@@ -1,21 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, fstatSync, openSync } from 'node:fs';
-import { toStreamingFile } from 'openai';
-import type { Batch, BatchCreateParams } from 'openai/resources/batches';
-import type { FileObject } from 'openai/resources/files';
-import type { Backend } from '../backends/backend.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { BatchpipeEvent } from '../events.js';
+import type { BatchRow } from '../ledger/batches.js';
 import type { FileRow } from '../ledger/ledger.js';
-import type { BatchRow, BatchStore } from './batch-store.js';
-import { apiError, createOnce } from './remote-calls.js';
-import { observed, serverNow } from './server-clock.js';
+import type { BatchIntent, FindSince, RemoteFile } from '../providers/port.js';
+import type { RemoteBatch } from '../types.js';
+import type { ScheduledRun } from './scheduled-run.js';
 
 /** Refusals of one file for the token limit, while nothing else of the run is queued, before giving up. */
 const MAX_TOKEN_REFUSALS = 5;
-/**
- * Seconds before the intent's server time down to which settling lists: the bound is already a
- * lower one, this only absorbs a server clock stepped back a little (NTP) between intent and create.
- */
+/** Seconds before the intent's server time down to which settling lists (see `since`). */
 const SETTLE_MARGIN_SECONDS = 30;
 
 export interface SubmitOptions {
@@ -23,7 +18,6 @@ export interface SubmitOptions {
   maxBatches: number;
   /** At most this many estimated tokens queued per model across unfinished batches. */
   maxEnqueuedTokens?: number | undefined;
-  log?: ((line: string) => void) | undefined;
 }
 
 export interface SubmitSummary {
@@ -37,35 +31,38 @@ export interface SubmitSummary {
  * Uploads every complete file not yet uploaded, then creates batches for ready files as far as the
  * limits allow. Safe to run again at any point: intents left by a crash are settled first.
  */
-export async function submitReady(
-  store: BatchStore,
-  backend: Backend,
-  options: SubmitOptions,
-): Promise<SubmitSummary> {
+export async function submitReady(run: ScheduledRun, options: SubmitOptions): Promise<SubmitSummary> {
+  const uploads = run.provider.capabilities.upload;
   let uploaded = 0;
-  for (const file of store.filesToUpload()) {
-    await uploadFile(store, backend, file);
+  for (const file of uploads ? run.tables.filesToUpload() : []) {
+    const remoteFileId = await uploadFile(run, file);
     uploaded++;
-    options.log?.(`uploaded ${file.name}`);
+    run.emit({
+      type: 'file.uploaded',
+      file: file.name,
+      remoteFileId,
+      requests: file.lines,
+      bytes: file.bytes,
+    });
   }
-  await settleBatchIntents(store, backend);
+  await settleBatchIntents(run);
   let created = 0;
   let waiting = 0;
-  let open = store.openBatches().length;
-  const queued = store.queuedTokensByModel();
+  let open = run.tables.openBatches().length;
+  const queued = run.tables.queuedTokensByModel();
   // A file the API keeps refusing alone: the others still go; the run stops once nothing else is queued.
   let refusedAlone: FileRow | undefined;
-  for (const file of store.filesReadyForBatch()) {
+  for (const file of run.tables.filesReadyForBatch(uploads)) {
     const model = file.model ?? '';
     const tokens = file.tokens;
     const limit = options.maxEnqueuedTokens;
     if (limit !== undefined && tokens > limit) {
       throw new BatchpipeError(
         ErrorCodes.TOKEN_LIMIT,
-        `${file.name} holds ~${tokens} tokens, more than --max-enqueued-tokens ${limit} allows at once; its requests stay staged: ${tokenLimitRemedy(store, file, limit)}`,
+        `${file.name} holds ~${tokens} tokens, more than --max-enqueued-tokens ${limit} allows at once; its requests stay staged: ${tokenLimitRemedy(run, file, limit)}`,
       );
     }
-    if (store.loneTokenRefusals(file.id) >= MAX_TOKEN_REFUSALS) {
+    if (run.tables.loneTokenRefusals(file.id) >= MAX_TOKEN_REFUSALS) {
       refusedAlone ??= file;
       waiting++;
       continue;
@@ -74,44 +71,43 @@ export async function submitReady(
     if (
       open >= options.maxBatches ||
       (limit !== undefined && already + tokens > limit) ||
-      (open > 0 && store.waitsAfterRefusal(file.id))
+      (open > 0 && run.tables.waitsAfterRefusal(file.id))
     ) {
       waiting++;
       continue;
     }
-    const row = store.insertBatchIntent(
+    const row = run.tables.insertBatchIntent(
       file.id,
+      run.provider.name,
       tokens,
-      await serverNow(backend, `the batch of ${file.name}`),
+      await serverNow(run, `the batch of ${file.name}`),
     );
     queued.set(model, already + tokens);
-    store.notePeakQueued(model, already + tokens);
-    await createBatch(store, backend, row, file);
+    run.tables.notePeakQueued(model, already + tokens);
+    const batch = await createBatch(run, row, file);
     open++;
     created++;
-    options.log?.(
-      `created batch for ${file.name} (~${tokens} tokens queued for ${model || 'the model'}: ${already + tokens})`,
-    );
+    run.emit(batchCreated(batch, file, { queuedTokens: already + tokens }));
   }
   if (refusedAlone && open === 0) {
-    store.markTokenRefusalsReported(refusedAlone.id);
+    run.tables.markTokenRefusalsReported(refusedAlone.id);
     throw new BatchpipeError(
       ErrorCodes.TOKEN_LIMIT,
-      `the API refused ${refusedAlone.name} (~${refusedAlone.tokens} tokens) for its enqueued-token limit ${MAX_TOKEN_REFUSALS} times with nothing else of this run queued; its requests stay staged: ${tokenLimitRemedy(store, refusedAlone)}`,
+      `the API refused ${refusedAlone.name} (~${refusedAlone.tokens} tokens) for its enqueued-token limit ${MAX_TOKEN_REFUSALS} times with nothing else of this run queued; its requests stay staged: ${tokenLimitRemedy(run, refusedAlone)}`,
     );
   }
   return { uploaded, created, waiting };
 }
 
 /** How to go on after a BP_TOKEN_LIMIT stop: a higher limit, or the file's requests in smaller files. */
-function tokenLimitRemedy(store: BatchStore, file: FileRow, clientLimit?: number): string {
+function tokenLimitRemedy(run: ScheduledRun, file: FileRow, clientLimit?: number): string {
   const smaller = Math.max(1, Math.floor(file.lines / 2));
   const higher =
     clientLimit === undefined
       ? 'run the same command again once the limit is higher (another usage tier, or fewer batches of your organization queued)'
       : 'run the same command again with a higher --max-enqueued-tokens';
   if (file.lines <= 1) return `${higher}; it holds a single request, so smaller files cannot help`;
-  return `${higher}, or split the files not yet sent with \`batchpipe run --ledger ${store.ledger.path} --max-lines ${smaller}\` (your backend flags, no input)`;
+  return `${higher}, or split the files not yet sent with \`batchpipe run --ledger ${run.ledger.path} --max-lines ${smaller}\` (your backend flags, no input)`;
 }
 
 /**
@@ -119,40 +115,32 @@ function tokenLimitRemedy(store: BatchStore, file: FileRow, clientLimit?: number
  * upload intent has a tag of its own in the uploaded name (`<file>.<tag>.jsonl`), so an upload is
  * found by what this intent sent, never mistaken for another.
  */
-async function uploadFile(store: BatchStore, backend: Backend, file: FileRow): Promise<void> {
+async function uploadFile(run: ScheduledRun, file: FileRow): Promise<string> {
+  const { provider, tables } = run;
   if (file.upload_started_at !== null) {
-    const found = await findUploaded(backend, file, file.upload_intent, file.upload_server_after);
+    const found = await findUploaded(run, file, file.upload_intent, file.upload_server_after);
     if (found) {
-      store.setRemoteFile(file.id, found.id);
-      return;
+      tables.setRemoteFile(file.id, found.id);
+      return found.id;
     }
   }
   const fd = openRequestFile(file);
   try {
     const intent = randomBytes(4).toString('hex');
-    const serverAfter = await serverNow(backend, `the upload of ${file.name}`);
-    store.markUploadStarted(file.id, intent, serverAfter);
-    const remote = await createOnce(
-      backend,
+    const serverAfter = await serverNow(run, `the upload of ${file.name}`);
+    tables.markUploadStarted(file.id, intent, serverAfter);
+    const remote = await run.createOnce(
       `upload of ${file.name}`,
       () =>
-        observed(
-          backend,
-          backend.client.files.create(
-            {
-              file: toStreamingFile(
-                createReadStream(file.path, { fd, start: 0, autoClose: false }),
-                uploadName(file.name, intent),
-                { type: 'application/jsonl' },
-              ),
-              purpose: 'batch',
-            },
-            { maxRetries: 0 },
-          ),
-        ),
-      () => findUploaded(backend, file, intent, serverAfter ?? null),
+        provider.uploadFile!({
+          name: uploadName(file.name, intent),
+          bytes: file.bytes,
+          open: () => createReadStream(file.path, { fd, start: 0, autoClose: false }),
+        }),
+      () => findUploaded(run, file, intent, serverAfter ?? null),
     );
-    store.setRemoteFile(file.id, remote.id);
+    tables.setRemoteFile(file.id, remote.id);
+    return remote.id;
   } finally {
     closeSync(fd);
   }
@@ -192,86 +180,103 @@ function uploadName(name: string, intent: string | null): string {
 }
 
 /**
+ * The API's time now (a lower bound, unix seconds), for the intent of `what`; undefined when the
+ * provider cannot tell (settling then lists everything).
+ */
+function serverNow(run: ScheduledRun, what: string): Promise<number | undefined> {
+  return run.remote(`reading the API's clock for ${what}`, () => run.provider.serverNow());
+}
+
+/**
+ * Where settling an intent lists down to: the intent's server time, less a margin. The bound is
+ * already a lower one; the margin only absorbs a server clock stepped back a little (NTP) between
+ * intent and create. An intent recorded without a server time lists everything.
+ */
+function since(serverAfter: number | null): FindSince {
+  return { createdSince: serverAfter === null ? undefined : serverAfter - SETTLE_MARGIN_SECONDS };
+}
+
+/**
  * The file uploaded under this intent (its name and size), if the API has one: listed newest first
  * down to the intent's time by the API's clock.
  */
-async function findUploaded(
-  backend: Backend,
+function findUploaded(
+  run: ScheduledRun,
   file: FileRow,
   intent: string | null,
   serverAfter: number | null,
-): Promise<FileObject | undefined> {
+): Promise<RemoteFile | undefined> {
   const name = uploadName(file.name, intent);
-  const since = serverAfter === null ? undefined : serverAfter - SETTLE_MARGIN_SECONDS;
-  try {
-    for await (const remote of backend.client.files.list({ purpose: 'batch', order: 'desc' })) {
-      if (since !== undefined && remote.created_at < since) return undefined;
-      if (remote.filename === name && remote.bytes === file.bytes) return remote;
-    }
-  } catch (err) {
-    throw apiError(backend, `listing files to find ${name}`, err);
-  }
-  return undefined;
+  return run.remote(`listing files to find ${name}`, () =>
+    run.provider.findUpload!(name, file.bytes, since(serverAfter)),
+  );
 }
 
 /** Creates the batch of an intent row, or finds the one an interrupted run already created. */
-async function createBatch(store: BatchStore, backend: Backend, row: BatchRow, file: FileRow): Promise<void> {
-  const metadata = {
-    batchpipe_run: store.runId,
-    batchpipe_file: file.name,
-    batchpipe_intent: String(row.id),
-  };
-  const batch = await createOnce(
-    backend,
+async function createBatch(run: ScheduledRun, row: BatchRow, file: FileRow): Promise<RemoteBatch> {
+  const input = run.provider.capabilities.upload
+    ? { fileId: file.remote_file_id! }
+    : { path: file.path, lines: file.lines, bytes: file.bytes };
+  const batch = await run.createOnce(
     `creating the batch for ${file.name}`,
     () =>
-      observed(
-        backend,
-        backend.client.batches.create(
-          {
-            input_file_id: file.remote_file_id!,
-            endpoint: file.endpoint as BatchCreateParams['endpoint'],
-            completion_window: '24h',
-            metadata,
-          },
-          { maxRetries: 0 },
-        ),
-      ),
-    () => findBatch(store, backend, row),
+      run.provider.createBatch({
+        intent: intentOf(run, row, file.name),
+        endpoint: file.endpoint,
+        model: file.model,
+        input,
+      }),
+    () => findBatch(run, row),
   );
-  store.recordCreatedBatch(row, batch);
+  run.tables.recordCreatedBatch(row, batch);
+  return batch;
+}
+
+function batchCreated(
+  batch: RemoteBatch,
+  file: FileRow,
+  queue: { queuedTokens: number } | 'recovered',
+): BatchpipeEvent {
+  return {
+    type: 'batch.created',
+    batchId: batch.id,
+    provider: batch.provider,
+    file: file.name,
+    requests: file.lines,
+    tokens: file.tokens,
+    model: file.model,
+    queuedTokens: queue === 'recovered' ? undefined : queue.queuedTokens,
+    recovered: queue === 'recovered',
+  };
+}
+
+function intentOf(run: ScheduledRun, row: BatchRow, fileName: string): BatchIntent {
+  return { runId: run.runId, intentId: String(row.id), fileName };
 }
 
 /**
- * Settles intents a crash left without a remote id: a batch carrying the intent's metadata was
- * created (record it); none was (create it now, under the same intent).
+ * Settles intents a crash left without a remote id: a batch tagged with the intent was created
+ * (record it); none was (create it now, under the same intent).
  */
-async function settleBatchIntents(store: BatchStore, backend: Backend): Promise<void> {
-  for (const row of store.pendingIntents()) {
-    const found = await findBatch(store, backend, row);
-    if (found) store.recordCreatedBatch(row, found);
-    else await createBatch(store, backend, row, store.file(row.file_id));
+async function settleBatchIntents(run: ScheduledRun): Promise<void> {
+  for (const row of run.tables.pendingIntents()) {
+    const file = run.tables.file(row.file_id);
+    let batch = await findBatch(run, row);
+    if (batch) run.tables.recordCreatedBatch(row, batch);
+    else batch = await createBatch(run, row, file);
+    run.emit(batchCreated(batch, file, 'recovered'));
   }
 }
 
 /**
- * The batch created for an intent, found by its metadata: batches are listed newest first down to
- * the intent's time by the API's own clock (`created_at` against the server time recorded at the
+ * The batch created for an intent, found by its tag: batches are listed newest first down to the
+ * intent's time by the API's own clock (`created_at` against the server time recorded at the
  * intent), so however far the API's clock is from ours, nothing created since is missed. An intent
  * recorded without a server time is settled by listing everything.
  */
-async function findBatch(store: BatchStore, backend: Backend, row: BatchRow): Promise<Batch | undefined> {
-  const runId = store.runId;
-  const since =
-    row.intent_server_after === null ? undefined : row.intent_server_after - SETTLE_MARGIN_SECONDS;
-  try {
-    for await (const batch of backend.client.batches.list({ limit: 100 })) {
-      if (since !== undefined && batch.created_at < since) return undefined;
-      const meta = batch.metadata as Record<string, string> | null | undefined;
-      if (meta?.batchpipe_run === runId && meta.batchpipe_intent === String(row.id)) return batch;
-    }
-  } catch (err) {
-    throw apiError(backend, 'listing batches to settle an interrupted submit', err);
-  }
-  return undefined;
+function findBatch(run: ScheduledRun, row: BatchRow): Promise<RemoteBatch | undefined> {
+  const file = run.tables.file(row.file_id);
+  return run.remote('listing batches to settle an interrupted submit', () =>
+    run.provider.findBatchByIntent(intentOf(run, row, file.name), since(row.intent_server_after)),
+  );
 }

@@ -1,13 +1,17 @@
 import { type AddressInfo, BlockList, isIP } from 'node:net';
 import type { ApiContext } from './api/api-context.js';
+import { ANTHROPIC_LIFECYCLE } from './dialects/anthropic/lifecycle.js';
+import { geminiLifecycle } from './dialects/gemini/lifecycle.js';
 import { createBatchEngine } from './engine/batch-engine.js';
+import { type Lifecycles, OPENAI_LIFECYCLE } from './engine/dialect-lifecycle.js';
 import type { Executor } from './execution.js';
 import { createApiFaults } from './faults/api-faults.js';
 import { httpFaults } from './faults/http-faults.js';
 import { withLatency } from './faults/latency.js';
 import { withFailRate } from './faults/request-faults.js';
 import { createApiServer } from './http/api-server.js';
-import { bearerAuth } from './http/auth.js';
+import { createAuth } from './http/auth.js';
+import { dialectOfPath } from './http/dialect-errors.js';
 import { type LocalServerOptions, redactUrl, resolveOptions } from './options.js';
 import { createBuiltinResponder } from './responder/builtin-responder.js';
 import { lockDataDir, openDataDir } from './store/data-dir.js';
@@ -22,14 +26,20 @@ export { parseDurationSeconds } from './util/duration.js';
 export interface LocalServer {
   /** Base URL ending in `/v1`, ready for `new OpenAI({ baseURL: url, apiKey })`. */
   url: string;
+  /**
+   * The server's origin (`http://127.0.0.1:8787`), the base URL of the other SDKs:
+   * `new Anthropic({ baseURL: origin, apiKey })`, `new GoogleGenAI({ apiKey, httpOptions: { baseUrl: origin } })`.
+   */
+  origin: string;
   /** Stops accepting calls, stops batch work (keeping every finished line) and releases the data dir. */
   close(): Promise<void>;
 }
 
 /**
- * Starts the built-in Batch API server: the Files and Batches endpoints over real HTTP, state in
- * `dataDir` (unfinished batches continue after a restart), answers from the deterministic built-in
- * responder or an `upstream` OpenAI-compatible server, and optional faults.
+ * Starts the built-in Batch API server: OpenAI's Files and Batches endpoints, Anthropic's Message
+ * Batches and Gemini's Files and Batch API over real HTTP, state in `dataDir` (unfinished batches
+ * continue after a restart), answers from the deterministic built-in responder or (for OpenAI requests)
+ * an `upstream` OpenAI-compatible server, and optional faults.
  * @example
  * const server = await startLocalServer({ dataDir: '.batchpipe/server', port: 0 });
  * const client = new OpenAI({ apiKey: 'local', baseURL: server.url });
@@ -44,10 +54,18 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   try {
     store = openServerStore(dataDir.dbPath);
     const clock = createClock(opts.clockSkewSeconds);
+    const builtin = createBuiltinResponder(opts.seed, clock);
     const base: Executor = opts.upstream
-      ? createUpstreamExecutor({ baseUrl: opts.upstream, apiKey: opts.upstreamApiKey })
-      : createBuiltinResponder(opts.seed, clock);
+      ? openAiToUpstream(
+          createUpstreamExecutor({ baseUrl: opts.upstream, apiKey: opts.upstreamApiKey }),
+          builtin,
+        )
+      : builtin;
     const executor = withLatency(withFailRate(base, opts.failRate, opts.seed), opts.latencyMs, opts.seed);
+    const openStore = store;
+    const gemini = geminiLifecycle({ store: openStore, dataDir, clock });
+    const lifecycles: Lifecycles = (dialect) =>
+      dialect === 'anthropic' ? ANTHROPIC_LIFECYCLE : dialect === 'gemini' ? gemini : OPENAI_LIFECYCLE;
     const engine = createBatchEngine({
       store,
       dataDir,
@@ -56,6 +74,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       concurrency: opts.concurrency,
       enqueuedTokenLimit: opts.enqueuedTokenLimit,
       failValidationLine: opts.failValidationLine,
+      lifecycles,
       clock,
       log: opts.log,
     });
@@ -70,7 +89,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       log: opts.log,
     };
     const server = createApiServer(ctx, {
-      authorize: bearerAuth(opts.apiKey),
+      authorize: createAuth(opts.apiKey),
       nextFault: httpFaults(opts.httpFaultRate, opts.seed),
       limits: {
         maxConnections: opts.maxConnections,
@@ -88,9 +107,11 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     engine.start();
     const { port } = server.address() as AddressInfo;
     const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-    const url = `http://${host}:${port}/v1`;
+    const origin = `http://${host}:${port}`;
+    const url = `${origin}/v1`;
     opts.log(
-      `listening on ${url} (data ${dataDir.root}; ${opts.upstream ? `upstream ${redactUrl(opts.upstream)}` : 'built-in responder'}; ` +
+      `listening on ${url} (Anthropic and Gemini SDKs: base URL ${origin}; data ${dataDir.root}; ` +
+        `${opts.upstream ? `upstream ${redactUrl(opts.upstream)} for OpenAI requests` : 'built-in responder'}; ` +
         `${opts.apiKey === undefined ? 'any API key accepted' : 'API key required'})`,
     );
     if (opts.apiKey === undefined && !isLoopback(opts.host)) {
@@ -101,9 +122,9 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     }
 
     let closed: Promise<void> | undefined;
-    const openStore = store;
     return {
       url,
+      origin,
       close() {
         closed ??= (async () => {
           const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -121,6 +142,15 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     unlock();
     throw err;
   }
+}
+
+/**
+ * Sends OpenAI requests to the upstream and the other APIs' requests to the built-in responder: an
+ * upstream is an OpenAI-compatible server, which speaks neither Anthropic's nor Gemini's bodies.
+ */
+function openAiToUpstream(upstream: Executor, builtin: Executor): Executor {
+  return (request, signal) =>
+    dialectOfPath(request.url) === 'openai' ? upstream(request, signal) : builtin(request, signal);
 }
 
 const LOOPBACK = new BlockList();

@@ -1,5 +1,17 @@
 /** Wire shapes of the Files and Batches API, as the local server stores and returns them (snake_case). */
 
+/**
+ * Which provider's API a batch or file belongs to. Every batch runs through the one engine in the
+ * OpenAI shapes below; each API shows only its own batches and files, in its own shapes.
+ */
+export type Dialect = 'openai' | 'anthropic' | 'gemini';
+
+/**
+ * Who may see a file: the OpenAI Files API (`openai`), the Gemini Files API (`gemini`), or nobody
+ * (`internal`: the engine-form input and the journals of Anthropic and Gemini batches).
+ */
+export type FileDialect = 'openai' | 'gemini' | 'internal';
+
 export const UPLOAD_PURPOSES = ['assistants', 'batch', 'fine-tune', 'vision', 'user_data', 'evals'] as const;
 export type UploadPurpose = (typeof UPLOAD_PURPOSES)[number];
 export type FilePurpose = UploadPurpose | 'batch_output';
@@ -27,6 +39,9 @@ export const BATCH_STATUSES = [
   'cancelled',
 ] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];
+
+/** The statuses a batch ends in once its engine finalizes it. */
+export type FinalStatus = Extract<BatchStatus, 'completed' | 'expired' | 'cancelled'>;
 
 /** Statuses after which a batch never changes again. */
 export const TERMINAL_STATUSES: ReadonlySet<BatchStatus> = new Set([
@@ -93,7 +108,37 @@ export interface BatchInternals {
   errorFileId: string;
   /** `output_expires_after.seconds`, applied to the output and error files. */
   outputExpiresAfter: number | null;
+  /** The API the batch was created through; absent (batches stored before dialects) means `openai`. */
+  dialect?: Dialect;
+  /** Requests in the batch when known at creation (Anthropic and inline Gemini batches). */
+  requestCount?: number;
+  /** Error-file lines for requests that never ran, by why; set when the batch ends. */
+  unrun?: UnrunCounts;
+  /** What only a Gemini batch has. */
+  gemini?: GeminiBatchInternals;
 }
+
+/** Error-file lines written for requests a stop left unrun: the window closed, or a cancel (Anthropic). */
+export interface UnrunCounts {
+  expired: number;
+  cancelled: number;
+}
+
+/** A Gemini batch: the kind of requests, where they came from, and where its results go. */
+export interface GeminiBatchInternals {
+  kind: 'generate' | 'embed';
+  /** `models/…`, as the batch's URL named it. */
+  model: string;
+  displayName: string | null;
+  /** The user's JSONL file (`{key, request}` lines), converted to the engine's form while validating. */
+  sourceFileId: string | null;
+  /** The results in input order (`{key, response | error}` lines); a Gemini file for a file-sourced batch. */
+  resultsFileId: string;
+}
+
+/** Engine error codes of the lines written for requests that never ran. */
+export const EXPIRED_CODE = 'batch_expired';
+export const CANCELLED_CODE = 'batch_cancelled';
 
 /** One line of an output or error file. */
 export interface OutputLine {

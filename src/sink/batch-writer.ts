@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchpipeError, ErrorCodes, ioError } from '../errors.js';
+import type { FileWrittenEvent } from '../events.js';
 import { asBuffer } from '../internal/bytes.js';
 import type { KeptRecord, Ledger, StagedRow } from '../ledger/ledger.js';
 import { derivedCustomId } from '../transforms/request-builder.js';
@@ -30,6 +31,8 @@ export interface BatchWriterOptions {
    * `writeChunk`'s `known`), so they are moved into the new file instead of inserted.
    */
   restage?: boolean;
+  /** Hears of each file once it is complete (after the transaction that records it commits). */
+  onFileWritten?: ((file: FileWrittenEvent) => void) | undefined;
 }
 
 /** For restaging: the ledger seq and custom_id of each record of a chunk. */
@@ -70,6 +73,8 @@ export class BatchWriter {
   private readonly resumeSeq: number;
   /** Lines written to a file's pending bytes, not yet recorded in the ledger. */
   private unrecorded: (StagedRow & { file: OpenFile; piece: number; bytes: number; tokens: number })[] = [];
+  /** Files completed in the current transaction, told to `onFileWritten` once it commits. */
+  private written: FileWrittenEvent[] = [];
   /** A kept record that came cut off: an error unless the input ends there. */
   private cutShort: { seq: number; line: number; error: BatchpipeError } | undefined;
   /** The seq the next record gets. */
@@ -89,6 +94,7 @@ export class BatchWriter {
     const source = asBuffer(chunk.source);
     const tails = chunk.tails;
     let nextReject = 0;
+    if (this.written.length > 0) this.written = []; // only what a committed transaction completed is told
     this.options.ledger.transaction(() => {
       for (let i = 0; i < chunk.count; i++) {
         if (this.cutShort) throw this.cutShort.error; // a record after it: the input changed there
@@ -123,6 +129,7 @@ export class BatchWriter {
       }
       this.flush();
     });
+    this.tellWritten();
   }
 
   /**
@@ -140,7 +147,16 @@ export class BatchWriter {
         { file: this.options.source },
       );
     }
+    if (this.written.length > 0) this.written = [];
     this.options.ledger.transaction(() => this.closeFile(this.nextSeq));
+    this.tellWritten();
+  }
+
+  private tellWritten(): void {
+    const written = this.written;
+    if (written.length === 0) return;
+    this.written = [];
+    for (const file of written) this.options.onFileWritten?.(file);
   }
 
   private stage(
@@ -350,6 +366,18 @@ export class BatchWriter {
         sha256: file.hash.digest('hex'),
         endSeq,
       });
+      if (this.options.onFileWritten) {
+        this.written.push({
+          type: 'file.written',
+          file: file.name,
+          path: file.finalPath,
+          attempt: this.attempt,
+          requests: file.lines,
+          bytes: file.bytes,
+          tokens: file.tokens,
+          model: file.model,
+        });
+      }
     }
     this.current = undefined;
   }
@@ -394,7 +422,9 @@ function lineBytes(head: string, tail: Uint8Array): number {
 /** The default reject policy: the first bad record stops the run, naming file, line and field. */
 export function failOnReject(source: string): (reject: Reject) => void {
   return (reject) => {
-    const field = reject.field ? ` [${reject.field}]` : '';
+    // A message that already names its column (an encoding error does) is not told it twice.
+    const named = reject.field === undefined || reject.message.includes(`(column ${reject.field})`);
+    const field = named ? '' : ` [${reject.field}]`;
     throw new BatchpipeError(reject.code, `${reject.message}${field}`, {
       file: source,
       line: reject.line,

@@ -1,20 +1,15 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
-import OpenAI from 'openai';
-import type { Backend } from '../../backends/backend.js';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
+import { hasRunIdentity } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
-import { BatchStore } from '../../scheduler/batch-store.js';
-import { collectRound } from '../../scheduler/collect.js';
-import { driveBatches } from '../../scheduler/drive.js';
-import { apiError } from '../../scheduler/remote-calls.js';
-import { formatStatus, runStatus } from '../../scheduler/status.js';
+import { cancel, collect, type SchedulerOptions, status, submit } from '../../scheduler/api.js';
+import { formatStatus } from '../../scheduler/status.js';
 import {
   addBackendOptions,
   type BackendFlags,
-  driveOptionsFromFlags,
-  openBackendFromFlags,
+  openProviderFromFlags,
+  schedulerOptionsFromFlags,
 } from '../backend-options.js';
 
 /**
@@ -23,7 +18,7 @@ import {
  */
 function openExistingLedger(path: string, holder?: string): Ledger {
   const ledger = Ledger.open(path, { mustExist: true, ...(holder ? { holder } : { lock: false }) });
-  if (ledger.getMeta('identity') === undefined) {
+  if (!hasRunIdentity(ledger)) {
     ledger.close();
     throw new BatchpipeError(
       ErrorCodes.USAGE,
@@ -34,22 +29,23 @@ function openExistingLedger(path: string, holder?: string): Ledger {
 }
 
 /**
- * Opens ledger and backend, runs `fn`, and closes both whatever happens. `command` is named when the
- * ledger's prepare did not finish: nothing may be sent or waited for until it has.
+ * Opens ledger and provider, runs `fn` with the scheduler's options, and closes both whatever
+ * happens. `command` is named when the ledger's prepare did not finish: nothing may be sent or
+ * waited for until it has (checked before the provider is opened).
  */
 async function withRun<T>(
   command: 'submit' | 'collect' | 'cancel',
   flags: BackendFlags,
-  fn: (store: BatchStore, backend: Backend) => Promise<T>,
+  fn: (options: SchedulerOptions) => Promise<T>,
 ): Promise<T> {
   const ledger = openExistingLedger(flags.ledger, `batchpipe ${command}`);
   try {
     if (command !== 'cancel') requireCompletePrepare(ledger, flags.ledger, command);
-    const backend = await openBackendFromFlags(flags);
+    const provider = await openProviderFromFlags(flags);
     try {
-      return await fn(new BatchStore(ledger), backend);
+      return await fn(schedulerOptionsFromFlags(flags, ledger, provider));
     } finally {
-      await backend.close();
+      await provider.close();
     }
   } finally {
     ledger.close();
@@ -63,9 +59,9 @@ export function registerSubmit(program: Command): void {
       .description('upload staged request files and create batches, within the limits')
       .requiredOption('--ledger <path>', "the run's ledger"),
   ).action(async (flags: BackendFlags) => {
-    await withRun('submit', flags, async (store, backend) => {
-      await driveBatches(store, backend, driveOptionsFromFlags(flags, backend, false));
-      process.stderr.write(formatStatus(runStatus(store.ledger)));
+    await withRun('submit', flags, async (options) => {
+      await submit(options);
+      process.stderr.write(formatStatus(status(options)));
     });
   });
 }
@@ -80,16 +76,14 @@ export function registerCollect(program: Command): void {
       .requiredOption('--ledger <path>', "the run's ledger")
       .option('--once', 'poll one round and return'),
   ).action(async (flags: BackendFlags & { once?: boolean }) => {
-    await withRun('collect', flags, async (store, backend) => {
-      const { staged, submitted } = store.ledger.counts();
+    await withRun('collect', flags, async (options) => {
+      const { staged, submitted } = options.ledger.counts();
       if (staged + submitted === 0) {
         process.stderr.write('batchpipe: nothing to collect: every request is final\n');
-        process.stderr.write(formatStatus(runStatus(store.ledger)));
-        return;
+      } else {
+        await collect({ ...options, once: flags.once });
       }
-      const options = driveOptionsFromFlags(flags, backend, true);
-      await driveBatches(store, backend, { ...options, once: flags.once });
-      process.stderr.write(formatStatus(runStatus(store.ledger)));
+      process.stderr.write(formatStatus(status(options)));
     });
   });
 }
@@ -103,8 +97,8 @@ export function registerStatus(program: Command): void {
     .action((flags: { ledger: string; json?: boolean }) => {
       const ledger = openExistingLedger(flags.ledger);
       try {
-        const status = runStatus(ledger);
-        process.stdout.write(flags.json ? `${JSON.stringify(status)}\n` : formatStatus(status));
+        const now = status({ ledger });
+        process.stdout.write(flags.json ? `${JSON.stringify(now)}\n` : formatStatus(now));
       } finally {
         ledger.close();
       }
@@ -118,29 +112,9 @@ export function registerCancel(program: Command): void {
       .description("cancel the run's unfinished batches, keeping what they finished")
       .requiredOption('--ledger <path>', "the run's ledger"),
   ).action(async (flags: BackendFlags) => {
-    await withRun('cancel', flags, async (store, backend) => {
-      const open = store.openBatches();
-      for (const row of open) {
-        try {
-          await backend.client.batches.cancel(row.remote_id!);
-        } catch (err) {
-          // A batch that ended meanwhile cannot be cancelled; collecting it below records it anyway.
-          if (!(err instanceof OpenAI.APIError && (err.status === 400 || err.status === 409))) {
-            throw apiError(backend, `cancelling ${row.remote_id}`, err);
-          }
-        }
-      }
-      process.stderr.write(`batchpipe: cancelling ${open.length} batches\n`);
-      // Wait for them to end so their finished requests are recorded.
-      const options = driveOptionsFromFlags(flags, backend, true);
-      for (
-        let round = await collectRound(store, backend, options.collect);
-        round.open > 0;
-        round = await collectRound(store, backend, options.collect)
-      ) {
-        await sleep(options.pollIntervalMs);
-      }
-      process.stderr.write(formatStatus(runStatus(store.ledger)));
+    await withRun('cancel', flags, async (options) => {
+      await cancel(options);
+      process.stderr.write(formatStatus(status(options)));
     });
   });
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
+import { storedRunIdentity } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
-import type { RunIdentity } from '../../prepare/run-identity.js';
 import { type ApplyCounts, applyResultLines } from '../../results/apply.js';
 import { fileChunks } from '../../results/line-chunks.js';
 import { intOption, storeOutputSchema } from '../options.js';
@@ -28,7 +28,7 @@ export function registerIngest(program: Command): void {
     .action(async (files: string[], flags: IngestFlags) => {
       const ledger = Ledger.open(flags.ledger, { mustExist: true, holder: 'batchpipe ingest' });
       try {
-        const identity = ledger.getMeta('identity');
+        const identity = storedRunIdentity(ledger);
         if (identity === undefined) {
           throw new BatchpipeError(
             ErrorCodes.USAGE,
@@ -36,7 +36,7 @@ export function registerIngest(program: Command): void {
           );
         }
         if (flags.outputSchema !== undefined) await storeOutputSchema(ledger, flags.outputSchema);
-        const { endpoint } = JSON.parse(identity) as RunIdentity;
+        const { endpoint } = identity;
         for (const file of files) {
           const input = file === '-' ? process.stdin : fileChunks(file);
           const counts = await applyResultLines(ledger, input, {

@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import { Ledger } from '../../ledger/ledger.js';
+import { useSmallPageCache } from '../../ledger/reading.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { parseStatusList, type ResultStatus } from '../../results/ledger-rows.js';
 import { inputFormat } from '../../results/result-source.js';
@@ -58,8 +59,8 @@ export function registerResults(program: Command): void {
       .description('write every input record with its result, status and error to stdout (CSV or JSONL)')
       .requiredOption('--ledger <path>', 'SQLite ledger of the run'),
   ).action(async (flags: ResultsFlags) => {
-    // One pass in seq order reads each page once: a small page cache does (and saves ~14 MB).
-    const ledger = Ledger.open(flags.ledger, { readonly: true, pageCacheKiB: 2048 });
+    const ledger = Ledger.open(flags.ledger, { readonly: true });
+    useSmallPageCache(ledger);
     try {
       requireCompletePrepare(ledger, flags.ledger, 'results');
       const options = resultsOptionsFromFlags(flags, ledger);

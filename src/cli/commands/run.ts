@@ -1,17 +1,17 @@
 import type { Command } from 'commander';
+import { hasRunIdentity } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { prepare } from '../../prepare/prepare.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { writeResults } from '../../results/write-results.js';
-import { BatchStore } from '../../scheduler/batch-store.js';
-import { driveBatches } from '../../scheduler/drive.js';
+import { drive, status } from '../../scheduler/api.js';
 import { lowerMaxLines } from '../../scheduler/restage.js';
-import { formatStatus, runStatus } from '../../scheduler/status.js';
+import { formatStatus } from '../../scheduler/status.js';
 import {
   addBackendOptions,
   type BackendFlags,
-  driveOptionsFromFlags,
-  openBackendFromFlags,
+  openProviderFromFlags,
+  schedulerOptionsFromFlags,
 } from '../backend-options.js';
 import { storeOutputSchema } from '../options.js';
 import { checkOutputPath, writeOutput } from '../output.js';
@@ -51,7 +51,7 @@ export function registerRun(program: Command): void {
         // A new ledger needs input (stdin when no file is named); an existing one resumes, and a
         // named file is checked against what the ledger already holds.
         if (file === undefined) requireCompletePrepare(ledger, flags.ledger, 'run');
-        if (file !== undefined || ledger.getMeta('identity') === undefined) {
+        if (file !== undefined || !hasRunIdentity(ledger)) {
           const options = prepareOptionsFromFlags(file ?? '-', flags, ledger);
           const summary = await prepare(options);
           process.stderr.write(`batchpipe: ${formatPrepareSummary(summary, options.outDir)}`);
@@ -63,18 +63,17 @@ export function registerRun(program: Command): void {
           );
         }
         if (flags.outputSchema !== undefined) await storeOutputSchema(ledger, flags.outputSchema);
-        const backend = await openBackendFromFlags(flags);
+        const provider = await openProviderFromFlags(flags);
         let final: boolean;
         try {
-          ({ final } = await driveBatches(
-            new BatchStore(ledger),
-            backend,
-            driveOptionsFromFlags(flags, backend, flags.wait),
-          ));
+          ({ final } = await drive({
+            ...schedulerOptionsFromFlags(flags, ledger, provider),
+            wait: flags.wait,
+          }));
         } finally {
-          await backend.close();
+          await provider.close();
         }
-        process.stderr.write(formatStatus(runStatus(ledger)));
+        process.stderr.write(formatStatus(status({ ledger })));
         if (!final) {
           process.stderr.write(
             'batchpipe: submitted; `batchpipe collect --ledger …` waits for the results\n',

@@ -35,13 +35,16 @@ interface ServeOptions {
 }
 
 /**
- * `batchpipe serve`: the built-in Batch API server on its own. The URL goes to stderr; SIGINT or
- * SIGTERM stops it cleanly (unfinished batches continue at the next start on the same `--data`).
+ * `batchpipe serve`: the built-in Batch API server on its own (OpenAI, Anthropic and Gemini APIs). The
+ * URL goes to stderr; SIGINT or SIGTERM stops it cleanly (unfinished batches continue at the next start
+ * on the same `--data`).
  */
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('run the built-in local Batch API server (OpenAI Files + Batches API over HTTP)')
+    .description(
+      'run the built-in local Batch API server (OpenAI Files + Batches, Anthropic Message Batches, Gemini Files + Batch API over HTTP)',
+    )
     .option(
       '--port <n>',
       'TCP port (0 picks a free one)',
@@ -73,13 +76,13 @@ export function registerServe(program: Command): void {
     )
     .option(
       '--fail-rate <f>',
-      'fraction of requests answered 500/429 in the output',
+      'fraction of requests answered with an error in the output (500/429; Anthropic 500/529)',
       numberOption('--fail-rate', { min: 0, max: 1 }),
       0,
     )
     .option(
       '--http-fault-rate <f>',
-      'fraction of API calls answered 500/429 with Retry-After',
+      'fraction of API calls answered 500/429 with Retry-After (Anthropic also 529, Gemini 503)',
       numberOption('--http-fault-rate', { min: 0, max: 1 }),
       0,
     )
@@ -125,7 +128,7 @@ export function registerServe(program: Command): void {
     )
     .option(
       '--upstream <url>',
-      'forward requests to this OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1)',
+      'forward OpenAI requests to this OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1)',
     )
     .option(
       '--upstream-api-key <key>',

@@ -5,7 +5,7 @@ import { readJsonBody } from '../http/read-json-body.js';
 import { sendJson } from '../http/respond.js';
 import { type BatchInternals, type BatchObject, emptyUsage } from '../types.js';
 import { isBatchId, newBatchId, newFileId } from '../util/ids.js';
-import { type ApiContext, type Handler, withServerDate } from './api-context.js';
+import { type ApiContext, type Handler, liveTally, startCancelling, withServerDate } from './api-context.js';
 import { requireFile } from './files-api.js';
 import { intParam, listBody, stringParam } from './query-params.js';
 
@@ -103,7 +103,7 @@ export const listBatches: Handler = withServerDate(async (ctx, _req, res, _param
     res,
     200,
     listBody(
-      page.data.map((b) => present(ctx, b)),
+      page.data.map((b) => present(ctx, b.batch)),
       page.hasMore,
     ),
   );
@@ -125,12 +125,7 @@ export const retrieveBatch: Handler = withServerDate(async (ctx, _req, res, [bat
 export const cancelBatch: Handler = withServerDate(async (ctx, _req, res, [batchId]) => {
   const batch = requireBatch(ctx, batchId);
   if (batch.status === 'validating' || batch.status === 'in_progress') {
-    const updated = ctx.store.updateBatch(batch.id, ({ batch: b }) => {
-      b.status = 'cancelling';
-      b.cancelling_at = ctx.clock.nowSeconds();
-    });
-    ctx.engine.cancel(batch.id);
-    sendJson(res, 200, present(ctx, updated.batch));
+    sendJson(res, 200, present(ctx, startCancelling(ctx, batch.id).batch));
     return;
   }
   if (batch.status === 'cancelling' || batch.status === 'cancelled') {
@@ -141,21 +136,19 @@ export const cancelBatch: Handler = withServerDate(async (ctx, _req, res, [batch
   throw invalidRequest(`Cannot cancel a batch with status '${batch.status}'.`, null, 'batch_not_cancellable');
 });
 
+/** An OpenAI batch by id; another API's batch is as unknown as a made-up id. */
 function requireBatch(ctx: ApiContext, batchId: string | undefined): BatchObject {
   const stored = batchId !== undefined && isBatchId(batchId) ? ctx.store.getBatch(batchId) : undefined;
-  if (!stored) throw noSuchObject('Batch', batchId ?? '');
+  if (!stored || (stored.internals.dialect ?? 'openai') !== 'openai') {
+    throw noSuchObject('Batch', batchId ?? '');
+  }
   return stored.batch;
 }
 
 /** The batch as the API shows it: counts and usage are live while the engine runs it. */
 function present(ctx: ApiContext, batch: BatchObject): BatchObject {
-  const tally: Tally | undefined = ctx.engine.tally(batch.id);
-  if (
-    !tally ||
-    (batch.status !== 'in_progress' && batch.status !== 'cancelling' && batch.status !== 'finalizing')
-  ) {
-    return batch;
-  }
+  const tally: Tally | undefined = liveTally(ctx, batch);
+  if (!tally) return batch;
   return {
     ...batch,
     request_counts: { total: batch.request_counts.total, completed: tally.completed, failed: tally.failed },

@@ -5,17 +5,18 @@ import type { Executor } from '../execution.js';
 import { injectedLineError } from '../faults/api-faults.js';
 import type { DataDir } from '../store/data-dir.js';
 import type { ServerStore } from '../store/server-store.js';
-import type { BatchError, BatchStatus } from '../types.js';
+import type { BatchError, BatchStatus, FinalStatus, OutputLine } from '../types.js';
 import type { ServerClock } from '../util/clock.js';
-import { type FinalStatus, finalizeBatch } from './finalize-batch.js';
+import { type DialectLifecycle, type Lifecycles, OPENAI_LIFECYCLE } from './dialect-lifecycle.js';
+import { finalizeBatch } from './finalize-batch.js';
 import { isBlank, readLines } from './jsonl-lines.js';
-import { expiredLine } from './output-line.js';
+import { cancelledLine, expiredLine } from './output-line.js';
 import { parseRequestLine } from './request-line.js';
 import { openJournal, type ResultJournal, type Tally } from './result-journal.js';
 import { runRequests } from './run-requests.js';
 import { createSemaphore } from './semaphore.js';
 import { checkEnqueuedTokens } from './token-limit.js';
-import { DEFAULT_INPUT_LIMITS, type InputLimits, validateInputFile } from './validate-input.js';
+import { validateInputFile } from './validate-input.js';
 
 export interface BatchEngineOptions {
   store: ServerStore;
@@ -27,7 +28,8 @@ export interface BatchEngineOptions {
   enqueuedTokenLimit?: number | undefined;
   /** `--fail-validation-line N`: inputs of N or more requests fail validation naming line N. */
   failValidationLine?: number | undefined;
-  limits?: InputLimits;
+  /** What each API's batches add to the lifecycle (default: every batch is an OpenAI one). */
+  lifecycles?: Lifecycles;
   /** The server's (possibly skewed) clock. */
   clock: ServerClock;
   log: (line: string) => void;
@@ -64,7 +66,8 @@ interface Run {
 /** Creates the engine that validates, runs, expires, cancels and finalizes batches. */
 export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
   const { store, dataDir, executor, seed, log, clock } = options;
-  const limits = options.limits ?? DEFAULT_INPUT_LIMITS;
+  const lifecycleOf = (dialect: Parameters<Lifecycles>[0] | undefined): DialectLifecycle =>
+    options.lifecycles?.(dialect ?? 'openai') ?? OPENAI_LIFECYCLE;
   const gate = createSemaphore(options.concurrency);
   const runs = new Map<string, Run>();
   // One validation at a time, so the enqueued-token check sees every batch ahead of it.
@@ -118,17 +121,25 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
     if (!stored || run.reason === 'shutdown') return undefined;
     if (stored.batch.status !== 'validating') return stored.batch.status;
     const { batch } = stored;
-    const result = await validateInputFile(dataDir.filePath(batch.input_file_id), batch.endpoint, limits);
+    const lifecycle = lifecycleOf(stored.internals.dialect);
+    const prepared = await lifecycle.prepareInput?.(stored);
+    const result = prepared
+      ? ({ ok: false, errors: prepared } as const)
+      : await validateInputFile(
+          dataDir.filePath(batch.input_file_id),
+          batch.endpoint,
+          lifecycle.limits,
+          typeof lifecycle.models === 'function' ? lifecycle.models(stored) : lifecycle.models,
+        );
     let errors = result.ok ? undefined : result.errors;
     if (result.ok) {
       const { model, tokens } = result.summary;
-      const tooMany = checkEnqueuedTokens(
-        model,
-        tokens,
-        store.queuedTokens(model, batchId),
-        options.enqueuedTokenLimit,
-      );
-      const injected = injectedLineError(result.summary.total, options.failValidationLine);
+      const tooMany = lifecycle.countsEnqueuedTokens
+        ? checkEnqueuedTokens(model, tokens, store.queuedTokens(model, batchId), options.enqueuedTokenLimit)
+        : undefined;
+      const injected = lifecycle.injectsLineErrors
+        ? injectedLineError(result.summary.total, options.failValidationLine)
+        : undefined;
       // The file's lines are checked before its place in the queue.
       if (injected) errors = [injected];
       else if (tooMany) errors = [tooMany];
@@ -163,15 +174,17 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
     const stored = store.getBatch(batchId);
     if (!stored) return;
     const { batch, internals } = stored;
+    const lifecycle = lifecycleOf(internals.dialect);
     const journal = await openBatchJournal(batchId, internals.outputFileId, internals.errorFileId);
     run.tally = journal.tally;
+    const inputPath = dataDir.filePath(batch.input_file_id);
     let final: FinalStatus;
     if (batch.status === 'in_progress') {
       armExpiry(run, internals.deadlineMs);
       if (!run.reason) {
         await runRequests({
           batchId,
-          inputPath: dataDir.filePath(batch.input_file_id),
+          inputPath,
           journal,
           executor,
           gate,
@@ -187,7 +200,7 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
       const status = store.getBatch(batchId)?.batch.status;
       if (status === 'cancelling') final = 'cancelled';
       else if (run.reason === 'expire') {
-        await recordExpired(batchId, dataDir.filePath(batch.input_file_id), journal);
+        await recordUnrun(batchId, inputPath, journal, expiredLine);
         final = 'expired';
       } else {
         store.updateBatch(batchId, ({ batch: b }) => {
@@ -199,7 +212,19 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
     } else {
       final = batch.status === 'cancelling' ? 'cancelled' : 'completed';
     }
-    const finished = await finalizeBatch(store, dataDir, batchId, journal, final, clock.nowSeconds());
+    // A batch cancelled while validating may have no input yet (a Gemini file not yet converted).
+    if (final === 'cancelled' && lifecycle.recordsCancelled && existsSync(inputPath)) {
+      await recordUnrun(batchId, inputPath, journal, cancelledLine);
+    }
+    const finished = await finalizeBatch(
+      store,
+      dataDir,
+      batchId,
+      journal,
+      final,
+      clock.nowSeconds(),
+      lifecycle,
+    );
     const counts = finished.batch.request_counts;
     log(`${batchId}: ${final}, ${counts.completed} completed and ${counts.failed} failed of ${counts.total}`);
   }
@@ -227,13 +252,18 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
     );
   }
 
-  /** Writes a `batch_expired` line for every request that has none yet. */
-  async function recordExpired(batchId: string, inputPath: string, journal: ResultJournal): Promise<void> {
+  /** Writes an error line (`batch_expired`, `batch_cancelled`) for every request that has none yet. */
+  async function recordUnrun(
+    batchId: string,
+    inputPath: string,
+    journal: ResultJournal,
+    lineFor: (batchId: string, customId: string) => OutputLine,
+  ): Promise<void> {
     for await (const { text } of readLines(inputPath)) {
       if (isBlank(text)) continue;
       const parsed = parseRequestLine(text);
       if (!parsed.ok || journal.isDone(parsed.request.custom_id)) continue;
-      journal.record(expiredLine(batchId, parsed.request.custom_id), false);
+      journal.record(lineFor(batchId, parsed.request.custom_id), false);
       if (journal.needsDrain()) await journal.drained();
     }
   }

@@ -1,5 +1,5 @@
 import type { Outcome } from '../execution.js';
-import type { BatchUsage, OutputLine } from '../types.js';
+import { type BatchUsage, CANCELLED_CODE, EXPIRED_CODE, type OutputLine } from '../types.js';
 import { batchRequestId, lineRequestId } from '../util/ids.js';
 
 /** An output line and which file it belongs to. */
@@ -41,9 +41,19 @@ export function expiredLine(batchId: string, customId: string): OutputLine {
     custom_id: customId,
     response: null,
     error: {
-      code: 'batch_expired',
+      code: EXPIRED_CODE,
       message: 'This request could not be executed before the completion window expired.',
     },
+  };
+}
+
+/** The line written, where the API reports them (Anthropic), for a request a cancel stopped before it ran. */
+export function cancelledLine(batchId: string, customId: string): OutputLine {
+  return {
+    id: batchRequestId(batchId, customId),
+    custom_id: customId,
+    response: null,
+    error: { code: CANCELLED_CODE, message: 'The batch was cancelled before this request ran.' },
   };
 }
 

@@ -1,4 +1,5 @@
 import type { BatchError } from '../types.js';
+import { isObject } from '../util/is-object.js';
 
 /** A parsed line of a batch input file. */
 export interface RequestLine {
@@ -11,10 +12,6 @@ export interface RequestLine {
 export type LineIssue = Omit<BatchError, 'line'>;
 
 export type ParsedLine = { ok: true; request: RequestLine } | { ok: false; issue: LineIssue };
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function missing(param: string): ParsedLine {
   return {

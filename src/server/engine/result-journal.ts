@@ -1,7 +1,14 @@
 import { once } from 'node:events';
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { truncate } from 'node:fs/promises';
-import { type BatchUsage, emptyUsage, type OutputLine } from '../types.js';
+import {
+  type BatchUsage,
+  CANCELLED_CODE,
+  EXPIRED_CODE,
+  emptyUsage,
+  type OutputLine,
+  type UnrunCounts,
+} from '../types.js';
 import { readLines } from './jsonl-lines.js';
 import { addUsage } from './output-line.js';
 
@@ -12,6 +19,8 @@ export interface Tally {
   completed: number;
   failed: number;
   usage: BatchUsage;
+  /** Of the failed lines, those of requests that never ran (expired, or cancelled for Anthropic). */
+  unrun: UnrunCounts;
 }
 
 /**
@@ -35,10 +44,10 @@ export interface ResultJournal {
 
 /** Opens a batch's journal, recovering whatever lines the files already hold. */
 export async function openJournal(outputPath: string, errorPath: string): Promise<ResultJournal> {
-  const tally: Tally = { completed: 0, failed: 0, usage: emptyUsage() };
+  const tally: Tally = { completed: 0, failed: 0, usage: emptyUsage(), unrun: { expired: 0, cancelled: 0 } };
   const done = new Set<string>();
-  tally.completed = await recover(outputPath, done, tally.usage);
-  tally.failed = await recover(errorPath, done, undefined);
+  tally.completed = await recover(outputPath, done, (line) => addUsage(tally.usage, line.response?.body));
+  tally.failed = await recover(errorPath, done, (line) => countUnrun(tally.unrun, line));
 
   // A large buffer: with the default 16 KiB, a fast responder waits on the disk every twenty lines.
   const output = createWriteStream(outputPath, { flags: 'a', highWaterMark: WRITE_BUFFER_BYTES });
@@ -58,6 +67,7 @@ export async function openJournal(outputPath: string, errorPath: string): Promis
         addUsage(tally.usage, line.response?.body);
       } else {
         tally.failed++;
+        countUnrun(tally.unrun, line);
       }
       if (!target.write(`${JSON.stringify(line)}\n`)) full.push(target);
     },
@@ -82,13 +92,22 @@ async function endStream(stream: WriteStream): Promise<void> {
   await closed;
 }
 
+function countUnrun(unrun: UnrunCounts, line: OutputLine): void {
+  if (line.error?.code === EXPIRED_CODE) unrun.expired++;
+  else if (line.error?.code === CANCELLED_CODE) unrun.cancelled++;
+}
+
 /**
- * Reads a journal file: adds its custom_ids to `done`, its usage to `usage` (for the output file), and
- * returns its line count. A torn last line (or anything after the first unreadable line) is cut off.
+ * Reads a journal file: adds its custom_ids to `done`, hands each line to `count`, and returns its line
+ * count. A torn last line (or anything after the first unreadable line) is cut off.
  */
-async function recover(filePath: string, done: Set<string>, usage: BatchUsage | undefined): Promise<number> {
+async function recover(
+  filePath: string,
+  done: Set<string>,
+  count: (line: OutputLine) => void,
+): Promise<number> {
   if (!existsSync(filePath)) return 0;
-  let count = 0;
+  let lines = 0;
   let goodEnd = 0;
   let torn = false;
   for await (const { text, end, terminated } of readLines(filePath)) {
@@ -98,12 +117,12 @@ async function recover(filePath: string, done: Set<string>, usage: BatchUsage | 
       break;
     }
     done.add(line.custom_id);
-    if (usage) addUsage(usage, line.response?.body);
-    count++;
+    count(line);
+    lines++;
     goodEnd = end;
   }
   if (torn) await truncate(filePath, goodEnd);
-  return count;
+  return lines;
 }
 
 function parseLine(text: string): OutputLine | undefined {

@@ -1,7 +1,7 @@
 import type { BatchError } from '../types.js';
 
 /**
- * `--enqueued-token-limit N`: a batch whose estimated tokens, added to those of the model's other
+ * `--enqueued-token-limit N`: a batch whose input tokens (as billed, src/cost/tokens.ts), added to those of the model's other
  * unfinished batches, would exceed N fails validation with `token_limit_exceeded`, as OpenAI's
  * per-model enqueued-token limit does. Returns the error, or undefined when the batch fits.
  */

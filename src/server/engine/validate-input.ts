@@ -1,7 +1,8 @@
 import { stat } from 'node:fs/promises';
+import { counterForModel, requestInputTokens } from '../../cost/tokens.js';
+import { ENDPOINTS } from '../../types.js';
 import { inputList, promptText } from '../responder/prompt-text.js';
 import type { BatchError } from '../types.js';
-import { estimateTokens } from '../util/tokens.js';
 import { isBlank, readLines } from './jsonl-lines.js';
 import { parseRequestLine } from './request-line.js';
 
@@ -21,6 +22,12 @@ export const DEFAULT_INPUT_LIMITS: InputLimits = {
   maxErrors: 100,
 };
 
+/**
+ * Whose model a request runs on: `one` model in every body of the file (OpenAI), `any` model in each
+ * body (Anthropic), or the model `fixed` by the batch's URL, bodies naming none (Gemini).
+ */
+export type ModelRule = 'one' | 'any' | { fixed: string };
+
 /** What a valid input file holds. */
 export interface InputSummary {
   total: number;
@@ -35,12 +42,14 @@ export type InputValidation = { ok: true; summary: InputSummary } | { ok: false;
  * Validates a batch input file as OpenAI does before a batch starts: every line a JSON request with
  * `custom_id`, `method: POST`, `url` equal to the batch endpoint and a `body` with a `model`; one model
  * for the whole file; unique custom_ids; not empty; within the request, byte and embedding-input limits.
+ * `models` relaxes the model rule for the other APIs' batches, whose requests the server writes itself.
  * Streams the file; memory grows only with the set of custom_ids (at most `maxRequests` of them).
  */
 export async function validateInputFile(
   filePath: string,
   endpoint: string,
   limits: InputLimits = DEFAULT_INPUT_LIMITS,
+  models: ModelRule = 'one',
 ): Promise<InputValidation> {
   const { size } = await stat(filePath);
   if (size > limits.maxBytes) {
@@ -53,7 +62,7 @@ export async function validateInputFile(
   let total = 0;
   let tokens = 0;
   let embeddingInputs = 0;
-  let model: string | undefined;
+  let model: string | undefined = typeof models === 'object' ? models.fixed : undefined;
 
   for await (const { lineNo, text } of readLines(filePath)) {
     if (isBlank(text)) continue;
@@ -83,7 +92,7 @@ export async function validateInputFile(
             lineNo,
           ),
         );
-      } else if (typeof body.model !== 'string' || body.model.length === 0) {
+      } else if (typeof models !== 'object' && (typeof body.model !== 'string' || body.model.length === 0)) {
         errors.push(
           batchError(
             'missing_required_parameter',
@@ -92,7 +101,7 @@ export async function validateInputFile(
             lineNo,
           ),
         );
-      } else if (model !== undefined && body.model !== model) {
+      } else if (models === 'one' && model !== undefined && body.model !== model) {
         errors.push(
           batchError(
             'mismatched_model',
@@ -113,9 +122,9 @@ export async function validateInputFile(
           ),
         );
       } else {
-        model ??= body.model;
+        model ??= body.model as string;
         seen.add(custom_id);
-        tokens += estimateTokens(promptText(endpoint, body));
+        tokens += inputTokensOf(endpoint, body);
         if (endpoint === '/v1/embeddings') embeddingInputs += inputList(body.input).length;
       }
     }
@@ -146,4 +155,15 @@ function batchError(
   line: number | null = null,
 ): BatchError {
   return { code, message, param, line };
+}
+
+/**
+ * A request's input tokens for the enqueued-token limit: as OpenAI bills them on its endpoints; for
+ * the Anthropic and Gemini dialects (whose tokenizers are not public), its prompt text counted with
+ * the stand-in encoding.
+ */
+function inputTokensOf(endpoint: string, body: Record<string, unknown>): number {
+  const counter = counterForModel(String(body.model ?? ''));
+  if ((ENDPOINTS as readonly string[]).includes(endpoint)) return requestInputTokens(endpoint, body, counter);
+  return counter.count(promptText(endpoint, body));
 }

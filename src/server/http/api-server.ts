@@ -2,13 +2,60 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { ApiContext, Handler } from '../api/api-context.js';
 import { cancelBatch, createBatch, listBatches, retrieveBatch } from '../api/batches-api.js';
 import { createFile, deleteFile, fileContent, listFiles, retrieveFile } from '../api/files-api.js';
+import {
+  cancelMessageBatch,
+  createMessageBatch,
+  deleteMessageBatch,
+  listMessageBatches,
+  messageBatchResults,
+  retrieveMessageBatch,
+} from '../dialects/anthropic/message-batches-api.js';
+import {
+  cancelGeminiBatch,
+  createEmbedContentBatch,
+  createGenerateContentBatch,
+  deleteGeminiBatch,
+  getGeminiBatch,
+  listGeminiBatches,
+} from '../dialects/gemini/batches-api.js';
+import {
+  deleteGeminiFile,
+  downloadGeminiFile,
+  getGeminiFile,
+  listGeminiFiles,
+  uploadGeminiFile,
+} from '../dialects/gemini/files-api.js';
+import type { Dialect } from '../types.js';
 import { newRequestId } from '../util/ids.js';
 import { ApiError, serverError } from './api-error.js';
+import type { Authorize } from './auth.js';
 import { applyConnectionLimits, type ConnectionLimits, timeoutServerOptions } from './connection-limits.js';
+import { dialectOfPath } from './dialect-errors.js';
 import { sendError } from './respond.js';
 import { createRouter } from './router.js';
 
 const match = createRouter<Handler>([
+  // Anthropic's Message Batches API.
+  ['POST', '/v1/messages/batches', createMessageBatch],
+  ['GET', '/v1/messages/batches', listMessageBatches],
+  ['GET', '/v1/messages/batches/:id', retrieveMessageBatch],
+  ['DELETE', '/v1/messages/batches/:id', deleteMessageBatch],
+  ['POST', '/v1/messages/batches/:id/cancel', cancelMessageBatch],
+  ['GET', '/v1/messages/batches/:id/results', messageBatchResults],
+  // Gemini's Files and Batch APIs (custom methods before the plain resource of the same method).
+  ['POST', '/upload/v1beta/files', uploadGeminiFile],
+  ['GET', '/v1beta/files', listGeminiFiles],
+  ['GET', '/v1beta/files/:id:download', downloadGeminiFile],
+  ['GET', '/download/v1beta/files/:id:download', downloadGeminiFile],
+  ['GET', '/v1beta/files/:id', getGeminiFile],
+  ['DELETE', '/v1beta/files/:id', deleteGeminiFile],
+  ['POST', '/v1beta/models/:model:batchGenerateContent', createGenerateContentBatch],
+  ['POST', '/v1beta/models/:model:asyncBatchEmbedContent', createEmbedContentBatch],
+  ['GET', '/v1beta/batches', listGeminiBatches],
+  ['POST', '/v1beta/batches/:name:cancel', cancelGeminiBatch],
+  ['GET', '/v1beta/batches/:name', getGeminiBatch],
+  ['DELETE', '/v1beta/batches/:name', deleteGeminiBatch],
+  // OpenAI's Files and Batches API.
   ['POST', '/v1/files', createFile],
   ['GET', '/v1/files', listFiles],
   ['GET', '/v1/files/:id', retrieveFile],
@@ -20,35 +67,41 @@ const match = createRouter<Handler>([
   ['POST', '/v1/batches/:id/cancel', cancelBatch],
 ]);
 
+/** Uploads stream a body the SDKs cannot send again, so an injected fault there would be a failure, not a retry. */
+const UNREPLAYABLE = new Set<Handler>([createFile, uploadGeminiFile]);
+
 export interface ApiServerOptions {
-  /** Throws a 401 ApiError when the request is not authorised. */
-  authorize: (req: IncomingMessage) => void;
-  /** The injected fault for this call, if any (`--http-fault-rate`). */
-  nextFault: () => ApiError | undefined;
+  /** Throws the API's 401/403 ApiError when the request is not authorised. */
+  authorize: Authorize;
+  /** The injected fault for this call, if any (`--http-fault-rate`), in the call's API. */
+  nextFault: (dialect: Dialect) => ApiError | undefined;
   /** Connections open at once and the header and request timeouts. */
   limits: ConnectionLimits;
 }
 
 /**
- * The HTTP front: auth, then routing, then (except for uploads, which the SDK cannot replay) an injected
- * fault, then the handler. Every failure becomes an OpenAI-style error body; nothing a request sends can
- * crash the process. A request whose client went away (or that its timeout cut) is logged in one
- * line by connection-limits.ts, not as an error.
+ * The HTTP front: the API of the path (OpenAI, Anthropic or Gemini), its auth, then routing, then
+ * (except for uploads, which the SDKs cannot replay) an injected fault, then the handler. Every failure
+ * becomes an error body of the path's API; nothing a request sends can crash the process. A request
+ * whose client went away (or that its timeout cut) is logged in one line by connection-limits.ts, not
+ * as an error.
  */
 export function createApiServer(ctx: ApiContext, options: ApiServerOptions): Server {
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    res.setHeader('x-request-id', newRequestId());
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const rawPath = q === -1 ? url : url.slice(0, q);
     const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
+    const dialect = dialectOfPath(rawPath);
+    // Anthropic's SDK reads the request id from `request-id`; the others from `x-request-id`.
+    res.setHeader(dialect === 'anthropic' ? 'request-id' : 'x-request-id', newRequestId());
     const request = track(req, res, method, rawPath);
     try {
-      options.authorize(req);
+      options.authorize(req, dialect, query);
       const { handler, params } = match(method, rawPath);
-      if (handler !== createFile) {
-        const fault = options.nextFault();
+      if (!UNREPLAYABLE.has(handler)) {
+        const fault = options.nextFault(dialect);
         if (fault) throw fault;
       }
       await handler(ctx, req, res, params, query);
@@ -59,7 +112,7 @@ export function createApiServer(ctx: ApiContext, options: ApiServerOptions): Ser
           `${method} ${rawPath}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
         );
       }
-      sendError(res, err instanceof ApiError ? err : serverError());
+      sendError(res, err instanceof ApiError ? err : serverError(), dialect);
     }
   };
   const server = createServer(timeoutServerOptions(options.limits), (req, res) => {

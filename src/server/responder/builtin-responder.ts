@@ -2,15 +2,19 @@ import { createHash } from 'node:crypto';
 import { type Executor, errorResponse, type Outcome } from '../execution.js';
 import { createClock, type ServerClock } from '../util/clock.js';
 import { createRng, hexHash } from '../util/prng.js';
+import { respondAnthropicMessage } from './anthropic-messages.js';
 import { respondChatCompletion } from './chat-completions.js';
 import { respondCompletion } from './completions.js';
 import { respondEmbeddings } from './embeddings.js';
+import { respondEmbedContent, respondGenerateContent } from './gemini-content.js';
 import { respondModeration } from './moderations.js';
+import { geminiMethod } from './prompt-text.js';
 import type { RespondContext } from './respond-context.js';
 import { respondResponse } from './responses.js';
 
 /**
- * The deterministic built-in model: answers every supported endpoint in its own response shape.
+ * The deterministic built-in model: answers every supported endpoint in its own response shape, the
+ * OpenAI endpoints, Anthropic's `/v1/messages` and Gemini's `generateContent` and `embedContent`.
  * The answer depends only on the seed, the url and the body (equal requests get equal answers);
  * response ids also depend on the batch and custom_id so they stay unique.
  */
@@ -33,7 +37,12 @@ export function respond(
     idTail,
     now,
   };
+  const gemini = geminiMethod(url);
+  if (gemini?.method === 'generateContent') return respondGenerateContent(ctx, gemini.model);
+  if (gemini?.method === 'embedContent') return respondEmbedContent(ctx, seed, gemini.model);
   switch (url) {
+    case '/v1/messages':
+      return respondAnthropicMessage(ctx);
     case '/v1/chat/completions':
       return respondChatCompletion(ctx);
     case '/v1/responses':

@@ -1,5 +1,5 @@
+import { counterForModel, requestInputTokens } from '../../cost/tokens.js';
 import type { Outcome } from '../execution.js';
-import { estimateTokens } from '../util/tokens.js';
 import { lastUserText, promptText } from './prompt-text.js';
 import { positiveInt, replyText } from './reply-text.js';
 import { completionUsage, isObject, missingParameter, ok, type RespondContext } from './respond-context.js';
@@ -24,12 +24,13 @@ export function respondChatCompletion(ctx: RespondContext): Outcome {
   const maxTokens = positiveInt(body.max_completion_tokens) ?? positiveInt(body.max_tokens);
   const tool = forcedTool(body);
   const n = positiveInt(body.n) ?? 1;
+  const counter = counterForModel(String(body.model ?? ''));
 
   let completionTokens = 0;
   const choices = Array.from({ length: n }, (_, index) => {
     if (tool) {
       const args = structuredText(tool.parameters, userText, rng);
-      completionTokens += estimateTokens(args);
+      completionTokens += counter.count(args);
       const call = {
         id: `call_${ctx.idTail.slice(0, 24)}${index}`,
         type: 'function',
@@ -49,11 +50,11 @@ export function respondChatCompletion(ctx: RespondContext): Outcome {
     } else if (format?.type === 'json_object') {
       content = structuredText(JSON_OBJECT_SCHEMA, userText, rng);
     } else {
-      const reply = replyText(userText, rng, maxTokens);
+      const reply = replyText(userText, rng, counter, maxTokens);
       content = reply.text;
       if (reply.truncated) finish = 'length';
     }
-    completionTokens += estimateTokens(content);
+    completionTokens += counter.count(content);
     return {
       index,
       message: { role: 'assistant', content, refusal: null, annotations: [] },
@@ -68,7 +69,7 @@ export function respondChatCompletion(ctx: RespondContext): Outcome {
     created: ctx.now,
     model: body.model,
     choices,
-    usage: completionUsage(estimateTokens(prompt), completionTokens),
+    usage: completionUsage(requestInputTokens('/v1/chat/completions', body, counter), completionTokens),
     service_tier: 'default',
     system_fingerprint: 'fp_batchpipe_local',
   });

@@ -1,5 +1,5 @@
+import { counterForModel, requestInputTokens } from '../../cost/tokens.js';
 import type { Outcome } from '../execution.js';
-import { estimateTokens } from '../util/tokens.js';
 import { promptText } from './prompt-text.js';
 import { positiveInt, replyText } from './reply-text.js';
 import { completionUsage, ok, type RespondContext } from './respond-context.js';
@@ -10,12 +10,13 @@ export function respondCompletion(ctx: RespondContext): Outcome {
   const prompt = promptText('/v1/completions', body);
   const maxTokens = positiveInt(body.max_tokens) ?? 16;
   const n = positiveInt(body.n) ?? 1;
+  const counter = counterForModel(String(body.model ?? ''));
   let completionTokens = 0;
   const choices = Array.from({ length: n }, (_, index) => {
-    const reply = replyText(prompt, rng, maxTokens);
-    completionTokens += estimateTokens(reply.text);
+    const reply = replyText(prompt, rng, counter, maxTokens, ' ');
+    completionTokens += counter.count(reply.text);
     return {
-      text: ` ${reply.text}`,
+      text: reply.text,
       index,
       logprobs: null,
       finish_reason: reply.truncated ? 'length' : 'stop',
@@ -27,7 +28,7 @@ export function respondCompletion(ctx: RespondContext): Outcome {
     created: ctx.now,
     model: body.model,
     choices,
-    usage: completionUsage(estimateTokens(prompt), completionTokens),
+    usage: completionUsage(requestInputTokens('/v1/completions', body, counter), completionTokens),
     system_fingerprint: 'fp_batchpipe_local',
   });
 }

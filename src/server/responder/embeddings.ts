@@ -1,6 +1,6 @@
+import { counterForModel, requestInputTokens } from '../../cost/tokens.js';
 import { errorResponse, type Outcome } from '../execution.js';
 import { createRng } from '../util/prng.js';
-import { estimateTokens } from '../util/tokens.js';
 import { inputList } from './prompt-text.js';
 import { positiveInt } from './reply-text.js';
 import { missingParameter, ok, type RespondContext } from './respond-context.js';
@@ -44,9 +44,8 @@ export function respondEmbeddings(ctx: RespondContext, seed: number): Outcome {
     );
   }
   const base64 = body.encoding_format === 'base64';
-  let tokens = 0;
+  const tokens = requestInputTokens('/v1/embeddings', body, counterForModel(model));
   const data = inputs.map((text, index) => {
-    tokens += estimateTokens(text);
     const vector = unitVector(dimensions, seed, model, text);
     return {
       object: 'embedding',
@@ -62,7 +61,8 @@ export function respondEmbeddings(ctx: RespondContext, seed: number): Outcome {
   });
 }
 
-function unitVector(dimensions: number, seed: number, model: string, text: string): number[] {
+/** A unit-length vector that depends only on the seed, model, size and text (equal texts embed equally). */
+export function unitVector(dimensions: number, seed: number, model: string, text: string): number[] {
   const rng = createRng(seed, 'embedding', model, dimensions, text);
   const vector = new Array<number>(dimensions);
   let norm = 0;

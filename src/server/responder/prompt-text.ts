@@ -1,9 +1,29 @@
+/** The URL the engine gives a Gemini request: `/v1beta/models/{model}:generateContent` or `:embedContent`. */
+const GEMINI_URL = /^\/v1beta\/(models\/[^/:]+):(generateContent|embedContent)$/;
+
+/** The model (`models/…`) and method of a Gemini request URL, or undefined for any other URL. */
+export function geminiMethod(
+  url: string,
+): { model: string; method: 'generateContent' | 'embedContent' } | undefined {
+  const match = GEMINI_URL.exec(url);
+  return match
+    ? { model: match[1] as string, method: match[2] as 'generateContent' | 'embedContent' }
+    : undefined;
+}
+
 /**
- * The prompt text of a request body, per endpoint: what the token estimate counts and what the built-in
- * responder answers about. Unknown shapes contribute nothing rather than failing.
+ * The prompt text of a request body, per endpoint: what the built-in responder answers about (its token
+ * counts come from src/cost/tokens.ts). Unknown shapes contribute nothing rather than failing.
  */
 export function promptText(endpoint: string, body: Record<string, unknown>): string {
+  const gemini = geminiMethod(endpoint);
+  if (gemini?.method === 'generateContent') {
+    return [contentsText([body.systemInstruction]), contentsText(body.contents)].filter(Boolean).join('\n');
+  }
+  if (gemini?.method === 'embedContent') return contentsText([body.content]);
   switch (endpoint) {
+    case '/v1/messages':
+      return [textOf(body.system), messagesText(body.messages)].filter(Boolean).join('\n');
     case '/v1/chat/completions':
       return messagesText(body.messages);
     case '/v1/responses':
@@ -25,6 +45,15 @@ export function inputList(input: unknown): string[] {
   // An array of token ids is one input; an array of strings or token arrays is many.
   if (input.every((x) => typeof x === 'number')) return [input.join(' ')];
   return input.map((x) => (Array.isArray(x) ? x.join(' ') : textOf(x)));
+}
+
+/** The text of Gemini `Content`s (`{ role, parts: [{ text }] }`), or of plain strings among them. */
+export function contentsText(contents: unknown): string {
+  if (!Array.isArray(contents)) return '';
+  return contents
+    .map((c) => (typeof c === 'string' ? c : textOf((c as { parts?: unknown } | null)?.parts)))
+    .filter(Boolean)
+    .join('\n');
 }
 
 /** The last user message's text, which the built-in responder replies to. */

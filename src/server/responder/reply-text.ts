@@ -1,5 +1,5 @@
+import type { TokenCounter } from '../../cost/text-tokens.js';
 import type { Rng } from '../util/prng.js';
-import { estimateTokens } from '../util/tokens.js';
 
 const OPENERS = ['Noted', 'In short', 'Summary', 'Answer', 'Local reply'];
 const STOP_WORDS = new Set(
@@ -38,19 +38,25 @@ export interface ReplyText {
 }
 
 /**
- * A short deterministic reply derived from the prompt, e.g. `Summary: baggage, delayed, crew.`,
- * cut to `maxTokens` (by the same ~4 characters a token estimate) when given.
+ * A short deterministic reply derived from the prompt, e.g. `Summary: baggage, delayed, crew.`, after
+ * `lead`, cut to its first `maxTokens` tokens (in the model's encoding, `counter`) when given.
  */
-export function replyText(prompt: string, rng: Rng, maxTokens?: number): ReplyText {
+export function replyText(
+  prompt: string,
+  rng: Rng,
+  counter: TokenCounter,
+  maxTokens?: number,
+  lead = '',
+): ReplyText {
   const words = promptWords(prompt);
   const picked: string[] = [];
   const count = Math.min(words.length, rng.int(3, 6));
   const pool = [...words];
   for (let i = 0; i < count && pool.length > 0; i++)
     picked.push(pool.splice(rng.int(0, pool.length - 1), 1)[0] as string);
-  const text = `${rng.pick(OPENERS)}: ${picked.length > 0 ? picked.join(', ') : 'nothing to go on'}.`;
-  if (maxTokens !== undefined && maxTokens > 0 && estimateTokens(text) > maxTokens) {
-    return { text: text.slice(0, maxTokens * 4), truncated: true };
+  const text = `${lead}${rng.pick(OPENERS)}: ${picked.length > 0 ? picked.join(', ') : 'nothing to go on'}.`;
+  if (maxTokens !== undefined && maxTokens > 0 && counter.count(text) > maxTokens) {
+    return { text: counter.prefixWithin(text, maxTokens), truncated: true };
   }
   return { text, truncated: false };
 }

@@ -17,9 +17,7 @@ export interface JsonSchemaFormat {
   schema: unknown;
 }
 
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+export { isObject } from '../util/is-object.js';
 
 /** A 200 response with `body`. */
 export function ok(body: unknown): Outcome {

@@ -1,5 +1,5 @@
+import { counterForModel, requestInputTokens } from '../../cost/tokens.js';
 import type { Outcome } from '../execution.js';
-import { estimateTokens } from '../util/tokens.js';
 import { promptText } from './prompt-text.js';
 import { positiveInt, replyText } from './reply-text.js';
 import { isObject, missingParameter, ok, type RespondContext } from './respond-context.js';
@@ -21,14 +21,15 @@ export function respondResponse(ctx: RespondContext): Outcome {
   }
   const prompt = promptText('/v1/responses', body);
   const maxTokens = positiveInt(body.max_output_tokens);
+  const counter = counterForModel(String(body.model ?? ''));
   let output: string;
   let truncated = false;
   if (format?.type === 'json_schema') output = structuredText(format.schema, prompt, rng);
   else if (format?.type === 'json_object') output = structuredText(JSON_OBJECT_SCHEMA, prompt, rng);
-  else ({ text: output, truncated } = replyText(prompt, rng, maxTokens));
+  else ({ text: output, truncated } = replyText(prompt, rng, counter, maxTokens));
 
-  const inputTokens = estimateTokens(prompt);
-  const outputTokens = estimateTokens(output);
+  const inputTokens = requestInputTokens('/v1/responses', body, counter);
+  const outputTokens = counter.count(output);
   return ok({
     id: `resp_${ctx.idTail}`,
     object: 'response',

@@ -21,3 +21,8 @@ export function createClock(skewSeconds = 0): ServerClock {
     httpDate: () => new Date(nowMs()).toUTCString(),
   };
 }
+
+/** Unix seconds as an RFC 3339 timestamp (`2026-11-03T09:30:00Z`), as Anthropic and Google show times. */
+export function rfc3339(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+}

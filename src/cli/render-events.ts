@@ -1,0 +1,67 @@
+/**
+ * The CLI's log lines, rendered from the events prepare, the scheduler and the collector emit.
+ * Events that had no line before (progress, polls, files written) render as nothing, so the
+ * output stays what it was; a progress bar would start here.
+ */
+import type { BatchpipeEvent, EventListener } from '../events.js';
+
+/** The line an event shows as (without the `batchpipe: ` prefix), or undefined for none. */
+export function renderEvent(event: BatchpipeEvent): string | undefined {
+  switch (event.type) {
+    case 'file.uploaded':
+      return `uploaded ${event.file}`;
+    case 'batch.created':
+      return event.recovered
+        ? undefined
+        : `created batch for ${event.file} (~${event.tokens} tokens queued for ${event.model || 'the model'}: ${event.queuedTokens})`;
+    case 'batch.redownload':
+      return `batch ${event.batchId}: ${event.error === undefined ? `its files hold ${event.linesRead} of ${event.linesExpected} lines` : `reading its files failed (${event.error})`}; downloading again`;
+    case 'results.applied':
+      return event.unknown > 0
+        ? `warning: ${event.unknown} lines of ${event.resultFile} name no request of this run`
+        : undefined;
+    case 'batch.ended':
+      return `batch ${event.batchId} ${event.status}${endedDetail(event)}`;
+    case 'request.retried':
+      return `retrying ${event.requests} requests in ${event.files} new files`;
+    case 'run.waiting':
+      return waitingLine(event);
+    case 'batches.cancelling':
+      return `cancelling ${event.batches} batches`;
+    default:
+      return undefined;
+  }
+}
+
+/** Writes each event's line to stderr, with secrets removed by `redact`. */
+export function stderrRenderer(redact: (text: string) => string): EventListener {
+  return (event) => {
+    const line = renderEvent(event);
+    if (line !== undefined) process.stderr.write(`batchpipe: ${redact(line)}\n`);
+  };
+}
+
+function endedDetail(event: Extract<BatchpipeEvent, { type: 'batch.ended' }>): string {
+  const f = event.failure;
+  if (f?.kind === 'token_limit') {
+    return `: refused for the enqueued-token limit ${f.othersQueued ? 'behind other batches of this run' : 'with nothing else of this run queued'}; its file waits`;
+  }
+  if (f?.kind === 'validation') {
+    return `: validation refused ${f.failed} of its requests (failed); the other ${f.restaged} go again in a new file`;
+  }
+  const c = event.counts;
+  return c ? ` (${c.completed} completed, ${c.failed} failed of ${c.total})` : '';
+}
+
+/** e.g. `waiting for 2 batches (1 in_progress, 1 finalizing)`. */
+function waitingLine(event: Extract<BatchpipeEvent, { type: 'run.waiting' }>): string {
+  if (event.open === 0) return 'waiting for the next poll';
+  const statuses = Object.entries(event.byStatus)
+    .map(([status, n]) => `${n} ${status}`)
+    .join(', ');
+  const held =
+    event.heldFiles > 0
+      ? `; ${event.heldFiles} more ${event.heldFiles === 1 ? 'file waits' : 'files wait'} for room under --max-batches / --max-enqueued-tokens`
+      : '';
+  return `waiting for ${event.open} ${event.open === 1 ? 'batch' : 'batches'} (${statuses})${held}`;
+}

@@ -1,0 +1,152 @@
+/**
+ * The typed events prepare, the scheduler and the collector emit as they work: the channel the CLI
+ * renders as log lines, and progress bars and cost accounting subscribe to. Plain data, each with a
+ * `type`; a listener is called synchronously, in order, and must not throw. Imports nothing.
+ */
+
+/** Prepare has handed another chunk of its input to the encoders. */
+export interface PrepareProgressEvent {
+  type: 'prepare.progress';
+  /** Input bytes read so far (as UTF-8, after any BOM). */
+  bytesRead: number;
+  /** The input's size when known in those terms (a UTF-8 file); undefined for stdin and other encodings. */
+  totalBytes: number | undefined;
+  /** Records written to request files and the ledger so far: `staged + rejected`. */
+  records: number;
+  staged: number;
+  rejected: number;
+}
+
+/** A request file is complete on disk and in the ledger (prepare, or a retry file of restaging). */
+export interface FileWrittenEvent {
+  type: 'file.written';
+  file: string;
+  path: string;
+  /** 1 for prepare's files; retry files are numbered from 2. */
+  attempt: number;
+  requests: number;
+  bytes: number;
+  /** Estimated input tokens of its requests. */
+  tokens: number;
+  model: string | null;
+}
+
+/** A request file is on the provider (uploaded now, or found where an interrupted run uploaded it). */
+export interface FileUploadedEvent {
+  type: 'file.uploaded';
+  file: string;
+  remoteFileId: string;
+  requests: number;
+  bytes: number;
+}
+
+/** A batch exists for a request file. */
+export interface BatchCreatedEvent {
+  type: 'batch.created';
+  batchId: string;
+  provider: string;
+  file: string;
+  requests: number;
+  /** Estimated input tokens the batch puts in the provider's queue. */
+  tokens: number;
+  model: string | null;
+  /** Estimated tokens queued for the model with this batch; undefined when `recovered`. */
+  queuedTokens: number | undefined;
+  /** Found by its intent after an interrupted run, rather than created now. */
+  recovered: boolean;
+}
+
+/** A batch as the provider reported it at a poll. */
+export interface BatchPolledEvent {
+  type: 'batch.polled';
+  batchId: string;
+  file: string;
+  /** The ledger's status vocabulary; `rawStatus` is the provider's own word. */
+  status: string;
+  rawStatus: string;
+  counts: { total: number; completed: number; failed: number } | null;
+}
+
+/** An ended batch's result files held fewer lines than it reports (or could not be read): read again. */
+export interface BatchRedownloadEvent {
+  type: 'batch.redownload';
+  batchId: string;
+  /** Lines read, when the files could be read. */
+  linesRead: number | undefined;
+  linesExpected: number;
+  /** Why reading failed, when it did. */
+  error: string | undefined;
+}
+
+/** One result file of a batch (or one given to `ingest`) applied to the ledger. */
+export interface ResultsAppliedEvent {
+  type: 'results.applied';
+  batchId: string;
+  /** The provider's reference of the file (an id, or a URL). */
+  resultFile: string;
+  lines: number;
+  succeeded: number;
+  failed: number;
+  retried: number;
+  skipped: number;
+  /** Lines naming no request of this run, and a few of their custom_ids. */
+  unknown: number;
+  unknownIds: string[];
+  /** Tokens newly recorded from this file (a file applied again adds nothing). */
+  tokens: { input: number; output: number };
+}
+
+/** A batch has ended and its requests are settled. */
+export interface BatchEndedEvent {
+  type: 'batch.ended';
+  batchId: string;
+  file: string;
+  status: string;
+  counts: { total: number; completed: number; failed: number } | null;
+  /** What became of the requests of a batch that failed whole, when it did. */
+  failure:
+    | { kind: 'token_limit'; othersQueued: boolean }
+    | { kind: 'validation'; failed: number; restaged: number }
+    | undefined;
+  /** Tokens its requests used, as recorded. */
+  tokens: { input: number; output: number };
+}
+
+/** Requests put back for another try were written into new request files. */
+export interface RequestRetriedEvent {
+  type: 'request.retried';
+  requests: number;
+  files: number;
+}
+
+/** The run waits for its batches (said again when the number of batches or held files changes). */
+export interface RunWaitingEvent {
+  type: 'run.waiting';
+  /** Open batches per status. */
+  byStatus: Record<string, number>;
+  open: number;
+  /** Files ready for a batch but held back by `maxBatches` / `maxEnqueuedTokens`. */
+  heldFiles: number;
+}
+
+/** `cancel` asked the provider to cancel the run's open batches and now waits for them to end. */
+export interface BatchesCancellingEvent {
+  type: 'batches.cancelling';
+  batches: number;
+}
+
+export type BatchpipeEvent =
+  | PrepareProgressEvent
+  | FileWrittenEvent
+  | FileUploadedEvent
+  | BatchCreatedEvent
+  | BatchPolledEvent
+  | BatchRedownloadEvent
+  | ResultsAppliedEvent
+  | BatchEndedEvent
+  | RequestRetriedEvent
+  | RunWaitingEvent
+  | BatchesCancellingEvent;
+
+/** Receives events; called synchronously, in order. */
+export type EventListener = (event: BatchpipeEvent) => void;

@@ -1,0 +1,32 @@
+/**
+ * The local backend: the built-in Batch API server (src/server) started in this process, its state
+ * beside the ledger, and the OpenAI provider talking to it over real HTTP through the SDK.
+ */
+import { basename, dirname, extname, join } from 'node:path';
+import OpenAI from 'openai';
+import { startLocalServer } from '../../server/index.js';
+import { openAIProvider, SDK_RETRIES } from '../openai/openai-provider.js';
+import type { BatchProvider } from '../port.js';
+
+/** A local server answers within seconds: poll every second. */
+const LOCAL_POLL_MS = 1000;
+
+/** Starts the built-in server for the ledger at `ledgerPath`; `close()` stops it. */
+export async function startLocalProvider(options: {
+  ledgerPath: string;
+  log?: ((line: string) => void) | undefined;
+}): Promise<BatchProvider> {
+  const dataDir = localServerDir(options.ledgerPath);
+  const server = await startLocalServer({ dataDir, port: 0 });
+  options.log?.(`local backend: built-in Batch API server at ${server.url} (state in ${dataDir})`);
+  return openAIProvider({
+    client: new OpenAI({ apiKey: 'local', baseURL: server.url, maxRetries: SDK_RETRIES }),
+    pollIntervalMs: LOCAL_POLL_MS,
+    close: () => server.close(),
+  });
+}
+
+/** `runs/fb.db` → `runs/fb.server/`: the local backend's state travels with the ledger. */
+export function localServerDir(ledgerPath: string): string {
+  return join(dirname(ledgerPath), `${basename(ledgerPath, extname(ledgerPath))}.server`);
+}

@@ -1,0 +1,62 @@
+/**
+ * Opens the provider a run talks to, from a backend name: `openai` (OpenAI, or any OpenAI-compatible
+ * Batch API by base URL) or `local` (the built-in server beside the ledger). The API key is read
+ * here and handed to the SDK; it is never stored or printed.
+ */
+import OpenAI from 'openai';
+import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { startLocalProvider } from './local/local-provider.js';
+import { openAIProvider, SDK_RETRIES } from './openai/openai-provider.js';
+import type { BatchProvider } from './port.js';
+
+export type BackendName = 'openai' | 'local';
+
+export interface OpenProviderOptions {
+  /** `openai` (default) or `local`. */
+  backend?: BackendName | undefined;
+  /** The run's ledger: the local backend keeps its server's state beside it (required for `local`). */
+  ledgerPath?: string | undefined;
+  /** Any OpenAI-compatible Batch API (else OPENAI_BASE_URL, else OpenAI's). */
+  baseUrl?: string | undefined;
+  /** Defaults to OPENAI_API_KEY. */
+  apiKey?: string | undefined;
+  /** Where to say which backend is in use (stderr for the CLI). */
+  log?: ((line: string) => void) | undefined;
+}
+
+/** A Batch API named by `baseUrl` (a `batchpipe serve`, a test server) is polled every second. */
+const BASE_URL_POLL_MS = 1000;
+
+/**
+ * Opens the provider: the official SDK against OpenAI (or `baseUrl`), or against the built-in Batch
+ * API server started in this process with its state beside the ledger. `close()` it when done.
+ *
+ * @example
+ * const provider = await openProvider({ backend: 'local', ledgerPath: 'runs/fb.db' });
+ * try {
+ *   await drive({ ledger, provider });
+ * } finally {
+ *   await provider.close();
+ * }
+ */
+export async function openProvider(options: OpenProviderOptions = {}): Promise<BatchProvider> {
+  if (options.backend === 'local') {
+    if (options.ledgerPath === undefined) {
+      throw new BatchpipeError(ErrorCodes.USAGE, 'the local backend needs the ledger path (ledgerPath)');
+    }
+    return startLocalProvider({ ledgerPath: options.ledgerPath, log: options.log });
+  }
+  const apiKey = options.apiKey ?? process.env.OPENAI_API_KEY;
+  if (!apiKey) {
+    throw new BatchpipeError(
+      ErrorCodes.USAGE_NO_KEY,
+      'no OpenAI API key: set OPENAI_API_KEY (for OpenAI or --base-url), or use --backend local to run on the built-in local Batch API server',
+    );
+  }
+  const baseURL = options.baseUrl ?? process.env.OPENAI_BASE_URL;
+  return openAIProvider({
+    client: new OpenAI({ apiKey, ...(baseURL ? { baseURL } : {}), maxRetries: SDK_RETRIES }),
+    redact: (text) => text.split(apiKey).join('[redacted]'),
+    ...(options.baseUrl === undefined ? {} : { pollIntervalMs: BASE_URL_POLL_MS }),
+  });
+}

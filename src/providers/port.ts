@@ -1,0 +1,122 @@
+/**
+ * The port between the scheduler and a batch provider: the one interface the scheduler sees. A
+ * provider owns its SDK, its wire objects and how its statuses and counts map onto the ledger's
+ * `RemoteBatch`; the scheduler owns the ledger, the intents and the retries. Imports nothing above
+ * errors and types.
+ *
+ * Crash safety is shared between the two. The scheduler commits an intent row before every call
+ * that creates something remotely, and settles an intent left without an id by asking the provider
+ * to find what it created (`findUpload`, `findBatchByIntent`), listing newest first down to a time
+ * by the provider's own clock (`serverNow`), never by creating again. So a provider:
+ * - makes exactly one attempt in `uploadFile` and `createBatch` (no retries of its own: a retry after
+ *   a lost response could create twice); the scheduler retries them, asking `find…` first;
+ * - may retry reads (`retrieveBatch`, listings, downloads) as it likes;
+ * - tags what it creates so that `find…` can recognise it: the upload's name, the batch's intent;
+ * - throws `ProviderError` (retryable or not), with secrets already removed from its message.
+ */
+import type { Readable } from 'node:stream';
+import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { RemoteBatch } from '../types.js';
+
+/** What a provider can do beyond the calls every provider has. */
+export interface ProviderCapabilities {
+  /**
+   * Request files are uploaded ahead and a batch is created from the uploaded file (OpenAI). Without
+   * it the provider sends a file's requests inline with the create call (Anthropic's Message
+   * Batches), and has no `uploadFile` / `findUpload`.
+   */
+  upload: boolean;
+}
+
+/** A file uploaded to the provider. */
+export interface RemoteFile {
+  id: string;
+  name: string;
+  bytes: number;
+  /** Unix seconds by the provider's clock. */
+  createdAt: number;
+}
+
+/** A request file to upload, under a name that carries the upload's intent. */
+export interface UploadRequest {
+  name: string;
+  bytes: number;
+  /** The file's bytes from its start, opened afresh for each try. */
+  open(): Readable;
+}
+
+/** What the scheduler intended when it asked for a batch: the provider tags the batch with it. */
+export interface BatchIntent {
+  /** The run (the ledger's run id). */
+  runId: string;
+  /** The ledger's id of this intent, unique within the run. */
+  intentId: string;
+  /** The request file the batch is for. */
+  fileName: string;
+}
+
+/** A batch to create for one request file. */
+export interface CreateBatchRequest {
+  intent: BatchIntent;
+  endpoint: string;
+  model: string | null;
+  /** The uploaded file (providers with `upload`), or the local request file whose lines go inline. */
+  input: { fileId: string } | { path: string; lines: number; bytes: number };
+}
+
+/** Where to look for what an earlier, interrupted call created: made at or after `createdSince`. */
+export interface FindSince {
+  /** Unix seconds by the provider's clock; undefined: look through everything. */
+  createdSince: number | undefined;
+}
+
+/** A Batch API behind the port: OpenAI (and every compatible API), next Anthropic and Gemini. */
+export interface BatchProvider {
+  /** Recorded with each batch in the ledger, e.g. `openai`. */
+  readonly name: string;
+  readonly capabilities: ProviderCapabilities;
+  /** The first wait between polls that suits this provider, in ms (a local server answers in seconds). */
+  readonly pollIntervalMs: number;
+  /**
+   * The provider's time now, unix seconds, never later than its true time (a lower bound); asks the
+   * provider when it has not answered yet. Undefined when it cannot tell (then finding lists everything).
+   */
+  serverNow(): Promise<number | undefined>;
+  /** Uploads a request file, one attempt (providers with `upload`). */
+  uploadFile?: ((file: UploadRequest) => Promise<RemoteFile>) | undefined;
+  /** The file uploaded under `name` with `bytes` bytes, if there is one (providers with `upload`). */
+  findUpload?:
+    | ((name: string, bytes: number, since: FindSince) => Promise<RemoteFile | undefined>)
+    | undefined;
+  /** Creates a batch, one attempt, tagged with its intent. */
+  createBatch(request: CreateBatchRequest): Promise<RemoteBatch>;
+  /** The batch created for this intent, if there is one. */
+  findBatchByIntent(intent: BatchIntent, since: FindSince): Promise<RemoteBatch | undefined>;
+  /** The batch as the provider shows it now. */
+  retrieveBatch(id: string): Promise<RemoteBatch>;
+  /** The bytes of a result file a `RemoteBatch` names (`outputFile`, `errorFile`), streamed. */
+  openResultFile(ref: string): Promise<AsyncIterable<Buffer>>;
+  /** Asks the provider to cancel a batch; one that has ended already is left as it is. */
+  cancelBatch(id: string): Promise<void>;
+  /** Replaces any secret (the API key) in a text before it is shown or stored. */
+  redact(text: string): string;
+  /** Frees what the provider holds (the in-process server of the local backend). */
+  close(): Promise<void>;
+}
+
+/** A failed provider call: `BP_API`, its message free of secrets; `retryable` when another try may work. */
+export class ProviderError extends BatchpipeError {
+  readonly retryable: boolean;
+  /** The HTTP status of the answer, if there was one. */
+  readonly status: number | undefined;
+
+  constructor(
+    message: string,
+    options: { retryable: boolean; status?: number | undefined; cause?: unknown },
+  ) {
+    super(ErrorCodes.API, message, { cause: options.cause });
+    this.name = 'ProviderError';
+    this.retryable = options.retryable;
+    this.status = options.status;
+  }
+}
