@@ -110,7 +110,8 @@ export function threadedParser(
     kind: 'threaded',
     async submit(chunk) {
       parser.check();
-      // Let the worker's replies in first: a synchronous input never yields to the event loop.
+      // A busy worker gets a moment (and its replies are read: a synchronous input never yields to
+      // the event loop) before this thread takes the chunk.
       if (!parser.hasRoom()) await new Promise(setImmediate);
       if (!parser.hasRoom()) {
         parser.here(stageHere(chunk, ctx, data.source, stage));
