@@ -75,11 +75,6 @@ export interface LedgerOpenOptions {
    * housekeeping (`status` builds the scheduler's read indexes) and must work while a writer runs.
    */
   lock?: boolean;
-  /**
-   * Page cache in KiB (better-sqlite3's default is 16 MB): a reader that reads each page once, in
-   * seq order (`results`, a format worker), does as well with 2 MB and saves the rest.
-   */
-  pageCacheKiB?: number;
 }
 
 /**
@@ -183,7 +178,6 @@ export class Ledger {
       });
     }
     db.pragma('busy_timeout = 5000');
-    if (options.pageCacheKiB !== undefined) db.pragma(`cache_size = ${-Math.trunc(options.pageCacheKiB)}`);
     if (!options.readonly) {
       // Set before the first table exists: records are a few hundred bytes, and 16 KiB pages cut
       // page writes per insert by a third against the 4 KiB default (measured on the prepare path).
@@ -488,7 +482,7 @@ export class Ledger {
     return this.resultStmts.recordFieldNames.all();
   }
 
-  /** Up to `limit` rejected records after `afterSeq` (all for -1), in input order. */
+  /** Up to `limit` rejected records after `afterSeq` (`limit` -1: all of them), in input order. */
   rejectPage(afterSeq: number, limit: number): Reject[] {
     return this.resultStmts.rejectPage.all(afterSeq, limit).map(rejectOf);
   }

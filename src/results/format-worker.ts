@@ -5,6 +5,7 @@
 import { poolWorkerData, serveTasks } from '../internal/worker-pool.js';
 import type { SeqRange } from '../ledger/csv-pages.js';
 import { Ledger, type RequestState } from '../ledger/ledger.js';
+import { useSmallPageCache } from '../ledger/reading.js';
 import { type CsvPageConfig, csvPageFormatter, type FormattedPage, formatRange } from './csv-format.js';
 
 /** What the worker is started with. */
@@ -21,8 +22,11 @@ let ledger: Ledger | undefined;
 
 serveTasks<SeqRange, FormattedPage>(
   (range) => {
-    // Ranges are read in seq order, each page once: a small page cache does.
-    ledger ??= Ledger.open(data.ledgerPath, { readonly: true, pageCacheKiB: 2048 });
+    if (ledger === undefined) {
+      ledger = Ledger.open(data.ledgerPath, { readonly: true });
+      // Ranges are read in seq order, each page once.
+      useSmallPageCache(ledger);
+    }
     return formatRange(ledger, range, data.states, format);
   },
   {
