@@ -17,7 +17,7 @@ import {
   Ledger,
   openProvider,
   promptTemplate,
-  type RejectedRecord,
+  type Reject,
   resultSource,
   validateRequests,
   writeResults,
@@ -37,7 +37,7 @@ const input = join(here, '..', '..', 'examples', 'feedback.csv');
 const outDir = process.argv[2] ?? mkdtempSync(join(tmpdir(), 'batchpipe-example-'));
 
 const ledger = Ledger.open(join(outDir, 'feedback.db'));
-const rejects: RejectedRecord[] = [];
+const rejects: Reject[] = [];
 try {
   // 1. CSV → request files + ledger, exactly as `batchpipe prepare` would make them.
   await pipeline(

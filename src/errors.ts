@@ -1,6 +1,13 @@
 /**
- * One error base with stable codes. Users (and scripts) match on `code`; the message says what was
- * expected, what came, and where. Record-level errors carry the source `file` and 1-based `line`.
+ * Every code family batchpipe gives, in one typed place, each stable for users and scripts to match
+ * on (all listed in the README's error tables):
+ * - {@link ErrorCodes} (`BP_*`): what a thrown {@link BatchpipeError} and a rejected record carry;
+ * - {@link ResultErrorCodes} (snake_case): why an answered request has no usable result (beside the
+ *   API's own error codes, which pass through as they came);
+ * - {@link IssueCodes} (snake_case): what `validate` and the request checks report as issues.
+ *
+ * One error base: the message says what was expected, what came, and where; record-level errors
+ * carry the source `file` and 1-based `line`.
  */
 export const ErrorCodes = {
   /** The input could not be parsed as CSV or JSONL. */
@@ -50,6 +57,68 @@ export const ErrorCodes = {
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** The codes extraction and result application give failures (besides the API's own error codes). */
+export const ResultErrorCodes = {
+  /** The model refused (chat `message.refusal`, responses `refusal` part). Not retried. */
+  REFUSAL: 'refusal',
+  /** The output was withheld by the content filter (`finish_reason: content_filter`). Not retried. */
+  CONTENT_FILTER: 'content_filter',
+  /** JSON was asked for and the output is not JSON (often cut off at the token limit). Retried. */
+  INVALID_JSON: 'invalid_json',
+  /** The parsed output does not match the output schema. Retried. */
+  INVALID_OUTPUT: 'invalid_output',
+  /** A 2xx body without the parts this endpoint's result lives in. Retried. */
+  EMPTY_RESPONSE: 'empty_response',
+  /** A `/v1/responses` body whose `status` is `failed`, without an error code of its own. */
+  RESPONSE_FAILED: 'response_failed',
+  /** A non-2xx response whose body names no error code: the code is `http_<status>`. */
+  HTTP_PREFIX: 'http_',
+} as const;
+
+export type ResultErrorCode = (typeof ResultErrorCodes)[keyof typeof ResultErrorCodes];
+
+/** Every code a validator can report. Listed in the README's error-code table. */
+export const IssueCodes = {
+  /** The line is not valid JSON. */
+  INVALID_JSON: 'invalid_json',
+  /** The line is not valid UTF-8. */
+  INVALID_UTF8: 'invalid_utf8',
+  /** The line is JSON but not an object. */
+  NOT_AN_OBJECT: 'not_an_object',
+  /** A required field is absent. */
+  MISSING_FIELD: 'missing_field',
+  /** A field has the wrong JSON type (e.g. a number where a string belongs). */
+  INVALID_TYPE: 'invalid_type',
+  /** A field has the right type but a value the API refuses (out of range, not in the enum, empty, pattern). */
+  INVALID_VALUE: 'invalid_value',
+  /** `custom_id` is an empty string. */
+  EMPTY_CUSTOM_ID: 'empty_custom_id',
+  /** `method` is not `POST`. */
+  INVALID_METHOD: 'invalid_method',
+  /** `url` is not an endpoint batchpipe supports. */
+  UNKNOWN_ENDPOINT: 'unknown_endpoint',
+  /** The file starts with a UTF-8 byte order mark. */
+  BOM: 'bom',
+  /** The file holds no request at all. */
+  EMPTY_FILE: 'empty_file',
+  /** An empty (or whitespace-only) line. */
+  BLANK_LINE: 'blank_line',
+  /** A `custom_id` already used earlier in the file. */
+  DUPLICATE_CUSTOM_ID: 'duplicate_custom_id',
+  /** The line's `url` differs from the file's first one (one endpoint per file). */
+  URL_MISMATCH: 'url_mismatch',
+  /** The line's `body.model` differs from the file's first one (one model per file). */
+  MODEL_MISMATCH: 'model_mismatch',
+  /** The file holds more requests than the line limit. */
+  TOO_MANY_LINES: 'too_many_lines',
+  /** The file (or a single line) is larger than the byte limit. */
+  TOO_MANY_BYTES: 'too_many_bytes',
+  /** An embeddings file carries more inputs in total than the API accepts in one batch. */
+  TOO_MANY_EMBEDDING_INPUTS: 'too_many_embedding_inputs',
+} as const;
+
+export type IssueCode = (typeof IssueCodes)[keyof typeof IssueCodes];
 
 export interface BatchpipeErrorOptions {
   /** Source file (or `-` for stdin) the offending record came from. */

@@ -9,7 +9,11 @@ export {
   type BatchpipeErrorOptions,
   type ErrorCode,
   ErrorCodes,
+  type IssueCode,
+  IssueCodes,
   isBatchpipeError,
+  type ResultErrorCode,
+  ResultErrorCodes,
 } from './errors.js';
 export type {
   BatchCreatedEvent,
@@ -30,7 +34,6 @@ export {
   type FileRow,
   Ledger,
   type LedgerOpenOptions,
-  type RejectRow,
   type RequestCounts,
   type RequestState,
 } from './ledger/ledger.js';
@@ -60,7 +63,6 @@ export {
   type Extraction,
   expectedOutput,
   extractResult,
-  ResultErrorCodes,
   type ResultUsage,
 } from './results/extract.js';
 export { RESULT_STATUSES, type ResultStatus } from './results/ledger-rows.js';
@@ -92,7 +94,6 @@ export {
 export type { DriveResult } from './scheduler/drive.js';
 export type { RunStatus } from './scheduler/status.js';
 export { type LocalServer, type LocalServerOptions, startLocalServer } from './server/index.js';
-export type { RejectedRecord } from './sink/batch-writer.js';
 export {
   type BatchSinkOptions,
   batchSink,
@@ -126,6 +127,9 @@ export {
   type Endpoint,
   type Envelope,
   type RecordOrigin,
+  type RecordProblem,
+  type Reject,
+  type RejectedRecord,
   type RequestLine,
   type SourceRecord,
 } from './types.js';

@@ -20,7 +20,7 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from './errors.js';
 import { claimHandBuiltRunId } from './ledger/identity.js';
 import type { Ledger } from './ledger/ledger.js';
-import { createChunkParser, type EncodedChunk, type ParseContext } from './prepare/encode-chunk.js';
+import { createChunkParser, type ParseContext } from './prepare/encode-chunk.js';
 import {
   checkColumns,
   checkLimits,
@@ -30,7 +30,8 @@ import {
   templateOptions,
 } from './prepare/prepare-run.js';
 import { runIdentity } from './prepare/run-identity.js';
-import { BatchWriter, failOnReject, type RejectedRecord } from './sink/batch-writer.js';
+import { BatchWriter, failOnReject } from './sink/batch-writer.js';
+import type { EncodedChunk } from './sink/encoded-chunk.js';
 import { recordChunks } from './sources/chunker.js';
 import { splitCsvHeader } from './sources/csv-header.js';
 import { normalizeEncoding, UTF8 } from './sources/encoding.js';
@@ -43,16 +44,19 @@ import {
 import { createRequestEncoder, estimateTokens, joinRequestLine } from './transforms/request-encoder.js';
 import { templateNeedsPerRecordValidation, validateLine } from './transforms/request-probe.js';
 import { columnFieldResolver } from './transforms/template.js';
-import type { Envelope, RecordOrigin, RequestLine, SourceRecord } from './types.js';
+import type {
+  Envelope,
+  RecordOrigin,
+  RecordProblem,
+  RejectedRecord,
+  RequestLine,
+  SourceRecord,
+} from './types.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from './validate/file-rules.js';
 import { checkRequestLine, formatIssue } from './validate/request-schema.js';
 
 /** Why a record has no request: a `BP_*` code, a message, and the field at fault when known. */
-export interface StageReject {
-  code: string;
-  message: string;
-  field?: string | undefined;
-}
+export type StageReject = RecordProblem;
 
 /**
  * What the stages know of the run, shared by reference by every envelope `promptTemplate` passes on:

@@ -1,3 +1,5 @@
+import type { ErrorCode } from './errors.js';
+
 /** A record with its provenance: `seq` is 0-based input order, `line` the 1-based source line it starts on. */
 export interface Envelope<R = SourceRecord> {
   seq: number;
@@ -51,27 +53,46 @@ export interface RequestLine {
   body: Record<string, unknown>;
 }
 
-/** A request built from an envelope, on its way to the sink. */
-export interface PreparedRequest {
-  seq: number;
-  line: number;
-  customId: string;
-  /** The encoded request line, without the trailing newline. */
-  json: string;
-  /** The source record as JSON text, kept in the ledger for the rejoin. */
-  recordJson: string;
-  /** Rough token estimate of the request, for the scheduler's queue limits. */
-  tokens: number;
-}
+// ── Rejects: one shape, from the reader to every output ─────────────────────────────────────────
 
-/** A record that failed a stage, routed to the rejects file instead of stopping the run. */
-export interface Reject {
-  line: number;
-  seq: number;
-  code: string;
+/** Why a record can never become a request: a stable `BP_*` code, a message, and the field at fault. */
+export interface RecordProblem {
+  code: ErrorCode;
   message: string;
   field?: string | undefined;
-  record: unknown;
+}
+
+/** A problem with record `index` of a chunk, found before the record has its seq. */
+export interface ChunkReject extends RecordProblem {
+  index: number;
+}
+
+/**
+ * A record set aside, with why: what `onReject` is called with, what the ledger's `rejects` table,
+ * the rejects file and the results (a `rejected` row, with its `line`) hold. `record` is its source
+ * text exactly as it came.
+ */
+export interface Reject extends RecordProblem {
+  seq: number;
+  line: number;
+  record: string;
+}
+
+/** @deprecated The same shape as {@link Reject}, by its earlier name. */
+export type RejectedRecord = Reject;
+
+/** What a line says happened to its request, in the ledger's terms (`result` is JSON text). */
+export interface LineOutcome {
+  customId: string;
+  state: 'succeeded' | 'failed' | 'expired' | 'cancelled';
+  statusCode: number | null;
+  result: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  /** Sending the request again may succeed (429, 5xx, `batch_expired`, `invalid_output`…). */
+  retryable: boolean;
 }
 
 // --- The run and its batches (W: the ledger's run identity, the provider-neutral remote batch). ---

@@ -7,10 +7,10 @@ import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { BatchpipeError } from '../src/errors.js';
 import type { Ledger, RequestResultRow } from '../src/ledger/ledger.js';
+import { OutcomeStage } from '../src/ledger/outcome-stage.js';
 import { type ApplyOptions, applyResultLines } from '../src/results/apply.js';
 import { expectedOutput } from '../src/results/extract.js';
 import { parseLineChunk } from '../src/results/line-chunks.js';
-import { OutcomeStage } from '../src/results/outcome-stage.js';
 import { outputSchemaFromJsonSchema, setOutputSchema } from '../src/results/output-schema.js';
 import {
   chatOutputLine,
@@ -388,7 +388,7 @@ describe('applyResultLines: reading the file', () => {
       writeFileSync(kept, '');
       // A fresh process: the sweep runs at its first scratch database.
       const script = `
-        import { scratchPath } from ${JSON.stringify(new URL('../src/results/outcome-stage.js', import.meta.url).href)};
+        import { scratchPath } from ${JSON.stringify(new URL('../src/ledger/outcome-stage.js', import.meta.url).href)};
         scratchPath('stage');`;
       const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
       assert.equal(run.status, 0, run.stderr);
@@ -432,7 +432,7 @@ describe('applyResultLines: reading the file', () => {
 describe('OutcomeStage', () => {
   test('its scratch files are gone once joined (a kill leaves nothing), and it still applies', async () => {
     const ledger = await preparedLedger(2);
-    const stage = new OutcomeStage(ledger.db);
+    const stage = new OutcomeStage(ledger);
     try {
       const text = `${[ok('id-0', 'a'), ok('id-1', 'b')].join('\n')}\n`;
       const ctx = { endpoint: CHAT, expect: expectedOutput({ endpoint: CHAT, body: {} }) };
@@ -452,7 +452,7 @@ describe('OutcomeStage', () => {
 
   test('a request deleted between the join and the apply: the range is refused, no row appears', async () => {
     const ledger = await preparedLedger(3);
-    const stage = new OutcomeStage(ledger.db);
+    const stage = new OutcomeStage(ledger);
     try {
       const text = `${[ok('id-0', 'a'), ok('id-1', 'b'), ok('id-2', 'c')].join('\n')}\n`;
       const ctx = { endpoint: CHAT, expect: expectedOutput({ endpoint: CHAT, body: {} }) };

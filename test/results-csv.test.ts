@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
-import { csvCell, csvRow, isCanonicalCsvRecord, parseCsvRecords } from '../src/results/csv-cells.js';
+import { csvCell, csvRow, isCanonicalCsvRecord, parseCsvRecords } from '../src/internal/csv-cells.js';
 
 /** A seeded PRNG (mulberry32), so a failure replays. */
 function rng(seed: number): () => number {

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { test } from 'node:test';
 import { z } from 'zod';
 import { Ledger } from '../src/ledger/ledger.js';
 import { prepare } from '../src/prepare/prepare.js';
 import { applyResultLines } from '../src/results/apply.js';
 import { type ResultRow, resultSource } from '../src/results/result-source.js';
+import { writeResults } from '../src/results/write-results.js';
 import { chatOutputLine, prepareText } from './results-support.js';
 import { tempDir } from './support.js';
 
@@ -27,21 +28,22 @@ function failure(customId: string, status: number, code: string): string {
  * Ten CSV records: two rejected (no id), the others requests; 3 and 6 succeed, 4 fails for good, 5
  * fails and waits for a retry, the rest stay pending.
  */
+const MIXED_CSV = `id,text\n${[
+  'a,"one, with a comma"',
+  ',no id here',
+  'c,"multi\nline"',
+  'd,four',
+  'e,five',
+  'f,six',
+  'g,seven',
+  ',also no id',
+  'i,nine',
+  'j,ten',
+].join('\n')}\n`;
+
 async function mixedLedger(): Promise<Ledger> {
-  const records = [
-    'a,"one, with a comma"',
-    ',no id here',
-    'c,"multi\nline"',
-    'd,four',
-    'e,five',
-    'f,six',
-    'g,seven',
-    ',also no id',
-    'i,nine',
-    'j,ten',
-  ];
   const dir = tempDir('bp-source-');
-  const ledger = await prepareText(`id,text\n${records.join('\n')}\n`, {
+  const ledger = await prepareText(MIXED_CSV, {
     rejectsPath: path.join(dir, 'rejects.jsonl'),
   });
   const lines = [
@@ -55,6 +57,11 @@ async function mixedLedger(): Promise<Ledger> {
     maxAttempts: 3,
   });
   return ledger;
+}
+
+/** The 1-based line of MIXED_CSV a record starts on, counted in the text. */
+function lineOf(record: string): number {
+  return MIXED_CSV.slice(0, MIXED_CSV.indexOf(record)).split('\n').length;
 }
 
 async function collect(source: Readable): Promise<ResultRow[]> {
@@ -196,4 +203,27 @@ test('stopping early leaves nothing open: no statement, no snapshot table', asyn
   assert.deepEqual(ledger.db.prepare("SELECT name FROM sqlite_temp_master WHERE type = 'table'").all(), []);
   // The connection is free for writes.
   ledger.db.prepare("UPDATE requests SET state = 'staged' WHERE seq = 0").run();
+});
+
+test("a reject's line reaches every output: the result source and JSONL results", async () => {
+  const ledger = await mixedLedger();
+  const expected = [lineOf(',no id here'), lineOf(',also no id')];
+  const rows = await collect(resultSource({ ledger, status: ['rejected'] }));
+  assert.deepEqual(
+    rows.map((r) => [r.line, r.error?.line]),
+    expected.map((line) => [line, line]),
+  );
+  const chunks: Buffer[] = [];
+  const out = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  await writeResults(ledger, out, { format: 'jsonl', status: ['rejected'] });
+  const lines = Buffer.concat(chunks).toString().trim().split('\n');
+  assert.deepEqual(
+    lines.map((l) => JSON.parse(l).error.line),
+    expected,
+  );
 });

@@ -5,9 +5,9 @@ import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { createRng } from '../bench/generate.js';
+import { parseJsonLossless } from '../src/internal/lossless-json.js';
 import { type Chunk, countLineBreaks, recordChunks } from '../src/sources/chunker.js';
 import { openInput } from '../src/sources/input.js';
-import { parseJsonLossless } from '../src/sources/lossless-json.js';
 import {
   CSV_PARSE_OPTIONS,
   csvRecordBounds,

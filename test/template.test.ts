@@ -7,12 +7,7 @@ import {
 } from '../src/transforms/request-builder.js';
 import { createRequestEncoder, joinRequestLine } from '../src/transforms/request-encoder.js';
 import { templateNeedsPerRecordValidation, validateLine } from '../src/transforms/request-probe.js';
-import {
-  columnFieldResolver,
-  compileBodyTemplate,
-  compileTemplate,
-  MissingFieldError,
-} from '../src/transforms/template.js';
+import { columnFieldResolver, compileTemplate, MissingFieldError } from '../src/transforms/template.js';
 
 test('placeholders render fields as text; dotted paths reach nested objects; whole names win', () => {
   const t = compileTemplate('{{a}} / {{ user.name }} / {{x.y}} / {{n}} / {{obj}}');
@@ -50,17 +45,19 @@ test('CSV column accessors resolve by header position and fail early on unknown 
   assert.throws(() => compileTemplate('{{food}}', 't', resolve), /not a column of the CSV header/);
 });
 
-test('body templates insert values as data, never as JSON text, and share constant subtrees', () => {
+test('body templates insert values as data, never as JSON text', () => {
   const schema = { type: 'object', properties: { a: { type: 'string' } } };
-  const body = compileBodyTemplate({
-    input: ['{{t}}', 'const'],
-    response_format: { type: 'json_schema', json_schema: { name: 'x', schema } },
+  const build = compileRequestBuilder({
+    model: 'm',
+    body: {
+      input: ['{{t}}', 'const'],
+      response_format: { type: 'json_schema', json_schema: { name: 'x', schema } },
+    },
   });
-  const one = body.render({ t: '"},{"evil":1' }) as Record<string, unknown>;
-  const two = body.render({ t: 'b' }) as Record<string, unknown>;
+  const one = build({ t: '"},{"evil":1' }).body;
   assert.deepEqual(one.input, ['"},{"evil":1', 'const']);
+  assert.deepEqual(one.response_format, { type: 'json_schema', json_schema: { name: 'x', schema } });
   assert.equal(JSON.parse(JSON.stringify(one)).input[0], '"},{"evil":1');
-  assert.equal(one.response_format, two.response_format, 'constant subtree shared');
 });
 
 test('the request builder puts prompt and system where each endpoint wants them', () => {
@@ -125,6 +122,24 @@ test('the encoder validates per record only when a probe shows a placeholder sit
   }
 });
 
+/**
+ * The request a template makes of a record, by an independent reading: every string of the body
+ * template with each `{{field}}` replaced by the field's text (objects as JSON).
+ */
+function referenceBody(node: unknown, record: Record<string, unknown>): unknown {
+  if (typeof node === 'string') {
+    return node.replace(/\{\{\s*([^{}]+?)\s*\}\}/g, (_, name: string) => {
+      const value = record[name];
+      return typeof value === 'string' ? value : JSON.stringify(value);
+    });
+  }
+  if (Array.isArray(node)) return node.map((item) => referenceBody(item, record));
+  if (node !== null && typeof node === 'object') {
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, referenceBody(v, record)]));
+  }
+  return node;
+}
+
 test('the JSON-text encoder writes exactly JSON.stringify of the built request', () => {
   const record = {
     t: 'quote " backslash \\ newline \n tab \t emoji 😀 lone \ud800 ctrl \u0001',
@@ -174,5 +189,11 @@ test('the JSON-text encoder writes exactly JSON.stringify of the built request',
     assert.equal(encoded.customId, built.customId);
     assert.equal(`{${encoded.tail}`, JSON.stringify({ method: 'POST', url: built.url, body: built.body }));
     assert.equal(encoded.model, built.body.model);
+    // The body is the template with the record's fields in (prompt and system placed as the
+    // request builder test shows), whatever the text held.
+    if (options.prompt === undefined) {
+      const model = options.model === undefined ? {} : { model: options.model };
+      assert.deepEqual(built.body, { ...(referenceBody(options.body, record) as object), ...model });
+    }
   }
 });

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { BatchpipeError, type ErrorCode, ErrorCodes } from '../errors.js';
+import type { Reject } from '../types.js';
 import { LedgerLock } from './ledger-lock.js';
 import { LedgerPaths } from './paths.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
@@ -45,15 +46,6 @@ export interface StagedRow {
   customId: string;
   record: Buffer;
   fileId: number;
-}
-
-export interface RejectRow {
-  seq: number;
-  line: number;
-  code: string;
-  message: string;
-  field: string | null;
-  record: string;
 }
 
 /** An input record as the ledger holds it: the request it became, or why it was rejected. */
@@ -285,13 +277,13 @@ export class Ledger {
     return this.stmts.requestById.get(customId);
   }
 
-  insertReject(reject: RejectRow): void {
+  insertReject(reject: Reject): void {
     this.stmts.insertReject.run(
       reject.seq,
       reject.line,
       reject.code,
       reject.message,
-      reject.field,
+      reject.field ?? null,
       reject.record,
     );
   }
@@ -349,8 +341,8 @@ export class Ledger {
     return reject && { kind: 'reject', ...reject };
   }
 
-  rejects(): RejectRow[] {
-    return this.db.prepare<[], RejectRow>('SELECT * FROM rejects ORDER BY seq').all();
+  rejects(): Reject[] {
+    return this.rejectPage(-1, -1);
   }
 
   /** Requests plus rejects: every input record the ledger accounts for. */
@@ -490,10 +482,26 @@ export class Ledger {
     return this.resultStmts.recordFieldNames.all();
   }
 
-  /** Up to `limit` rejected records after `afterSeq`, in input order. */
-  rejectPage(afterSeq: number, limit: number): RejectRow[] {
-    return this.resultStmts.rejectPage.all(afterSeq, limit);
+  /** Up to `limit` rejected records after `afterSeq` (`limit` -1: all of them), in input order. */
+  rejectPage(afterSeq: number, limit: number): Reject[] {
+    return this.resultStmts.rejectPage.all(afterSeq, limit).map(rejectOf);
   }
+}
+
+/** A `rejects` row as SQLite gives it. */
+interface RejectRecordRow {
+  seq: number;
+  line: number;
+  code: string;
+  message: string;
+  field: string | null;
+  record: string;
+}
+
+/** A stored reject as the one reject shape (codes were BP_* codes when stored). */
+function rejectOf(row: RejectRecordRow): Reject {
+  const { field, code, ...rest } = row;
+  return field === null ? { ...rest, code: code as ErrorCode } : { ...rest, code: code as ErrorCode, field };
 }
 
 /** A request as the results need it. */
@@ -652,7 +660,7 @@ function prepareResultStatements(db: Database.Database) {
          GROUP BY j.key ORDER BY min(r.seq * 4294967296 + j.id)`,
       )
       .pluck(),
-    rejectPage: db.prepare<[number, number], RejectRow>(
+    rejectPage: db.prepare<[number, number], RejectRecordRow>(
       'SELECT * FROM rejects WHERE seq > ? ORDER BY seq LIMIT ?',
     ),
   };

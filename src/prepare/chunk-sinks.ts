@@ -1,9 +1,10 @@
-import { Worker } from 'node:worker_threads';
+import { WorkerPool } from '../internal/worker-pool.js';
 import type { BatchWriter } from '../sink/batch-writer.js';
+import type { EncodedChunk } from '../sink/encoded-chunk.js';
 import type { Chunk } from '../sources/chunker.js';
 import { validateLine } from '../transforms/request-probe.js';
-import { createChunkEncoder, type EncodeContext, type EncodedChunk } from './encode-chunk.js';
-import { type ErrorData, errorFromData } from './thread-errors.js';
+import { createChunkEncoder, type EncodeContext } from './encode-chunk.js';
+import type { EncodeTask } from './encode-worker.js';
 
 /** Where the reader sends record-aligned chunks; `submit` resolves when there is room for more. */
 export interface ChunkSink {
@@ -39,10 +40,10 @@ const WORKER_LIMITS = {
 };
 
 /**
- * Parse and encode on `threads` workers, and on this thread whenever every worker is busy; this
- * thread also writes the encoded chunks (column-wise, transferred without copying) to the files and
- * ledger in input order. At most `maxPending` chunks are between reader and writer (credit-based
- * backpressure), so memory stays flat however large the input.
+ * Parse and encode on `threads` workers, and on this thread whenever every worker has `perWorker`
+ * chunks queued; this thread also writes the encoded chunks (column-wise, transferred without
+ * copying) to the files and ledger in input order. At most `maxPending` chunks are between reader
+ * and writer (credit-based backpressure), so memory stays flat however large the input.
  */
 export function threadedSink(
   ctx: EncodeContext,
@@ -50,102 +51,40 @@ export function threadedSink(
   writer: BatchWriter,
   perWorker = 4,
 ): ChunkSink {
-  const url = new URL('./encode-worker.js', import.meta.url);
-  // Each worker counts the chunks it has finished in shared memory, so this thread sees how much work
-  // a worker really has queued even while it is itself too busy to read the worker's messages.
-  const finishedBy = new Int32Array(new SharedArrayBuffer(4 * threads));
-  const workers = Array.from(
-    { length: threads },
-    (_, w) =>
-      new Worker(url, { workerData: { ctx, finished: finishedBy, slot: w }, resourceLimits: WORKER_LIMITS }),
-  );
-  const sentTo = new Array<number>(threads).fill(0);
-  const queued = (w: number) => sentTo[w]! - Atomics.load(finishedBy, w);
+  const pool = new WorkerPool<EncodeTask, EncodedChunk>({
+    script: new URL('./encode-worker.js', import.meta.url),
+    threads,
+    data: ctx,
+    resourceLimits: WORKER_LIMITS,
+    perWorker,
+    deliver: (chunk) => writer.writeChunk(chunk),
+    name: 'encode worker',
+  });
   const encodeHere = createChunkEncoder(ctx, ctx.validateEach ? validateLine : undefined);
   const maxPending = threads * perWorker + 4;
-  const arrived = new Map<number, EncodedChunk>();
-  let dispatched = 0;
-  let written = 0;
-  let failure: Error | undefined;
-  // Whoever waits for room (submit) or for the end (finish) is woken on every message.
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  const until = async (ready: () => boolean) => {
-    while (!ready() && !failure) {
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-      });
-    }
-    if (failure) throw failure;
-  };
-  const fail = (err: Error) => {
-    failure ??= err;
-    notify();
-  };
-  // Chunks finish out of order across threads; write them strictly in input order.
-  const drain = () => {
-    try {
-      for (let chunk = arrived.get(written); chunk !== undefined && !failure; chunk = arrived.get(written)) {
-        arrived.delete(written);
-        writer.writeChunk(chunk);
-        written++;
-      }
-    } catch (err) {
-      fail(err as Error);
-    }
-    notify();
-  };
-
-  let finishing = false;
-  workers.forEach((worker) => {
-    worker.on('message', (msg: { index: number; chunk?: EncodedChunk; error?: ErrorData }) => {
-      if (msg.error) return fail(errorFromData(msg.error));
-      arrived.set(msg.index, msg.chunk!);
-      drain();
-    });
-    worker.on('error', fail);
-    worker.on('exit', (code) => {
-      if (code !== 0 && !finishing) fail(new Error(`an encode worker exited with code ${code}`));
-    });
-  });
-  const stop = async () => {
-    finishing = true;
-    await Promise.all(workers.map((w) => w.terminate()));
-  };
 
   return {
     async submit(chunk) {
-      await until(() => dispatched - written < maxPending);
-      const index = dispatched++;
-      let w = -1;
-      for (let i = 0; i < threads; i++)
-        if (queued(i) < perWorker && (w === -1 || queued(i) < queued(w))) w = i;
-      if (w === -1) {
+      await pool.until(() => pool.pending < maxPending);
+      if (!pool.hasRoom()) {
         // Every worker has work queued: this thread takes the chunk rather than wait.
-        arrived.set(index, encodeHere(chunk.bytes, chunk.firstLine, chunk));
-        drain();
+        pool.here(encodeHere(chunk.bytes, chunk.firstLine, chunk));
         return;
       }
-      sentTo[w]!++;
       const bytes = new Uint8Array(chunk.bytes); // a private copy to transfer
       const { firstLine, offset, oversize, lines, rejects } = chunk;
-      const placement = { offset, oversize, lines, rejects };
-      workers[w]!.postMessage({ index, bytes, firstLine, placement }, [bytes.buffer]);
+      pool.send({ bytes, firstLine, placement: { offset, oversize, lines, rejects } }, [bytes.buffer]);
     },
     async finish() {
       try {
-        await until(() => written === dispatched);
+        await pool.until(() => pool.pending === 0);
       } finally {
-        await stop();
+        await pool.stop();
       }
       writer.finish();
       return totalsOf(writer);
     },
-    abort: stop,
+    abort: () => pool.stop(),
   };
 }
 

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { ErrorCodes } from '../errors.js';
-import type { Chunk, OversizeRecord, RecordProblem } from '../sources/chunker.js';
+import type { EncodedChunk } from '../sink/encoded-chunk.js';
+import type { Chunk, OversizeRecord } from '../sources/chunker.js';
 import { guessEncoding, invalidInputMessage, UTF8 } from '../sources/encoding.js';
 import {
   type ChunkRecords,
@@ -13,7 +14,7 @@ import { invalidUtf8Offsets } from '../sources/utf8.js';
 import type { RequestTemplateOptions } from '../transforms/request-builder.js';
 import { createRequestEncoder, type LineValidator } from '../transforms/request-encoder.js';
 import { columnFieldResolver, objectFieldResolver } from '../transforms/template.js';
-import type { SourceRecord } from '../types.js';
+import type { ChunkReject, SourceRecord } from '../types.js';
 
 /** Everything a thread needs to turn chunks of input into encoded requests. */
 export interface EncodeContext {
@@ -28,33 +29,6 @@ export interface EncodeContext {
   validateEach: boolean;
   /** The input's encoding, for messages about invalid bytes (default UTF-8). */
   encoding?: string | undefined;
-}
-
-/** Why record `index` of a chunk never became a request. */
-export type ChunkReject = RecordProblem;
-
-/**
- * One chunk's records after template → validate → encode, column-wise so it crosses threads as a few
- * transferable buffers instead of thousands of objects. Seqs are not known yet: the writer assigns
- * them in chunk order.
- */
-export interface EncodedChunk {
-  count: number;
-  lines: Int32Array;
-  /** The chunk's source bytes: record i is `source[starts[i], ends[i])`, kept byte-exact in the ledger. */
-  source: Uint8Array;
-  starts: Int32Array;
-  ends: Int32Array;
-  /** Explicit custom_id per record, or null where it is derived from the seq (and for rejects). */
-  ids: (string | null)[];
-  /** The model of every request, or per record when the template makes it vary. */
-  model: string | null;
-  models: (string | null)[] | null;
-  /** UTF-8 of each request's tail (the line after its custom_id), concatenated; `tailEnds[i]` ends record i's. */
-  tails: Uint8Array;
-  tailEnds: Int32Array;
-  tokens: Int32Array;
-  rejects: ChunkReject[];
 }
 
 /** What a thread needs to know of a chunk besides its bytes and first line. */
@@ -225,22 +199,4 @@ function grow(buf: Buffer, used: number, need: number): Buffer {
   const bigger = Buffer.allocUnsafeSlow(Math.max(buf.length * 2, used + need));
   buf.copy(bigger, 0, 0, used);
   return bigger;
-}
-
-/**
- * The buffers of a chunk, for postMessage's transfer list. Every one was allocated for this chunk
- * alone (typed arrays, allocUnsafeSlow, the received source), never from Node's shared Buffer pool,
- * so transferring them detaches nothing else.
- */
-export function transferablesOf(chunk: EncodedChunk): ArrayBuffer[] {
-  const arrays = [
-    chunk.lines,
-    chunk.source,
-    chunk.starts,
-    chunk.ends,
-    chunk.tails,
-    chunk.tailEnds,
-    chunk.tokens,
-  ];
-  return [...new Set(arrays.map((a) => a.buffer as ArrayBuffer))];
 }

@@ -1,17 +1,20 @@
 /**
- * Encode worker: parses and encodes chunks for the main thread, which owns the files and the ledger.
- * Results go back column-wise with their buffers transferred, not copied.
+ * Encode worker: parses and encodes chunks for the main thread, which owns the files and the ledger
+ * (see threadedSink). Results go back column-wise with their buffers transferred, not copied.
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import {
-  type ChunkPlacement,
-  createChunkEncoder,
-  type EncodeContext,
-  transferablesOf,
-} from './encode-chunk.js';
-import { errorToData } from './thread-errors.js';
+import { asBuffer } from '../internal/bytes.js';
+import { poolWorkerData, serveTasks } from '../internal/worker-pool.js';
+import { type EncodedChunk, transferablesOf } from '../sink/encoded-chunk.js';
+import { type ChunkPlacement, createChunkEncoder, type EncodeContext } from './encode-chunk.js';
 
-const { ctx, finished, slot } = workerData as { ctx: EncodeContext; finished: Int32Array; slot: number };
+/** A chunk as an encode worker takes it: its bytes (moved, not copied), first line and placement. */
+export interface EncodeTask {
+  bytes: Uint8Array;
+  firstLine: number;
+  placement: ChunkPlacement;
+}
+
+const ctx = poolWorkerData<EncodeContext>();
 // Load the schemas only when the template needs each record checked.
 const validate = ctx.validateEach ? (await import('../transforms/request-probe.js')).validateLine : undefined;
 // Compiled while the main thread reads its first chunk. An error compiling the template goes back as
@@ -24,17 +27,10 @@ try {
   compileError = err;
 }
 
-type ChunkMessage = { index: number; bytes: Uint8Array; firstLine: number; placement: ChunkPlacement };
-
-parentPort!.on('message', (msg: ChunkMessage) => {
-  try {
-    const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
+serveTasks<EncodeTask, EncodedChunk>(
+  (task) => {
     if (!encodeChunk) throw compileError;
-    const chunk = encodeChunk(bytes, msg.firstLine, msg.placement);
-    parentPort!.postMessage({ index: msg.index, chunk }, transferablesOf(chunk));
-    Atomics.add(finished, slot, 1);
-  } catch (err) {
-    parentPort!.postMessage({ index: msg.index, error: errorToData(err) });
-    Atomics.add(finished, slot, 1);
-  }
-});
+    return encodeChunk(asBuffer(task.bytes), task.firstLine, task.placement);
+  },
+  { transfer: transferablesOf },
+);

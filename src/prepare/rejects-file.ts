@@ -1,8 +1,8 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { parse } from 'csv-parse/sync';
 import { ioError } from '../errors.js';
+import { parseCsvRecord } from '../internal/csv-cells.js';
 import type { Ledger } from '../ledger/ledger.js';
-import type { RejectedRecord } from '../sink/batch-writer.js';
+import type { Reject } from '../types.js';
 
 /** Rejects copied from the ledger per read (and per write to the file). */
 const COPY_PAGE = 1000;
@@ -22,7 +22,7 @@ export function openRejectsFile(
   format: 'csv' | 'jsonl',
   columns: readonly string[],
   ledger: Ledger,
-): { write: (r: RejectedRecord) => void; close: () => void } {
+): { write: (r: Reject) => void; close: () => void } {
   let fd: number;
   try {
     fd = openSync(path, 'w');
@@ -37,7 +37,7 @@ export function openRejectsFile(
       throw ioError('write', path, err);
     }
   };
-  const lineOf = (r: RejectedRecord) =>
+  const lineOf = (r: Reject) =>
     `${JSON.stringify({
       line: r.line,
       seq: r.seq,
@@ -48,7 +48,7 @@ export function openRejectsFile(
     })}\n`;
   try {
     for (let page = ledger.rejectPage(-1, COPY_PAGE); page.length > 0; ) {
-      append(page.map((r) => lineOf({ ...r, field: r.field ?? undefined })).join(''));
+      append(page.map(lineOf).join(''));
       page = ledger.rejectPage(page[page.length - 1]!.seq, COPY_PAGE);
     }
   } catch (err) {
@@ -62,11 +62,14 @@ export function openRejectsFile(
 }
 
 function readable(raw: string, format: 'csv' | 'jsonl', columns: readonly string[]): unknown {
-  try {
-    if (format === 'jsonl') return JSON.parse(raw);
-    const values = (parse(raw, { relax_column_count: true }) as string[][])[0] ?? [];
+  if (format === 'csv') {
+    const values = parseCsvRecord(raw);
+    if (values === undefined) return raw;
     if (values.length !== columns.length) return values;
     return Object.fromEntries(columns.map((c, i) => [c, values[i]]));
+  }
+  try {
+    return JSON.parse(raw);
   } catch {
     return raw;
   }

@@ -5,12 +5,13 @@
  */
 import { storedRunIdentity } from '../ledger/identity.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { inlineParser, type StagedTotals, threadedParser } from './chunk-parsers.js';
+import { OutcomeStage } from '../ledger/outcome-stage.js';
+import { storedOutputJsonSchema } from '../ledger/output-schema.js';
+import { inlineParser, threadedParser } from './chunk-parsers.js';
 import { type ExpectedOutput, expectedOutput } from './extract.js';
-import { lineChunks } from './line-chunks.js';
+import { lineChunks, type StagedTotals } from './line-chunks.js';
 import type { OutcomeContext } from './line-outcome.js';
-import { OutcomeStage } from './outcome-stage.js';
-import { loadOutputJsonSchema, type OutputSchema } from './output-validation.js';
+import type { OutputSchema } from './output-validation.js';
 
 export interface ApplyOptions {
   /**
@@ -77,7 +78,7 @@ export async function applyResultLines(
   lines: AsyncIterable<Buffer | string | Uint8Array> | Iterable<Buffer | string | Uint8Array>,
   options: ApplyOptions,
 ): Promise<ApplyCounts> {
-  const outputJsonSchema = options.outputSchema === undefined ? loadOutputJsonSchema(ledger) : undefined;
+  const outputJsonSchema = options.outputSchema === undefined ? storedOutputJsonSchema(ledger) : undefined;
   const ctx: OutcomeContext = {
     endpoint: options.endpoint,
     expect: options.expect ?? expectedOutputOf(ledger, options.endpoint),
@@ -97,7 +98,7 @@ export async function applyResultLines(
     unknownIds: [],
   };
   const source = options.source ?? 'output file';
-  const stage = new OutcomeStage(ledger.db);
+  const stage = new OutcomeStage(ledger);
   const totals: StagedTotals = { lines: 0, lastLine: 0, failures: 0 };
   // A zod schema from code cannot cross threads: then everything is parsed here.
   const threadable = options.outputSchema === undefined;
@@ -119,7 +120,9 @@ export async function applyResultLines(
     counts.unknown = sorted.unknown;
     counts.unknownIds = sorted.unknownIds;
     counts.skipped = sorted.repeated;
-    applyStaged(ledger, stage, options, counts, totals, parser.checkpointing);
+    stage.withCheckpointsElsewhere(parser.checkpointing, () =>
+      applyRanges(ledger, stage, options, counts, totals),
+    );
   } catch (err) {
     await parser.abort();
     throw err;
@@ -131,24 +134,6 @@ export async function applyResultLines(
 }
 
 /** Applies the staged outcomes in seq order, a range of requests per short write transaction. */
-function applyStaged(
-  ledger: Ledger,
-  stage: OutcomeStage,
-  options: ApplyOptions,
-  counts: ApplyCounts,
-  totals: StagedTotals,
-  checkpointedElsewhere: boolean,
-): void {
-  // A worker checkpoints the WAL meanwhile (see join-worker.ts): this thread only writes.
-  const autoCheckpoint = ledger.db.pragma('wal_autocheckpoint', { simple: true }) as number;
-  if (checkpointedElsewhere) ledger.db.pragma('wal_autocheckpoint = 0');
-  try {
-    applyRanges(ledger, stage, options, counts, totals);
-  } finally {
-    ledger.db.pragma(`wal_autocheckpoint = ${autoCheckpoint}`);
-  }
-}
-
 function applyRanges(
   ledger: Ledger,
   stage: OutcomeStage,

@@ -4,23 +4,12 @@
  * already has enough queued; each thread then joins one partition).
  */
 import { rmSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
-import { errorFromData } from '../prepare/thread-errors.js';
-import type { JoinWorkerData, JoinWorkerReply } from './join-worker.js';
-import { type LineChunk, parseLineChunk } from './line-chunks.js';
+import { WorkerPool } from '../internal/worker-pool.js';
+import { type JoinCounts, type OutcomeStage, PARTITIONS, scratchPath } from '../ledger/outcome-stage.js';
+import type { JoinWorkerData } from './join-worker.js';
+import { type LineChunk, parseLineChunk, type StagedTotals } from './line-chunks.js';
 import type { OutcomeContext } from './line-outcome.js';
-import { type JoinCounts, type OutcomeStage, PARTITIONS, scratchPath } from './outcome-stage.js';
-import type { ParseWorkerData, ParseWorkerReply } from './parse-worker.js';
-
-/** Running totals of what was staged. */
-export interface StagedTotals {
-  /** Non-blank lines staged. */
-  lines: number;
-  /** The highest line number seen. */
-  lastLine: number;
-  /** Lines staged that are not successes. */
-  failures: number;
-}
+import type { ParseTask, ParseWorkerData } from './parse-worker.js';
 
 export interface ChunkParser {
   readonly kind: 'inline' | 'threaded';
@@ -36,19 +25,17 @@ export interface ChunkParser {
   abort(): Promise<void>;
 }
 
-/** Parses and stages one chunk on this thread. */
-function stageHere(
-  chunk: LineChunk,
-  ctx: OutcomeContext,
-  source: string,
-  stage: OutcomeStage,
-  totals: StagedTotals,
-) {
+/** Parses and stages one chunk on this thread; what it staged. */
+function stageHere(chunk: LineChunk, ctx: OutcomeContext, source: string, stage: OutcomeStage): StagedTotals {
   const parsed = parseLineChunk(chunk, ctx, source);
   stage.add(parsed);
-  totals.lines += parsed.outcomes.length;
-  totals.lastLine = Math.max(totals.lastLine, parsed.lastLine);
-  totals.failures += parsed.failures;
+  return { lines: parsed.outcomes.length, lastLine: parsed.lastLine, failures: parsed.failures };
+}
+
+function addTotals(totals: StagedTotals, chunk: StagedTotals): void {
+  totals.lines += chunk.lines;
+  totals.lastLine = Math.max(totals.lastLine, chunk.lastLine);
+  totals.failures += chunk.failures;
 }
 
 /** Everything on this thread: no start-up cost, for small files and code-supplied zod schemas. */
@@ -61,7 +48,7 @@ export function inlineParser(
   return {
     kind: 'inline',
     async submit(chunk) {
-      stageHere(chunk, ctx, source, stage, totals);
+      addTotals(totals, stageHere(chunk, ctx, source, stage));
     },
     async finish() {
       stage.joinHere(ALL_PARTITIONS);
@@ -93,54 +80,28 @@ export function threadedParser(
 ): ChunkParser {
   const stagingPath = scratchPath('stage');
   const joinedPath = scratchPath('joined');
-  const worker = new Worker(new URL('./parse-worker.js', import.meta.url), {
-    workerData: { ...data, scratchPath: stagingPath } satisfies ParseWorkerData,
+  const parser = new WorkerPool<ParseTask, StagedTotals>({
+    script: new URL('./parse-worker.js', import.meta.url),
+    threads: 1,
+    data: { ...data, scratchPath: stagingPath } satisfies ParseWorkerData,
     resourceLimits: WORKER_LIMITS,
+    perWorker: WORKER_QUEUE,
+    deliver: (counts) => addTotals(totals, counts),
+    name: 'parse worker',
   });
-  let queued = 0;
-  let closed = false;
-  const joiner = startJoinWorker();
+  // The join worker starts now (its start-up overlaps the parse) and waits for its one task.
+  let joined: JoinCounts | undefined;
+  const joiner = new WorkerPool<JoinWorkerData, JoinCounts>({
+    script: new URL('./join-worker.js', import.meta.url),
+    threads: 1,
+    perWorker: 1,
+    deliver: (counts) => {
+      joined = counts;
+    },
+    name: 'join worker',
+  });
   const stopCheckpoints = new Int32Array(new SharedArrayBuffer(4));
   let checkpointing = false;
-  let failure: Error | undefined;
-  let stopping = false;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  const fail = (err: Error) => {
-    failure ??= err;
-    notify();
-  };
-  const until = async (ready: () => boolean) => {
-    while (!ready() && !failure) {
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-      });
-    }
-    if (failure) throw failure;
-  };
-  worker.on('message', (msg: ParseWorkerReply) => {
-    if ('error' in msg) return fail(errorFromData(msg.error));
-    if ('closed' in msg) closed = true;
-    else {
-      queued--;
-      totals.lines += msg.parsed.lines;
-      totals.lastLine = Math.max(totals.lastLine, msg.parsed.lastLine);
-      totals.failures += msg.parsed.failures;
-    }
-    notify();
-  });
-  worker.on('error', fail);
-  worker.on('exit', (code) => {
-    if (!stopping) fail(new Error(`the parse worker exited with code ${code}`));
-  });
-  const stop = async () => {
-    stopping = true;
-    await worker.terminate();
-  };
   const removeScratch = () => {
     rmSync(stagingPath, { force: true });
     rmSync(joinedPath, { force: true });
@@ -148,23 +109,21 @@ export function threadedParser(
   return {
     kind: 'threaded',
     async submit(chunk) {
-      if (failure) throw failure;
-      // Let the worker's replies in first: a synchronous input never yields to the event loop.
-      if (queued >= WORKER_QUEUE) await new Promise(setImmediate);
-      if (queued >= WORKER_QUEUE) {
-        stageHere(chunk, ctx, data.source, stage, totals);
+      parser.check();
+      // A busy worker gets a moment (and its replies are read: a synchronous input never yields to
+      // the event loop) before this thread takes the chunk.
+      if (!parser.hasRoom()) await new Promise(setImmediate);
+      if (!parser.hasRoom()) {
+        parser.here(stageHere(chunk, ctx, data.source, stage));
         return;
       }
-      queued++;
       // A copy of its own to transfer: the input's buffers may be views the stream still uses.
       const bytes = new Uint8Array(chunk.bytes);
-      worker.postMessage({ bytes, firstLine: chunk.firstLine }, [bytes.buffer]);
+      parser.send({ bytes, firstLine: chunk.firstLine }, [bytes.buffer]);
     },
     async finish() {
-      await until(() => queued === 0);
-      worker.postMessage({ end: true });
-      await until(() => closed);
-      await stop();
+      // The worker closes its staging database once every chunk is staged.
+      await parser.close();
       stage.attachStaging(stagingPath);
       // A join worker joins the last partition while this thread joins the others. It cannot open
       // an in-memory ledger: then all are joined here.
@@ -174,7 +133,7 @@ export function threadedParser(
         return stage.joinHere(ALL_PARTITIONS);
       }
       const theirs = ALL_PARTITIONS.slice(-1);
-      const joined = joiner.join({
+      joiner.send({
         ledgerPath,
         stagingPaths: [stage.stagingPath, stagingPath],
         partitions: theirs,
@@ -182,7 +141,8 @@ export function threadedParser(
         stopCheckpoints,
       });
       stage.joinHere(ALL_PARTITIONS.filter((p) => !theirs.includes(p)));
-      stage.attachJoined(joinedPath, await joined);
+      await joiner.until(() => joined !== undefined);
+      stage.attachJoined(joinedPath, joined!);
       checkpointing = true;
     },
     get checkpointing() {
@@ -191,48 +151,11 @@ export function threadedParser(
     async close() {
       Atomics.store(stopCheckpoints, 0, 1);
       Atomics.notify(stopCheckpoints, 0);
-      await joiner.exited;
+      await joiner.close();
     },
     async abort() {
-      await Promise.all([stop(), joiner.stop()]);
+      await Promise.all([parser.stop(), joiner.stop()]);
       removeScratch();
-    },
-  };
-}
-
-interface JoinWorker {
-  /** Starts the join; resolves with the worker's counts, rejects with its error. */
-  join(data: JoinWorkerData): Promise<JoinCounts>;
-  /** Resolves when the worker has ended, whichever way. */
-  exited: Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** A join worker, started now (its start-up overlaps the parse) and waiting for `join`. */
-function startJoinWorker(): JoinWorker {
-  const worker = new Worker(new URL('./join-worker.js', import.meta.url));
-  let stopping = false;
-  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-  const joined = new Promise<JoinCounts>((resolve, reject) => {
-    worker.once('message', (msg: JoinWorkerReply) =>
-      'error' in msg ? reject(errorFromData(msg.error)) : resolve(msg.joined),
-    );
-    worker.once('error', reject);
-    worker.once('exit', (code) => {
-      if (!stopping) reject(new Error(`the join worker exited with code ${code}`));
-    });
-  });
-  // Awaited only once this thread's own join is done: a failure must not go unhandled until then.
-  joined.catch(() => {});
-  return {
-    join(data) {
-      worker.postMessage(data);
-      return joined;
-    },
-    exited,
-    async stop() {
-      stopping = true;
-      await worker.terminate();
     },
   };
 }

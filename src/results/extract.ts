@@ -2,6 +2,7 @@
  * Result extraction: what the user wants out of one response body, per endpoint. Pure functions, no
  * ledger and no streams: `applyResultLines` calls them once per output line.
  */
+import { ResultErrorCodes } from '../errors.js';
 import { formatZodPath, type OutputSchema, validateOutput } from './output-validation.js';
 
 /** Tokens a response reports; `null` where the endpoint reports none (moderations). */
@@ -32,24 +33,6 @@ export interface ExtractionFailure {
 }
 
 export type Extraction = ExtractedResult | ExtractionFailure;
-
-/** The codes extraction and result application give failures (besides the API's own error codes). */
-export const ResultErrorCodes = {
-  /** The model refused (chat `message.refusal`, responses `refusal` part). Not retried. */
-  REFUSAL: 'refusal',
-  /** The output was withheld by the content filter (`finish_reason: content_filter`). Not retried. */
-  CONTENT_FILTER: 'content_filter',
-  /** JSON was asked for and the output is not JSON (often cut off at the token limit). Retried. */
-  INVALID_JSON: 'invalid_json',
-  /** The parsed output does not match the output schema. Retried. */
-  INVALID_OUTPUT: 'invalid_output',
-  /** A 2xx body without the parts this endpoint's result lives in. Retried. */
-  EMPTY_RESPONSE: 'empty_response',
-  /** A `/v1/responses` body whose `status` is `failed`, without an error code of its own. */
-  RESPONSE_FAILED: 'response_failed',
-  /** A non-2xx response whose body names no error code: the code is `http_<status>`. */
-  HTTP_PREFIX: 'http_',
-} as const;
 
 /**
  * What the run's requests asked for, decided once from the body template (never guessed per line):

@@ -4,14 +4,12 @@
  * pages from SQLite as formatting them, so each thread does both for its share of the seq ranges,
  * and only the ranges and the formatted bytes cross threads.
  */
-import { Worker } from 'node:worker_threads';
-import type { Ledger, PackedPage, RequestOutcomeRow, RequestState } from '../ledger/ledger.js';
-import { unpackOutcomePage } from '../ledger/ledger.js';
-import { errorFromData } from '../prepare/thread-errors.js';
-import { sqlCsvRange } from './csv-sql-pages.js';
-import type { FormatWorkerData, FormatWorkerReply } from './format-worker.js';
-import type { LedgerRow, SeqRange } from './ledger-rows.js';
-import type { CsvPageFormatter } from './write-results.js';
+import { asBuffer } from '../internal/bytes.js';
+import { WorkerPool } from '../internal/worker-pool.js';
+import type { SeqRange } from '../ledger/csv-pages.js';
+import type { Ledger, RequestState } from '../ledger/ledger.js';
+import { type CsvPageFormatter, type FormattedPage, formatRange } from './csv-format.js';
+import type { FormatWorkerData } from './format-worker.js';
 
 /** Ranges queued on the worker at most; beyond that this thread reads and formats the next one. */
 const WORKER_QUEUE = 2;
@@ -20,43 +18,6 @@ const AHEAD = 6;
 
 /** A modest heap: a page in flight needs a few MB (as the parse worker). */
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 128 };
-
-/** A formatted page and how many records it holds. */
-export interface FormattedPage {
-  bytes: Buffer;
-  rows: number;
-}
-
-const EMPTY: FormattedPage = { bytes: Buffer.alloc(0), rows: 0 };
-
-/**
- * Reads the requests of a range and formats them (on whichever thread calls it): built by SQLite
- * where it can (csv-sql-pages.ts), else by `format`.
- */
-export function formatRange(
-  ledger: Ledger,
-  range: SeqRange,
-  states: readonly RequestState[] | undefined,
-  format: CsvPageFormatter,
-): FormattedPage {
-  const { columns, escapeCells, expand } = format.config;
-  if (expand === undefined && columns.length > 0) {
-    const built = sqlCsvRange(ledger, range, states, {
-      fields: columns.length,
-      escapeFormulas: escapeCells,
-      inputCells: format.inputCells,
-    });
-    if (built !== undefined) return built;
-  }
-  const page = ledger.packedOutcomeRange(range.after, range.last, states);
-  if (page === undefined) return EMPTY;
-  return { bytes: format(packedRows(page)), rows: page.count };
-}
-
-/** A packed page's rows, as the CSV formatter takes them. */
-function packedRows(page: Pick<PackedPage, 'records' | 'json'>): LedgerRow<RequestOutcomeRow>[] {
-  return unpackOutcomePage(page).map((request) => ({ request }));
-}
 
 /**
  * The formatted pages of `ranges`, in order: the first `threadAfter` done here (a small output is
@@ -74,84 +35,47 @@ export async function* formatRanges(
   const { states, ranges } = selection;
   const threadable = ledger.path !== ':memory:';
   let done = 0;
-  let worker: FormatWorker | undefined;
-  const queue: { page?: FormattedPage; reply?: Promise<FormattedPage> }[] = [];
+  let pool: WorkerPool<SeqRange, FormattedPage> | undefined;
+  /** Pages formatted, in order, not yet written. */
+  const ready: FormattedPage[] = [];
+  const more = () => ready.length > 0;
   try {
     for (const range of ranges) {
       if (threadable && done++ >= threadAfter) {
-        worker ??= new FormatWorker({ config, ledgerPath: ledger.path, states });
-      }
-      if (worker !== undefined && worker.queued < WORKER_QUEUE) {
-        const item: (typeof queue)[number] = {};
-        item.reply = worker.format(range).then((page) => {
-          item.page = page;
-          return page;
+        pool ??= new WorkerPool<SeqRange, FormattedPage>({
+          script: new URL('./format-worker.js', import.meta.url),
+          threads: 1,
+          data: { config, ledgerPath: ledger.path, states } satisfies FormatWorkerData,
+          resourceLimits: WORKER_LIMITS,
+          perWorker: WORKER_QUEUE,
+          deliver: (page) => ready.push(asBufferPage(page)),
+          name: 'format worker',
         });
-        queue.push(item);
-      } else {
-        queue.push({ page: formatRange(ledger, range, states, formatHere) });
+      }
+      if (pool?.hasRoom()) pool.send(range);
+      else {
+        const page = formatRange(ledger, range, states, formatHere);
+        if (pool) pool.here(page);
+        else ready.push(page);
         // Let the worker's replies in.
         await new Promise(setImmediate);
       }
       // Written as soon as ready; otherwise this thread goes on with the next range.
-      while (queue.length > 0 && (queue[0]!.page !== undefined || queue.length > AHEAD)) {
-        const head = queue.shift()!;
-        yield head.page ?? (await head.reply!);
+      while (more() || (pool !== undefined && pool.pending > AHEAD)) {
+        if (!more()) await pool!.until(more);
+        yield ready.shift()!;
       }
     }
-    while (queue.length > 0) {
-      const head = queue.shift()!;
-      yield head.page ?? (await head.reply!);
+    while (more() || (pool !== undefined && pool.pending > 0)) {
+      if (!more()) await pool!.until(more);
+      yield ready.shift()!;
     }
   } finally {
-    await worker?.stop();
+    await pool?.stop();
   }
 }
 
-/** The worker and its replies, which come in the order the ranges were sent. */
-class FormatWorker {
-  private readonly worker: Worker;
-  private readonly pending: { resolve: (p: FormattedPage) => void; reject: (e: Error) => void }[] = [];
-  private stopping = false;
-
-  constructor(data: FormatWorkerData) {
-    this.worker = new Worker(new URL('./format-worker.js', import.meta.url), {
-      workerData: data,
-      resourceLimits: WORKER_LIMITS,
-    });
-    this.worker.on('message', (msg: FormatWorkerReply) => {
-      const reply = this.pending.shift();
-      if ('error' in msg) reply?.reject(errorFromData(msg.error));
-      else {
-        const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
-        reply?.resolve({ bytes, rows: msg.rows });
-      }
-    });
-    this.worker.on('error', (err) => this.failAll(err));
-    this.worker.on('exit', (code) => {
-      if (!this.stopping) this.failAll(new Error(`the format worker exited with code ${code}`));
-    });
-  }
-
-  /** Ranges sent and not yet formatted. */
-  get queued(): number {
-    return this.pending.length;
-  }
-
-  /** The range's output, from the worker. */
-  format(range: SeqRange): Promise<FormattedPage> {
-    const reply = new Promise<FormattedPage>((resolve, reject) => this.pending.push({ resolve, reject }));
-    reply.catch(() => {}); // awaited in turn; a failure before then is not unhandled
-    this.worker.postMessage(range);
-    return reply;
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.worker.terminate();
-  }
-
-  private failAll(err: Error): void {
-    for (const reply of this.pending.splice(0)) reply.reject(err);
-  }
+/** A page from the worker comes as a Uint8Array (a moved Buffer): the same bytes as a Buffer. */
+function asBufferPage(page: FormattedPage): FormattedPage {
+  return { bytes: asBuffer(page.bytes), rows: page.rows };
 }

@@ -2,12 +2,11 @@
  * Format worker: reads seq ranges of requests from its own read-only connection to the ledger and
  * turns them into CSV output, as `writeResults` would on the ledger's thread (see format-pages.ts).
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { poolWorkerData, serveTasks } from '../internal/worker-pool.js';
+import type { SeqRange } from '../ledger/csv-pages.js';
 import { Ledger, type RequestState } from '../ledger/ledger.js';
-import { errorToData } from '../prepare/thread-errors.js';
-import { formatRange } from './format-pages.js';
-import type { SeqRange } from './ledger-rows.js';
-import { type CsvPageConfig, csvPageFormatter } from './write-results.js';
+import { useSmallPageCache } from '../ledger/reading.js';
+import { type CsvPageConfig, csvPageFormatter, type FormattedPage, formatRange } from './csv-format.js';
 
 /** What the worker is started with. */
 export interface FormatWorkerData {
@@ -17,30 +16,22 @@ export interface FormatWorkerData {
   states: RequestState[] | undefined;
 }
 
-/** Messages from the worker: one per range, in order. */
-export type FormatWorkerReply =
-  | { bytes: Uint8Array; rows: number }
-  | { error: ReturnType<typeof errorToData> };
-
-const data = workerData as FormatWorkerData;
+const data = poolWorkerData<FormatWorkerData>();
 const format = csvPageFormatter(data.config);
-const reply = (message: FormatWorkerReply) => parentPort!.postMessage(message);
 let ledger: Ledger | undefined;
 
-parentPort!.on('message', (range: SeqRange) => {
-  try {
+serveTasks<SeqRange, FormattedPage>(
+  (range) => {
     if (ledger === undefined) {
       ledger = Ledger.open(data.ledgerPath, { readonly: true });
-      // Ranges are read in seq order, each page once: a small page cache does.
-      ledger.db.pragma('cache_size = -2048');
+      // Ranges are read in seq order, each page once.
+      useSmallPageCache(ledger);
     }
-    const page = formatRange(ledger, range, data.states, format);
-    // Moved, not copied: the formatter starts each page in a fresh buffer.
-    const bytes = page.bytes;
-    parentPort!.postMessage({ bytes, rows: page.rows } satisfies FormatWorkerReply, [
-      bytes.buffer as ArrayBuffer,
-    ]);
-  } catch (err) {
-    reply({ error: errorToData(err) });
-  }
-});
+    return formatRange(ledger, range, data.states, format);
+  },
+  {
+    // Moved, not copied: a page starts in a buffer of its own. A small one may be a slice of Node's
+    // shared pool, which must not be moved: it is copied (which costs nothing at that size).
+    transfer: ({ bytes }) => (bytes.byteLength < Buffer.poolSize ? [] : [bytes.buffer as ArrayBuffer]),
+  },
+);

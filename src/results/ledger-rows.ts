@@ -7,13 +7,10 @@
  * another part of the program writes to the same connection.
  */
 import { BatchpipeError, ErrorCodes } from '../errors.js';
-import type {
-  Ledger,
-  RejectRow,
-  RequestOutcomeRow,
-  RequestResultRow,
-  RequestState,
-} from '../ledger/ledger.js';
+import { completionOrder } from '../ledger/completion-order.js';
+import type { SeqRange } from '../ledger/csv-pages.js';
+import type { Ledger, RequestOutcomeRow, RequestResultRow, RequestState } from '../ledger/ledger.js';
+import type { Reject } from '../types.js';
 
 /** Where a record stands, as the results show it. `pending` is `staged` or `submitted`. */
 export type ResultStatus = 'succeeded' | 'failed' | 'expired' | 'cancelled' | 'rejected' | 'pending';
@@ -30,7 +27,7 @@ export const RESULT_STATUSES: readonly ResultStatus[] = [
 /** One record as stored: a request (it became one) or a reject (it never did). */
 export type LedgerRow<R extends { seq: number } = RequestResultRow> =
   | { request: R; reject?: undefined }
-  | { reject: RejectRow; request?: undefined };
+  | { reject: Reject; request?: undefined };
 
 /** Reads up to `limit` requests after `afterSeq` in the given states (all when undefined). */
 type RequestFetch<R> = (afterSeq: number, limit: number, states?: readonly RequestState[]) => R[];
@@ -85,12 +82,6 @@ export function outcomeRowPages(
   return rowPages(ledger, options, (after, limit, states) => ledger.outcomePage(after, limit, states));
 }
 
-/** Requests with `after < seq <= last`: a span of seqs that any thread with the ledger can read. */
-export interface SeqRange {
-  after: number;
-  last: number;
-}
-
 /**
  * The requests of {@link outcomeRowPages} as seq ranges of `pageSize` seqs each (pages of at most
  * that many rows; fewer under a status filter), in order, with the request states they select
@@ -137,7 +128,7 @@ function* rowPages<R extends { seq: number }>(
   const requests = new PagedCursor<R>(
     states.length === 0 ? () => [] : (after) => fetch(after, pageSize, allStates ? undefined : states),
   );
-  const rejects = new PagedCursor<RejectRow>(
+  const rejects = new PagedCursor<Reject>(
     withRejects ? (after) => ledger.rejectPage(after, pageSize) : () => [],
   );
   for (;;) {
@@ -197,12 +188,9 @@ class PagedCursor<T extends { seq: number }> {
   }
 }
 
-let snapshotId = 0;
-
 /**
- * Completion order: a snapshot of the order (a TEMP table of seqs: requests with a `result_seq` by
- * it, then the rest and the rejects by seq), read back page by page with each row fetched live.
- * Sorting at read time keeps `result_seq` unindexed, which keeps applying outcomes cheap.
+ * Completion order (see completionOrder): requests with an outcome in the order they were recorded,
+ * then the rest and the rejects by seq, each row read live when its page is.
  */
 function* completionPages<R extends { seq: number }>(
   ledger: Ledger,
@@ -211,38 +199,17 @@ function* completionPages<R extends { seq: number }>(
   withRejects: boolean,
   pageSize: number,
 ): Generator<LedgerRow<R>[]> {
-  const db = ledger.db;
-  const table = `temp.bp_order_${process.pid}_${snapshotId++}`;
-  const stateFilter = states.length === 0 ? 'false' : `state IN (${states.map((s) => `'${s}'`).join(', ')})`;
-  db.exec(`CREATE TABLE ${table} (pos INTEGER PRIMARY KEY, seq INTEGER NOT NULL, reject INTEGER NOT NULL)`);
-  try {
-    db.exec(`INSERT INTO ${table} (seq, reject)
-      SELECT seq, 0 FROM main.requests WHERE result_seq IS NOT NULL AND ${stateFilter} ORDER BY result_seq, seq`);
-    db.exec(`INSERT INTO ${table} (seq, reject)
-      SELECT seq, reject FROM (
-        SELECT seq, 0 AS reject FROM main.requests WHERE result_seq IS NULL AND ${stateFilter}
-        ${withRejects ? 'UNION ALL SELECT seq, 1 FROM main.rejects' : ''}
-      ) ORDER BY seq`);
-    const positions = db.prepare<[number, number], { pos: number; seq: number; reject: number }>(
-      `SELECT pos, seq, reject FROM ${table} WHERE pos > ? ORDER BY pos LIMIT ?`,
-    );
-    for (let after = 0; ; ) {
-      const page = positions.all(after, pageSize);
-      if (page.length === 0) return;
-      after = page[page.length - 1]!.pos;
-      const rows: LedgerRow<R>[] = [];
-      for (const p of page) {
-        if (p.reject === 1) {
-          const reject = ledger.rejectPage(p.seq - 1, 1)[0];
-          if (reject?.seq === p.seq) rows.push({ reject });
-        } else {
-          const request = fetch(p.seq - 1, 1)[0];
-          if (request?.seq === p.seq) rows.push({ request });
-        }
+  for (const page of completionOrder(ledger, states, withRejects, pageSize)) {
+    const rows: LedgerRow<R>[] = [];
+    for (const p of page) {
+      if (p.reject) {
+        const reject = ledger.rejectPage(p.seq - 1, 1)[0];
+        if (reject?.seq === p.seq) rows.push({ reject });
+      } else {
+        const request = fetch(p.seq - 1, 1)[0];
+        if (request?.seq === p.seq) rows.push({ request });
       }
-      yield rows;
     }
-  } finally {
-    db.exec(`DROP TABLE IF EXISTS ${table}`);
+    yield rows;
   }
 }

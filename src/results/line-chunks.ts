@@ -4,13 +4,11 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
-import { type LineOutcome, lineOutcome, type OutcomeContext, ResultLineProblem } from './line-outcome.js';
+import { lineChunks as chunkLines, type LineChunk, LineCursor } from '../internal/lines.js';
+import type { LineOutcome } from '../types.js';
+import { lineOutcome, type OutcomeContext, ResultLineProblem } from './line-outcome.js';
 
-/** Whole lines of the file (the last may lack its `\n`), and the 1-based number of the first. */
-export interface LineChunk {
-  bytes: Buffer;
-  firstLine: number;
-}
+export type { LineChunk } from '../internal/lines.js';
 
 /** The outcomes of one chunk's non-blank lines, with their line numbers. */
 export interface ParsedChunk {
@@ -22,8 +20,15 @@ export interface ParsedChunk {
   failures: number;
 }
 
-const LF = 0x0a;
-const CR = 0x0d;
+/** Running totals of what was staged (of a chunk, or of a file so far). */
+export interface StagedTotals {
+  /** Non-blank lines staged. */
+  lines: number;
+  /** The highest line number seen. */
+  lastLine: number;
+  /** Lines staged that are not successes. */
+  failures: number;
+}
 
 /**
  * Bytes per chunk, about: reads are gathered up to this size (a pipe or an HTTP body comes in 64 KB
@@ -33,38 +38,10 @@ const CR = 0x0d;
 export const CHUNK_BYTES = 512 * 1024;
 
 /** Cuts a byte stream into chunks of whole lines, keeping only the unfinished line between them. */
-export async function* lineChunks(
+export function lineChunks(
   input: AsyncIterable<Buffer | string | Uint8Array> | Iterable<Buffer | string | Uint8Array>,
 ): AsyncGenerator<LineChunk> {
-  // Pieces kept across reads are copies: the stream may reuse its buffers once resumed.
-  let pending: Buffer[] = [];
-  let size = 0;
-  let line = 1;
-  for await (const piece of input) {
-    const chunk =
-      typeof piece === 'string'
-        ? Buffer.from(piece)
-        : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-    if (size + chunk.length < CHUNK_BYTES) {
-      pending.push(Buffer.from(chunk));
-      size += chunk.length;
-      continue;
-    }
-    const bytes = size === 0 ? chunk : Buffer.concat([...pending, chunk], size + chunk.length);
-    const last = bytes.lastIndexOf(LF);
-    if (last === -1) {
-      pending = [Buffer.from(bytes)];
-      size = bytes.length;
-      continue;
-    }
-    const carry = bytes.subarray(last + 1);
-    pending = carry.length > 0 ? [Buffer.from(carry)] : [];
-    size = carry.length;
-    const whole = bytes.subarray(0, last + 1);
-    yield { bytes: whole, firstLine: line };
-    line += countNewlines(whole);
-  }
-  if (size > 0) yield { bytes: Buffer.concat(pending, size), firstLine: line };
+  return chunkLines(input, { minBytes: CHUNK_BYTES });
 }
 
 /**
@@ -93,12 +70,6 @@ export function* fileChunks(path: string): Generator<Buffer> {
   }
 }
 
-function countNewlines(bytes: Buffer): number {
-  let n = 0;
-  for (let i = bytes.indexOf(LF); i !== -1; i = bytes.indexOf(LF, i + 1)) n++;
-  return n;
-}
-
 /**
  * The outcomes of a chunk's lines. An unparsable line fails with `BP_RESULT_LINE` naming `source`
  * and the line; blank lines are skipped; a UTF-8 byte order mark before line 1 is ignored.
@@ -108,24 +79,18 @@ export function parseLineChunk(chunk: LineChunk, ctx: OutcomeContext, source: st
   const outcomes: LineOutcome[] = [];
   const lines: number[] = [];
   let failures = 0;
-  let line = chunk.firstLine;
-  let start = line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-  while (start < bytes.length) {
-    const lf = bytes.indexOf(LF, start);
-    const next = lf === -1 ? bytes.length : lf + 1;
-    let end = lf === -1 ? bytes.length : lf;
-    if (end > start && bytes[end - 1] === CR) end--;
-    const text = bytes.toString('utf8', start, end);
+  const bom = chunk.firstLine === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  const cursor = new LineCursor(bytes, chunk.firstLine, bom ? 3 : 0);
+  while (cursor.advance()) {
+    const text = cursor.text();
     if (text.trim() !== '') {
-      const outcome = parseLine(text, line, ctx, source);
+      const outcome = parseLine(text, cursor.line, ctx, source);
       if (outcome.state !== 'succeeded') failures++;
       outcomes.push(outcome);
-      lines.push(line);
+      lines.push(cursor.line);
     }
-    line++;
-    start = next;
   }
-  return { outcomes, lines, lastLine: line - 1, failures };
+  return { outcomes, lines, lastLine: cursor.line, failures };
 }
 
 function parseLine(text: string, line: number, ctx: OutcomeContext, source: string): LineOutcome {

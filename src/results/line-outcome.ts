@@ -2,22 +2,10 @@
  * The outcome of one line of a Batch API output or error file, and whether it may change a request:
  * pure functions, no ledger and no streams (`applyResultLines` is the adapter).
  */
+import { ResultErrorCodes } from '../errors.js';
+import type { LineOutcome } from '../types.js';
 import { type ExpectedOutput, extractResult } from './extract.js';
 import type { OutputSchema } from './output-validation.js';
-
-/** What a line says happened to its request, in the ledger's terms (`result` is JSON text). */
-export interface LineOutcome {
-  customId: string;
-  state: 'succeeded' | 'failed' | 'expired' | 'cancelled';
-  statusCode: number | null;
-  result: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  inputTokens: number | null;
-  outputTokens: number | null;
-  /** Sending the request again may succeed (429, 5xx, `batch_expired`, `invalid_output`…). */
-  retryable: boolean;
-}
 
 /** Why a line is not an output line (the caller names the file and line). */
 export class ResultLineProblem {
@@ -111,7 +99,7 @@ function httpFailure(customId: string, status: number, body: unknown): LineOutco
   const code =
     (typeof error?.code === 'string' && error.code) ||
     (typeof error?.type === 'string' && error.type) ||
-    `http_${status}`;
+    `${ResultErrorCodes.HTTP_PREFIX}${status}`;
   let message: string;
   if (typeof error?.message === 'string' && error.message !== '') message = error.message;
   else if (body === undefined || body === null) message = `HTTP ${status}`;

@@ -7,15 +7,10 @@
 import { z } from 'zod';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { loadOutputJsonSchema, OUTPUT_SCHEMA_META_KEY, type OutputSchema } from './output-validation.js';
+import { storedOutputJsonSchema, storeOutputJsonSchema } from '../ledger/output-schema.js';
+import type { OutputSchema } from './output-validation.js';
 
-export {
-  formatZodPath,
-  loadOutputJsonSchema,
-  OUTPUT_SCHEMA_META_KEY,
-  type OutputSchema,
-  validateOutput,
-} from './output-validation.js';
+export { formatZodPath, type OutputSchema, validateOutput } from './output-validation.js';
 
 /**
  * Builds a zod schema from a JSON Schema (draft 2020-12, 7 or 4). Fails with `BP_OUTPUT_SCHEMA` for
@@ -47,11 +42,11 @@ export function setOutputSchema(ledger: Ledger, schema: OutputSchema | object): 
   const jsonSchema =
     schema instanceof z.ZodType ? z.toJSONSchema(schema, { unrepresentable: 'any', io: 'input' }) : schema;
   outputSchemaFromJsonSchema(jsonSchema); // refuse what could not be loaded back
-  ledger.setMeta(OUTPUT_SCHEMA_META_KEY, JSON.stringify(jsonSchema));
+  storeOutputJsonSchema(ledger, jsonSchema);
 }
 
 /** The run's stored output schema, if any. */
 export function loadOutputSchema(ledger: Ledger): OutputSchema | undefined {
-  const json = loadOutputJsonSchema(ledger);
+  const json = storedOutputJsonSchema(ledger);
   return json === undefined ? undefined : outputSchemaFromJsonSchema(json, `the ledger's output schema`);
 }

@@ -5,19 +5,9 @@
  * worker that would import it.
  */
 import type { ZodType } from 'zod';
-import type { Ledger } from '../ledger/ledger.js';
 
 /** A zod schema for one parsed result. */
 export type OutputSchema = ZodType;
-
-/** The meta key the run's output schema (JSON Schema text) is stored under. */
-export const OUTPUT_SCHEMA_META_KEY = 'output_schema';
-
-/** The run's stored output schema as JSON Schema (for `--expand`'s columns), if any. */
-export function loadOutputJsonSchema(ledger: Ledger): unknown {
-  const text = ledger.getMeta(OUTPUT_SCHEMA_META_KEY);
-  return text === undefined ? undefined : JSON.parse(text);
-}
 
 /** The first issue zod finds, or the parsed value (zod may transform it). */
 export function validateOutput(

@@ -4,13 +4,11 @@
  * the bytes and a count crosses threads (a million cloned outcome objects would cost more than the
  * parse saves), and both threads parse and stage at once.
  */
-
-import { parentPort, workerData } from 'node:worker_threads';
-import Database from 'better-sqlite3';
-import { errorToData } from '../prepare/thread-errors.js';
+import { asBuffer } from '../internal/bytes.js';
+import { poolWorkerData, serveTasks } from '../internal/worker-pool.js';
+import { ScratchStaging } from '../ledger/outcome-stage.js';
 import type { ExpectedOutput } from './extract.js';
-import { parseLineChunk } from './line-chunks.js';
-import { attachScratch, StagingTable } from './outcome-stage.js';
+import { parseLineChunk, type StagedTotals } from './line-chunks.js';
 
 /** What the worker needs to read lines as `applyResultLines` would, and where to stage them. */
 export interface ParseWorkerData {
@@ -23,13 +21,13 @@ export interface ParseWorkerData {
   scratchPath: string;
 }
 
-/** Messages from the worker. */
-export type ParseWorkerReply =
-  | { parsed: { lines: number; lastLine: number; failures: number } }
-  | { closed: true }
-  | { error: ReturnType<typeof errorToData> };
+/** A chunk of whole lines (its bytes moved, not copied) and the number of its first line. */
+export interface ParseTask {
+  bytes: Uint8Array;
+  firstLine: number;
+}
 
-const data = workerData as ParseWorkerData;
+const data = poolWorkerData<ParseWorkerData>();
 const ctx = {
   endpoint: data.endpoint,
   expect: data.expect,
@@ -39,26 +37,17 @@ const ctx = {
       ? undefined
       : (await import('./output-schema.js')).outputSchemaFromJsonSchema(data.outputJsonSchema),
 };
-const db = new Database(':memory:');
-attachScratch(db, data.scratchPath, 'stage');
-const staging = new StagingTable(db, 'stage');
+const staging = new ScratchStaging(data.scratchPath);
 
-const reply = (message: ParseWorkerReply) => parentPort!.postMessage(message);
-
-parentPort!.on('message', (msg: { bytes: Uint8Array; firstLine: number } | { end: true }) => {
-  try {
-    if ('end' in msg) {
-      db.close();
-      reply({ closed: true });
-      return;
-    }
-    const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
-    const parsed = parseLineChunk({ bytes, firstLine: msg.firstLine }, ctx, data.source);
+serveTasks<ParseTask, StagedTotals>(
+  (task) => {
+    const parsed = parseLineChunk(
+      { bytes: asBuffer(task.bytes), firstLine: task.firstLine },
+      ctx,
+      data.source,
+    );
     staging.add(parsed);
-    reply({
-      parsed: { lines: parsed.outcomes.length, lastLine: parsed.lastLine, failures: parsed.failures },
-    });
-  } catch (err) {
-    reply({ error: errorToData(err) });
-  }
-});
+    return { lines: parsed.outcomes.length, lastLine: parsed.lastLine, failures: parsed.failures };
+  },
+  { onClose: () => staging.close() },
+);

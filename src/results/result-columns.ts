@@ -4,8 +4,8 @@
  */
 import { storedRunIdentity } from '../ledger/identity.js';
 import type { Ledger } from '../ledger/ledger.js';
+import { storedOutputJsonSchema } from '../ledger/output-schema.js';
 import { requestedSchema } from './extract.js';
-import { loadOutputJsonSchema } from './output-validation.js';
 
 /** `--expand`'s result columns: one per field, and whether a whole-`result` column is needed too. */
 export interface ExpandColumns {
@@ -23,7 +23,7 @@ export interface ExpandColumns {
  * value yet.
  */
 export function expandColumns(ledger: Ledger): ExpandColumns {
-  const schema = resolveTopRef(loadOutputJsonSchema(ledger) ?? requestedSchemaOf(ledger));
+  const schema = resolveTopRef(storedOutputJsonSchema(ledger) ?? requestedSchemaOf(ledger));
   const fields = isObject(schema) && isObject(schema.properties) ? Object.keys(schema.properties) : [];
   const closed = isObject(schema) && schema.additionalProperties === false && fields.length > 0;
   if (!closed) {

@@ -3,11 +3,12 @@
  * object-mode Readable in input order (or completion order), in bounded memory.
  */
 import { Readable } from 'node:stream';
+import { ResultErrorCodes } from '../errors.js';
+import { parseCsvRecords } from '../internal/csv-cells.js';
+import { parseJsonLossless } from '../internal/lossless-json.js';
 import { inputColumnsOf, storedRunIdentity } from '../ledger/identity.js';
-import type { Ledger, RequestResultRow as LedgerRequestRow, RejectRow } from '../ledger/ledger.js';
-import { parseJsonLossless } from '../sources/lossless-json.js';
-import type { SourceRecord } from '../types.js';
-import { parseCsvRecords } from './csv-cells.js';
+import type { Ledger, RequestResultRow as LedgerRequestRow } from '../ledger/ledger.js';
+import type { Reject, SourceRecord } from '../types.js';
 import type { ResultUsage } from './extract.js';
 import { type LedgerRow, ledgerRowPages, type ResultStatus, statusOf } from './ledger-rows.js';
 import { formatZodPath, type OutputSchema, validateOutput } from './output-validation.js';
@@ -141,7 +142,7 @@ function requestRow(
         const path = formatZodPath(checked.issue.path);
         const where = path === '' ? '' : `${path}: `;
         error = {
-          code: 'invalid_output',
+          code: ResultErrorCodes.INVALID_OUTPUT,
           message: `the output does not match the output schema: ${where}${checked.issue.message}`,
           status_code: row.status_code,
         };
@@ -178,14 +179,14 @@ function rowOf(
   };
 }
 
-function rejectRow(row: RejectRow, record: SourceRecord | string): ResultRow {
+function rejectRow(row: Reject, record: SourceRecord | string): ResultRow {
   const error: ResultError & { line: number } = {
     code: row.code,
     message: row.message,
     status_code: null,
     line: row.line,
   };
-  if (row.field !== null) error.field = row.field;
+  if (row.field !== undefined) error.field = row.field;
   return {
     seq: row.seq,
     line: row.line,

@@ -5,11 +5,12 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { csvRow } from '../internal/csv-cells.js';
 import { inputColumnsOf } from '../ledger/identity.js';
-import type { Ledger, RejectRow, RequestOutcomeRow, RequestResultRow } from '../ledger/ledger.js';
-import { csvCell, csvRow, isCanonicalCsvRecord, parseCsvRecord } from './csv-cells.js';
+import type { Ledger, RequestResultRow } from '../ledger/ledger.js';
+import { type CsvPageConfig, csvPageFormatter } from './csv-format.js';
 import { formatRanges } from './format-pages.js';
-import { isJsonObjectText, jsonObjectCells } from './json-cells.js';
+import { isJsonObjectText } from './json-cells.js';
 import {
   type LedgerRow,
   type LedgerRowsOptions,
@@ -19,6 +20,7 @@ import {
   type ResultStatus,
   statusOf,
 } from './ledger-rows.js';
+import { PageBuffer } from './page-buffer.js';
 import { type ExpandColumns, expandColumns, jsonlInputColumns } from './result-columns.js';
 import { inputFormat, recordDecoder } from './result-source.js';
 
@@ -43,7 +45,6 @@ export interface WriteResultsOptions {
 
 /** Output is built a page of records at a time and written as one buffer. */
 const PAGE = 2000;
-const PAGE_BUFFER_BYTES = 512 * 1024;
 /** Pages formatted here before a worker is started: small outputs are not worth its start-up. */
 export const THREAD_AFTER_PAGES = 25;
 
@@ -91,38 +92,6 @@ interface Formatter {
   rows(): number;
 }
 
-/** A page's output: raw record bytes and encoded text, appended into one buffer. */
-class PageBuffer {
-  private buf = Buffer.allocUnsafe(PAGE_BUFFER_BYTES);
-  private length = 0;
-
-  bytes(b: Uint8Array): void {
-    this.reserve(b.length);
-    this.buf.set(b, this.length);
-    this.length += b.length;
-  }
-
-  text(s: string): void {
-    this.reserve(s.length * 3);
-    this.length += this.buf.write(s, this.length);
-  }
-
-  /** The page so far; the next page starts in a fresh buffer (the written one is the stream's now). */
-  take(): Buffer {
-    const out = this.buf.subarray(0, this.length);
-    this.buf = Buffer.allocUnsafe(Math.max(PAGE_BUFFER_BYTES, this.length));
-    this.length = 0;
-    return out;
-  }
-
-  private reserve(n: number): void {
-    if (this.length + n <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n));
-    this.buf.copy(grown, 0, 0, this.length);
-    this.buf = grown;
-  }
-}
-
 function jsonlFormatter(ledger: Ledger, rowsOptions: LedgerRowsOptions): Formatter {
   const isJsonl = inputFormat(ledger) === 'jsonl';
   const decode = recordDecoder(ledger);
@@ -145,7 +114,13 @@ function jsonlFormatter(ledger: Ledger, rowsOptions: LedgerRowsOptions): Formatt
         );
       } else {
         const j = row.reject;
-        const error = { code: j.code, message: j.message, status_code: null, line: j.line, field: j.field };
+        const error = {
+          code: j.code,
+          message: j.message,
+          status_code: null,
+          line: j.line,
+          field: j.field ?? null,
+        };
         out.text('{"custom_id":null,"status":"rejected","record":');
         // A JSONL input's rejected line that is a JSON object is embedded as it is, as a request's
         // is; one that is not (bad JSON, an array…) comes as its text.
@@ -219,64 +194,6 @@ function csvFormatter(
   };
 }
 
-/** What formatting a CSV page needs besides the rows: plain data, so a format worker can have it. */
-export interface CsvPageConfig {
-  columns: string[];
-  escapeCells: boolean;
-  expand: ExpandColumns | undefined;
-}
-
-/** Formats pages of rows as CSV records. */
-export interface CsvPageFormatter {
-  (rows: LedgerRow<RequestOutcomeRow>[]): Buffer;
-  /** The input's cells of a stored record, formatted (for a record that is not canonical CSV). */
-  inputCells(raw: Buffer | string): string;
-  config: CsvPageConfig;
-}
-
-/** Formats a page of rows as CSV records, of a CSV input's records or a JSONL input's. */
-export function csvPageFormatter(config: CsvPageConfig, input: 'csv' | 'jsonl' = 'csv'): CsvPageFormatter {
-  const { columns, escapeCells, expand } = config;
-  const empty = new Array<string>(columns.length).fill('');
-  const out = new PageBuffer();
-
-  /** The input's cells of a non-canonical or JSONL record. */
-  const inputCells = (raw: Buffer | string): string => {
-    if (input === 'csv') {
-      const values = parseCsvRecord(raw) ?? empty;
-      return csvRow(
-        columns.map((_, c) => values[c] ?? ''),
-        escapeCells,
-      );
-    }
-    // Each value's own text in the line: nested numbers keep their digits (json-cells.ts).
-    const cells = jsonObjectCells(typeof raw === 'string' ? raw : raw.toString('utf8'));
-    if (cells === undefined) return csvRow(empty, escapeCells); // a reject that is not an object
-    return csvRow(
-      columns.map((name) => cells.get(name) ?? ''),
-      escapeCells,
-    );
-  };
-
-  const format = (rows: LedgerRow<RequestOutcomeRow>[]): Buffer => {
-    for (const row of rows) {
-      const record = row.request ? row.request.record : row.reject.record;
-      if (
-        input === 'csv' &&
-        typeof record !== 'string' &&
-        isCanonicalCsvRecord(record, columns.length, escapeCells)
-      ) {
-        out.bytes(record); // what a csv-parse → csv-stringify round trip gives back
-      } else {
-        out.text(inputCells(record));
-      }
-      out.text(`${columns.length > 0 ? ',' : ''}${resultCells(row, expand, escapeCells)}\n`);
-    }
-    return out.take();
-  };
-  return Object.assign(format, { inputCells, config });
-}
-
 /** `result` (or the expanded columns), `result_status`, `result_error`, each with the prefix. */
 function resultColumnNames(prefix: string, expand: ExpandColumns | undefined): string[] {
   const names = expand
@@ -294,62 +211,4 @@ function checkCollisions(columns: readonly string[], resultColumns: readonly str
       `the input already has a column ${JSON.stringify(clash)}; give --result-prefix${prefix === '' ? '' : ' another prefix'} (e.g. --result-prefix llm_) to name the result columns apart`,
     );
   }
-}
-
-function resultCells(
-  row: LedgerRow<RequestOutcomeRow>,
-  expand: ExpandColumns | undefined,
-  escapeCells: boolean,
-): string {
-  if (row.reject) {
-    return `${expand ? ','.repeat(expandWidth(expand)) : ','}rejected,${csvCell(rejectError(row.reject), escapeCells)}`;
-  }
-  const r = row.request;
-  const status = statusOf(r.state);
-  const error =
-    r.error_code === null ? '' : csvCell(`${r.error_code}: ${r.error_message ?? ''}`, escapeCells);
-  const result = status === 'succeeded' && r.result !== null ? r.result : undefined;
-  let cells: string;
-  if (!expand) {
-    cells = result === undefined ? '' : csvCell(resultText(result), escapeCells);
-  } else {
-    cells = expandedCells(result, expand, escapeCells);
-  }
-  return `${cells},${status},${error}`;
-}
-
-function expandWidth(expand: ExpandColumns): number {
-  return expand.fields.length + (expand.other ? 1 : 0);
-}
-
-/** The `result.<field>` cells; a result that is not an object goes whole into the `result` column. */
-function expandedCells(result: string | undefined, expand: ExpandColumns, escapeCells: boolean): string {
-  const cells: string[] = [];
-  const value = result === undefined ? undefined : (JSON.parse(result) as unknown);
-  const object = isObject(value) ? value : undefined;
-  if (expand.other)
-    cells.push(value === undefined || object ? '' : csvCell(resultText(result!), escapeCells));
-  for (const field of expand.fields) cells.push(object ? csvCell(cellText(object[field]), escapeCells) : '');
-  return cells.join(',');
-}
-
-/** A stored result (JSON text) as a cell: a string as itself, anything else as JSON. */
-function resultText(json: string): string {
-  return json.startsWith('"') ? (JSON.parse(json) as string) : json;
-}
-
-/** A JSON value as a cell: strings as they are, `null`/absent empty, the rest as JSON. */
-function cellText(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  if (typeof value === 'string') return value;
-  return JSON.stringify(value);
-}
-
-/** A reject's `result_error` cell: its code, the line of the record at fault, and the message. */
-function rejectError(reject: RejectRow): string {
-  return `${reject.code}: line ${reject.line}: ${reject.message}`;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

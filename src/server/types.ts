@@ -40,6 +40,9 @@ export const BATCH_STATUSES = [
 ] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];
 
+/** The statuses a batch ends in once its engine finalizes it. */
+export type FinalStatus = Extract<BatchStatus, 'completed' | 'expired' | 'cancelled'>;
+
 /** Statuses after which a batch never changes again. */
 export const TERMINAL_STATUSES: ReadonlySet<BatchStatus> = new Set([
   'failed',

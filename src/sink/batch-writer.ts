@@ -1,21 +1,13 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchpipeError, type ErrorCode, ErrorCodes, ioError } from '../errors.js';
+import { BatchpipeError, ErrorCodes, ioError } from '../errors.js';
 import type { FileWrittenEvent } from '../events.js';
+import { asBuffer } from '../internal/bytes.js';
 import type { KeptRecord, Ledger, StagedRow } from '../ledger/ledger.js';
-import type { EncodedChunk } from '../prepare/encode-chunk.js';
 import { derivedCustomId } from '../transforms/request-builder.js';
-
-/** A record set aside, with why. `record` is its source text exactly as it came. */
-export interface RejectedRecord {
-  seq: number;
-  line: number;
-  code: string;
-  message: string;
-  field?: string | undefined;
-  record: string;
-}
+import type { Reject } from '../types.js';
+import type { EncodedChunk } from './encoded-chunk.js';
 
 export interface BatchWriterOptions {
   ledger: Ledger;
@@ -29,7 +21,7 @@ export interface BatchWriterOptions {
   /** Input name for error messages (`-` for stdin). */
   source: string;
   /** Called for each rejected record; throw to stop the run (the default policy). */
-  onReject: (reject: RejectedRecord) => void;
+  onReject: (reject: Reject) => void;
   /** Number of the first file to write (files already complete keep theirs). */
   firstFileNumber?: number;
   /** Records below this seq are already in complete files: check them, write nothing. */
@@ -99,7 +91,7 @@ export class BatchWriter {
 
   /** Writes one encoded chunk (chunks must come in input order) in one ledger transaction. */
   writeChunk(chunk: EncodedChunk, known?: KnownRequests): void {
-    const source = Buffer.from(chunk.source.buffer, chunk.source.byteOffset, chunk.source.byteLength);
+    const source = asBuffer(chunk.source);
     const tails = chunk.tails;
     let nextReject = 0;
     if (this.written.length > 0) this.written = []; // only what a committed transaction completed is told
@@ -248,11 +240,11 @@ export class BatchWriter {
     }
   }
 
-  private reject(item: RejectedRecord): void {
+  private reject(item: Reject): void {
     // Settle earlier lines first, so duplicates among them are rejected in input order too.
     this.recordStaged();
     this.options.onReject(item);
-    this.options.ledger.insertReject({ ...item, field: item.field ?? null });
+    this.options.ledger.insertReject(item);
     this.rejected++;
   }
 
@@ -428,12 +420,12 @@ function lineBytes(head: string, tail: Uint8Array): number {
 }
 
 /** The default reject policy: the first bad record stops the run, naming file, line and field. */
-export function failOnReject(source: string): (reject: RejectedRecord) => void {
+export function failOnReject(source: string): (reject: Reject) => void {
   return (reject) => {
     // A message that already names its column (an encoding error does) is not told it twice.
     const named = reject.field === undefined || reject.message.includes(`(column ${reject.field})`);
     const field = named ? '' : ` [${reject.field}]`;
-    throw new BatchpipeError(reject.code as ErrorCode, `${reject.message}${field}`, {
+    throw new BatchpipeError(reject.code, `${reject.message}${field}`, {
       file: source,
       line: reject.line,
       seq: reject.seq,

@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import type { ChunkReject } from '../types.js';
 import { wholeCharactersEnd } from './utf8.js';
 
 /**
@@ -34,15 +35,7 @@ export interface Chunk {
   /** Records whose start lines are not consecutive (JSON array elements): the line of each. */
   lines?: Int32Array | undefined;
   /** Records the reader already knows are bad, by index in the chunk. */
-  rejects?: RecordProblem[] | undefined;
-}
-
-/** Why record `index` of a chunk can never become a request. */
-export interface RecordProblem {
-  index: number;
-  code: string;
-  message: string;
-  field?: string | undefined;
+  rejects?: ChunkReject[] | undefined;
 }
 
 /** A record too large to read, as far as the chunker followed it. */

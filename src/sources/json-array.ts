@@ -14,7 +14,8 @@
  * element holding invalid UTF-8 is logged as a BP_ENCODING one. The problems reject those elements.
  */
 import { isUtf8 } from 'node:buffer';
-import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { BatchpipeError, type ErrorCode, ErrorCodes } from '../errors.js';
+import type { RecordProblem } from '../types.js';
 import { type Chunk, type ChunkerOptions, recordChunks } from './chunker.js';
 import { guessEncoding, invalidInputMessage, UTF8 } from './encoding.js';
 import { invalidUtf8Offsets, wholeCharactersEnd } from './utf8.js';
@@ -23,7 +24,7 @@ import { invalidUtf8Offsets, wholeCharactersEnd } from './utf8.js';
 export class ElementLog {
   private lines: number[] = [];
   private offsets: number[] = [];
-  private problems = new Map<number, { code: string; message: string }>();
+  private problems = new Map<number, RecordProblem>();
   /** Index of the first element still held. */
   private base = 0;
 
@@ -37,7 +38,7 @@ export class ElementLog {
     this.offsets.push(offset);
   }
 
-  problem(index: number, code: string, message: string): void {
+  problem(index: number, code: ErrorCode, message: string): void {
     if (!this.problems.has(index)) this.problems.set(index, { code, message });
   }
 
@@ -49,7 +50,7 @@ export class ElementLog {
     return this.offsets[index - this.base]!;
   }
 
-  problemOf(index: number): { code: string; message: string } | undefined {
+  problemOf(index: number): RecordProblem | undefined {
     return this.problems.get(index);
   }
 

@@ -1,8 +1,9 @@
 import { parse } from 'csv-parse/sync';
-import { BatchpipeError, ErrorCodes } from '../errors.js';
-import type { SourceRecord } from '../types.js';
+import { BatchpipeError, type ErrorCode, ErrorCodes } from '../errors.js';
+import { LineCursor } from '../internal/lines.js';
+import { parseJsonLossless } from '../internal/lossless-json.js';
+import type { RecordProblem, SourceRecord } from '../types.js';
 import type { Chunk } from './chunker.js';
-import { parseJsonLossless } from './lossless-json.js';
 import { simpleCsvValues } from './simple-csv.js';
 
 /**
@@ -17,9 +18,9 @@ export interface ChunkRecords<V> {
 }
 
 /** A line the parser could not turn into a record (JSONL: invalid JSON or not an object). */
-export class ParseProblem {
+export class ParseProblem implements RecordProblem {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     readonly message: string,
   ) {}
 }
@@ -202,19 +203,15 @@ export function parseJsonlChunk(
   const lines: number[] = [];
   const starts: number[] = [];
   const ends: number[] = [];
-  let line = firstLine;
-  for (let pos = 0; pos < bytes.length; line++) {
-    let nl = bytes.indexOf(NEWLINE, pos);
-    if (nl === -1) nl = bytes.length;
-    const end = nl > pos && bytes[nl - 1] === CR ? nl - 1 : nl;
-    const text = bytes.toString('utf8', pos, end);
+  const cursor = new LineCursor(bytes, firstLine);
+  while (cursor.advance()) {
+    const text = cursor.text();
     if (text.trim() !== '') {
-      lines.push(known ? known[values.length]! : line);
+      lines.push(known ? known[values.length]! : cursor.line);
       values.push(parseJsonLine(text));
-      starts.push(pos);
-      ends.push(end);
+      starts.push(cursor.start);
+      ends.push(cursor.end);
     }
-    pos = nl + 1;
   }
   return {
     values,

@@ -2,7 +2,6 @@ import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { ENDPOINTS, type Endpoint, type SourceRecord } from '../types.js';
 import {
   type CompiledTemplate,
-  compileBodyTemplate,
   compileTemplate,
   type FieldResolver,
   objectFieldResolver,
@@ -40,12 +39,24 @@ export function derivedCustomId(seq: number): string {
   return `req-${seq}`;
 }
 
-/** Compiles the options once into a function from record to request. */
+/**
+ * Compiles the options once into a function from record to request: the object view of
+ * {@link compileTailEncoder}'s text (the one compiler), parsed back, so both are the same request.
+ */
 export function compileRequestBuilder(
   options: RequestTemplateOptions,
   resolve: FieldResolver = objectFieldResolver,
 ): RequestBuilder {
-  const endpoint = options.endpoint ?? '/v1/chat/completions';
+  const encodeTail = compileTailEncoder(options, resolve);
+  return function buildRequest(record) {
+    const { customId, tail } = encodeTail(record);
+    const { url, body } = JSON.parse(`{${tail}`) as { url: Endpoint; body: Record<string, unknown> };
+    return { customId, url, body };
+  };
+}
+
+/** Refuses options no request can be built from, before anything is compiled. */
+function checkOptions(options: RequestTemplateOptions, endpoint: string): asserts endpoint is Endpoint {
   if (!(ENDPOINTS as readonly string[]).includes(endpoint)) {
     throw new BatchpipeError(
       ErrorCodes.USAGE,
@@ -70,13 +81,6 @@ export function compileRequestBuilder(
       `--system applies to chat completions and responses, not ${endpoint}`,
     );
   }
-  const bodyTemplate = compileBodyTemplate(bodyTemplateOf(options, endpoint), resolve);
-  const id = idTemplateOf(options, resolve);
-
-  return function buildRequest(record) {
-    const body = bodyTemplate.render(record) as Record<string, unknown>;
-    return { customId: id?.render(record), url: endpoint, body };
-  };
 }
 
 /** The whole body as one template: the model first, then the `--body` fields, then prompt and system placed. */
@@ -104,16 +108,16 @@ export interface EncodedTail {
 }
 
 /**
- * Compiles the same request as `compileRequestBuilder` straight to JSON text: constant parts are
- * encoded once, and each record only renders its placeholders and escapes them as JSON strings. The
- * text equals `JSON.stringify` of the built request, without building and walking an object per row.
+ * The request compiler: compiles the options straight to JSON text. Constant parts are encoded once,
+ * and each record only renders its placeholders (values go in as data, JSON-escaped strings, never
+ * spliced into the JSON) without building and walking an object per row.
  */
 export function compileTailEncoder(
   options: RequestTemplateOptions,
   resolve: FieldResolver = objectFieldResolver,
 ): (record: SourceRecord | readonly string[]) => EncodedTail {
   const endpoint = options.endpoint ?? '/v1/chat/completions';
-  compileRequestBuilder(options, resolve); // the same checks
+  checkOptions(options, endpoint);
   const body = bodyTemplateOf(options, endpoint);
   const parts = compileJsonText({ method: 'POST', url: endpoint, body }, resolve);
   const first = parts[0];

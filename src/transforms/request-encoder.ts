@@ -1,7 +1,6 @@
 import { ErrorCodes } from '../errors.js';
-import type { SourceRecord } from '../types.js';
+import type { RecordProblem, SourceRecord } from '../types.js';
 import {
-  compileRequestBuilder,
   compileTailEncoder,
   derivedCustomId,
   type EncodedTail,
@@ -23,7 +22,7 @@ export type EncodeOutcome =
       tailBytes: number;
       tokens: number;
     }
-  | { ok: false; code: string; message: string; field?: string | undefined };
+  | ({ ok: false } & RecordProblem);
 
 /** Id placeholder used only to validate a request whose id will be derived from its seq. */
 export const PENDING_ID = derivedCustomId(0);
@@ -43,16 +42,12 @@ export function createRequestEncoder(
   validate?: LineValidator,
 ): (record: SourceRecord | readonly string[]) => EncodeOutcome {
   const encodeTail = compileTailEncoder(options, resolve);
-  const build = compileRequestBuilder(options, resolve);
   return function encodeRecord(record) {
     let encoded: EncodedTail;
     try {
       encoded = encodeTail(record);
-      const issue = validate?.({
-        custom_id: encoded.customId ?? PENDING_ID,
-        method: 'POST',
-        ...build(record),
-      });
+      // The request checked is the line as it will be written, read back: rendered once.
+      const issue = validate?.(JSON.parse(joinRequestLine(encoded.customId ?? PENDING_ID, encoded.tail)));
       if (issue) {
         return {
           ok: false,

@@ -2,8 +2,10 @@
  * The rules that span the lines of one Batch API input file: unique `custom_id`, one `url`, one model, and
  * the API's per-file limits. A small stateful checker fed line by line, so a file is never held in memory.
  */
+
+import { type IssueCode, IssueCodes } from '../errors.js';
 import type { Endpoint } from '../types.js';
-import { type IssueCode, IssueCodes, issue, type ValidationIssue } from './issues.js';
+import { issue, type ValidationIssue } from './issues.js';
 import { embeddingInputCount, modelOf } from './request-schema.js';
 
 /** The API's defaults: 50,000 requests and 200 MB per file, 50,000 embedding inputs per batch. */

@@ -8,17 +8,11 @@
  * Every schema is built once, at module load: the pipeline validates millions of lines.
  */
 import { z } from 'zod';
+import { type IssueCode, IssueCodes } from '../errors.js';
 import { ENDPOINTS, type Endpoint } from '../types.js';
-import {
-  describeValue,
-  type IssueCode,
-  IssueCodes,
-  issue,
-  jsonType,
-  type ValidationIssue,
-} from './issues.js';
+import { describeValue, issue, jsonType, type ValidationIssue } from './issues.js';
 
-export { formatIssue, type IssueCode, IssueCodes, type ValidationIssue } from './issues.js';
+export { formatIssue, type ValidationIssue } from './issues.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Shared pieces

@@ -5,10 +5,10 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { createReadStream } from 'node:fs';
-import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { BatchpipeError, ErrorCodes, IssueCodes } from '../errors.js';
+import { LineSplitter, type RawLine } from '../internal/lines.js';
 import { FileRules, type FileRulesOptions } from './file-rules.js';
-import { IssueCodes, type LineIssue, type ValidationIssue } from './issues.js';
-import { LineSplitter, type RawLine } from './line-splitter.js';
+import type { LineIssue, ValidationIssue } from './issues.js';
 import { checkRequestLine } from './request-schema.js';
 
 /** One problem in one file, the form the CLI prints as `file:line: code message`. */

@@ -1,6 +1,7 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
+import { readLines } from '../engine/jsonl-lines.js';
 import { invalidRequest, noSuchObject } from '../http/api-error.js';
 import { receiveUpload } from '../http/multipart-upload.js';
 import { sendJson } from '../http/respond.js';
@@ -104,11 +105,7 @@ export const deleteFile: Handler = withServerDate(async (ctx, _req, res, [fileId
 /** The byte length of a file's first half of lines (rounded down), ending just after a newline. */
 export async function halfLinesBoundary(filePath: string): Promise<number> {
   const ends: number[] = [];
-  let offset = 0;
-  for await (const chunk of createReadStream(filePath) as AsyncIterable<Buffer>) {
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) ends.push(offset + i + 1);
-    offset += chunk.length;
-  }
+  for await (const line of readLines(filePath)) if (line.terminated) ends.push(line.end);
   const keep = Math.floor(ends.length / 2);
   return keep === 0 ? 0 : (ends[keep - 1] as number);
 }

@@ -5,8 +5,7 @@
  * (src/server/dialects/) supply them, so the engine imports none of them.
  */
 import type { NewFile, StoredBatch } from '../store/server-store.js';
-import type { BatchError, Dialect } from '../types.js';
-import type { FinalStatus } from './finalize-batch.js';
+import type { BatchError, Dialect, FinalStatus } from '../types.js';
 import { DEFAULT_INPUT_LIMITS, type InputLimits, type ModelRule } from './validate-input.js';
 
 /** The paths of an ending batch's output and error files (null: no such file, nothing went there). */

@@ -2,13 +2,11 @@ import { existsSync } from 'node:fs';
 import { rename, rm, stat, unlink } from 'node:fs/promises';
 import type { DataDir } from '../store/data-dir.js';
 import type { NewFile, ServerStore, StoredBatch } from '../store/server-store.js';
-import type { BatchStatus, FileObject } from '../types.js';
+import type { FileObject, FinalStatus } from '../types.js';
 import type { DialectLifecycle } from './dialect-lifecycle.js';
 import type { ResultJournal } from './result-journal.js';
 
 const DEFAULT_OUTPUT_TTL_SECONDS = 30 * 24 * 3600;
-
-export type FinalStatus = Extract<BatchStatus, 'completed' | 'expired' | 'cancelled'>;
 
 /**
  * Ends a batch: closes its journal, turns the non-empty journal files into `batch_output` files under the

@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { LineSplitter } from '../../internal/lines.js';
 
 /** One line of a text file: 1-based line number and its text without the line break. */
 export interface TextLine {
@@ -11,35 +12,30 @@ export interface TextLine {
 }
 
 /**
- * Streams a file's lines without holding the file: only the current chunk and one partial line are in
- * memory. Splits on `\n` (a `\r` before it is dropped); a last line without a newline is still yielded.
+ * Streams a file's lines without holding the file: only the current read and one partial line are
+ * in memory (the lines of a read are decoded together). Splits as src/internal/lines.ts does.
  */
 export async function* readLines(filePath: string): AsyncGenerator<TextLine> {
-  let lineNo = 0;
   let offset = 0;
-  let pending: Buffer[] = [];
+  let lines: TextLine[] = [];
+  const splitter = new LineSplitter((line) => {
+    offset += line.size;
+    const text = line.bytes.toString('utf8');
+    lines.push({ lineNo: line.number, text, end: offset, terminated: line.terminated });
+  });
+  const taken = () => {
+    const out = lines;
+    lines = [];
+    return out;
+  };
   for await (const chunk of createReadStream(filePath, {
     highWaterMark: 256 * 1024,
   }) as AsyncIterable<Buffer>) {
-    let start = 0;
-    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
-      const piece = chunk.subarray(start, nl);
-      const line = pending.length > 0 ? Buffer.concat([...pending, piece]) : piece;
-      pending = [];
-      yield { lineNo: ++lineNo, text: decodeLine(line), end: offset + nl + 1, terminated: true };
-      start = nl + 1;
-    }
-    if (start < chunk.length) pending.push(chunk.subarray(start));
-    offset += chunk.length;
+    splitter.push(chunk);
+    yield* taken();
   }
-  if (pending.length > 0) {
-    yield { lineNo: ++lineNo, text: decodeLine(Buffer.concat(pending)), end: offset, terminated: false };
-  }
-}
-
-function decodeLine(line: Buffer): string {
-  const end = line.length > 0 && line[line.length - 1] === 13 ? line.length - 1 : line.length;
-  return line.toString('utf8', 0, end);
+  splitter.end();
+  yield* taken();
 }
 
 /** True for a line that holds nothing but whitespace (skipped, but still counted for line numbers). */

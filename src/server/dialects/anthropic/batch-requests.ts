@@ -10,8 +10,8 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { BatchpipeError } from '../../../errors.js';
+import { LineSplitter } from '../../../internal/lines.js';
 import { jsonArrayLines } from '../../../sources/json-array.js';
-import { LineSplitter } from '../../../validate/line-splitter.js';
 import { ApiError, invalidRequest } from '../../http/api-error.js';
 import { isObject } from '../../util/is-object.js';
 

@@ -15,7 +15,7 @@ const CR = 0x0d;
  * What a cell may start with for a spreadsheet to run it as a formula: csv-stringify's
  * `escape_formulas` list (`=`, `+`, `-`, `@`, tab, CR and the fullwidth `＝＋－＠`). The one list
  * every output path derives its check from: {@link startsLikeFormula} for text, the byte check of
- * the fast path below, and the SQL expression of csv-sql-pages.ts. (csv-stringify leaves a `-` alone
+ * the fast path below, and the SQL expression of src/ledger/csv-pages.ts. (csv-stringify leaves a `-` alone
  * in a number or bigint field; every cell here is a string, so `-` always counts.)
  */
 export const FORMULA_LEADS: readonly string[] = [

@@ -1,3 +1,8 @@
+/**
+ * Errors as plain data, so a worker's error reaches the thread that waits for it as the same
+ * `BatchpipeError` (code, file, line, seq, field) or, for any other error, its message and stack.
+ * Owns only that shape; used by the worker pool (worker-pool.ts) on both sides.
+ */
 import { BatchpipeError, type ErrorCode } from '../errors.js';
 
 /** An error as plain data, to cross a thread boundary. */

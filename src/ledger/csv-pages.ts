@@ -1,7 +1,7 @@
 /**
  * CSV result pages built by SQLite itself: each row's stored record followed by its result cells
  * (`,result,result_status,result_error\n`), formatted in SQL the way `csvCell` formats them, as one
- * blob per page. This thread then only checks that each record is canonical CSV (what csv-parse →
+ * blob per page. The caller's thread then only checks that each record is canonical CSV (what csv-parse →
  * csv-stringify gives back); for a page where all are, the blob is the output as it is.
  *
  * Why: formatting 1,000,000 rows in JavaScript (unpacking each row, decoding its result, quoting
@@ -11,9 +11,14 @@
  * JavaScript would write) is left to the JavaScript formatter.
  */
 import type Database from 'better-sqlite3';
-import type { Ledger, RequestState } from '../ledger/ledger.js';
-import { FORMULA_LEADS, isCanonicalCsvRecord } from './csv-cells.js';
-import type { SeqRange } from './ledger-rows.js';
+import { FORMULA_LEADS, isCanonicalCsvRecord } from '../internal/csv-cells.js';
+import type { Ledger, RequestState } from './ledger.js';
+
+/** Requests with `after < seq <= last`: a span of seqs that any thread with the ledger can read. */
+export interface SeqRange {
+  after: number;
+  last: number;
+}
 
 /** A page as SQLite built it: records and result cells back to back, and where each row lies. */
 interface SqlCsvPage {
