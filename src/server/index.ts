@@ -6,6 +6,7 @@ import { createApiFaults } from './faults/api-faults.js';
 import { httpFaults } from './faults/http-faults.js';
 import { withLatency } from './faults/latency.js';
 import { withFailRate } from './faults/request-faults.js';
+import { stallHold } from './faults/stall.js';
 import { createApiServer } from './http/api-server.js';
 import { bearerAuth } from './http/auth.js';
 import { type LocalServerOptions, redactUrl, resolveOptions } from './options.js';
@@ -58,6 +59,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       failValidationLine: opts.failValidationLine,
       clock,
       log: opts.log,
+      holdIn: stallHold(opts.stall),
     });
     const ctx: ApiContext = {
       store,

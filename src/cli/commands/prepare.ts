@@ -149,6 +149,7 @@ export async function prepareFromCli(
     doing: `${describeInFlight(reporter.progress, 'provider')}${stdin ? ' (give it the same input on stdin)' : ''}`,
     resume: repeatCommand(cmd, userArgs(cmd)),
   }));
+  reporter.progress.phase = 'preparing';
   if (stdin && process.stdin.isTTY) reporter.log('reading records from stdin (Ctrl-D to end)');
   const options = prepareOptionsFromFlags(input, flags, ledger, reporter.onEvent);
   const summary = await prepare(options);

@@ -1,8 +1,10 @@
+import { setMaxListeners } from 'node:events';
 import { existsSync, mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Executor } from '../execution.js';
 import { injectedLineError } from '../faults/api-faults.js';
+import type { StallStatus } from '../faults/stall.js';
 import type { DataDir } from '../store/data-dir.js';
 import type { ServerStore } from '../store/server-store.js';
 import type { BatchError, BatchStatus } from '../types.js';
@@ -31,6 +33,8 @@ export interface BatchEngineOptions {
   /** The server's (possibly skewed) clock. */
   clock: ServerClock;
   log: (line: string) => void;
+  /** `--stall`: awaited as a batch enters a status (faults/stall.ts); resolves at once without one. */
+  holdIn?: ((status: StallStatus, signal: AbortSignal) => Promise<void>) | undefined;
 }
 
 /** Drives batches through their lifecycle in the background; the API only records intents. */
@@ -64,6 +68,7 @@ interface Run {
 /** Creates the engine that validates, runs, expires, cancels and finalizes batches. */
 export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
   const { store, dataDir, executor, seed, log, clock } = options;
+  const holdIn = options.holdIn ?? (async () => {});
   const limits = options.limits ?? DEFAULT_INPUT_LIMITS;
   const gate = createSemaphore(options.concurrency);
   const runs = new Map<string, Run>();
@@ -86,6 +91,8 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
       timer: undefined,
       done: Promise.resolve(),
     };
+    // Every request in flight listens to its batch's signal (up to --concurrency of them): not a leak.
+    setMaxListeners(0, run.controller.signal);
     runs.set(batchId, run);
     run.done = drive(batchId, run).finally(() => {
       clearTimeout(run.timer);
@@ -98,6 +105,7 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
     try {
       let status = store.getBatch(batchId)?.batch.status;
       if (status === 'validating') {
+        await holdIn('validating', run.controller.signal);
         const validated = validationQueue.then(() => validate(batchId, run));
         validationQueue = validated.catch(() => undefined);
         status = await validated;
@@ -168,6 +176,7 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
     let final: FinalStatus;
     if (batch.status === 'in_progress') {
       armExpiry(run, internals.deadlineMs);
+      await holdIn('in_progress', run.controller.signal);
       if (!run.reason) {
         await runRequests({
           batchId,
@@ -198,6 +207,11 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
       }
     } else {
       final = batch.status === 'cancelling' ? 'cancelled' : 'completed';
+    }
+    if (final === 'completed') await holdIn('finalizing', run.controller.signal);
+    if (run.reason === 'shutdown') {
+      await journal.close();
+      return;
     }
     const finished = await finalizeBatch(store, dataDir, batchId, journal, final, clock.nowSeconds());
     const counts = finished.batch.request_counts;
