@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { hasRunIdentity } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
@@ -97,7 +97,7 @@ export function registerSubmit(program: Command): void {
       program
         .command('submit')
         .description('upload staged request files and create batches, within the limits')
-        .requiredOption('--ledger <path>', "the run's ledger (required)"),
+        .requiredOption('--ledger <path>', "the run's ledger"),
     ),
   )
     .addHelpText(
@@ -124,7 +124,7 @@ export function registerCollect(program: Command): void {
         .description(
           'poll batches until every request is final, recording results and retrying what may succeed',
         )
-        .requiredOption('--ledger <path>', "the run's ledger (required)")
+        .requiredOption('--ledger <path>', "the run's ledger")
         .option('--once', 'poll one round and return'),
     ),
   )
@@ -159,7 +159,7 @@ export function registerStatus(program: Command): void {
   program
     .command('status')
     .description('counts per request state, batches with progress and stuck flags, tokens so far')
-    .requiredOption('--ledger <path>', "the run's ledger (required)")
+    .requiredOption('--ledger <path>', "the run's ledger")
     .option('--json', 'the stable JSON form on stdout')
     .option('-w, --watch', 'refresh in place until every request is final')
     .option(
@@ -168,11 +168,10 @@ export function registerStatus(program: Command): void {
       numberOption('--interval', { min: 0, aboveMin: true, max: 3600 }),
       2,
     )
-    .option(
-      '--stuck-after <status=duration>',
-      `flag a batch in this status for longer (repeatable; default ${describeThresholds(DEFAULT_STUCK_AFTER)})`,
-      parseStuckAfter,
-      DEFAULT_STUCK_AFTER,
+    .addOption(
+      new Option('--stuck-after <status=duration>', 'flag a batch in this status for longer (repeatable)')
+        .argParser(parseStuckAfter)
+        .default(DEFAULT_STUCK_AFTER, describeThresholds(DEFAULT_STUCK_AFTER)),
     )
     .addHelpText(
       'after',
@@ -207,7 +206,7 @@ export function registerCancel(program: Command): void {
       program
         .command('cancel')
         .description("cancel the run's unfinished batches, keeping what they finished")
-        .requiredOption('--ledger <path>', "the run's ledger (required)"),
+        .requiredOption('--ledger <path>', "the run's ledger"),
     ),
   )
     .addHelpText('after', examples(['batchpipe cancel --ledger runs/fb.db']))
@@ -239,7 +238,7 @@ export function registerRetry(program: Command): void {
     .description(
       'stage failed, expired or cancelled requests again (attempt + 1): the next run or submit sends them',
     )
-    .requiredOption('--ledger <path>', "the run's ledger (required)")
+    .requiredOption('--ledger <path>', "the run's ledger")
     .option(
       '--status <list>',
       'which final states to stage again: failed,expired,cancelled (default: all three)',

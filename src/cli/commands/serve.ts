@@ -8,6 +8,7 @@ import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_REQUEST_TIMEOUT_SECONDS,
 } from '../../server/options.js';
+import { examples } from '../help.js';
 import { numberOption } from '../options.js';
 
 interface ServeOptions {
@@ -164,6 +165,13 @@ export function registerServe(program: Command): void {
       )
         .argParser(durationOption('--request-timeout'))
         .default(DEFAULT_REQUEST_TIMEOUT_SECONDS, `${DEFAULT_REQUEST_TIMEOUT_SECONDS / 60}m`),
+    )
+    .addHelpText(
+      'after',
+      examples([
+        'batchpipe serve --port 8787 --data .batchpipe/server   # then: --base-url http://127.0.0.1:8787/v1',
+        'batchpipe serve --upstream http://127.0.0.1:8080/v1 --latency 200 --stall finalizing=60',
+      ]),
     )
     .action(async (options: ServeOptions) => {
       await serve(options);

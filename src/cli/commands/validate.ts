@@ -14,6 +14,7 @@ import {
   validateJsonl,
   validateJsonlFile,
 } from '../../validate/validate-files.js';
+import { examples } from '../help.js';
 import { formatBytes, plural } from '../human.js';
 import { intOption } from '../options.js';
 import { writeOutput } from '../output.js';
@@ -44,6 +45,13 @@ export function registerValidate(program: Command): void {
       'most embedding inputs per embeddings file',
       intOption('--max-embedding-inputs'),
       DEFAULT_MAX_EMBEDDING_INPUTS,
+    )
+    .addHelpText(
+      'after',
+      examples([
+        'batchpipe validate runs/fb.requests/*.jsonl',
+        'batchpipe validate my-requests.jsonl --max-lines 10000',
+      ]),
     )
     .action(async (files: string[], options: ValidateCommandOptions) => {
       process.exitCode = await writeOutput(undefined, (out) => validateCommand(files, options, out));
