@@ -119,7 +119,10 @@ test('a prepare stopped by a bad record: status says incomplete, results/submit/
   ]);
   // The duplicate went to --rejects: a finished run with a row that did not succeed, exit 3.
   assert.equal(finished.code, 3, finished.stderr);
-  assert.match(finished.stderr, /finished with 0 failed, 0 expired, 0 cancelled, 1 rejected of [\d,]+ \(exit 3\)/);
+  assert.match(
+    finished.stderr,
+    /finished with 0 failed, 0 expired, 0 cancelled, 1 rejected of [\d,]+ \(exit 3\)/,
+  );
   const expected = ids.map((id, i): [string, string] => [
     id,
     i + 1 === duplicateAt ? 'rejected' : 'succeeded',

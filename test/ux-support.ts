@@ -53,3 +53,46 @@ export function runInTerminal(
 
 /** Control characters other than newline (and tab): what a log file must never hold. */
 export const CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/;
+
+/**
+ * A stand-in for a local model server (llama.cpp, Ollama, vLLM all speak this): an OpenAI-compatible
+ * `POST /v1/chat/completions` on 127.0.0.1 that answers `echo: <last user message>`. `close()` it.
+ */
+export async function startEchoModel(): Promise<{
+  base: string;
+  prompts: string[];
+  close: () => Promise<void>;
+}> {
+  const { createServer } = await import('node:http');
+  const prompts: string[] = [];
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+      model: string;
+      messages: { role: string; content: string }[];
+    };
+    const prompt = body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '';
+    prompts.push(prompt);
+    res.writeHead(req.url === '/v1/chat/completions' ? 200 : 404, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify({
+        id: `chatcmpl-echo-${prompts.length}`,
+        object: 'chat.completion',
+        created: 1_700_000_000,
+        model: body.model,
+        choices: [
+          { index: 0, message: { role: 'assistant', content: `echo: ${prompt}` }, finish_reason: 'stop' },
+        ],
+        usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
+      }),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  return {
+    base: `http://127.0.0.1:${port}/v1`,
+    prompts,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

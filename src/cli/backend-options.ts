@@ -2,7 +2,7 @@ import { type Command, Option } from 'commander';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { BatchTables } from '../ledger/batches.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { type BackendName, openProvider } from '../providers/open-provider.js';
+import { type BackendName, noApiKeyError, openProvider } from '../providers/open-provider.js';
 import type { BatchProvider } from '../providers/port.js';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BATCHES, type SchedulerOptions } from '../scheduler/api.js';
 import { intOption, numberOption } from './options.js';
@@ -91,6 +91,9 @@ export function checkBackendFlags(flags: BackendFlags): void {
   if (flags.azureEndpoint !== undefined && flags.baseUrl !== undefined) {
     throw usage('--azure-endpoint and --base-url both name the API: give one');
   }
+  // Said before any work (a prepare of millions of rows), not when the first call needs the key.
+  const azure = flags.azureEndpoint !== undefined || flags.apiVersion !== undefined;
+  if (flags.backend === 'openai' && !azure && !process.env.OPENAI_API_KEY) throw noApiKeyError();
 }
 
 /** Where the batches of these flags run: the local backend's server lives in this process. */

@@ -60,12 +60,7 @@ export async function openProvider(options: OpenProviderOptions = {}): Promise<B
   }
   if (options.azure) return openAzureProvider(options, options.azure);
   const apiKey = options.apiKey ?? process.env.OPENAI_API_KEY;
-  if (!apiKey) {
-    throw new BatchpipeError(
-      ErrorCodes.USAGE_NO_KEY,
-      'no OpenAI API key: set OPENAI_API_KEY (for OpenAI or --base-url), or use --backend local to run on the built-in local Batch API server',
-    );
-  }
+  if (!apiKey) throw noApiKeyError();
   const baseURL = options.baseUrl ?? process.env.OPENAI_BASE_URL;
   return openAIProvider({
     client: new OpenAI({ apiKey, ...(baseURL ? { baseURL } : {}), maxRetries: SDK_RETRIES }),
@@ -101,4 +96,12 @@ function openAzureProvider(
     redact: (text) => text.split(apiKey).join('[redacted]'),
     ...(options.baseUrl === undefined ? {} : { pollIntervalMs: BASE_URL_POLL_MS }),
   });
+}
+
+/** `BP_NO_API_KEY`: what to set, or the backend that needs no key. */
+export function noApiKeyError(): BatchpipeError {
+  return new BatchpipeError(
+    ErrorCodes.USAGE_NO_KEY,
+    'no OpenAI API key: set OPENAI_API_KEY (for OpenAI or --base-url), or use --backend local to run on the built-in local Batch API server',
+  );
 }
