@@ -19,7 +19,7 @@ import { afterSubmit, userArgs } from '../follow-ups.js';
 import { examples } from '../help.js';
 import { plural } from '../human.js';
 import { onInterrupt } from '../interrupt.js';
-import { intOption, numberOption } from '../options.js';
+import { intOption, numberOption, storeOutputSchema } from '../options.js';
 import { describeInFlight } from '../progress/in-flight.js';
 import { addReportOptions, Reporter, type ReportFlags } from '../reporter.js';
 import { formatStatusTable, statusJson } from '../status-table.js';
@@ -125,7 +125,11 @@ export function registerCollect(program: Command): void {
           'poll batches until every request is final, recording results and retrying what may succeed',
         )
         .requiredOption('--ledger <path>', "the run's ledger")
-        .option('--once', 'poll one round and return'),
+        .option('--once', 'poll one round and return')
+        .option(
+          '--output-schema <file.json>',
+          'JSON Schema parsed results must match; a mismatch is retried (kept in the ledger)',
+        ),
     ),
   )
     .addHelpText(
@@ -135,8 +139,9 @@ export function registerCollect(program: Command): void {
         'batchpipe collect --ledger runs/fb.db --backend local --once',
       ]),
     )
-    .action(async (flags: WorkFlags & { once?: boolean }, cmd: Command) => {
+    .action(async (flags: WorkFlags & { once?: boolean; outputSchema?: string }, cmd: Command) => {
       await withRun('collect', flags, cmd, async (options, reporter) => {
+        if (flags.outputSchema !== undefined) await storeOutputSchema(options.ledger, flags.outputSchema);
         const { staged, submitted } = options.ledger.counts();
         let final = staged + submitted === 0;
         if (final) reporter.log('nothing to collect: every request is final');

@@ -20,6 +20,14 @@ const match = createRouter<Handler>([
   ['POST', '/v1/batches/:id/cancel', cancelBatch],
 ]);
 
+/**
+ * Azure OpenAI's paths for the same API, as the SDK's `AzureOpenAI` client sends them: the resource's
+ * `/openai/files…` (with `?api-version=`), or `/openai/v1/files…` for its v1 API. Served as `/v1/…`.
+ */
+function openAIPath(path: string): string {
+  return path.startsWith('/openai/') ? path.replace(/^\/openai(\/v1)?\//, '/v1/') : path;
+}
+
 export interface ApiServerOptions {
   /** Throws a 401 ApiError when the request is not authorised. */
   authorize: (req: IncomingMessage) => void;
@@ -46,7 +54,7 @@ export function createApiServer(ctx: ApiContext, options: ApiServerOptions): Ser
     const request = track(req, res, method, rawPath);
     try {
       options.authorize(req);
-      const { handler, params } = match(method, rawPath);
+      const { handler, params } = match(method, openAIPath(rawPath));
       if (handler !== createFile) {
         const fault = options.nextFault();
         if (fault) throw fault;

@@ -10,7 +10,9 @@ import { ApiError } from './api-error.js';
 export function bearerAuth(apiKey: string | undefined): (req: IncomingMessage) => void {
   const expected = apiKey === undefined ? undefined : Buffer.from(apiKey);
   return (req) => {
-    const header = req.headers.authorization ?? '';
+    // Azure OpenAI clients send the key as `api-key` instead.
+    const azureKey = req.headers['api-key'];
+    const header = req.headers.authorization ?? (typeof azureKey === 'string' ? `Bearer ${azureKey}` : '');
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) {
       throw new ApiError(
