@@ -65,7 +65,8 @@ export async function openProvider(options: OpenProviderOptions = {}): Promise<B
   return openAIProvider({
     client: new OpenAI({ apiKey, ...(baseURL ? { baseURL } : {}), maxRetries: SDK_RETRIES }),
     redact: (text) => text.split(apiKey).join('[redacted]'),
-    ...(options.baseUrl === undefined ? {} : { pollIntervalMs: BASE_URL_POLL_MS }),
+    // A base URL (flag or OPENAI_BASE_URL) names a compatible API or a local server, polled as often.
+    ...(baseURL ? { pollIntervalMs: BASE_URL_POLL_MS } : {}),
   });
 }
 
@@ -91,10 +92,15 @@ function openAzureProvider(
       endpoint: endpoint!,
       apiVersion: apiVersion!,
       apiKey,
+      // null: the endpoint names the API even where OPENAI_BASE_URL is set (for another provider).
+      baseURL: null,
       maxRetries: SDK_RETRIES,
     }),
     redact: (text) => text.split(apiKey).join('[redacted]'),
-    ...(options.baseUrl === undefined ? {} : { pollIntervalMs: BASE_URL_POLL_MS }),
+    // An endpoint on this machine (a `batchpipe serve` standing in for Azure) answers in seconds.
+    ...(/^https?:\/\/(127\.|localhost[:/]|\[::1\])/.test(endpoint!)
+      ? { pollIntervalMs: BASE_URL_POLL_MS }
+      : {}),
   });
 }
 
