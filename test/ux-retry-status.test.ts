@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import { runCli, spawnCli, spawnServe, tempDir } from './support.js';
 import { FEEDBACK_CSV } from './ux-support.js';
 
@@ -80,6 +81,15 @@ test('a run with failures and --max-attempts 1 exits 3 with the counts; retry th
     const done = await statusOf(ledger);
     assert.equal(done.requests.succeeded, 12);
     // The retried requests went in a retry file, on their second attempt.
+    const db = new Database(ledger, { readonly: true });
+    const attempts = db
+      .prepare('SELECT attempt, count(*) AS n FROM requests GROUP BY attempt ORDER BY attempt')
+      .all();
+    db.close();
+    assert.deepEqual(attempts, [
+      { attempt: 1, n: 12 - failed },
+      { attempt: 2, n: failed },
+    ]);
     assert.ok(
       done.batches.some((b: { attempt: number; file: string }) => b.attempt === 2 && /-a2-/.test(b.file)),
     );
@@ -119,7 +129,7 @@ test('run --max-attempts raised on a finished run retries what may succeed', asy
 });
 
 test('status --watch flags a batch the server holds in finalizing, and ends when every request is final', async () => {
-  const serve = await spawnServe(['--data', path.join(tempDir(), 'srv'), '--stall', 'finalizing=3']);
+  const serve = await spawnServe(['--data', path.join(tempDir(), 'srv'), '--stall', 'finalizing=4']);
   try {
     const ledger = path.join(tempDir(), 'fb.db');
     const submitted = await runCli(runArgs(ledger, serve.url, '--no-wait'), { env: ENV });
@@ -132,10 +142,11 @@ test('status --watch flags a batch the server holds in finalizing, and ends when
       '--interval',
       '0.2',
       '--stuck-after',
-      'finalizing=1s',
+      'finalizing=2s',
     ]);
+    // Polls at most a second apart: the time in finalizing is the ledger's, not the gap between polls.
     const run = await runCli(
-      ['collect', '--ledger', ledger, '--base-url', serve.url, '--poll-interval', '0.2'],
+      ['collect', '--ledger', ledger, '--base-url', serve.url, '--poll-interval', '0.1'],
       { env: ENV },
     );
     assert.equal(run.code, 0, run.stderr);
@@ -144,7 +155,7 @@ test('status --watch flags a batch the server holds in finalizing, and ends when
     // Piped, the table is written again at each change: finalizing, then flagged, then completed.
     assert.match(
       watched.stdout,
-      /^batch_\w+ +fb-\w+-a1-00001\.jsonl +1 +finalizing +12\/12 +\d+s +\d+s +STUCK: finalizing longer than 1s$/m,
+      /^batch_\w+ +fb-\w+-a1-00001\.jsonl +1 +finalizing +12\/12 +\d+s +\d+s +STUCK: finalizing longer than 2s$/m,
     );
     const tables = watched.stdout.split(/\n(?=run )/);
     assert.match(tables.at(-1)!, /requests: 12 total: 12 succeeded/);

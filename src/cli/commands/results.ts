@@ -5,7 +5,10 @@ import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { parseStatusList, type ResultStatus } from '../../results/ledger-rows.js';
 import { inputFormat } from '../../results/result-source.js';
 import { type WriteResultsOptions, writeResults } from '../../results/write-results.js';
+import { repeatCommand } from '../command-line.js';
+import { userArgs } from '../follow-ups.js';
 import { examples } from '../help.js';
+import { onInterrupt } from '../interrupt.js';
 import { writeOutput } from '../output.js';
 
 export interface ResultsFlags {
@@ -67,7 +70,11 @@ export function registerResults(program: Command): void {
         'batchpipe results --ledger runs/fb.db --status failed,expired --format jsonl | head',
       ]),
     )
-    .action(async (flags: ResultsFlags) => {
+    .action(async (flags: ResultsFlags, cmd: Command) => {
+      onInterrupt(() => ({
+        doing: 'while writing the results: the output is cut short, the ledger untouched',
+        resume: repeatCommand(cmd, userArgs(cmd)),
+      }));
       const ledger = Ledger.open(flags.ledger, { readonly: true });
       useSmallPageCache(ledger);
       try {
