@@ -66,7 +66,7 @@ test('SIGINT during collect says what was in flight and the command that goes on
     assert.ok(line, stopped.stderr);
     assert.match(
       line,
-      /while collecting: 3 batches open \(\d in_progress.*\) keep running at the provider; \d+ of 12 requests done/,
+      /while collecting: 3 batches open \(\d in_progress.*\), running on at the provider; \d+ of 12 requests done/,
     );
     const resume = /; to go on: (batchpipe .*)$/.exec(line)?.[1];
     assert.ok(resume, line);

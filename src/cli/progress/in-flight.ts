@@ -8,7 +8,7 @@ import type { RunProgress } from './run-progress.js';
 /** Where the batches run: at a provider (they go on without us), or in this process (they pause). */
 export type BatchHome = 'provider' | 'in-process';
 
-/** e.g. `while collecting: 2 batches open (1 in_progress, 1 finalizing) keep running at the provider; 340 of 1,000 requests done`. */
+/** e.g. `while collecting: 2 batches open (1 in_progress, 1 finalizing), running on at the provider; 340 of 1,000 requests done`. */
 export function describeInFlight(progress: RunProgress, home: BatchHome): string {
   progress.refreshCounts();
   const c = progress.counts;
@@ -31,9 +31,9 @@ export function describeInFlight(progress: RunProgress, home: BatchHome): string
         .join(', ');
       const fate =
         home === 'provider'
-          ? 'keep running at the provider'
-          : 'pause with the built-in server and go on when it starts again';
-      return `while collecting: ${plural(n, 'batch', 'batches')} open (${statuses}) ${fate}${done}`;
+          ? 'running on at the provider'
+          : 'paused with the built-in server until it starts again';
+      return `while collecting: ${plural(n, 'batch', 'batches')} open (${statuses}), ${fate}${done}`;
     }
   }
 }
