@@ -36,7 +36,7 @@ async function statusOf(ledger: string) {
 test('a run with failures and --max-attempts 1 exits 3 with the counts; retry then run brings them to succeeded', async () => {
   const data = path.join(tempDir(), 'srv');
   const ledger = path.join(tempDir(), 'fb.db');
-  let serve = await spawnServe(['--data', data, '--fail-rate', '0.4']);
+  let serve = await spawnServe(['--data', data, '--fail-rate', '0.5']);
   let failed: number;
   try {
     const first = await runCli(runArgs(ledger, serve.url, '--max-attempts', '1', '--format', 'jsonl'), {
@@ -103,7 +103,7 @@ test('a run with failures and --max-attempts 1 exits 3 with the counts; retry th
 test('run --max-attempts raised on a finished run retries what may succeed', async () => {
   const data = path.join(tempDir(), 'srv');
   const ledger = path.join(tempDir(), 'fb.db');
-  let serve = await spawnServe(['--data', data, '--fail-rate', '0.4']);
+  let serve = await spawnServe(['--data', data, '--fail-rate', '0.5']);
   try {
     const first = await runCli(runArgs(ledger, serve.url, '--max-attempts', '1'), { env: ENV });
     assert.equal(first.code, 3, first.stderr);
