@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { progressFrame } from '../src/cli/progress/progress-frame.js';
+import { RunProgress } from '../src/cli/progress/run-progress.js';
 import { Reporter, type ReportMode, reportMode } from '../src/cli/reporter.js';
+import { DEFAULT_STUCK_AFTER } from '../src/cli/stuck.js';
 import type { BatchpipeEvent } from '../src/events.js';
 import { runCli, spawnServe, tempDir } from './support.js';
 import { CONTROL, FEEDBACK_CSV, runInTerminal, terminalEnv } from './ux-support.js';
@@ -161,4 +164,79 @@ test('plain lines: state changes as they come, a progress line at most once a mi
   // The batch ends: its line says so once (from batch.ended), never as a polled status.
   reporter.onEvent(polled(10, 'completed'));
   assert.ok(!written.some((l) => /b1 completed \(10\/10/.test(l)));
+});
+
+test('the frame: prepare by bytes of the file (records for stdin), then the overall bar and a line per open batch', () => {
+  let now = 0;
+  const progress = new RunProgress(() => now);
+  progress.apply({
+    type: 'prepare.progress',
+    bytesRead: 0,
+    totalBytes: 2 * 1024 * 1024,
+    records: 0,
+    staged: 0,
+    rejected: 0,
+  });
+  now = 2000;
+  progress.apply({
+    type: 'prepare.progress',
+    bytesRead: 1024 * 1024,
+    totalBytes: 2 * 1024 * 1024,
+    records: 5000,
+    staged: 4990,
+    rejected: 10,
+  });
+  const size = { columns: 120, rows: 30 };
+  assert.deepEqual(progressFrame(progress, now, size, DEFAULT_STUCK_AFTER), [
+    'preparing [##########----------] 50% 1.0 MB of 2.0 MB · 5,000 records · 10 rejected · 2,500 rows/s',
+  ]);
+  const stdin = new RunProgress(() => now);
+  stdin.apply({
+    type: 'prepare.progress',
+    bytesRead: 10,
+    totalBytes: undefined,
+    records: 7,
+    staged: 7,
+    rejected: 0,
+  });
+  assert.match(progressFrame(stdin, now, size, DEFAULT_STUCK_AFTER)[0]!, /^preparing 7 records · /);
+
+  const counts = {
+    total: 10,
+    staged: 0,
+    submitted: 10,
+    succeeded: 0,
+    failed: 0,
+    expired: 0,
+    cancelled: 0,
+    rejected: 0,
+  };
+  progress.countRequests = () => counts;
+  progress.refreshCounts();
+  progress.apply({ type: 'file.uploaded', file: 'f1', remoteFileId: 'file-1', requests: 10, bytes: 2048 });
+  progress.apply({
+    type: 'batch.created',
+    batchId: 'b1',
+    provider: 'openai',
+    file: 'f1',
+    requests: 10,
+    tokens: 99,
+    model: 'm',
+    queuedTokens: 99,
+    recovered: false,
+  });
+  progress.apply({
+    type: 'batch.polled',
+    batchId: 'b1',
+    file: 'f1',
+    status: 'finalizing',
+    rawStatus: 'finalizing',
+    counts: { total: 10, completed: 8, failed: 2 },
+  });
+  now += 31 * 60_000;
+  assert.deepEqual(progressFrame(progress, now, size, DEFAULT_STUCK_AFTER), [
+    'uploaded 1 file (2.0 KB)',
+    'requests [####################] 10 of 10 final · 0 succeeded · 2 failed',
+    '  b1  finalizing  10/10 (2 failed)  31m00s  STUCK? finalizing for 31m00s',
+  ]);
 });

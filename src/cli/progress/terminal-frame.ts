@@ -3,8 +3,8 @@
  * it drew last and draws the new ones, wrap-aware; hides the cursor meanwhile and shows it again
  * whenever the process ends). Everything else writes plain text; this is only used on a TTY.
  */
-// TODO(lead): switch to the package name once `log-update@6.1.0` is a dependency.
-import { createLogUpdate } from '/tmp/uxdeps/node_modules/log-update/index.js';
+
+import { createLogUpdate } from 'log-update';
 
 export interface TerminalFrame {
   /** Replaces the frame with these lines. */
