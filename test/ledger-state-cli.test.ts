@@ -87,7 +87,7 @@ test('a prepare stopped by a bad record: status says incomplete, results/submit/
   assert.equal(status.prepare.read, status.requests.total);
   assert.ok(status.requests.total > 0 && status.requests.total < duplicateAt, `${status.requests.total}`);
   const text = await runCli(['status', '--ledger', ledger]);
-  assert.match(text.stdout, new RegExp(`^prepare: incomplete, read ${status.prepare.read} records`));
+  assert.match(text.stdout, new RegExp(`^prepare: incomplete, read ${status.prepare.read} records`, 'm'));
 
   const results = await runCli(['results', '--ledger', ledger]);
   assert.equal(results.code, 1);
@@ -117,7 +117,12 @@ test('a prepare stopped by a bad record: status says incomplete, results/submit/
     '--rejects',
     path.join(dir, 'rejects.jsonl'),
   ]);
-  assert.equal(finished.code, 0, finished.stderr);
+  // The duplicate went to --rejects: a finished run with a row that did not succeed, exit 3.
+  assert.equal(finished.code, 3, finished.stderr);
+  assert.match(
+    finished.stderr,
+    /finished with 0 failed, 0 expired, 0 cancelled, 1 rejected of [\d,]+ \(exit 3\)/,
+  );
   const expected = ids.map((id, i): [string, string] => [
     id,
     i + 1 === duplicateAt ? 'rejected' : 'succeeded',

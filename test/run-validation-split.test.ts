@@ -16,7 +16,8 @@ test('a batch failing validation on one line fails that request alone; the other
       stdin: csvRecords(20),
       env: { OPENAI_API_KEY: 'local' },
     });
-    assert.equal(run.code, 0, run.stderr);
+    // The refused requests fail: the run finishes with failed rows, exit 3.
+    assert.equal(run.code, 3, run.stderr);
 
     // What the server refused, from its own record: the request at the named line of each failed input.
     const audit = await auditServer(serve.url, data);

@@ -289,7 +289,8 @@ test('a ledger composed as the README shows: `run --ledger` (local backend), the
   assert.deepEqual(JSON.parse(status.stdout).prepare, { state: 'complete', read: rows.length });
 
   const run = await runCli(['run', '--ledger', ledgerPath, '--backend', 'local', '--poll-interval', '0.05']);
-  assert.equal(run.code, 0, run.stderr);
+  // One record was rejected: the run finishes with a row that did not succeed, exit 3.
+  assert.equal(run.code, 3, run.stderr);
   const out = parse(run.stdout, { columns: true }) as Record<string, string>[];
   assert.deepEqual(
     out.map(({ result, result_status, result_error, ...input }) => input),
@@ -388,7 +389,8 @@ test('a JSONL ledger composed as the README shows: `submit` + `collect` + `resul
     const submit = await runCli(['submit', ...api], { env });
     assert.equal(submit.code, 0, submit.stderr);
     const collect = await runCli(['collect', ...api, '--poll-interval', '0.05'], { env });
-    assert.equal(collect.code, 0, collect.stderr);
+    // The rejected record: a finished run with a row that did not succeed, exit 3.
+    assert.equal(collect.code, 3, collect.stderr);
   } finally {
     await serve.stop();
   }

@@ -1,16 +1,22 @@
 import { type Command, Option } from 'commander';
+import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { BatchTables } from '../ledger/batches.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { type BackendName, openProvider } from '../providers/open-provider.js';
+import { type BackendName, noApiKeyError, openProvider } from '../providers/open-provider.js';
 import type { BatchProvider } from '../providers/port.js';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BATCHES, type SchedulerOptions } from '../scheduler/api.js';
 import { intOption, numberOption } from './options.js';
-import { stderrRenderer } from './render-events.js';
+import type { BatchHome } from './progress/in-flight.js';
+import type { Reporter } from './reporter.js';
 
 /** Flags every command that talks to a Batch API shares. */
 export interface BackendFlags {
   ledger: string;
   backend: BackendName;
   baseUrl?: string;
+  upstream?: string;
+  azureEndpoint?: string;
+  apiVersion?: string;
   maxBatches: number;
   maxEnqueuedTokens?: number;
   maxAttempts: number;
@@ -22,14 +28,26 @@ export function addBackendOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--backend <name>',
-        'openai (OPENAI_API_KEY, OPENAI_BASE_URL) or local (built-in server beside the ledger)',
+        'openai (OPENAI_API_KEY, OPENAI_BASE_URL) or local (built-in server beside the ledger, synthetic answers)',
       )
         .choices(['openai', 'local'])
         .default('openai'),
     )
     .option(
       '--base-url <url>',
-      'any OpenAI-compatible Batch API, e.g. a `batchpipe serve` (default: OPENAI_BASE_URL)',
+      'any OpenAI-compatible Batch API, e.g. Groq or a `batchpipe serve` (default: OPENAI_BASE_URL)',
+    )
+    .option(
+      '--upstream <url>',
+      'with --backend local: the built-in server answers from this OpenAI-compatible chat server (llama.cpp, Ollama, vLLM)',
+    )
+    .option(
+      '--azure-endpoint <url>',
+      'Azure OpenAI resource, e.g. https://NAME.openai.azure.com (default: AZURE_OPENAI_ENDPOINT; key: AZURE_OPENAI_API_KEY)',
+    )
+    .option(
+      '--api-version <version>',
+      'Azure OpenAI api-version, e.g. 2025-03-01-preview (default: OPENAI_API_VERSION)',
     )
     .option(
       '--max-batches <n>',
@@ -55,25 +73,76 @@ export function addBackendOptions(cmd: Command): Command {
     );
 }
 
-export function openProviderFromFlags(flags: BackendFlags): Promise<BatchProvider> {
-  return openProvider({
+/** Flags that cannot go together: a usage error naming both, before anything is opened. */
+export function checkBackendFlags(flags: BackendFlags): void {
+  const usage = (message: string) => new BatchpipeError(ErrorCodes.USAGE, message);
+  if (flags.backend === 'local') {
+    if (flags.baseUrl !== undefined) {
+      throw usage(
+        '--backend local starts the built-in server itself: drop --base-url, or drop --backend local to use the Batch API at --base-url',
+      );
+    }
+    if (flags.azureEndpoint !== undefined) throw usage('--azure-endpoint is not for --backend local');
+  } else if (flags.upstream !== undefined) {
+    throw usage(
+      '--upstream is for --backend local (the built-in server forwards to it); for a `batchpipe serve` of your own, start it with `batchpipe serve --upstream URL`',
+    );
+  }
+  if (flags.azureEndpoint !== undefined && flags.baseUrl !== undefined) {
+    throw usage('--azure-endpoint and --base-url both name the API: give one');
+  }
+  // Said before any work (a prepare of millions of rows), not when the first call needs the key.
+  const azure = flags.azureEndpoint !== undefined || flags.apiVersion !== undefined;
+  if (flags.backend === 'openai' && !azure && !process.env.OPENAI_API_KEY) throw noApiKeyError();
+}
+
+/** Where the batches of these flags run: the local backend's server lives in this process. */
+export function batchHome(flags: BackendFlags): BatchHome {
+  return flags.backend === 'local' ? 'in-process' : 'provider';
+}
+
+export async function openProviderFromFlags(flags: BackendFlags, reporter: Reporter): Promise<BatchProvider> {
+  checkBackendFlags(flags);
+  const provider = await openProvider({
     backend: flags.backend,
     ledgerPath: flags.ledger,
     baseUrl: flags.baseUrl,
-    log: (line) => process.stderr.write(`batchpipe: ${line}\n`),
+    upstream: flags.upstream,
+    azure:
+      flags.azureEndpoint !== undefined || flags.apiVersion !== undefined
+        ? { endpoint: flags.azureEndpoint, apiVersion: flags.apiVersion }
+        : undefined,
+    log: (line) => reporter.log(line),
   });
+  reporter.setRedact((line) => provider.redact(line));
+  return provider;
 }
 
-/** The scheduler's options from the flags; its events render as the CLI's log lines on stderr. */
+/**
+ * The scheduler's options from the flags; its events go to the reporter, which is shown the
+ * ledger's counts and the batches already open.
+ */
 export function schedulerOptionsFromFlags(
   flags: BackendFlags,
   ledger: Ledger,
   provider: BatchProvider,
+  reporter: Reporter,
 ): SchedulerOptions {
+  reporter.countFrom(() => ledger.counts());
+  const tables = BatchTables.of(ledger);
+  reporter.progress.seed(
+    tables.openBatches().map((b) => ({
+      id: b.remote_id!,
+      file: tables.file(b.file_id).name,
+      status: b.status ?? 'validating',
+      counts: b.request_counts ? JSON.parse(b.request_counts) : null,
+      seenAt: b.create_started_at * 1000,
+    })),
+  );
   return {
     ledger,
     provider,
-    onEvent: stderrRenderer((line) => provider.redact(line)),
+    onEvent: reporter.onEvent,
     maxBatches: flags.maxBatches,
     maxEnqueuedTokens: flags.maxEnqueuedTokens,
     maxAttempts: flags.maxAttempts,

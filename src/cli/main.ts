@@ -1,27 +1,44 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { BatchpipeError, ErrorCodes, ioError } from '../errors.js';
-import { commandsFor } from './commands/index.js';
+import { commandsFor, isCommand } from './commands/index.js';
+import { ExitCodes } from './exit-codes.js';
+import { rememberArgv } from './follow-ups.js';
+import { configureHelp } from './help.js';
+import { handleSignals } from './interrupt.js';
+import { activeReporter } from './reporter.js';
 
 /**
- * Runs the CLI and resolves to the process exit code: 0 success, 1 a handled error, 2 a usage error.
+ * Runs the CLI and resolves to the process exit code (src/cli/exit-codes.ts): 0 success, 1 a
+ * handled error, 2 a usage error, 3 a finished run with rows that did not succeed, 130/143 a signal.
  * Data goes to stdout; progress, summaries and errors to stderr.
  */
 export async function main(argv: string[]): Promise<number> {
   const stdout = watchStdout();
-  const program = new Command('batchpipe')
-    .description('Move bulk LLM work onto the OpenAI Batch API.')
+  rememberArgv(argv);
+  // `serve` stops its server on a signal itself; every other command says what to type to go on.
+  if (argv[0] !== 'serve') handleSignals();
+  const program = configureHelp(new Command('batchpipe'))
+    .description('Move bulk LLM work onto the OpenAI Batch API (and compatible ones).')
     .version(packageVersion(), '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   let failure: { error: unknown } | undefined;
   try {
+    if (argv[0] === 'help' && argv[1] !== undefined && !isCommand(argv[1])) {
+      // commander would print the program's help for a command it does not know.
+      throw new BatchpipeError(
+        ErrorCodes.USAGE,
+        `unknown command '${argv[1]}' (batchpipe --help lists them)`,
+      );
+    }
     for (const register of await commandsFor(argv)) register(program);
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     failure = { error: err };
   }
+  activeReporter()?.close();
   // Data that never reached stdout (a full disk) fails the command, whatever else happened.
   const lost = await stdout.settle();
   if (lost !== undefined) return reportError(ioError('write', 'stdout', lost));
@@ -38,15 +55,17 @@ function packageVersion(): string {
 function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
     // --help and --version also arrive here, with exit code 0.
-    return err.exitCode === 0 ? 0 : 2;
+    return err.exitCode === 0 ? ExitCodes.OK : ExitCodes.USAGE;
   }
+  const reporter = activeReporter();
+  const say = (text: string, code?: string) =>
+    reporter ? reporter.error(text, code) : process.stderr.write(`batchpipe: ${text}\n`);
   if (err instanceof BatchpipeError) {
-    process.stderr.write(`batchpipe: ${err.format()}\n`);
-    return err.code === ErrorCodes.USAGE ? 2 : 1;
+    say(err.format(), err.code);
+    return err.code === ErrorCodes.USAGE ? ExitCodes.USAGE : ExitCodes.ERROR;
   }
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`batchpipe: ${message}\n`);
-  return 1;
+  say(err instanceof Error ? err.message : String(err));
+  return ExitCodes.ERROR;
 }
 
 /**

@@ -1,9 +1,10 @@
 /**
- * The CLI's log lines, rendered from the events prepare, the scheduler and the collector emit.
- * Events that had no line before (progress, polls, files written) render as nothing, so the
- * output stays what it was; a progress bar would start here.
+ * The CLI's log line of each event that is a state change worth a line of its own (uploaded, created,
+ * ended, retried, waiting): what the reporter (reporter.ts) prints in plain mode, and above the
+ * progress frame on a terminal. Progress events (prepare chunks, polls, files written) render as
+ * nothing here; the reporter draws them.
  */
-import type { BatchpipeEvent, EventListener } from '../events.js';
+import type { BatchpipeEvent } from '../events.js';
 
 /** The line an event shows as (without the `batchpipe: ` prefix), or undefined for none. */
 export function renderEvent(event: BatchpipeEvent): string | undefined {
@@ -31,14 +32,6 @@ export function renderEvent(event: BatchpipeEvent): string | undefined {
     default:
       return undefined;
   }
-}
-
-/** Writes each event's line to stderr, with secrets removed by `redact`. */
-export function stderrRenderer(redact: (text: string) => string): EventListener {
-  return (event) => {
-    const line = renderEvent(event);
-    if (line !== undefined) process.stderr.write(`batchpipe: ${redact(line)}\n`);
-  };
 }
 
 function endedDetail(event: Extract<BatchpipeEvent, { type: 'batch.ended' }>): string {

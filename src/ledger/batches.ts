@@ -42,6 +42,8 @@ export interface BatchRow {
   /** The provider's own status word, and its whole batch object as JSON, as last seen. */
   raw_status: string | null;
   raw: string | null;
+  /** When the ledger first saw the batch in its current status (unix s, local); null before schema 6. */
+  status_since: number | null;
 }
 
 /**
@@ -157,14 +159,18 @@ export class BatchTables {
 
   /** Records the batch as the provider shows it now (its provider was recorded with the intent). */
   updateStatus(rowId: number, batch: RemoteBatch): void {
+    const at = now();
     this.#stmts.updateStatus.run(
+      batch.status,
+      at,
+      at,
       batch.status,
       batch.counts ? JSON.stringify(batch.counts) : null,
       batch.outputFile,
       batch.errorFile,
       batch.errors.length > 0 ? JSON.stringify(batch.errors) : null,
       batch.usage === null ? null : JSON.stringify(batch.usage),
-      now(),
+      at,
       batch.createdAt,
       batch.endedAt,
       batch.rawStatus,
@@ -281,6 +287,9 @@ function prepareStatements(db: Database.Database) {
     updateStatus: db.prepare<
       [
         string,
+        number,
+        number,
+        string,
         string | null,
         string | null,
         string | null,
@@ -294,7 +303,9 @@ function prepareStatements(db: Database.Database) {
         number,
       ]
     >(
-      `UPDATE batches SET status = ?, request_counts = ?, output_file_id = ?, error_file_id = ?, errors = ?,
+      // The CASE reads the row's old status: status_since moves only when the status changes.
+      `UPDATE batches SET status_since = CASE WHEN status IS ? THEN coalesce(status_since, ?) ELSE ? END,
+         status = ?, request_counts = ?, output_file_id = ?, error_file_id = ?, errors = ?,
          usage = ?, updated_at = ?, created_at = ?, ended_at = ?, raw_status = ?, raw = ?
        WHERE id = ?`,
     ),

@@ -15,6 +15,8 @@ const COLUMNS_KEY = 'columns';
 const PREPARED_KEY = 'prepared_records';
 /** The most requests a file written from now on may hold (`run --max-lines N` on a prepared ledger). */
 const MAX_LINES_KEY = 'restage_max_lines';
+/** The input as the user named it to the CLI (a path, or `-` for stdin), for `status`. */
+const INPUT_NAME_KEY = 'input_name';
 
 /** The endpoint of a ledger that records none (filled from code, before it had an identity). */
 export const DEFAULT_ENDPOINT = '/v1/chat/completions';
@@ -111,4 +113,17 @@ export function fileMaxLinesOf(ledger: Ledger, identity: RunIdentity): number {
 export function lowerFileMaxLines(ledger: Ledger, maxLines: number): void {
   const before = Number(ledger.getMeta(MAX_LINES_KEY) ?? Number.POSITIVE_INFINITY);
   if (maxLines < before) ledger.setMeta(MAX_LINES_KEY, String(maxLines));
+}
+
+/** Records the input's name as the user gave it (shown by `status`; never used to find the input). */
+export function recordInputName(ledger: Ledger, name: string): void {
+  ledger.setMeta(INPUT_NAME_KEY, name);
+}
+
+/** The run's input as named, its id and when it was made, for `status`. */
+export function runSummaryOf(ledger: Ledger): { input: string | null; createdAt: string | null } {
+  return {
+    input: ledger.getMeta(INPUT_NAME_KEY) ?? null,
+    createdAt: ledger.getMeta(CREATED_AT_KEY) ?? null,
+  };
 }

@@ -16,6 +16,9 @@
  *     retryLeftovers        expired / no line: staged again in no file, attempt + 1, or final below
  *     finalizeLeftovers     failed | expired | cancelled for good
  *
+ *   failed | expired | cancelled, after the run ─▶ staged in no file, attempt + 1:
+ *     restageFinal          `batchpipe retry`, or `run` with a higher --max-attempts
+ *
  *   staged in no file ─ Ledger.assignFile (restage writes a retry file) ─▶ staged in that file
  *     failUnencodable       a stored record that no longer encodes fails instead
  *   staged in a file ─▶ staged in no file (written again in new files):
@@ -133,6 +136,18 @@ export class RequestStates {
     this.#stmts.finalize.run(state, code, message, base, span.lo, batchRowId);
   }
 
+  /**
+   * failed | expired | cancelled → staged in no file with attempt + 1, for requests in `from` that
+   * have had fewer than `maxAttempts` attempts: the next run writes them into retry files and sends
+   * them. `onlyRetryable` keeps to the failures another try may mend (see `RETRYABLE`); without it
+   * every request in those states goes (the user asked for them). The failure stays recorded until
+   * the new outcome replaces it. Returns how many were staged.
+   */
+  restageFinal(from: readonly LeftoverState[], maxAttempts: number, onlyRetryable: boolean): number {
+    const statement = onlyRetryable ? this.#stmts.restageRetryable : this.#stmts.restageFinal;
+    return statement.run(JSON.stringify(from), maxAttempts).changes;
+  }
+
   /** staged → failed: a stored record that no longer encodes cannot be retried. */
   failUnencodable(seq: number, code: string, message: string): void {
     this.#stmts.failUnencodable.run(code, message, seq);
@@ -194,8 +209,25 @@ export class RequestStates {
   }
 }
 
+/**
+ * A final failure another try may mend, from what the ledger keeps of it: the batch expired, an
+ * HTTP 429 or 5xx, or one of the codes collect retries by itself (src/results/line-outcome.ts and
+ * extract.ts decide `retryable` per line; `missing_result` is a line the batch never wrote).
+ */
+const RETRYABLE = `(state = 'expired' OR status_code = 429 OR status_code >= 500 OR error_code IN
+  ('batch_expired', 'server_error', 'rate_limit_exceeded', 'missing_result', 'invalid_json',
+   'invalid_output', 'empty_response'))`;
+
 function prepareStatements(db: Database.Database) {
+  const restage = (only: string) =>
+    db.prepare<[string, number]>(
+      `UPDATE requests SET state = 'staged', attempt = attempt + 1, file_id = NULL, batch_id = NULL,
+         status_code = NULL, result = NULL, result_seq = NULL
+       WHERE state IN (SELECT value FROM json_each(?)) AND attempt < ? AND ${only}`,
+    );
   return {
+    restageFinal: restage('1'),
+    restageRetryable: restage(RETRYABLE),
     submitFile: db.prepare<[number, number]>(
       "UPDATE requests SET state = 'submitted', batch_id = ? WHERE file_id = ? AND state = 'staged'",
     ),

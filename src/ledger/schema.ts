@@ -129,6 +129,11 @@ export const MIGRATIONS: readonly (string | MigrationStep)[] = [
   ALTER TABLE batches ADD COLUMN raw_status TEXT;
   ALTER TABLE batches ADD COLUMN raw TEXT;
   `,
+  // 6: when the ledger first saw each batch in its current status (unix s, this machine's clock), so
+  // `status` can tell a batch that sits in `finalizing` for hours, whatever the provider's fields.
+  `
+  ALTER TABLE batches ADD COLUMN status_since INTEGER;
+  `,
 ];
 
 /**

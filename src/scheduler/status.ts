@@ -1,10 +1,19 @@
 import { BatchTables } from '../ledger/batches.js';
+import { runIdOf, runSummaryOf, storedRunIdentity } from '../ledger/identity.js';
 import type { Ledger, RequestCounts } from '../ledger/ledger.js';
 import { RequestStates } from '../ledger/request-states.js';
 import { type PrepareState, prepareState } from '../prepare/run-identity.js';
 
-/** The stable JSON shape of `batchpipe status --json`. */
+/** The stable JSON shape of `batchpipe status --json` (fields are only ever added). */
 export interface RunStatus {
+  /** The run: its id, model, endpoint, input as named, and when it was made (ISO). */
+  run?: {
+    id: string;
+    model: string | null;
+    endpoint: string;
+    input: string | null;
+    created_at: string | null;
+  };
   requests: RequestCounts;
   batches: {
     id: string | null;
@@ -12,6 +21,13 @@ export interface RunStatus {
     attempt: number;
     status: string | null;
     request_counts: unknown;
+    /** When batchpipe asked for the batch (ISO, this machine's clock). */
+    created_at: string;
+    /** When the ledger first saw it in its current status, and when it last heard of it (ISO); null: not yet. */
+    status_since: string | null;
+    polled_at: string | null;
+    /** Settled: ended, and its results are in the ledger. */
+    settled: boolean;
   }[];
   tokens: { input: number; output: number; peak_queued: Record<string, number> };
   /** Whether prepare read the whole input (absent for a ledger no prepare made, e.g. by `batchSink`). */
@@ -24,7 +40,21 @@ export function runStatus(ledger: Ledger): RunStatus {
   const files = new Map(ledger.files().map((f) => [f.id, f]));
   const tokens = RequestStates.of(ledger).tokenTotals();
   const prepare = prepareState(ledger);
+  const identity = storedRunIdentity(ledger);
+  const summary = runSummaryOf(ledger);
+  const iso = (seconds: number | null) => (seconds === null ? null : new Date(seconds * 1000).toISOString());
   return {
+    ...(identity
+      ? {
+          run: {
+            id: runIdOf(ledger),
+            model: identity.model,
+            endpoint: identity.endpoint,
+            input: summary.input,
+            created_at: summary.createdAt,
+          },
+        }
+      : {}),
     requests: ledger.counts(),
     batches: tables.batches().map((b) => ({
       id: b.remote_id,
@@ -32,31 +62,12 @@ export function runStatus(ledger: Ledger): RunStatus {
       attempt: files.get(b.file_id)?.attempt ?? 1,
       status: b.status,
       request_counts: b.request_counts ? JSON.parse(b.request_counts) : null,
+      created_at: iso(b.create_started_at)!,
+      status_since: iso(b.status_since),
+      polled_at: iso(b.updated_at),
+      settled: b.settled === 1,
     })),
     tokens: { ...tokens, peak_queued: tables.peakQueued() },
     ...(prepare ? { prepare } : {}),
   };
-}
-
-/** The human form: one line of counts, then one line per batch. */
-export function formatStatus(status: RunStatus): string {
-  const r = status.requests;
-  const p = status.prepare;
-  const lines = [
-    ...(p === undefined
-      ? []
-      : p.state === 'complete'
-        ? [`prepare: complete, read ${p.read} records`]
-        : [
-            `prepare: incomplete, read ${p.read} records of the input before it stopped; run \`batchpipe run\` or \`batchpipe prepare\` again with the same input to finish`,
-          ]),
-    `requests: ${r.total} total: ${r.succeeded} succeeded, ${r.failed} failed, ${r.expired} expired, ${r.cancelled} cancelled, ${r.staged} staged, ${r.submitted} submitted, ${r.rejected} rejected`,
-    `tokens: ${status.tokens.input} in, ${status.tokens.output} out`,
-  ];
-  for (const b of status.batches) {
-    const c = b.request_counts as { total: number; completed: number; failed: number } | null;
-    const progress = c ? ` ${c.completed + c.failed}/${c.total} done (${c.failed} failed)` : '';
-    lines.push(`batch ${b.id ?? '(creating)'} ${b.file} ${b.status ?? 'pending'}${progress}`);
-  }
-  return `${lines.join('\n')}\n`;
 }

@@ -9,6 +9,7 @@ import { createApiFaults } from './faults/api-faults.js';
 import { httpFaults } from './faults/http-faults.js';
 import { withLatency } from './faults/latency.js';
 import { withFailRate } from './faults/request-faults.js';
+import { stallHold } from './faults/stall.js';
 import { createApiServer } from './http/api-server.js';
 import { createAuth } from './http/auth.js';
 import { dialectOfPath } from './http/dialect-errors.js';
@@ -77,6 +78,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       lifecycles,
       clock,
       log: opts.log,
+      holdIn: stallHold(opts.stall),
     });
     const ctx: ApiContext = {
       store,

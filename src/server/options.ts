@@ -1,3 +1,5 @@
+import type { StallSeconds } from './faults/stall.js';
+
 /** Options of {@link startLocalServer}. Every fault and limit is off unless given. */
 export interface LocalServerOptions {
   /** Directory for the server's state and files; created if missing. A restarted server continues its batches. */
@@ -30,6 +32,8 @@ export interface LocalServerOptions {
   nullOutputFiles?: number;
   /** A batch whose input holds N or more requests fails validation naming line N. */
   failValidationLine?: number;
+  /** Seconds every batch is held in `validating`, `in_progress` or `finalizing` before it moves on (`--stall`). */
+  stall?: StallSeconds;
   /** Base URL of an OpenAI-compatible server to forward requests to, instead of the built-in responder. */
   upstream?: string;
   /** Bearer key for the upstream. Never logged. */
@@ -68,6 +72,7 @@ export interface ResolvedOptions {
   loseCreateResponses: number;
   nullOutputFiles: number;
   failValidationLine: number | undefined;
+  stall: StallSeconds;
   upstream: string | undefined;
   upstreamApiKey: string | undefined;
   concurrency: number;
@@ -158,6 +163,9 @@ export function resolveOptions(options: LocalServerOptions): ResolvedOptions {
       options.failValidationLine === undefined
         ? undefined
         : Math.trunc(atLeast('failValidationLine', options.failValidationLine, 1, 1)),
+    stall: Object.fromEntries(
+      Object.entries(options.stall ?? {}).map(([status, s]) => [status, atLeast(`stall.${status}`, s, 0, 0)]),
+    ),
     upstream: options.upstream,
     upstreamApiKey: options.upstreamApiKey,
     concurrency: Math.trunc(atLeast('concurrency', options.concurrency, 1, 16)),

@@ -1,16 +1,32 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { hasRunIdentity } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
+import { type LeftoverState, RequestStates } from '../../ledger/request-states.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { cancel, collect, type SchedulerOptions, status, submit } from '../../scheduler/api.js';
-import { formatStatus } from '../../scheduler/status.js';
 import {
   addBackendOptions,
   type BackendFlags,
+  batchHome,
+  checkBackendFlags,
   openProviderFromFlags,
   schedulerOptionsFromFlags,
 } from '../backend-options.js';
+import { formatCommand, repeatCommand } from '../command-line.js';
+import { finishedRun } from '../exit-codes.js';
+import { afterSubmit, userArgs } from '../follow-ups.js';
+import { examples } from '../help.js';
+import { plural } from '../human.js';
+import { onInterrupt } from '../interrupt.js';
+import { intOption, numberOption, storeOutputSchema } from '../options.js';
+import { describeInFlight } from '../progress/in-flight.js';
+import { addReportOptions, Reporter, type ReportFlags } from '../reporter.js';
+import { formatStatusTable, statusJson } from '../status-table.js';
+import { watchStatus } from '../status-watch.js';
+import { DEFAULT_STUCK_AFTER, describeThresholds, parseStuckAfter, type StuckThresholds } from '../stuck.js';
+
+type WorkFlags = BackendFlags & ReportFlags;
 
 /**
  * Opens an existing ledger; these commands never create one. `holder` (the command) takes the
@@ -31,19 +47,27 @@ function openExistingLedger(path: string, holder?: string): Ledger {
 /**
  * Opens ledger and provider, runs `fn` with the scheduler's options, and closes both whatever
  * happens. `command` is named when the ledger's prepare did not finish: nothing may be sent or
- * waited for until it has (checked before the provider is opened).
+ * waited for until it has (checked before the provider is opened). A signal meanwhile says what
+ * was in flight and repeats the command to go on.
  */
 async function withRun<T>(
   command: 'submit' | 'collect' | 'cancel',
-  flags: BackendFlags,
-  fn: (options: SchedulerOptions) => Promise<T>,
+  flags: WorkFlags,
+  cmd: Command,
+  fn: (options: SchedulerOptions, reporter: Reporter) => Promise<T>,
 ): Promise<T> {
+  checkBackendFlags(flags);
+  const reporter = Reporter.open(flags);
   const ledger = openExistingLedger(flags.ledger, `batchpipe ${command}`);
+  onInterrupt(() => ({
+    doing: describeInFlight(reporter.progress, batchHome(flags)),
+    resume: repeatCommand(cmd, userArgs(cmd)),
+  }));
   try {
     if (command !== 'cancel') requireCompletePrepare(ledger, flags.ledger, command);
-    const provider = await openProviderFromFlags(flags);
+    const provider = await openProviderFromFlags(flags, reporter);
     try {
-      return await fn(schedulerOptionsFromFlags(flags, ledger, provider));
+      return await fn(schedulerOptionsFromFlags(flags, ledger, provider, reporter), reporter);
     } finally {
       await provider.close();
     }
@@ -52,53 +76,129 @@ async function withRun<T>(
   }
 }
 
+/** The run's status after a command, on stderr: the table, or a `status` record in json mode. */
+export function reportStatus(reporter: Reporter, ledger: Ledger): void {
+  const now = status({ ledger });
+  reporter.close();
+  if (reporter.mode === 'json') reporter.record('status', statusJson(now, Date.now(), DEFAULT_STUCK_AFTER));
+  else reporter.write(formatStatusTable(now, Date.now(), DEFAULT_STUCK_AFTER));
+}
+
+/** A finished run's exit code: 3, with the counts, when not every record succeeded. */
+export function reportFinished(reporter: Reporter, ledger: Ledger, ledgerName: string): number {
+  const { code, line } = finishedRun(ledger.counts(), ledgerName);
+  if (line !== undefined) reporter.log(line);
+  return code;
+}
+
 export function registerSubmit(program: Command): void {
-  addBackendOptions(
-    program
-      .command('submit')
-      .description('upload staged request files and create batches, within the limits')
-      .requiredOption('--ledger <path>', "the run's ledger"),
-  ).action(async (flags: BackendFlags) => {
-    await withRun('submit', flags, async (options) => {
-      await submit(options);
-      process.stderr.write(formatStatus(status(options)));
+  addReportOptions(
+    addBackendOptions(
+      program
+        .command('submit')
+        .description('upload staged request files and create batches, within the limits')
+        .requiredOption('--ledger <path>', "the run's ledger"),
+    ),
+  )
+    .addHelpText(
+      'after',
+      examples([
+        'batchpipe submit --ledger runs/fb.db --max-batches 10',
+        'batchpipe submit --ledger runs/fb.db --base-url http://127.0.0.1:8787/v1',
+      ]),
+    )
+    .action(async (flags: WorkFlags, cmd: Command) => {
+      await withRun('submit', flags, cmd, async (options, reporter) => {
+        await submit(options);
+        reportStatus(reporter, options.ledger);
+        reporter.log(afterSubmit(cmd, userArgs(cmd), flags.ledger));
+      });
     });
-  });
 }
 
 export function registerCollect(program: Command): void {
-  addBackendOptions(
-    program
-      .command('collect')
-      .description(
-        'poll batches until every request is final, recording results and retrying what may succeed',
-      )
-      .requiredOption('--ledger <path>', "the run's ledger")
-      .option('--once', 'poll one round and return'),
-  ).action(async (flags: BackendFlags & { once?: boolean }) => {
-    await withRun('collect', flags, async (options) => {
-      const { staged, submitted } = options.ledger.counts();
-      if (staged + submitted === 0) {
-        process.stderr.write('batchpipe: nothing to collect: every request is final\n');
-      } else {
-        await collect({ ...options, once: flags.once });
-      }
-      process.stderr.write(formatStatus(status(options)));
+  addReportOptions(
+    addBackendOptions(
+      program
+        .command('collect')
+        .description(
+          'poll batches until every request is final, recording results and retrying what may succeed',
+        )
+        .requiredOption('--ledger <path>', "the run's ledger")
+        .option('--once', 'poll one round and return')
+        .option(
+          '--output-schema <file.json>',
+          'JSON Schema parsed results must match; a mismatch is retried (kept in the ledger)',
+        ),
+    ),
+  )
+    .addHelpText(
+      'after',
+      examples([
+        'batchpipe collect --ledger runs/fb.db            # OpenAI (OPENAI_API_KEY)',
+        'batchpipe collect --ledger runs/fb.db --backend local --once',
+      ]),
+    )
+    .action(async (flags: WorkFlags & { once?: boolean; outputSchema?: string }, cmd: Command) => {
+      await withRun('collect', flags, cmd, async (options, reporter) => {
+        if (flags.outputSchema !== undefined) await storeOutputSchema(options.ledger, flags.outputSchema);
+        const { staged, submitted } = options.ledger.counts();
+        let final = staged + submitted === 0;
+        if (final) reporter.log('nothing to collect: every request is final');
+        else ({ final } = await collect({ ...options, once: flags.once }));
+        reportStatus(reporter, options.ledger);
+        if (final) process.exitCode = reportFinished(reporter, options.ledger, flags.ledger);
+      });
     });
-  });
+}
+
+interface StatusFlags {
+  ledger: string;
+  json?: boolean;
+  watch?: boolean;
+  interval: number;
+  stuckAfter: StuckThresholds;
 }
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('counts per request state, batches with progress, tokens so far')
+    .description('counts per request state, batches with progress and stuck flags, tokens so far')
     .requiredOption('--ledger <path>', "the run's ledger")
     .option('--json', 'the stable JSON form on stdout')
-    .action((flags: { ledger: string; json?: boolean }) => {
+    .option('-w, --watch', 'refresh in place until every request is final')
+    .option(
+      '--interval <seconds>',
+      'with --watch: seconds between refreshes',
+      numberOption('--interval', { min: 0, aboveMin: true, max: 3600 }),
+      2,
+    )
+    .addOption(
+      new Option('--stuck-after <status=duration>', 'flag a batch in this status for longer (repeatable)')
+        .argParser(parseStuckAfter)
+        .default(DEFAULT_STUCK_AFTER, describeThresholds(DEFAULT_STUCK_AFTER)),
+    )
+    .addHelpText(
+      'after',
+      examples([
+        'batchpipe status --ledger runs/fb.db',
+        'batchpipe status --ledger runs/fb.db --watch --stuck-after finalizing=10m',
+        'batchpipe status --ledger runs/fb.db --json | jq .requests',
+      ]),
+    )
+    .action(async (flags: StatusFlags) => {
       const ledger = openExistingLedger(flags.ledger);
       try {
+        if (flags.watch) {
+          await watchStatus(ledger, { ...flags, intervalMs: flags.interval * 1000 });
+          return;
+        }
         const now = status({ ledger });
-        process.stdout.write(flags.json ? `${JSON.stringify(now)}\n` : formatStatus(now));
+        process.stdout.write(
+          flags.json
+            ? `${JSON.stringify(statusJson(now, Date.now(), flags.stuckAfter))}\n`
+            : formatStatusTable(now, Date.now(), flags.stuckAfter),
+        );
       } finally {
         ledger.close();
       }
@@ -106,15 +206,77 @@ export function registerStatus(program: Command): void {
 }
 
 export function registerCancel(program: Command): void {
-  addBackendOptions(
-    program
-      .command('cancel')
-      .description("cancel the run's unfinished batches, keeping what they finished")
-      .requiredOption('--ledger <path>', "the run's ledger"),
-  ).action(async (flags: BackendFlags) => {
-    await withRun('cancel', flags, async (options) => {
-      await cancel(options);
-      process.stderr.write(formatStatus(status(options)));
+  addReportOptions(
+    addBackendOptions(
+      program
+        .command('cancel')
+        .description("cancel the run's unfinished batches, keeping what they finished")
+        .requiredOption('--ledger <path>', "the run's ledger"),
+    ),
+  )
+    .addHelpText('after', examples(['batchpipe cancel --ledger runs/fb.db']))
+    .action(async (flags: WorkFlags, cmd: Command) => {
+      await withRun('cancel', flags, cmd, async (options, reporter) => {
+        await cancel(options);
+        reportStatus(reporter, options.ledger);
+      });
     });
-  });
+}
+
+const RETRY_STATES: readonly LeftoverState[] = ['failed', 'expired', 'cancelled'];
+
+function parseRetryStates(value: string): LeftoverState[] {
+  const states = value.split(',').map((s) => s.trim());
+  const bad = states.filter((s) => !(RETRY_STATES as readonly string[]).includes(s));
+  if (bad.length > 0 || states.length === 0) {
+    throw new BatchpipeError(
+      ErrorCodes.USAGE,
+      `--status takes a comma-separated list of ${RETRY_STATES.join(', ')}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return states as LeftoverState[];
+}
+
+export function registerRetry(program: Command): void {
+  program
+    .command('retry')
+    .description(
+      'stage failed, expired or cancelled requests again (attempt + 1): the next run or submit sends them',
+    )
+    .requiredOption('--ledger <path>', "the run's ledger")
+    .option(
+      '--status <list>',
+      'which final states to stage again: failed,expired,cancelled (default: all three)',
+      parseRetryStates,
+    )
+    .option(
+      '--max-attempts <n>',
+      'only requests that have had fewer attempts than this (default: every one)',
+      intOption('--max-attempts'),
+    )
+    .addHelpText(
+      'after',
+      examples([
+        'batchpipe retry --ledger runs/fb.db && batchpipe run --ledger runs/fb.db --backend local > fb.csv',
+        'batchpipe retry --ledger runs/fb.db --status expired --max-attempts 5',
+      ]),
+    )
+    .action((flags: { ledger: string; status?: LeftoverState[]; maxAttempts?: number }) => {
+      const ledger = openExistingLedger(flags.ledger, 'batchpipe retry');
+      try {
+        requireCompletePrepare(ledger, flags.ledger, 'retry');
+        const states = flags.status ?? RETRY_STATES;
+        const staged = ledger.transaction(() =>
+          RequestStates.of(ledger).restageFinal(states, flags.maxAttempts ?? Number.MAX_SAFE_INTEGER, false),
+        );
+        const next = formatCommand(['run', '--ledger', flags.ledger]);
+        process.stderr.write(
+          staged === 0
+            ? `batchpipe: no ${states.join(', ')} requests to stage again${flags.maxAttempts ? ` with fewer than ${flags.maxAttempts} attempts` : ''}\n`
+            : `batchpipe: staged ${plural(staged, 'request')} again (${states.join(', ')}; attempt + 1): \`${next}\` with the run's backend flags sends them\n`,
+        );
+      } finally {
+        ledger.close();
+      }
+    });
 }

@@ -13,10 +13,10 @@ const COMMAND_MODULES: { names: string[]; load: () => Promise<RegisterCommand[]>
   { names: ['prepare'], load: async () => [(await import('./prepare.js')).registerPrepare] },
   { names: ['validate'], load: async () => [(await import('./validate.js')).registerValidate] },
   {
-    names: ['submit', 'collect', 'status', 'cancel'],
+    names: ['submit', 'collect', 'status', 'cancel', 'retry'],
     load: async () => {
       const m = await import('./batches.js');
-      return [m.registerSubmit, m.registerCollect, m.registerStatus, m.registerCancel];
+      return [m.registerSubmit, m.registerCollect, m.registerStatus, m.registerCancel, m.registerRetry];
     },
   },
   { names: ['results'], load: async () => [(await import('./results.js')).registerResults] },
@@ -29,4 +29,9 @@ export async function commandsFor(argv: readonly string[]): Promise<RegisterComm
   const named = COMMAND_MODULES.find((m) => argv[0] !== undefined && m.names.includes(argv[0]));
   const modules = named ? [named] : COMMAND_MODULES;
   return (await Promise.all(modules.map((m) => m.load()))).flat();
+}
+
+/** Whether `name` is one of the commands (`help NAME` with anything else is a usage error). */
+export function isCommand(name: string): boolean {
+  return COMMAND_MODULES.some((m) => m.names.includes(name));
 }

@@ -4,6 +4,7 @@ import { storedRunIdentity } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { type ApplyCounts, applyResultLines } from '../../results/apply.js';
 import { fileChunks } from '../../results/line-chunks.js';
+import { examples } from '../help.js';
 import { intOption, storeOutputSchema } from '../options.js';
 
 interface IngestFlags {
@@ -24,6 +25,13 @@ export function registerIngest(program: Command): void {
       'tries per request before a retryable failure is final',
       intOption('--max-attempts'),
       3,
+    )
+    .addHelpText(
+      'after',
+      examples([
+        'batchpipe ingest batch_abc_output.jsonl batch_abc_errors.jsonl --ledger runs/fb.db',
+        'batchpipe ingest output.jsonl --ledger runs/fb.db --output-schema schema.json',
+      ]),
     )
     .action(async (files: string[], flags: IngestFlags) => {
       const ledger = Ledger.open(flags.ledger, { mustExist: true, holder: 'batchpipe ingest' });

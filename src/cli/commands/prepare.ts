@@ -1,5 +1,7 @@
 import { basename, dirname, extname, join } from 'node:path';
 import { type Command, Option } from 'commander';
+import type { EventListener } from '../../events.js';
+import { recordInputName } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
 import {
   DEFAULT_MAX_BYTES,
@@ -9,21 +11,26 @@ import {
   prepare,
 } from '../../prepare/prepare.js';
 import { ENDPOINTS, type Endpoint } from '../../types.js';
+import { repeatCommand } from '../command-line.js';
+import { userArgs } from '../follow-ups.js';
+import { examples } from '../help.js';
+import { onInterrupt } from '../interrupt.js';
 import { intOption, numberOption, readJsonObjectFile } from '../options.js';
 import { checkOutputPath } from '../output.js';
+import { describeInFlight } from '../progress/in-flight.js';
+import { addReportOptions, Reporter, type ReportFlags } from '../reporter.js';
 
 /** More encode threads than this only add start-up and memory: the main thread keeps order alone. */
 const MAX_THREADS = 64;
 
 /** The options `prepare` and `run` share: input, template, limits, rejects. */
-export function addPrepareOptions(cmd: Command, { outRequired = true } = {}): Command {
-  const out = new Option(
-    '--out <dir>',
-    `directory for the request .jsonl files${outRequired ? '' : ' (default: beside the ledger)'}`,
-  );
+export function addPrepareOptions(cmd: Command): Command {
   return cmd
     .requiredOption('--ledger <path>', 'SQLite ledger of this run (created if missing; resumes if present)')
-    .addOption(outRequired ? out.makeOptionMandatory() : out)
+    .option(
+      '--out <dir>',
+      'directory for the request .jsonl files (default: beside the ledger, runs/fb.db → runs/fb.requests/)',
+    )
     .option('--model <name>', 'model for every request')
     .option('--prompt <text>', 'user message template, e.g. "Classify: {{text}}"')
     .option('--system <text>', 'system message template')
@@ -90,8 +97,10 @@ export function prepareOptionsFromFlags(
   file: string | undefined,
   flags: PrepareFlags,
   ledger: Ledger,
+  onEvent?: EventListener,
 ): PrepareOptions {
   return {
+    onEvent,
     input: file ?? '-',
     inputFormat: flags.inputFormat,
     jsonPath: flags.jsonPath,
@@ -123,20 +132,56 @@ export function formatPrepareSummary(s: PrepareSummary, outDir: string): string 
   return `prepared: read ${s.read} = staged ${s.staged} + rejected ${s.rejected}; ${s.files} files in ${outDir} (run ${s.runId}${resumed})\n`;
 }
 
+/**
+ * Prepares the input named on the command line into `ledger`, with progress to the reporter: what
+ * `prepare` does, and `run` before it sends anything. A signal meanwhile repeats the command.
+ */
+export async function prepareFromCli(
+  file: string | undefined,
+  flags: PrepareFlags,
+  ledger: Ledger,
+  reporter: Reporter,
+  cmd: Command,
+): Promise<void> {
+  const input = file ?? '-';
+  const stdin = input === '-';
+  onInterrupt(() => ({
+    doing: `${describeInFlight(reporter.progress, 'provider')}${stdin ? ' (give it the same input on stdin)' : ''}`,
+    resume: repeatCommand(cmd, userArgs(cmd)),
+  }));
+  reporter.progress.phase = 'preparing';
+  if (stdin && process.stdin.isTTY) reporter.log('reading records from stdin (Ctrl-D to end)');
+  const options = prepareOptionsFromFlags(input, flags, ledger, reporter.onEvent);
+  const summary = await prepare(options);
+  recordInputName(ledger, input);
+  reporter.close();
+  reporter.log(formatPrepareSummary(summary, options.outDir).trimEnd());
+}
+
 export function registerPrepare(program: Command): void {
-  addPrepareOptions(
-    program
-      .command('prepare')
-      .description('turn CSV/JSONL records into Batch API request files, recorded in a ledger')
-      .argument('[file]', 'input file, or - for stdin', '-'),
-  ).action(async (file: string, flags: PrepareFlags) => {
-    if (flags.rejects !== undefined) checkOutputPath('--rejects', flags.rejects);
-    const ledger = Ledger.open(flags.ledger, { holder: 'batchpipe prepare' });
-    try {
-      const summary = await prepare(prepareOptionsFromFlags(file, flags, ledger));
-      process.stderr.write(formatPrepareSummary(summary, flags.out ?? defaultOutDir(flags.ledger)));
-    } finally {
-      ledger.close();
-    }
-  });
+  addReportOptions(
+    addPrepareOptions(
+      program
+        .command('prepare')
+        .description('turn CSV/JSONL records into Batch API request files, recorded in a ledger')
+        .argument('[file]', 'input file, or - for stdin', '-'),
+    ),
+  )
+    .addHelpText(
+      'after',
+      examples([
+        "batchpipe prepare examples/feedback.csv --ledger runs/fb.db --model gpt-4o-mini --id-column id --prompt 'Classify: {{text}}'",
+        "zcat big.jsonl.gz | batchpipe prepare - --ledger runs/big.db --model gpt-4o-mini --prompt '{{body}}' --rejects bad.jsonl",
+      ]),
+    )
+    .action(async (file: string, flags: PrepareFlags & ReportFlags, cmd: Command) => {
+      if (flags.rejects !== undefined) checkOutputPath('--rejects', flags.rejects);
+      const reporter = Reporter.open(flags);
+      const ledger = Ledger.open(flags.ledger, { holder: 'batchpipe prepare' });
+      try {
+        await prepareFromCli(file, flags, ledger, reporter, cmd);
+      } finally {
+        ledger.close();
+      }
+    });
 }

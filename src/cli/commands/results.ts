@@ -5,6 +5,10 @@ import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { parseStatusList, type ResultStatus } from '../../results/ledger-rows.js';
 import { inputFormat } from '../../results/result-source.js';
 import { type WriteResultsOptions, writeResults } from '../../results/write-results.js';
+import { repeatCommand } from '../command-line.js';
+import { userArgs } from '../follow-ups.js';
+import { examples } from '../help.js';
+import { onInterrupt } from '../interrupt.js';
 import { writeOutput } from '../output.js';
 
 export interface ResultsFlags {
@@ -58,16 +62,28 @@ export function registerResults(program: Command): void {
       .command('results')
       .description('write every input record with its result, status and error to stdout (CSV or JSONL)')
       .requiredOption('--ledger <path>', 'SQLite ledger of the run'),
-  ).action(async (flags: ResultsFlags) => {
-    const ledger = Ledger.open(flags.ledger, { readonly: true });
-    useSmallPageCache(ledger);
-    try {
-      requireCompletePrepare(ledger, flags.ledger, 'results');
-      const options = resultsOptionsFromFlags(flags, ledger);
-      const { rows } = await writeOutput(undefined, (out) => writeResults(ledger, out, options));
-      process.stderr.write(`batchpipe: results: ${rows} rows\n`);
-    } finally {
-      ledger.close();
-    }
-  });
+  )
+    .addHelpText(
+      'after',
+      examples([
+        'batchpipe results --ledger runs/fb.db --expand > fb.csv',
+        'batchpipe results --ledger runs/fb.db --status failed,expired --format jsonl | head',
+      ]),
+    )
+    .action(async (flags: ResultsFlags, cmd: Command) => {
+      onInterrupt(() => ({
+        doing: 'while writing the results: the output is cut short, the ledger untouched',
+        resume: repeatCommand(cmd, userArgs(cmd)),
+      }));
+      const ledger = Ledger.open(flags.ledger, { readonly: true });
+      useSmallPageCache(ledger);
+      try {
+        requireCompletePrepare(ledger, flags.ledger, 'results');
+        const options = resultsOptionsFromFlags(flags, ledger);
+        const { rows } = await writeOutput(undefined, (out) => writeResults(ledger, out, options));
+        process.stderr.write(`batchpipe: results: ${rows} rows\n`);
+      } finally {
+        ledger.close();
+      }
+    });
 }

@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
+import { parseStall, STALL_STATUSES, type StallSeconds } from '../../server/faults/stall.js';
 import { parseDurationSeconds, startLocalServer } from '../../server/index.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_SECONDS,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_REQUEST_TIMEOUT_SECONDS,
 } from '../../server/options.js';
+import { examples } from '../help.js';
 import { numberOption } from '../options.js';
 
 interface ServeOptions {
@@ -26,6 +28,7 @@ interface ServeOptions {
   loseCreateResponses: number;
   nullOutputFiles: number;
   failValidationLine?: number;
+  stall: StallSeconds;
   upstream?: string;
   upstreamApiKey?: string;
   concurrency: number;
@@ -127,6 +130,12 @@ export function registerServe(program: Command): void {
       numberOption('--fail-validation-line', { min: 1, integer: true }),
     )
     .option(
+      '--stall <status=seconds>',
+      'hold every batch this long in validating, in_progress or finalizing (repeatable), as a batch that seems hung',
+      stallOption,
+      {},
+    )
+    .option(
       '--upstream <url>',
       'forward OpenAI requests to this OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1)',
     )
@@ -159,6 +168,13 @@ export function registerServe(program: Command): void {
       )
         .argParser(durationOption('--request-timeout'))
         .default(DEFAULT_REQUEST_TIMEOUT_SECONDS, `${DEFAULT_REQUEST_TIMEOUT_SECONDS / 60}m`),
+    )
+    .addHelpText(
+      'after',
+      examples([
+        'batchpipe serve --port 8787 --data .batchpipe/server   # then: --base-url http://127.0.0.1:8787/v1',
+        'batchpipe serve --upstream http://127.0.0.1:8080/v1 --latency 200 --stall finalizing=60',
+      ]),
     )
     .action(async (options: ServeOptions) => {
       await serve(options);
@@ -199,6 +215,7 @@ async function serve(options: ServeOptions): Promise<void> {
       maxConnections: options.maxConnections,
       requestTimeoutSeconds: options.requestTimeout,
       log,
+      stall: options.stall,
       ...(apiKey ? { apiKey } : {}),
       ...(upstreamApiKey ? { upstreamApiKey } : {}),
       ...(options.upstream !== undefined ? { upstream: options.upstream } : {}),
@@ -221,6 +238,17 @@ async function serve(options: ServeOptions): Promise<void> {
   });
   log(`${signal}: stopping (unfinished batches continue at the next start)`);
   await server.close();
+}
+
+/** One `--stall STATUS=SECONDS`, added to those before it. */
+function stallOption(value: string, previous: StallSeconds): StallSeconds {
+  const stall = parseStall(value);
+  if (!stall) {
+    throw usage(
+      `--stall takes STATUS=SECONDS with STATUS one of ${STALL_STATUSES.join(', ')} (e.g. finalizing=60), got ${JSON.stringify(value)}`,
+    );
+  }
+  return { ...previous, [stall.status]: stall.seconds };
 }
 
 function usage(message: string): BatchpipeError {

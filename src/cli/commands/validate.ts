@@ -14,6 +14,8 @@ import {
   validateJsonl,
   validateJsonlFile,
 } from '../../validate/validate-files.js';
+import { examples } from '../help.js';
+import { formatBytes, plural } from '../human.js';
 import { intOption } from '../options.js';
 import { writeOutput } from '../output.js';
 
@@ -43,6 +45,13 @@ export function registerValidate(program: Command): void {
       'most embedding inputs per embeddings file',
       intOption('--max-embedding-inputs'),
       DEFAULT_MAX_EMBEDDING_INPUTS,
+    )
+    .addHelpText(
+      'after',
+      examples([
+        'batchpipe validate runs/fb.requests/*.jsonl',
+        'batchpipe validate my-requests.jsonl --max-lines 10000',
+      ]),
     )
     .action(async (files: string[], options: ValidateCommandOptions) => {
       process.exitCode = await writeOutput(undefined, (out) => validateCommand(files, options, out));
@@ -126,15 +135,4 @@ class BlockWriter {
     this.#buffer = '';
     if (!this.stream.write(text)) await once(this.stream, 'drain');
   }
-}
-
-function plural(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-
-/** Sizes as the API states its limits: 200 MB = 209,715,200 bytes, so 1 MB = 2^20 bytes. */
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }

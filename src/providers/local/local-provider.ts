@@ -5,6 +5,7 @@
 import { basename, dirname, extname, join } from 'node:path';
 import OpenAI from 'openai';
 import { startLocalServer } from '../../server/index.js';
+import { redactUrl } from '../../server/options.js';
 import { openAIProvider, SDK_RETRIES } from '../openai/openai-provider.js';
 import type { BatchProvider } from '../port.js';
 
@@ -14,11 +15,23 @@ const LOCAL_POLL_MS = 1000;
 /** Starts the built-in server for the ledger at `ledgerPath`; `close()` stops it. */
 export async function startLocalProvider(options: {
   ledgerPath: string;
+  /** An OpenAI-compatible chat server the built-in one forwards requests to (its key: BATCHPIPE_UPSTREAM_API_KEY). */
+  upstream?: string | undefined;
   log?: ((line: string) => void) | undefined;
 }): Promise<BatchProvider> {
   const dataDir = localServerDir(options.ledgerPath);
-  const server = await startLocalServer({ dataDir, port: 0 });
-  options.log?.(`local backend: built-in Batch API server at ${server.url} (state in ${dataDir})`);
+  const upstreamApiKey = process.env.BATCHPIPE_UPSTREAM_API_KEY;
+  const server = await startLocalServer({
+    dataDir,
+    port: 0,
+    ...(options.upstream === undefined ? {} : { upstream: options.upstream }),
+    ...(upstreamApiKey ? { upstreamApiKey } : {}),
+  });
+  const answers =
+    options.upstream === undefined ? 'synthetic answers' : `answers from ${redactUrl(options.upstream)}`;
+  options.log?.(
+    `local backend: built-in Batch API server at ${server.url} (${answers}; state in ${dataDir})`,
+  );
   return openAIProvider({
     client: new OpenAI({ apiKey: 'local', baseURL: server.url, maxRetries: SDK_RETRIES }),
     pollIntervalMs: LOCAL_POLL_MS,

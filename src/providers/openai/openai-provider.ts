@@ -10,6 +10,7 @@ import OpenAI, { toStreamingFile } from 'openai';
 import type { APIPromise } from 'openai/core/api-promise';
 import type { BatchCreateParams } from 'openai/resources/batches';
 import type { FileObject } from 'openai/resources/files';
+import { redactUrl } from '../../server/options.js';
 import type { RemoteBatch } from '../../types.js';
 import {
   type BatchIntent,
@@ -57,7 +58,7 @@ export function openAIProvider(options: OpenAIProviderOptions): BatchProvider {
     try {
       return await run();
     } catch (err) {
-      throw providerError(err, redact);
+      throw providerError(err, redact, client.baseURL);
     }
   }
 
@@ -146,7 +147,7 @@ export function openAIProvider(options: OpenAIProviderOptions): BatchProvider {
       } catch (err) {
         // A batch that has ended cannot be cancelled: it stays as it ended.
         if (err instanceof OpenAI.APIError && (err.status === 400 || err.status === 409)) return;
-        throw providerError(err, redact);
+        throw providerError(err, redact, client.baseURL);
       }
     },
 
@@ -169,11 +170,12 @@ function remoteFileOf(file: FileObject): RemoteFile {
 }
 
 /** Rate limits, server errors and the network may pass if tried again; anything else will not. */
-function providerError(err: unknown, redact: (text: string) => string): ProviderError {
+function providerError(err: unknown, redact: (text: string) => string, baseURL: string): ProviderError {
+  const unreachable = err instanceof OpenAI.APIConnectionError;
   const retryable =
-    err instanceof OpenAI.APIConnectionError ||
-    (err instanceof OpenAI.APIError && (err.status === 429 || (err.status ?? 0) >= 500));
+    unreachable || (err instanceof OpenAI.APIError && (err.status === 429 || (err.status ?? 0) >= 500));
   const status = err instanceof OpenAI.APIError ? err.status : undefined;
-  const message = err instanceof Error ? err.message : String(err);
+  // "Connection error." alone does not say where: name the API that could not be reached.
+  const message = `${err instanceof Error ? err.message : String(err)}${unreachable ? ` (could not reach ${redactUrl(baseURL)})` : ''}`;
   return new ProviderError(redact(message), { retryable, status, cause: err });
 }

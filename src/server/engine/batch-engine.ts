@@ -1,8 +1,10 @@
+import { setMaxListeners } from 'node:events';
 import { existsSync, mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Executor } from '../execution.js';
 import { injectedLineError } from '../faults/api-faults.js';
+import type { StallStatus } from '../faults/stall.js';
 import type { DataDir } from '../store/data-dir.js';
 import type { ServerStore } from '../store/server-store.js';
 import type { BatchError, BatchStatus, FinalStatus, OutputLine } from '../types.js';
@@ -33,6 +35,8 @@ export interface BatchEngineOptions {
   /** The server's (possibly skewed) clock. */
   clock: ServerClock;
   log: (line: string) => void;
+  /** `--stall`: awaited as a batch enters a status (faults/stall.ts); resolves at once without one. */
+  holdIn?: ((status: StallStatus, signal: AbortSignal) => Promise<void>) | undefined;
 }
 
 /** Drives batches through their lifecycle in the background; the API only records intents. */
@@ -68,6 +72,7 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
   const { store, dataDir, executor, seed, log, clock } = options;
   const lifecycleOf = (dialect: Parameters<Lifecycles>[0] | undefined): DialectLifecycle =>
     options.lifecycles?.(dialect ?? 'openai') ?? OPENAI_LIFECYCLE;
+  const holdIn = options.holdIn ?? (async () => {});
   const gate = createSemaphore(options.concurrency);
   const runs = new Map<string, Run>();
   // One validation at a time, so the enqueued-token check sees every batch ahead of it.
@@ -89,6 +94,8 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
       timer: undefined,
       done: Promise.resolve(),
     };
+    // Every request in flight listens to its batch's signal (up to --concurrency of them): not a leak.
+    setMaxListeners(0, run.controller.signal);
     runs.set(batchId, run);
     run.done = drive(batchId, run).finally(() => {
       clearTimeout(run.timer);
@@ -101,6 +108,7 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
     try {
       let status = store.getBatch(batchId)?.batch.status;
       if (status === 'validating') {
+        await holdIn('validating', run.controller.signal);
         const validated = validationQueue.then(() => validate(batchId, run));
         validationQueue = validated.catch(() => undefined);
         status = await validated;
@@ -181,6 +189,7 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
     let final: FinalStatus;
     if (batch.status === 'in_progress') {
       armExpiry(run, internals.deadlineMs);
+      await holdIn('in_progress', run.controller.signal);
       if (!run.reason) {
         await runRequests({
           batchId,
@@ -211,6 +220,11 @@ export function createBatchEngine(options: BatchEngineOptions): BatchEngine {
       }
     } else {
       final = batch.status === 'cancelling' ? 'cancelled' : 'completed';
+    }
+    if (final === 'completed') await holdIn('finalizing', run.controller.signal);
+    if (run.reason === 'shutdown') {
+      await journal.close();
+      return;
     }
     // A batch cancelled while validating may have no input yet (a Gemini file not yet converted).
     if (final === 'cancelled' && lifecycle.recordsCancelled && existsSync(inputPath)) {

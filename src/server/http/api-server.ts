@@ -70,6 +70,14 @@ const match = createRouter<Handler>([
 /** Uploads stream a body the SDKs cannot send again, so an injected fault there would be a failure, not a retry. */
 const UNREPLAYABLE = new Set<Handler>([createFile, uploadGeminiFile]);
 
+/**
+ * Azure OpenAI's paths for the same API, as the SDK's `AzureOpenAI` client sends them: the resource's
+ * `/openai/files…` (with `?api-version=`), or `/openai/v1/files…` for its v1 API. Served as `/v1/…`.
+ */
+function openAIPath(path: string): string {
+  return path.startsWith('/openai/') ? path.replace(/^\/openai(\/v1)?\//, '/v1/') : path;
+}
+
 export interface ApiServerOptions {
   /** Throws the API's 401/403 ApiError when the request is not authorised. */
   authorize: Authorize;
@@ -99,7 +107,7 @@ export function createApiServer(ctx: ApiContext, options: ApiServerOptions): Ser
     const request = track(req, res, method, rawPath);
     try {
       options.authorize(req, dialect, query);
-      const { handler, params } = match(method, rawPath);
+      const { handler, params } = match(method, openAIPath(rawPath));
       if (!UNREPLAYABLE.has(handler)) {
         const fault = options.nextFault(dialect);
         if (fault) throw fault;

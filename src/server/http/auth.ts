@@ -44,7 +44,9 @@ export function createAuth(apiKey: string | undefined): Authorize {
       if (!matches(key)) throw invalidRequest('API key not valid. Please pass a valid API key.');
       return;
     }
-    const key = bearer(req);
+    // Azure OpenAI clients send the key as `api-key` instead.
+    const azureKey = req.headers['api-key'];
+    const key = bearer(req) ?? (typeof azureKey === 'string' && azureKey !== '' ? azureKey : undefined);
     if (key === undefined) {
       throw new ApiError(
         401,
