@@ -172,6 +172,7 @@ function inlineProvider(inner: BatchProvider): BatchProvider & { creates: number
       const file = await inner.uploadFile!({
         name: basename(local.path),
         bytes: local.bytes,
+        path: local.path,
         open: () => createReadStream(local.path),
       });
       provider.creates++;

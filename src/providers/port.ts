@@ -41,6 +41,8 @@ export interface RemoteFile {
 export interface UploadRequest {
   name: string;
   bytes: number;
+  /** The file on disk (for SDKs that read it themselves, in chunks). */
+  path: string;
   /** The file's bytes from its start, opened afresh for each try. */
   open(): Readable;
 }

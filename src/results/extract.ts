@@ -124,11 +124,26 @@ export function extractResult(endpoint: string, body: unknown, options: ExtractO
       // An endpoint batchpipe does not know: keep the body as the result rather than lose it.
       return { ok: true, result: body, usage };
   }
+  return checkedResult(values, options.outputSchema, usage);
+}
+
+/** What a response gave before the output schema: its values (one per choice or input), or why none. */
+export type Values = Extraction | { ok: true; values: unknown[]; many: boolean };
+
+/**
+ * The result of a response's values: each checked against the output schema (when there is one),
+ * one value as itself, several as an array. Every provider's extraction ends here.
+ */
+export function checkedResult(
+  values: Values,
+  outputSchema: OutputSchema | undefined,
+  usage: ResultUsage,
+): Extraction {
   if (!values.ok) return values;
   if ('result' in values) return values;
-  if (options.outputSchema) {
+  if (outputSchema) {
     for (let i = 0; i < values.values.length; i++) {
-      const checked = validateOutput(options.outputSchema, values.values[i]);
+      const checked = validateOutput(outputSchema, values.values[i]);
       if (!checked.ok) {
         const path = formatZodPath(values.many ? [i, ...checked.issue.path] : checked.issue.path);
         return {
@@ -145,8 +160,6 @@ export function extractResult(endpoint: string, body: unknown, options: ExtractO
   }
   return { ok: true, result: values.many ? values.values : values.values[0], usage };
 }
-
-type Values = Extraction | { ok: true; values: unknown[]; many: boolean };
 
 function chatValues(body: Record<string, unknown>, expect: ExpectedOutput, usage: ResultUsage): Values {
   const choices = Array.isArray(body.choices) ? body.choices : [];
@@ -254,7 +267,8 @@ function completionValues(body: Record<string, unknown>, usage: ResultUsage): Va
   return { ok: true, values, many: values.length > 1 };
 }
 
-function textOrJson(
+/** The text as it is, or parsed when JSON was asked for (`cutOffBy`: why it may have been cut short). */
+export function textOrJson(
   text: string,
   expect: ExpectedOutput,
   usage: ResultUsage,
@@ -264,7 +278,13 @@ function textOrJson(
   return parseJson(text, usage, cutOffBy, 'the output is');
 }
 
-function parseJson(text: string, usage: ResultUsage, cutOffBy: string | undefined, what: string): Extraction {
+/** The text parsed as JSON, or `invalid_json` (retried). */
+export function parseJson(
+  text: string,
+  usage: ResultUsage,
+  cutOffBy: string | undefined,
+  what: string,
+): Extraction {
   try {
     return { ok: true, result: JSON.parse(text), usage };
   } catch (err) {
@@ -298,7 +318,8 @@ function refusal(text: string, usage: ResultUsage): ExtractionFailure {
   };
 }
 
-function contentFilter(usage: ResultUsage): ExtractionFailure {
+/** A response withheld by the provider's content filter: not retried. */
+export function contentFilter(usage: ResultUsage): ExtractionFailure {
   return {
     ok: false,
     code: ResultErrorCodes.CONTENT_FILTER,
@@ -308,7 +329,8 @@ function contentFilter(usage: ResultUsage): ExtractionFailure {
   };
 }
 
-function empty(message: string, usage: ResultUsage): ExtractionFailure {
+/** A 2xx body without the parts the result lives in: retried. */
+export function empty(message: string, usage: ResultUsage): ExtractionFailure {
   return { ok: false, code: ResultErrorCodes.EMPTY_RESPONSE, message, retryable: true, usage };
 }
 

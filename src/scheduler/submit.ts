@@ -135,6 +135,7 @@ async function uploadFile(run: ScheduledRun, file: FileRow): Promise<string> {
         provider.uploadFile!({
           name: uploadName(file.name, intent),
           bytes: file.bytes,
+          path: file.path,
           open: () => createReadStream(file.path, { fd, start: 0, autoClose: false }),
         }),
       () => findUploaded(run, file, intent, serverAfter ?? null),
