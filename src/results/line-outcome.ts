@@ -2,6 +2,7 @@
  * The outcome of one line of a Batch API output or error file, and whether it may change a request:
  * pure functions, no ledger and no streams (`applyResultLines` is the adapter).
  */
+import { openAiResponseUsage } from '../cost/usage.js';
 import { ResultErrorCodes } from '../errors.js';
 import type { LineOutcome } from '../types.js';
 import { type ExpectedOutput, extractResult } from './extract.js';
@@ -59,8 +60,7 @@ export function lineOutcome(line: unknown, ctx: OutcomeContext): LineOutcome | R
       result: null,
       errorCode: code,
       errorMessage: clip(message),
-      inputTokens: null,
-      outputTokens: null,
+      usage: null,
     };
   }
   return new ResultLineProblem('the line has neither a response nor an error');
@@ -77,8 +77,7 @@ function responseOutcome(customId: string, status: number, body: unknown, ctx: O
       result: JSON.stringify(extracted.result) ?? 'null',
       errorCode: null,
       errorMessage: null,
-      inputTokens: extracted.usage.input_tokens,
-      outputTokens: extracted.usage.output_tokens,
+      usage: openAiResponseUsage(body),
     };
   }
   return {
@@ -89,8 +88,7 @@ function responseOutcome(customId: string, status: number, body: unknown, ctx: O
     result: null,
     errorCode: extracted.code,
     errorMessage: clip(extracted.message),
-    inputTokens: extracted.usage?.input_tokens ?? null,
-    outputTokens: extracted.usage?.output_tokens ?? null,
+    usage: openAiResponseUsage(body),
   };
 }
 
@@ -112,8 +110,7 @@ function httpFailure(customId: string, status: number, body: unknown): LineOutco
     result: null,
     errorCode: code,
     errorMessage: clip(message),
-    inputTokens: null,
-    outputTokens: null,
+    usage: null,
   };
 }
 
