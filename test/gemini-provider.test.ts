@@ -145,9 +145,10 @@ test('gemini provider: upload, create, poll and download through the SDK; every 
       const result = JSON.parse(outcome.result!);
       assert.ok(ajv(result), JSON.stringify(ajv.errors));
       const meta = line.response.usageMetadata;
-      assert.equal(outcome.inputTokens, meta.promptTokenCount);
-      assert.equal(outcome.outputTokens, meta.candidatesTokenCount + (meta.thoughtsTokenCount ?? 0));
-      assert.ok((outcome.inputTokens ?? 0) > 0);
+      assert.equal(outcome.usage?.inputTokens, meta.promptTokenCount);
+      assert.equal(outcome.usage?.outputTokens, meta.candidatesTokenCount + (meta.thoughtsTokenCount ?? 0));
+      assert.equal(outcome.usage?.cachedInputTokens, meta.cachedContentTokenCount ?? 0);
+      assert.ok((outcome.usage?.inputTokens ?? 0) > 0);
     }
     await p.close();
   }));

@@ -19,34 +19,25 @@ import {
 } from '../../results/extract.js';
 import { type OutcomeContext, ResultLineProblem } from '../../results/line-outcome.js';
 import type { OutputSchema } from '../../results/output-validation.js';
-import type { LineOutcome } from '../../types.js';
+import type { LineOutcome, Usage } from '../../types.js';
 import { rpcCodeName } from './remote-batch.js';
 
-/** Tokens of one Gemini response, as its `usageMetadata` reports them. */
-export interface GeminiUsage {
-  /** `promptTokenCount`: every input token, the cached ones included. */
-  input: number | null;
-  /** `cachedContentTokenCount`: input tokens read from a context cache (billed lower). */
-  cachedInput: number | null;
-  /** `candidatesTokenCount + thoughtsTokenCount`: everything billed as output. */
-  output: number | null;
-  /** `thoughtsTokenCount`: the thinking part of the output. */
-  reasoning: number | null;
-}
-
-/** The usage a response reports; nulls where it reports none. */
-export function geminiUsage(response: unknown): GeminiUsage {
+/**
+ * The tokens a response bills (its `usageMetadata`), as the ledger's {@link Usage}: `promptTokenCount`
+ * (the cached ones included) as input, `cachedContentTokenCount` as cached input,
+ * `candidatesTokenCount + thoughtsTokenCount` as output (thinking is billed as output) and
+ * `thoughtsTokenCount` as reasoning. Null when the response reports none.
+ */
+export function geminiUsage(response: unknown): Usage | null {
   const meta = isObject(response) && isObject(response.usageMetadata) ? response.usageMetadata : undefined;
-  const input = count(meta?.promptTokenCount);
-  const candidates = count(meta?.candidatesTokenCount);
-  const thoughts = count(meta?.thoughtsTokenCount);
-  const output = candidates === null && thoughts === null ? null : (candidates ?? 0) + (thoughts ?? 0);
+  if (!meta) return null;
+  const thoughts = count(meta.thoughtsTokenCount);
   return {
-    input,
-    cachedInput: count(meta?.cachedContentTokenCount),
-    // A response that produced nothing (embeddings, a blocked prompt) still reports its input.
-    output: output ?? (input === null ? null : 0),
-    reasoning: thoughts,
+    inputTokens: count(meta.promptTokenCount),
+    cachedInputTokens: count(meta.cachedContentTokenCount),
+    cacheWriteTokens: 0,
+    outputTokens: count(meta.candidatesTokenCount) + thoughts,
+    reasoningTokens: thoughts,
   };
 }
 
@@ -129,7 +120,10 @@ export function extractGemini(
   outputSchema: OutputSchema | undefined,
 ): Extraction {
   const tokens = geminiUsage(response);
-  const usage: ResultUsage = { input_tokens: tokens.input, output_tokens: tokens.output };
+  const usage: ResultUsage = {
+    input_tokens: tokens?.inputTokens ?? null,
+    output_tokens: tokens?.outputTokens ?? null,
+  };
   return checkedResult(responseValues(response, expect, usage), outputSchema, usage);
 }
 
@@ -197,7 +191,7 @@ function outcome(
   state: LineOutcome['state'],
   retryable: boolean,
   statusCode: number | null,
-  what: { result?: string; error?: { code: string; message: string }; usage?: GeminiUsage },
+  what: { result?: string; error?: { code: string; message: string }; usage?: Usage | null },
 ): LineOutcome {
   return {
     customId,
@@ -207,8 +201,7 @@ function outcome(
     result: what.result ?? null,
     errorCode: what.error?.code ?? null,
     errorMessage: what.error ? clip(what.error.message) : null,
-    inputTokens: what.usage?.input ?? null,
-    outputTokens: what.usage?.output ?? null,
+    usage: what.usage ?? null,
   };
 }
 
@@ -216,8 +209,9 @@ function clip(message: string): string {
   return message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message;
 }
 
-function count(value: unknown): number | null {
-  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+/** A count as reported; missing or malformed counts are 0, as for every provider. */
+function count(value: unknown): number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : 0;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
