@@ -185,4 +185,15 @@ describe('architecture', () => {
     assert.ok(sourceFiles(path.join(SRC, 'ledger')).flatMap(sqlLines).length > 50, 'the pattern finds SQL');
     assert.deepEqual(outside.flatMap(sqlLines), []);
   });
+
+  it("reaches the ledger's database only from src/ledger: `connectionOf` is its one door", () => {
+    const users = sourceFiles(SRC)
+      .filter((f) => /\bconnectionOf\b/.test(readFileSync(f, 'utf8')))
+      .map(rel);
+    assert.ok(users.includes('src/ledger/ledger.ts'), 'the pattern finds the door');
+    assert.deepEqual(
+      users.filter((f) => !f.startsWith('src/ledger/')),
+      [],
+    );
+  });
 });
