@@ -26,7 +26,7 @@ const LEVELS: { rooms: string[]; siblings?: boolean }[] = [
   { rooms: ['sources', 'transforms', 'validate', 'sink', 'cost'] }, // the stages' pure cores, token counts
   { rooms: ['prepare', 'results'], siblings: true },
   { rooms: ['server'] }, // apart: see SERVER_MAY_IMPORT
-  { rooms: ['backends', 'providers'] },
+  { rooms: ['providers'] },
   { rooms: ['scheduler'] },
   { rooms: ['streams.ts', 'index.ts'] },
   { rooms: ['cli'] },
