@@ -35,13 +35,18 @@ export interface RecordOrigin {
 /** A parsed source record: CSV rows are flat string maps; JSONL rows are any JSON object. */
 export type SourceRecord = Record<string, unknown>;
 
-/** The Batch API endpoints batchpipe can write requests for. */
+/** The providers batchpipe speaks to, each through its own official SDK. */
+export const PROVIDERS = ['openai', 'anthropic', 'gemini'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+/** The Batch API endpoints batchpipe can write requests for (`/v1/messages`: Anthropic's). */
 export const ENDPOINTS = [
   '/v1/chat/completions',
   '/v1/embeddings',
   '/v1/responses',
   '/v1/completions',
   '/v1/moderations',
+  '/v1/messages',
 ] as const;
 export type Endpoint = (typeof ENDPOINTS)[number];
 
@@ -124,6 +129,8 @@ export interface LineOutcome {
 /** The options that decide what requests a run makes; a ledger belongs to exactly one identity. */
 export interface RunIdentity {
   format: 'csv' | 'jsonl' | 'json';
+  /** The provider whose dialect the requests are written in (ledgers made before it: `openai`). */
+  provider: ProviderName;
   endpoint: string;
   model: string | null;
   prompt: string | null;

@@ -3,15 +3,17 @@
  * failures, retries. `collect` calls it for the batches it ran, `batchpipe ingest` for files
  * downloaded elsewhere.
  */
+import { DEFAULT_PROVIDER, type ProviderName } from '../dialects/dialect.js';
 import { storedRunIdentity } from '../ledger/identity.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { OutcomeStage } from '../ledger/outcome-stage.js';
 import { storedOutputJsonSchema } from '../ledger/output-schema.js';
 import { inlineParser, threadedParser } from './chunk-parsers.js';
-import { type ExpectedOutput, expectedOutput } from './extract.js';
+import type { ExpectedOutput } from './extract.js';
 import { lineChunks, type StagedTotals } from './line-chunks.js';
 import type { OutcomeContext } from './line-outcome.js';
 import type { OutputSchema } from './output-validation.js';
+import { resultDialectOf } from './result-dialects.js';
 
 export interface ApplyOptions {
   /**
@@ -26,6 +28,8 @@ export interface ApplyOptions {
   outputSchema?: OutputSchema | undefined;
   /** The run's endpoint, e.g. `/v1/chat/completions`. */
   endpoint: string;
+  /** The provider whose result lines these are; default: the run's (meta `identity`), else openai. */
+  provider?: ProviderName | undefined;
   /** What the requests asked for; default: read from the run's body template (meta `identity`). */
   expect?: ExpectedOutput | undefined;
   /** The file's name in error messages (`file:line: …`). */
@@ -79,9 +83,11 @@ export async function applyResultLines(
   options: ApplyOptions,
 ): Promise<ApplyCounts> {
   const outputJsonSchema = options.outputSchema === undefined ? storedOutputJsonSchema(ledger) : undefined;
+  const provider = options.provider ?? storedRunIdentity(ledger)?.provider ?? DEFAULT_PROVIDER;
   const ctx: OutcomeContext = {
+    provider,
     endpoint: options.endpoint,
-    expect: options.expect ?? expectedOutputOf(ledger, options.endpoint),
+    expect: options.expect ?? expectedOutputOf(ledger, provider, options.endpoint),
     outputSchema:
       options.outputSchema ??
       (outputJsonSchema === undefined
@@ -108,7 +114,7 @@ export async function applyResultLines(
     for await (const chunk of lineChunks(lines)) {
       read += chunk.bytes.length;
       if (threadable && read > THREAD_AFTER_BYTES && parser.kind === 'inline') {
-        const data = { endpoint: ctx.endpoint, expect: ctx.expect, outputJsonSchema, source };
+        const data = { provider, endpoint: ctx.endpoint, expect: ctx.expect, outputJsonSchema, source };
         parser = threadedParser(ctx, data, stage, totals);
       }
       await parser.submit(chunk);
@@ -167,6 +173,6 @@ function applyRanges(
 }
 
 /** The run's expected output, from its body template (meta `identity`). */
-function expectedOutputOf(ledger: Ledger, endpoint: string): ExpectedOutput {
-  return expectedOutput({ endpoint, body: storedRunIdentity(ledger)?.body });
+function expectedOutputOf(ledger: Ledger, provider: ProviderName, endpoint: string): ExpectedOutput {
+  return resultDialectOf(provider).expectedOutput({ endpoint, body: storedRunIdentity(ledger)?.body });
 }

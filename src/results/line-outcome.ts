@@ -1,22 +1,19 @@
 /**
- * The outcome of one line of a Batch API output or error file, and whether it may change a request:
- * pure functions, no ledger and no streams (`applyResultLines` is the adapter).
+ * The outcome of one line of an OpenAI Batch API output or error file (the OpenAI dialect's result
+ * reader), and whether it may change a request: pure functions, no ledger and no streams
+ * (`applyResultLines` is the adapter; other providers' lines are read by their dialects).
  */
 import { openAiResponseUsage } from '../cost/usage.js';
+import { type ProviderName, type ResultContext, ResultLineProblem } from '../dialects/dialect.js';
 import { ResultErrorCodes } from '../errors.js';
 import type { LineOutcome } from '../types.js';
-import { type ExpectedOutput, extractResult } from './extract.js';
-import type { OutputSchema } from './output-validation.js';
+import { extractResult } from './extract.js';
 
-/** Why a line is not an output line (the caller names the file and line). */
-export class ResultLineProblem {
-  constructor(readonly message: string) {}
-}
+export { ResultLineProblem } from '../dialects/dialect.js';
 
-export interface OutcomeContext {
-  endpoint: string;
-  expect: ExpectedOutput;
-  outputSchema?: OutputSchema | undefined;
+/** What reading a result file needs: the run's provider (whose dialect reads the lines; default openai). */
+export interface OutcomeContext extends ResultContext {
+  provider?: ProviderName | undefined;
 }
 
 /** Error codes of error-file lines without a response that end in a state other than `failed`. */
@@ -36,7 +33,7 @@ const MAX_MESSAGE = 2000;
  * - a non-2xx `response` → `failed` with `body.error`'s code and message (`http_<status>` without one);
  * - `response: null` and `error` → `failed` with its code (`batch_expired` → `expired`).
  */
-export function lineOutcome(line: unknown, ctx: OutcomeContext): LineOutcome | ResultLineProblem {
+export function lineOutcome(line: unknown, ctx: ResultContext): LineOutcome | ResultLineProblem {
   if (!isObject(line)) return new ResultLineProblem('an output line must be a JSON object');
   const customId = line.custom_id;
   if (typeof customId !== 'string') {
@@ -66,7 +63,13 @@ export function lineOutcome(line: unknown, ctx: OutcomeContext): LineOutcome | R
   return new ResultLineProblem('the line has neither a response nor an error');
 }
 
-function responseOutcome(customId: string, status: number, body: unknown, ctx: OutcomeContext): LineOutcome {
+/** A 2xx response body's outcome: its extracted result, or why extraction failed (with the tokens spent). */
+export function responseOutcome(
+  customId: string,
+  status: number,
+  body: unknown,
+  ctx: ResultContext,
+): LineOutcome {
   const extracted = extractResult(ctx.endpoint, body, { expect: ctx.expect, outputSchema: ctx.outputSchema });
   if (extracted.ok) {
     return {
@@ -114,7 +117,8 @@ function httpFailure(customId: string, status: number, body: unknown): LineOutco
   };
 }
 
-function clip(message: string): string {
+/** A message cut to what the ledger keeps. */
+export function clip(message: string): string {
   return message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message;
 }
 

@@ -222,7 +222,7 @@ async function createBatch(run: ScheduledRun, row: BatchRow, file: FileRow): Pro
     `creating the batch for ${file.name}`,
     () =>
       run.provider.createBatch({
-        intent: intentOf(run, row, file.name),
+        intent: intentOf(run, row, file),
         endpoint: file.endpoint,
         model: file.model,
         input,
@@ -251,8 +251,14 @@ function batchCreated(
   };
 }
 
-function intentOf(run: ScheduledRun, row: BatchRow, fileName: string): BatchIntent {
-  return { runId: run.runId, intentId: String(row.id), fileName };
+function intentOf(run: ScheduledRun, row: BatchRow, file: FileRow): BatchIntent {
+  return {
+    runId: run.runId,
+    intentId: String(row.id),
+    fileName: file.name,
+    requests: file.lines,
+    isKnown: (remoteId) => run.tables.batches().some((b) => b.remote_id === remoteId),
+  };
 }
 
 /**
@@ -278,6 +284,6 @@ async function settleBatchIntents(run: ScheduledRun): Promise<void> {
 function findBatch(run: ScheduledRun, row: BatchRow): Promise<RemoteBatch | undefined> {
   const file = run.tables.file(row.file_id);
   return run.remote('listing batches to settle an interrupted submit', () =>
-    run.provider.findBatchByIntent(intentOf(run, row, file.name), since(row.intent_server_after)),
+    run.provider.findBatchByIntent(intentOf(run, row, file), since(row.intent_server_after)),
   );
 }

@@ -6,6 +6,7 @@ import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { writeResults } from '../../results/write-results.js';
 import { drive } from '../../scheduler/api.js';
 import { lowerMaxLines } from '../../scheduler/restage.js';
+import { userArgs } from '../argv.js';
 import {
   addBackendOptions,
   type BackendFlags,
@@ -15,13 +16,14 @@ import {
   schedulerOptionsFromFlags,
 } from '../backend-options.js';
 import { optionNames, repeatCommand } from '../command-line.js';
-import { afterSubmit, userArgs } from '../follow-ups.js';
+import { afterSubmit } from '../follow-ups.js';
 import { examples } from '../help.js';
 import { plural } from '../human.js';
 import { onInterrupt } from '../interrupt.js';
 import { storeOutputSchema } from '../options.js';
 import { checkOutputPath, writeOutput } from '../output.js';
 import { describeInFlight } from '../progress/in-flight.js';
+import { runProvider } from '../provider-option.js';
 import { addReportOptions, Reporter, type ReportFlags } from '../reporter.js';
 import { reportFinished, reportStatus } from './batches.js';
 import { addPrepareOptions, type PrepareFlags, prepareFromCli } from './prepare.js';
@@ -69,9 +71,11 @@ export function registerRun(program: Command): void {
         // A new ledger needs input (stdin when no file is named); an existing one resumes, and a
         // named file is checked against what the ledger already holds.
         const resumed = hasRunIdentity(ledger);
+        // The key of a resumed run's provider, before any work (a new run's was checked above).
+        if (resumed) checkBackendFlags(flags, runProvider(ledger, flags.provider));
         if (file === undefined) requireCompletePrepare(ledger, flags.ledger, 'run');
         if (file !== undefined || !resumed) await prepareFromCli(file, flags, ledger, reporter, command);
-        else if (command.getOptionValueSource('maxLines') === 'cli') {
+        else if (flags.maxLines !== undefined) {
           // Resuming with a smaller --max-lines: files not yet sent are written again that small.
           const moved = lowerMaxLines(ledger, flags.maxLines);
           reporter.log(
@@ -94,7 +98,7 @@ export function registerRun(program: Command): void {
           doing: describeInFlight(reporter.progress, batchHome(flags)),
           resume: repeatCommand(command, args, { options: KEPT_BY_THE_LEDGER, positionals: true }),
         }));
-        const provider = await openProviderFromFlags(flags, reporter);
+        const provider = await openProviderFromFlags(flags, reporter, ledger);
         let final: boolean;
         try {
           ({ final } = await drive({
