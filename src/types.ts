@@ -47,6 +47,8 @@ export const ENDPOINTS = [
   '/v1/completions',
   '/v1/moderations',
   '/v1/messages',
+  '/v1beta/generateContent',
+  '/v1beta/embedContent',
 ] as const;
 export type Endpoint = (typeof ENDPOINTS)[number];
 

@@ -4,16 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ResultLineProblem } from '../src/dialects/dialect.js';
+import { GEMINI_DIALECT, geminiExpectedOutput, geminiRequestedSchema } from '../src/dialects/gemini.js';
+import { geminiInputLine } from '../src/providers/gemini/batch-input.js';
 import { remoteBatchOfOperation, statusOfState } from '../src/providers/gemini/remote-batch.js';
-import {
-  geminiLine,
-  geminiRequestIssues,
-  geminiRequestTemplate,
-} from '../src/providers/gemini/request-dialect.js';
-import { geminiExpectedOutput, geminiLineOutcome } from '../src/providers/gemini/result-dialect.js';
-import { ResultLineProblem } from '../src/results/line-outcome.js';
+import { geminiLineOutcome } from '../src/results/gemini-line-outcome.js';
 import { outputSchemaFromJsonSchema } from '../src/results/output-schema.js';
 import type { LineOutcome } from '../src/types.js';
+import { checkRequestLine } from '../src/validate/request-schema.js';
 
 const TEXT = { endpoint: 'generateContent', expect: { kind: 'text', list: false } } as const;
 const JSON_OUT = { endpoint: 'generateContent', expect: { kind: 'json', list: false } } as const;
@@ -37,17 +35,15 @@ function response(parts: object[], extra: object = {}, finishReason = 'STOP') {
   };
 }
 
-test('gemini request dialect: --system and --prompt placed in a native body, the model left to the batch', () => {
-  const request = geminiRequestTemplate({
-    system: 'Classify {{lang}} reviews.',
-    prompt: '{{text}}',
-    body: {
-      model: 'gemini-2.5-flash',
-      contents: [{ role: 'user', parts: [{ text: 'Example.' }] }],
-      generationConfig: { temperature: 0 },
-    },
-  });
-  assert.deepEqual(request, {
+test('gemini request dialect: --system and --prompt placed in a native body; the line goes up as { key, request } without the model', () => {
+  const body: Record<string, unknown> = {
+    model: 'gemini-2.5-flash',
+    contents: [{ role: 'user', parts: [{ text: 'Example.' }] }],
+    generationConfig: { temperature: 0 },
+  };
+  GEMINI_DIALECT.placePrompt('/v1beta/generateContent', body, '{{text}}', 'Classify {{lang}} reviews.');
+  assert.deepEqual(body, {
+    model: 'gemini-2.5-flash',
     contents: [
       { role: 'user', parts: [{ text: 'Example.' }] },
       { role: 'user', parts: [{ text: '{{text}}' }] },
@@ -55,42 +51,84 @@ test('gemini request dialect: --system and --prompt placed in a native body, the
     generationConfig: { temperature: 0 },
     systemInstruction: { parts: [{ text: 'Classify {{lang}} reviews.' }] },
   });
-  assert.deepEqual(geminiLine('r-1', request), { key: 'r-1', request });
-  assert.deepEqual(geminiRequestIssues(request), []);
+  const line = { custom_id: 'r 1', method: 'POST', url: '/v1beta/generateContent', body };
+  assert.deepEqual(checkRequestLine(line), []);
+  const { model: _model, ...request } = body;
+  assert.deepEqual(geminiInputLine(line), { key: 'r 1', request });
+  assert.equal(GEMINI_DIALECT.wireId('any id, even with spaces.'), undefined);
+
+  const embed: Record<string, unknown> = { model: 'gemini-embedding-001' };
+  GEMINI_DIALECT.placePrompt('/v1beta/embedContent', embed, '{{text}}');
+  assert.deepEqual(embed, { model: 'gemini-embedding-001', content: { parts: [{ text: '{{text}}' }] } });
+  assert.deepEqual(
+    checkRequestLine({ custom_id: 'e', method: 'POST', url: '/v1beta/embedContent', body: embed }),
+    [],
+  );
 });
 
 test('gemini request dialect: what the Batch API would refuse is an issue with its path', () => {
+  const issues = (body: object) =>
+    checkRequestLine({ custom_id: 'a', method: 'POST', url: '/v1beta/generateContent', body }).map(
+      (i) => i.path,
+    );
+  assert.deepEqual(issues({ model: 'm' }), ['body.contents']);
+  assert.deepEqual(issues({ model: 'm', contents: [{ parts: [] }] }), ['body.contents[0].parts']);
+  assert.deepEqual(issues({ model: 'm', contents: ['text'] }), ['body.contents[0]']);
   assert.deepEqual(
-    geminiRequestIssues({}).map((i) => [i.code, i.path]),
-    [['missing_field', 'request.contents']],
-  );
-  assert.deepEqual(
-    geminiRequestIssues({
-      contents: [{ parts: [] }, 'text'],
-      systemInstruction: { text: 'x' },
+    issues({
+      model: 'm',
+      contents: [{ parts: [{ text: 'x' }] }],
       generationConfig: { responseSchema: { type: 'OBJECT' } },
-    }).map((i) => [i.code, i.path]),
-    [
-      ['invalid_value', 'request.contents[0].parts'],
-      ['invalid_type', 'request.contents[1]'],
-      ['missing_field', 'request.systemInstruction.parts'],
-      ['invalid_value', 'request.generationConfig.responseMimeType'],
-    ],
+    }),
+    ['body.generationConfig.responseMimeType'],
   );
-  assert.equal(geminiRequestIssues([]).length, 1);
+});
+
+test('gemini result dialect: the schema a body asks for, read as JSON Schema', () => {
+  assert.deepEqual(
+    geminiRequestedSchema({
+      endpoint: '/v1beta/generateContent',
+      body: {
+        generationConfig: {
+          responseMimeType: 'application/json',
+          responseSchema: {
+            type: 'OBJECT',
+            properties: {
+              topics: { type: 'ARRAY', items: { type: 'STRING' }, minItems: '1' },
+              note: { type: 'STRING', nullable: true },
+            },
+            required: ['topics'],
+            propertyOrdering: ['topics', 'note'],
+          },
+        },
+      },
+    }),
+    {
+      type: 'object',
+      properties: {
+        topics: { type: 'array', items: { type: 'string' }, minItems: 1 },
+        note: { type: ['string', 'null'] },
+      },
+      required: ['topics'],
+    },
+  );
+  const json = { type: 'object', properties: { a: { type: 'string' } } };
+  assert.equal(
+    geminiRequestedSchema({ endpoint: '', body: { generationConfig: { responseJsonSchema: json } } }),
+    json,
+  );
+  assert.equal(geminiRequestedSchema({ endpoint: '', body: {} }), undefined);
 });
 
 test('gemini result dialect: what a body template asks for decides the result kind', () => {
-  assert.deepEqual(geminiExpectedOutput({ generationConfig: { responseMimeType: 'application/json' } }), {
+  const of = (body: unknown) => geminiExpectedOutput({ endpoint: '/v1beta/generateContent', body });
+  assert.deepEqual(of({ generationConfig: { responseMimeType: 'application/json' } }), {
     kind: 'json',
     list: false,
   });
-  assert.equal(
-    geminiExpectedOutput({ toolConfig: { functionCallingConfig: { mode: 'ANY' } } }).kind,
-    'tool_call',
-  );
-  assert.equal(geminiExpectedOutput({ generationConfig: { responseMimeType: 'text/plain' } }).kind, 'text');
-  assert.equal(geminiExpectedOutput(undefined).kind, 'text');
+  assert.equal(of({ toolConfig: { functionCallingConfig: { mode: 'ANY' } } }).kind, 'tool_call');
+  assert.equal(of({ generationConfig: { responseMimeType: 'text/plain' } }).kind, 'text');
+  assert.equal(of(undefined).kind, 'text');
 });
 
 test('gemini result dialect: text without thoughts, usage with cached and thinking tokens', () => {

@@ -8,11 +8,11 @@ import { createReadStream, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { GEMINI_DIALECT } from '../src/dialects/gemini.js';
 import { openGeminiProvider } from '../src/providers/gemini/open-gemini.js';
-import { geminiLine, geminiRequestTemplate } from '../src/providers/gemini/request-dialect.js';
-import { geminiLineOutcome } from '../src/providers/gemini/result-dialect.js';
 import type { BatchIntent, BatchProvider, RemoteFile } from '../src/providers/port.js';
 import { ProviderError } from '../src/providers/port.js';
+import { geminiLineOutcome } from '../src/results/gemini-line-outcome.js';
 import { outputSchemaFromJsonSchema } from '../src/results/output-schema.js';
 import { type RemoteBatch, TERMINAL_BATCH_STATUSES } from '../src/types.js';
 import { type TestServer, withServer } from './server-support.js';
@@ -43,10 +43,13 @@ const REVIEW_BODY = {
 };
 
 function provider(server: TestServer): BatchProvider {
-  return openGeminiProvider({ apiKey: 'test', baseUrl: server.origin });
+  return openGeminiProvider({ apiKey: 'test', baseUrl: server.origin, secret: true });
 }
 
-/** A request file of `n` reviews, each `{ key, request }` from the request dialect with values filled. */
+/**
+ * A request file of `n` reviews as prepare writes it for Gemini: batchpipe's lines, each body a native
+ * request with `--system` and `--prompt` placed by the Gemini dialect.
+ */
 function requestFile(
   dir: string,
   n: number,
@@ -55,14 +58,16 @@ function requestFile(
   const keys: string[] = [];
   const lines: string[] = [];
   for (let i = 0; i < n; i++) {
-    const key = `review-${String(i).padStart(3, '0')}`;
+    const key = `review ${String(i).padStart(3, '0')}.x`;
     keys.push(key);
-    const request = geminiRequestTemplate({
-      system: 'Classify the review.',
-      prompt: `Review ${i}: the flight was ${i % 2 ? 'late' : 'fine'}.`,
-      body: { model: MODEL, ...REVIEW_BODY },
-    });
-    lines.push(JSON.stringify(geminiLine(key, request)));
+    const body: Record<string, unknown> = { model: MODEL, ...REVIEW_BODY };
+    GEMINI_DIALECT.placePrompt(
+      '/v1beta/generateContent',
+      body,
+      `Review ${i}: the flight was ${i % 2 ? 'late' : 'fine'}.`,
+      'Classify the review.',
+    );
+    lines.push(JSON.stringify({ custom_id: key, method: 'POST', url: '/v1beta/generateContent', body }));
   }
   const file = path.join(dir, name);
   writeFileSync(file, `${lines.join('\n')}\n`);
@@ -106,10 +111,24 @@ test('gemini provider: upload, create, poll and download through the SDK; every 
 
     const uploaded = await upload(p, file, 'reviews-a1-00001.1a2b3c4d.jsonl');
     assert.match(uploaded.id, /^files\//);
-    assert.equal(uploaded.bytes, statSync(file).size);
+    const wire = (await fetch(`${server.origin}/download/v1beta/${uploaded.id}:download?alt=media`, {
+      headers: { 'x-goog-api-key': 'test' },
+    }).then((r) => r.text())) as string;
+    const sent = wire
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.equal(uploaded.bytes, Buffer.byteLength(wire));
+    assert.deepEqual(
+      sent.map((l) => l.key),
+      keys,
+      'what went up: one { key, request } line per request, the custom_id as key',
+    );
+    assert.equal(sent[0].request.model, undefined, 'the model goes with the batch, not the line');
+    assert.deepEqual(sent[0].request.systemInstruction, { parts: [{ text: 'Classify the review.' }] });
     const batch = await p.createBatch({
       intent: INTENT,
-      endpoint: 'generateContent',
+      endpoint: '/v1beta/generateContent',
       model: MODEL,
       input: { fileId: uploaded.id },
     });
@@ -138,7 +157,11 @@ test('gemini provider: upload, create, poll and download through the SDK; every 
     const ajv = new Ajv2020({ strict: false }).compile(REVIEW_JSON_SCHEMA);
     const expect = { kind: 'json', list: false } as const;
     for (const line of lines) {
-      const outcome = geminiLineOutcome(line, { endpoint: 'generateContent', expect, outputSchema: schema });
+      const outcome = geminiLineOutcome(line, {
+        endpoint: '/v1beta/generateContent',
+        expect,
+        outputSchema: schema,
+      });
       assert.ok('customId' in outcome);
       assert.equal(outcome.state, 'succeeded', outcome.errorMessage ?? '');
       assert.equal(outcome.customId, line.key);
@@ -169,10 +192,6 @@ test('gemini provider: an upload and a batch are found again by their intent tag
     const found = await p.findUpload!('reviews-a1-00001.aaaa0001.jsonl', bytes, { createdSince: since - 30 });
     assert.equal(found?.id, uploaded.id);
     assert.equal(
-      await p.findUpload!('reviews-a1-00001.aaaa0001.jsonl', bytes + 1, { createdSince: undefined }),
-      undefined,
-    );
-    assert.equal(
       await p.findUpload!('reviews-a1-00001.cccc0003.jsonl', bytes, { createdSince: undefined }),
       undefined,
     );
@@ -184,13 +203,13 @@ test('gemini provider: an upload and a batch are found again by their intent tag
 
     const created = await p.createBatch({
       intent: INTENT,
-      endpoint: 'generateContent',
+      endpoint: '/v1beta/generateContent',
       model: MODEL,
       input: { fileId: uploaded.id },
     });
     const other = await p.createBatch({
       intent: { ...INTENT, intentId: '8' },
-      endpoint: 'generateContent',
+      endpoint: '/v1beta/generateContent',
       model: MODEL,
       input: { fileId: uploaded.id },
     });
@@ -220,7 +239,7 @@ test('gemini provider: an upload and a create whose responses are lost throw ret
     await assert.rejects(
       p.createBatch({
         intent: INTENT,
-        endpoint: 'generateContent',
+        endpoint: '/v1beta/generateContent',
         model: MODEL,
         input: { fileId: uploaded.id },
       }),
@@ -243,7 +262,7 @@ test('gemini provider: cancel ends the batch CANCELLED with what finished; cance
     const uploaded = await upload(p, file, 'reviews-a1-00001.aaaa0001.jsonl');
     const batch = await p.createBatch({
       intent: INTENT,
-      endpoint: 'generateContent',
+      endpoint: '/v1beta/generateContent',
       model: MODEL,
       input: { fileId: uploaded.id },
     });
@@ -260,7 +279,7 @@ test('gemini provider: cancel ends the batch CANCELLED with what finished; cance
 
 test('gemini provider: --fail-rate lines fail with their status, retryable as Google marks them; the API key never shows in errors', () =>
   withServer({ failRate: 0.5, seed: 3, apiKey: 'sekrit-key-123' }, async (server, dir) => {
-    const wrong = openGeminiProvider({ apiKey: 'wrong-key-456', baseUrl: server.origin });
+    const wrong = openGeminiProvider({ apiKey: 'wrong-key-456', baseUrl: server.origin, secret: true });
     const { path: file, keys } = requestFile(dir, 30);
     const refused = await upload(wrong, file, 'x.jsonl').then(
       () => undefined,
@@ -272,11 +291,11 @@ test('gemini provider: --fail-rate lines fail with their status, retryable as Go
     );
     assert.ok(!refused.message.includes('wrong-key-456'), refused.message);
 
-    const p = openGeminiProvider({ apiKey: 'sekrit-key-123', baseUrl: server.origin });
+    const p = openGeminiProvider({ apiKey: 'sekrit-key-123', baseUrl: server.origin, secret: true });
     const uploaded = await upload(p, file, 'reviews-a1-00001.aaaa0001.jsonl');
     const batch = await p.createBatch({
       intent: INTENT,
-      endpoint: 'generateContent',
+      endpoint: '/v1beta/generateContent',
       model: MODEL,
       input: { fileId: uploaded.id },
     });
@@ -287,7 +306,7 @@ test('gemini provider: --fail-rate lines fail with their status, retryable as Go
       .map((l) => JSON.parse(l));
     assert.equal(lines.length, keys.length);
     const expect = { kind: 'json', list: false } as const;
-    const outcomes = lines.map((l) => geminiLineOutcome(l, { endpoint: 'generateContent', expect }));
+    const outcomes = lines.map((l) => geminiLineOutcome(l, { endpoint: '/v1beta/generateContent', expect }));
     const failed = outcomes.filter((o) => 'state' in o && o.state === 'failed');
     assert.equal(failed.length, ended.counts?.failed);
     assert.ok(failed.length > 0 && failed.length < keys.length, `${failed.length} failed`);

@@ -32,7 +32,7 @@ export function addBackendOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--backend <name>',
-        "openai: the provider's API (OPENAI_API_KEY, OPENAI_BASE_URL; ANTHROPIC_API_KEY for --provider anthropic), or local (built-in server beside the ledger, synthetic answers)",
+        "openai: the provider's API (OPENAI_API_KEY, OPENAI_BASE_URL; ANTHROPIC_API_KEY for --provider anthropic, GEMINI_API_KEY for gemini), or local (built-in server beside the ledger, synthetic answers)",
       )
         .choices(['openai', 'local'])
         .default('openai'),

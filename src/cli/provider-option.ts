@@ -15,7 +15,7 @@ export function addProviderOption(cmd: Command): Command {
   return cmd.addOption(
     new Option(
       '--provider <name>',
-      "the Batch API: openai (and compatible APIs), anthropic (ANTHROPIC_API_KEY) (default: the ledger's, else openai)",
+      "the Batch API: openai (and compatible APIs), anthropic (ANTHROPIC_API_KEY), gemini (GEMINI_API_KEY or GOOGLE_API_KEY) (default: the ledger's, else openai)",
     ).choices(PROVIDERS),
   );
 }

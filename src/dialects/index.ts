@@ -2,6 +2,7 @@
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { ANTHROPIC_DIALECT } from './anthropic.js';
 import { DEFAULT_PROVIDER, PROVIDERS, type ProviderName, type RequestDialect } from './dialect.js';
+import { GEMINI_DIALECT } from './gemini.js';
 import { OPENAI_DIALECT } from './openai.js';
 
 export * from './dialect.js';
@@ -9,6 +10,7 @@ export * from './dialect.js';
 const DIALECTS: Partial<Record<ProviderName, RequestDialect>> = {
   openai: OPENAI_DIALECT,
   anthropic: ANTHROPIC_DIALECT,
+  gemini: GEMINI_DIALECT,
 };
 
 /** The request dialect of `provider` (default openai); `BP_USAGE` for a provider batchpipe cannot speak yet. */

@@ -1,5 +1,5 @@
 /**
- * Opens the provider a run talks to, from a provider name (`openai`, `anthropic`) and a backend name:
+ * Opens the provider a run talks to, from a provider name (`openai`, `anthropic`, `gemini`) and a backend name:
  * `openai` (the provider's API: OpenAI or any OpenAI-compatible Batch API by base URL; Anthropic's) or
  * `local` (the built-in server beside the ledger, which speaks every provider's API). The API key is
  * read here and handed to the SDK; it is never stored or printed.
@@ -9,6 +9,7 @@ import OpenAI, { AzureOpenAI } from 'openai';
 import { DEFAULT_PROVIDER, type ProviderName } from '../dialects/dialect.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { anthropicProvider } from './anthropic/anthropic-provider.js';
+import { openGeminiProvider } from './gemini/open-gemini.js';
 import { startLocalProvider } from './local/local-provider.js';
 import { openAIProvider, SDK_RETRIES } from './openai/openai-provider.js';
 import type { BatchProvider } from './port.js';
@@ -17,15 +18,15 @@ import { secretRedactor } from './redact.js';
 export type BackendName = 'openai' | 'local';
 
 export interface OpenProviderOptions {
-  /** The Batch API spoken: `openai` (default, and every compatible API) or `anthropic`. */
+  /** The Batch API spoken: `openai` (default, and every compatible API), `anthropic` or `gemini`. */
   provider?: ProviderName | undefined;
   /** `openai` (default: the provider's own API) or `local`. */
   backend?: BackendName | undefined;
   /** The run's ledger: the local backend keeps its server's state beside it (required for `local`). */
   ledgerPath?: string | undefined;
-  /** Any OpenAI-compatible Batch API (else OPENAI_BASE_URL, else OpenAI's); for anthropic, else ANTHROPIC_BASE_URL. */
+  /** Any OpenAI-compatible Batch API (else OPENAI_BASE_URL, else OpenAI's); for anthropic, else ANTHROPIC_BASE_URL; for gemini, the API's origin (else the SDK's default). */
   baseUrl?: string | undefined;
-  /** Defaults to OPENAI_API_KEY (AZURE_OPENAI_API_KEY for `azure`, ANTHROPIC_API_KEY for anthropic). */
+  /** Defaults to OPENAI_API_KEY (AZURE_OPENAI_API_KEY for `azure`, ANTHROPIC_API_KEY for anthropic, GOOGLE_API_KEY or GEMINI_API_KEY for gemini). */
   apiKey?: string | undefined;
   /** The local backend's server answers from this OpenAI-compatible chat server instead of its synthetic responder. */
   upstream?: string | undefined;
@@ -67,6 +68,16 @@ export async function openProvider(options: OpenProviderOptions = {}): Promise<B
     });
   }
   if (options.provider === 'anthropic') return openAnthropicProvider(options);
+  if (options.provider === 'gemini') {
+    const apiKey = options.apiKey ?? (process.env.GOOGLE_API_KEY || process.env.GEMINI_API_KEY);
+    if (!apiKey) throw noApiKeyError('gemini');
+    return openGeminiProvider({
+      apiKey,
+      baseUrl: options.baseUrl,
+      secret: true,
+      ...(options.baseUrl ? { pollIntervalMs: BASE_URL_POLL_MS } : {}),
+    });
+  }
   if (options.provider !== undefined && options.provider !== 'openai') throw unavailable(options.provider);
   if (options.azure) return openAzureProvider(options, options.azure);
   const apiKey = options.apiKey ?? process.env.OPENAI_API_KEY;
@@ -136,17 +147,20 @@ const KEY_VARIABLES: Record<ProviderName, string> = {
   gemini: 'GEMINI_API_KEY',
 };
 
-/** Whether the environment holds `provider`'s API key. */
+/** Whether the environment holds `provider`'s API key (Gemini's may also be GOOGLE_API_KEY). */
 export function hasApiKey(provider: ProviderName = DEFAULT_PROVIDER): boolean {
+  if (provider === 'gemini' && process.env.GOOGLE_API_KEY) return true;
   return Boolean(process.env[KEY_VARIABLES[provider]]);
 }
 
 /** `BP_NO_API_KEY`: what to set, or the backend that needs no key. */
 export function noApiKeyError(provider: ProviderName = DEFAULT_PROVIDER): BatchpipeError {
   if (provider !== 'openai') {
+    const name = provider === 'anthropic' ? 'Anthropic' : 'Gemini';
+    const variables = provider === 'gemini' ? 'GEMINI_API_KEY (or GOOGLE_API_KEY)' : KEY_VARIABLES[provider];
     return new BatchpipeError(
       ErrorCodes.USAGE_NO_KEY,
-      `no ${provider === 'anthropic' ? 'Anthropic' : provider} API key: set ${KEY_VARIABLES[provider]}, or use --backend local to run on the built-in local Batch API server`,
+      `no ${name} API key: set ${variables}, or use --backend local to run on the built-in local Batch API server`,
     );
   }
   return new BatchpipeError(

@@ -4,9 +4,11 @@
  */
 import { anthropicExpectedOutput, anthropicRequestedSchema } from '../dialects/anthropic.js';
 import { DEFAULT_PROVIDER, type ProviderName, type ResultDialect } from '../dialects/dialect.js';
+import { geminiExpectedOutput, geminiRequestedSchema } from '../dialects/gemini.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { anthropicLineOutcome } from './anthropic-line-outcome.js';
 import { expectedOutput, requestedSchema } from './extract.js';
+import { geminiLineOutcome } from './gemini-line-outcome.js';
 import { lineOutcome } from './line-outcome.js';
 
 const RESULT_DIALECTS: Partial<Record<ProviderName, ResultDialect>> = {
@@ -15,6 +17,11 @@ const RESULT_DIALECTS: Partial<Record<ProviderName, ResultDialect>> = {
     expectedOutput: anthropicExpectedOutput,
     requestedSchema: anthropicRequestedSchema,
     lineOutcome: anthropicLineOutcome,
+  },
+  gemini: {
+    expectedOutput: geminiExpectedOutput,
+    requestedSchema: geminiRequestedSchema,
+    lineOutcome: geminiLineOutcome,
   },
 };
 

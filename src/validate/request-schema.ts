@@ -271,6 +271,56 @@ export const anthropicMessageBodySchema = z.looseObject({
 // The request line
 
 /** The body schema of each endpoint. */
+// ---------------------------------------------------------------------------------------------------------
+// Gemini: POST models/{model}:generateContent and :embedContent (GenerateContentRequest, EmbedContentRequest)
+
+/** A `Content`: parts of text, data or calls; `role` `user` or `model` when given. */
+const geminiContent = z.looseObject({
+  role: z.enum(['user', 'model', 'function', 'tool']).optional(),
+  parts: z.array(z.looseObject({})).min(1),
+});
+
+/** `responseSchema` / `responseJsonSchema` only mean something with `responseMimeType: application/json`. */
+const geminiGenerationConfig = z
+  .looseObject({
+    responseMimeType: z.string().optional(),
+    responseSchema: jsonSchemaObject.optional(),
+    responseJsonSchema: jsonSchemaObject.optional(),
+    candidateCount: z.int().min(1).optional(),
+    maxOutputTokens: z.int().min(1).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    topP: z.number().min(0).max(1).optional(),
+  })
+  .refine(
+    (c) =>
+      (c.responseSchema === undefined && c.responseJsonSchema === undefined) ||
+      c.responseMimeType === 'application/json',
+    {
+      message: 'responseMimeType must be "application/json" with a responseSchema',
+      path: ['responseMimeType'],
+    },
+  );
+
+/** The body of a Gemini `generateContent` request (the model goes with the batch). */
+export const geminiGenerateContentBodySchema = z.looseObject({
+  model: nonEmptyString,
+  contents: z.array(geminiContent).min(1),
+  systemInstruction: geminiContent.omit({ role: true }).extend({ role: z.string().optional() }).optional(),
+  generationConfig: geminiGenerationConfig.optional(),
+  tools: looseObjects,
+  toolConfig: z.looseObject({}).optional(),
+  safetySettings: looseObjects,
+  cachedContent: optionalString,
+});
+
+/** The body of a Gemini `embedContent` request. */
+export const geminiEmbedContentBodySchema = z.looseObject({
+  model: nonEmptyString,
+  content: geminiContent,
+  taskType: optionalString,
+  outputDimensionality: z.int().min(1).optional(),
+});
+
 export const bodySchemas: { readonly [E in Endpoint]: z.ZodType } = {
   '/v1/chat/completions': chatCompletionBodySchema,
   '/v1/embeddings': embeddingBodySchema,
@@ -278,6 +328,8 @@ export const bodySchemas: { readonly [E in Endpoint]: z.ZodType } = {
   '/v1/completions': completionBodySchema,
   '/v1/moderations': moderationBodySchema,
   '/v1/messages': anthropicMessageBodySchema,
+  '/v1beta/generateContent': geminiGenerateContentBodySchema,
+  '/v1beta/embedContent': geminiEmbedContentBodySchema,
 };
 
 /** One line of a Batch API input file, with the body checked only for being an object. */

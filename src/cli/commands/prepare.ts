@@ -2,6 +2,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { ANTHROPIC_DIALECT } from '../../dialects/anthropic.js';
 import type { ProviderName } from '../../dialects/dialect.js';
+import { GEMINI_DIALECT } from '../../dialects/gemini.js';
 import type { EventListener } from '../../events.js';
 import { recordInputName } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
@@ -41,7 +42,7 @@ export function addPrepareOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--endpoint <path>',
-        "Batch API endpoint (default: the provider's first, /v1/chat/completions; anthropic: /v1/messages)",
+        "Batch API endpoint (default: the provider's first, /v1/chat/completions; anthropic: /v1/messages; gemini: /v1beta/generateContent or /v1beta/embedContent)",
       ).choices(ENDPOINTS),
     )
     .option('--id-column <name>', 'use this field verbatim as custom_id')
@@ -64,7 +65,7 @@ export function addPrepareOptions(cmd: Command): Command {
     )
     .option(
       '--max-bytes <n>',
-      `bytes per file (default and max: the provider's, ${DEFAULT_MAX_BYTES} for openai, ${ANTHROPIC_DIALECT.limits.maxBytes} for anthropic)`,
+      `bytes per file (default and max: the provider's, ${DEFAULT_MAX_BYTES} for openai, ${ANTHROPIC_DIALECT.limits.maxBytes} for anthropic, ${GEMINI_DIALECT.limits.maxBytes} for gemini)`,
       intOption('--max-bytes'),
     )
     .option('--rejects <file>', 'write bad records here as JSONL and go on (default: stop at the first)')

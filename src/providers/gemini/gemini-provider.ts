@@ -6,6 +6,9 @@
  * `batchStats` and `error` the SDK's `BatchJob` drops), its results file downloaded (`files.download`).
  * Owns the SDK client and the Gemini wire objects; touches nothing of the ledger.
  *
+ * Request files hold batchpipe's lines with native Gemini bodies; each goes up as a converted copy of
+ * `{ key, request }` lines (batch-input.ts), and results come back keyed by `custom_id`.
+ *
  * Crash safety as the port asks: an upload carries its intent in its `displayName` (the name the
  * scheduler gives it), a batch in its own `displayName` (`batchpipe <run> <intent> <file>`), and both
  * are found again by listing. Gemini documents no order for its lists, so finding reads every page and
@@ -29,6 +32,7 @@ import {
   type RemoteFile,
   type UploadRequest,
 } from '../port.js';
+import { writeGeminiInput } from './batch-input.js';
 import { GEMINI_PROVIDER, remoteBatchOfJob, remoteBatchOfOperation, unixSeconds } from './remote-batch.js';
 
 export interface GeminiProviderOptions {
@@ -116,35 +120,47 @@ export function geminiProvider(options: GeminiProviderOptions): BatchProvider {
     },
 
     async uploadFile(file: UploadRequest): Promise<RemoteFile> {
-      // The SDK's own retries stay on here (`httpOptions` on an upload would replace the headers that
-      // start it): a resumable upload makes its file only when the last chunk lands, once, so a retried
-      // start or chunk cannot make a second file.
-      const uploaded = await call(() =>
-        client.files.upload({
-          file: file.path,
-          config: { mimeType: JSONL_MIME_TYPE, displayName: file.name },
-        }),
-      );
-      if (!uploaded.name)
-        throw new ProviderError('the Files API returned a file without a name', { retryable: true });
-      return {
-        id: uploaded.name,
-        name: uploaded.displayName ?? file.name,
-        bytes: Number(uploaded.sizeBytes ?? file.bytes),
-        createdAt: unixSeconds(uploaded.createTime) ?? 0,
-      };
+      // Gemini takes `{ key, request }` lines: a converted copy goes up, from a private folder.
+      const dir = await mkdtemp(join(tmpdir(), 'batchpipe-gemini-'));
+      try {
+        const converted = join(dir, 'requests.jsonl');
+        await writeGeminiInput(file.path, converted);
+        // The SDK's own retries stay on here (`httpOptions` on an upload would replace the headers
+        // that start it): a resumable upload makes its file only when the last chunk lands, once, so a
+        // retried start or chunk cannot make a second file.
+        const uploaded = await call(() =>
+          client.files.upload({
+            file: converted,
+            config: { mimeType: JSONL_MIME_TYPE, displayName: file.name },
+          }),
+        );
+        if (!uploaded.name) {
+          throw new ProviderError('the Files API returned a file without a name', { retryable: true });
+        }
+        return {
+          id: uploaded.name,
+          name: uploaded.displayName ?? file.name,
+          bytes: Number(uploaded.sizeBytes ?? 0),
+          createdAt: unixSeconds(uploaded.createTime) ?? 0,
+        };
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     },
 
-    async findUpload(name: string, bytes: number, { createdSince }: FindSince) {
+    async findUpload(name: string, _bytes: number, { createdSince }: FindSince) {
+      // Matched by name alone: the name carries the upload's own intent tag, a resumable upload makes
+      // its file only once whole, and what went up is the converted copy, whose size is its own.
       return call(async () => {
         const pager = await client.files.list({ config: { pageSize: LIST_PAGE } });
         let found: RemoteFile | undefined;
         for await (const remote of pager) {
           const createdAt = unixSeconds(remote.createTime) ?? 0;
           if (createdSince !== undefined && createdAt < createdSince) continue;
-          if (remote.displayName !== name || Number(remote.sizeBytes) !== bytes || !remote.name) continue;
-          // The newest upload of that name wins (only one can exist per intent tag).
-          if (!found || createdAt > found.createdAt) found = { id: remote.name, name, bytes, createdAt };
+          if (remote.displayName !== name || !remote.name) continue;
+          if (!found || createdAt > found.createdAt) {
+            found = { id: remote.name, name, bytes: Number(remote.sizeBytes ?? 0), createdAt };
+          }
         }
         return found;
       });

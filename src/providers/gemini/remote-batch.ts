@@ -6,6 +6,7 @@
  * error file (failed requests are `{ key, error }` lines of the same file).
  */
 import type { BatchJob } from '@google/genai';
+import { rpcCodeName } from '../../dialects/gemini.js';
 import type { BatchStatus, RemoteBatch, RemoteBatchError } from '../../types.js';
 
 /** The name Gemini batches go by in the ledger. */
@@ -121,31 +122,6 @@ export function unixSeconds(value: unknown): number | null {
   if (typeof value !== 'string') return null;
   const ms = Date.parse(value);
   return Number.isFinite(ms) ? Math.floor(ms / 1000) : null;
-}
-
-const RPC_CODE_NAMES = [
-  'OK',
-  'CANCELLED',
-  'UNKNOWN',
-  'INVALID_ARGUMENT',
-  'DEADLINE_EXCEEDED',
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED',
-  'FAILED_PRECONDITION',
-  'ABORTED',
-  'OUT_OF_RANGE',
-  'UNIMPLEMENTED',
-  'INTERNAL',
-  'UNAVAILABLE',
-  'DATA_LOSS',
-  'UNAUTHENTICATED',
-];
-
-/** google.rpc.Code number → its name (`3` → `INVALID_ARGUMENT`). */
-export function rpcCodeName(code: number): string {
-  return RPC_CODE_NAMES[code] ?? `rpc_${code}`;
 }
 
 function asObject(value: unknown): Record<string, unknown> | undefined {

@@ -1,7 +1,7 @@
 /**
  * The local backend: the built-in Batch API server (src/server) started in this process, its state
  * beside the ledger, and the run's provider talking to it over real HTTP through its own SDK (the
- * server speaks OpenAI's and Anthropic's APIs).
+ * server speaks OpenAI's, Anthropic's and Gemini's APIs).
  */
 
 import { basename, dirname, extname, join } from 'node:path';
@@ -11,6 +11,7 @@ import type { ProviderName } from '../../dialects/dialect.js';
 import { startLocalServer } from '../../server/index.js';
 import { redactUrl } from '../../server/options.js';
 import { anthropicProvider } from '../anthropic/anthropic-provider.js';
+import { openGeminiProvider } from '../gemini/open-gemini.js';
 import { openAIProvider, SDK_RETRIES } from '../openai/openai-provider.js';
 import type { BatchProvider } from '../port.js';
 
@@ -39,6 +40,16 @@ export async function startLocalProvider(options: {
   options.log?.(
     `local backend: built-in Batch API server at ${server.url} (${answers}; state in ${dataDir})`,
   );
+  if (options.provider === 'gemini') {
+    // The Gemini SDK adds `/v1beta/…` itself: its base URL is the server's origin.
+    return openGeminiProvider({
+      apiKey: 'local',
+      baseUrl: server.origin,
+      secret: false,
+      pollIntervalMs: LOCAL_POLL_MS,
+      close: () => server.close(),
+    });
+  }
   if (options.provider === 'anthropic') {
     return anthropicProvider({
       // The Anthropic SDK adds `/v1/…` itself: its base URL is the server's origin.

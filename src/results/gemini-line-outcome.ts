@@ -5,7 +5,10 @@
  * no streams, no SDK. Requests a stop left unrun have no line; collect settles them by the batch's
  * state (expired: `batch_expired`, retried; cancelled: final).
  */
-import { ResultErrorCodes } from '../../errors.js';
+import { type ResultContext, ResultLineProblem } from '../dialects/dialect.js';
+import { rpcCodeName } from '../dialects/gemini.js';
+import { ResultErrorCodes } from '../errors.js';
+import type { LineOutcome, Usage } from '../types.js';
 import {
   checkedResult,
   contentFilter,
@@ -16,11 +19,8 @@ import {
   type ResultUsage,
   textOrJson,
   type Values,
-} from '../../results/extract.js';
-import { type OutcomeContext, ResultLineProblem } from '../../results/line-outcome.js';
-import type { OutputSchema } from '../../results/output-validation.js';
-import type { LineOutcome, Usage } from '../../types.js';
-import { rpcCodeName } from './remote-batch.js';
+} from './extract.js';
+import type { OutputSchema } from './output-validation.js';
 
 /**
  * The tokens a response bills (its `usageMetadata`), as the ledger's {@link Usage}: `promptTokenCount`
@@ -41,20 +41,6 @@ export function geminiUsage(response: unknown): Usage | null {
   };
 }
 
-/**
- * What the run's requests ask for, read once from the Gemini body template: JSON when
- * `generationConfig.responseMimeType` is `application/json` (with `responseSchema` or
- * `responseJsonSchema`), a forced function call when `toolConfig.functionCallingConfig.mode` is `ANY`.
- */
-export function geminiExpectedOutput(body: unknown): ExpectedOutput {
-  const template = isObject(body) ? body : {};
-  const config = isObject(template.generationConfig) ? template.generationConfig : {};
-  if (config.responseMimeType === 'application/json') return { kind: 'json', list: false };
-  const calling = isObject(template.toolConfig) ? template.toolConfig.functionCallingConfig : undefined;
-  if (isObject(calling) && calling.mode === 'ANY') return { kind: 'tool_call', list: false };
-  return { kind: 'text', list: false };
-}
-
 /** google.rpc codes another try may get past: quota, deadline, internal, unavailable. */
 const RETRYABLE_RPC = new Set([4, 8, 13, 14]);
 
@@ -69,7 +55,7 @@ const MAX_MESSAGE = 2000;
  * - `error` → `failed` with the status name as code (`RESOURCE_EXHAUSTED`), retryable for quota,
  *   deadline, internal and unavailable errors.
  */
-export function geminiLineOutcome(line: unknown, ctx: OutcomeContext): LineOutcome | ResultLineProblem {
+export function geminiLineOutcome(line: unknown, ctx: ResultContext): LineOutcome | ResultLineProblem {
   if (!isObject(line)) return new ResultLineProblem('a results line must be a JSON object');
   const customId = line.key;
   if (typeof customId !== 'string') return new ResultLineProblem('the line has no key string');
