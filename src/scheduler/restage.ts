@@ -38,8 +38,10 @@ export function restageRetries(
   if (attempts.length === 0) return { files: 0, requests: 0 };
 
   const columns = inputColumnsOf(ledger);
-  const { format, endpoint, model, prompt, system, body, idColumn, id } = identity;
+  const { format, provider, endpoint, model, prompt, system, body, idColumn, id } = identity;
   const template = {
+    // Retries are written in the run's provider's dialect, as its first files were.
+    provider,
     endpoint: endpoint as EncodeContext['template']['endpoint'],
     model: model ?? undefined,
     prompt: prompt ?? undefined,
