@@ -19,6 +19,7 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, type GoogleGenAI, type Operation } from '@google/genai';
 import { redactUrl } from '../../server/options.js';
 import type { RemoteBatch } from '../../types.js';
@@ -54,6 +55,8 @@ export interface GeminiProviderOptions {
 export const GEMINI_READ_ATTEMPTS = 5;
 /** A call that creates something is tried once: the scheduler retries it, asking `find…` first. */
 const ONE_ATTEMPT = { httpOptions: { retryOptions: { attempts: 1 } } };
+/** The first wait before a read is tried again after a network failure; it doubles each time. */
+const READ_RETRY_MS = 500;
 /** Batches and files listed per page when looking for an intent's. */
 const LIST_PAGE = 100;
 /** What the request files are, for the Files API (the SDK cannot infer it from `.jsonl`). */
@@ -101,6 +104,23 @@ export function geminiProvider(options: GeminiProviderOptions): BatchProvider {
     }
   }
 
+  /**
+   * Runs a call that creates nothing, tried again when the network failed: the SDK retries HTTP 429 and
+   * 5xx answers, but not a connection refused or reset in Node (`fetch failed`).
+   */
+  async function read<T>(run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (err) {
+        if (!(err instanceof TypeError) || attempt >= GEMINI_READ_ATTEMPTS) {
+          throw providerError(err, redact, options.baseUrl);
+        }
+        await sleep(READ_RETRY_MS * 2 ** (attempt - 1));
+      }
+    }
+  }
+
   /** The batch as its operation: state, `batchStats`, `error` and output as the wire has them. */
   async function operation(name: string): Promise<RemoteBatch> {
     const raw = await client.operations.get({ operation: rawOperation(name) });
@@ -114,7 +134,7 @@ export function geminiProvider(options: GeminiProviderOptions): BatchProvider {
 
     async serverNow() {
       if (clock.lowerBound() === undefined) {
-        await call(() => client.batches.list({ config: { pageSize: 1 } }));
+        await read(() => client.batches.list({ config: { pageSize: 1 } }));
       }
       return clock.lowerBound();
     },
@@ -151,7 +171,7 @@ export function geminiProvider(options: GeminiProviderOptions): BatchProvider {
     async findUpload(name: string, _bytes: number, { createdSince }: FindSince) {
       // Matched by name alone: the name carries the upload's own intent tag, a resumable upload makes
       // its file only once whole, and what went up is the converted copy, whose size is its own.
-      return call(async () => {
+      return read(async () => {
         const pager = await client.files.list({ config: { pageSize: LIST_PAGE } });
         let found: RemoteFile | undefined;
         for await (const remote of pager) {
@@ -190,7 +210,7 @@ export function geminiProvider(options: GeminiProviderOptions): BatchProvider {
 
     async findBatchByIntent(intent: BatchIntent, { createdSince }: FindSince) {
       const tag = batchDisplayName(intent);
-      const name = await call(async () => {
+      const name = await read(async () => {
         const pager = await client.batches.list({ config: { pageSize: LIST_PAGE } });
         for await (const job of pager) {
           const createdAt = unixSeconds(job.createTime) ?? 0;
@@ -199,11 +219,11 @@ export function geminiProvider(options: GeminiProviderOptions): BatchProvider {
         }
         return undefined;
       });
-      return name === undefined ? undefined : call(() => operation(name));
+      return name === undefined ? undefined : read(() => operation(name));
     },
 
     async retrieveBatch(id: string) {
-      return call(() => operation(id));
+      return read(() => operation(id));
     },
 
     async openResultFile(ref: string) {
@@ -211,7 +231,7 @@ export function geminiProvider(options: GeminiProviderOptions): BatchProvider {
       const dir = await mkdtemp(join(tmpdir(), 'batchpipe-gemini-'));
       const path = join(dir, 'results.jsonl');
       try {
-        await call(() => client.files.download({ file: ref, downloadPath: path }));
+        await read(() => client.files.download({ file: ref, downloadPath: path }));
       } catch (err) {
         await rm(dir, { recursive: true, force: true });
         throw err;
