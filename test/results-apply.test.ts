@@ -94,6 +94,40 @@ function apply(
 }
 
 describe('applyResultLines: outcomes', () => {
+  test('usage: cached, cache-write and reasoning tokens stored beside input and output (successes and failures)', async () => {
+    const ledger = await preparedLedger(3);
+    const withUsage = (customId: string, content: string, usage: Record<string, unknown>) => {
+      const line = JSON.parse(ok(customId, content));
+      line.response.body.usage = usage;
+      return JSON.stringify(line);
+    };
+    const detailed = (input: number, cached: number, writes: number, output: number, reasoning: number) => ({
+      prompt_tokens: input,
+      prompt_tokens_details: { cached_tokens: cached, cache_write_tokens: writes },
+      completion_tokens: output,
+      completion_tokens_details: { reasoning_tokens: reasoning },
+    });
+    const refused = JSON.parse(withUsage('id-1', '', detailed(20, 4, 0, 9, 5)));
+    refused.response.body.choices[0].message = { role: 'assistant', content: null, refusal: 'no' };
+    await apply(ledger, [
+      withUsage('id-0', 'a', detailed(1200, 1024, 16, 80, 64)),
+      JSON.stringify(refused),
+      httpError('id-2', 500),
+    ]);
+    const usage = connectionOf(ledger)
+      .prepare(
+        `SELECT custom_id, state, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
+           reasoning_tokens FROM requests ORDER BY seq`,
+      )
+      .raw()
+      .all();
+    assert.deepEqual(usage, [
+      ['id-0', 'succeeded', 1200, 1024, 16, 80, 64],
+      ['id-1', 'failed', 20, 4, 0, 9, 5],
+      ['id-2', 'staged', null, null, null, null, null],
+    ]);
+  });
+
   test('successes: result as JSON text, status, tokens; result_seq in line order', async () => {
     const ledger = await preparedLedger(4);
     const counts = await apply(ledger, [ok('id-2', 'b'), ok('id-0', 'a'), ok('id-3', 'c')]);

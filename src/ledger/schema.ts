@@ -134,6 +134,14 @@ export const MIGRATIONS: readonly (string | MigrationStep)[] = [
   `
   ALTER TABLE batches ADD COLUMN status_since INTEGER;
   `,
+  // 7: the rest of each response's usage (src/types.ts Usage), so its cost can be priced: tokens read
+  // from and written to the prompt cache (part of input_tokens) and reasoning tokens (part of
+  // output_tokens). Requests applied before are read as having none.
+  `
+  ALTER TABLE requests ADD COLUMN cached_input_tokens INTEGER;
+  ALTER TABLE requests ADD COLUMN cache_write_tokens INTEGER;
+  ALTER TABLE requests ADD COLUMN reasoning_tokens INTEGER;
+  `,
 ];
 
 /**

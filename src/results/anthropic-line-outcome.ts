@@ -3,6 +3,7 @@
  * message | error } }`), in the ledger's terms, under the user's id: the Anthropic dialect's result
  * reader. Pure.
  */
+import { anthropicMessageUsage } from '../cost/usage.js';
 import { anthropicUserId } from '../dialects/anthropic.js';
 import { type ResultContext, ResultLineProblem } from '../dialects/dialect.js';
 import type { LineOutcome } from '../types.js';
@@ -30,7 +31,7 @@ export function anthropicLineOutcome(line: unknown, ctx: ResultContext): LineOut
   switch (result.type) {
     case 'succeeded':
       if (!isObject(result.message)) return new ResultLineProblem('a succeeded result has no message');
-      return responseOutcome(customId, 200, result.message, ctx);
+      return responseOutcome(customId, 200, result.message, ctx, anthropicMessageUsage);
     case 'errored': {
       const body = isObject(result.error) ? result.error : {};
       const error = isObject(body.error) ? body.error : body;
@@ -68,8 +69,7 @@ function unrun(
     result: null,
     errorCode: code,
     errorMessage: clip(message),
-    inputTokens: null,
-    outputTokens: null,
+    usage: null,
   };
 }
 

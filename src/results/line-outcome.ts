@@ -3,9 +3,10 @@
  * reader), and whether it may change a request: pure functions, no ledger and no streams
  * (`applyResultLines` is the adapter; other providers' lines are read by their dialects).
  */
+import { openAiResponseUsage } from '../cost/usage.js';
 import { type ProviderName, type ResultContext, ResultLineProblem } from '../dialects/dialect.js';
 import { ResultErrorCodes } from '../errors.js';
-import type { LineOutcome } from '../types.js';
+import type { LineOutcome, Usage } from '../types.js';
 import { extractResult } from './extract.js';
 
 export { ResultLineProblem } from '../dialects/dialect.js';
@@ -56,20 +57,24 @@ export function lineOutcome(line: unknown, ctx: ResultContext): LineOutcome | Re
       result: null,
       errorCode: code,
       errorMessage: clip(message),
-      inputTokens: null,
-      outputTokens: null,
+      usage: null,
     };
   }
   return new ResultLineProblem('the line has neither a response nor an error');
 }
 
-/** A 2xx response body's outcome: its extracted result, or why extraction failed (with the tokens spent). */
+/**
+ * A 2xx response body's outcome: its extracted result, or why extraction failed (with the tokens
+ * spent, read by `usageOf`: OpenAI's usage by default).
+ */
 export function responseOutcome(
   customId: string,
   status: number,
   body: unknown,
   ctx: ResultContext,
+  usageOf: (body: unknown) => Usage | null = openAiResponseUsage,
 ): LineOutcome {
+  const usage = usageOf(body);
   const extracted = extractResult(ctx.endpoint, body, { expect: ctx.expect, outputSchema: ctx.outputSchema });
   if (extracted.ok) {
     return {
@@ -80,8 +85,7 @@ export function responseOutcome(
       result: JSON.stringify(extracted.result) ?? 'null',
       errorCode: null,
       errorMessage: null,
-      inputTokens: extracted.usage.input_tokens,
-      outputTokens: extracted.usage.output_tokens,
+      usage,
     };
   }
   return {
@@ -92,8 +96,7 @@ export function responseOutcome(
     result: null,
     errorCode: extracted.code,
     errorMessage: clip(extracted.message),
-    inputTokens: extracted.usage?.input_tokens ?? null,
-    outputTokens: extracted.usage?.output_tokens ?? null,
+    usage,
   };
 }
 
@@ -115,8 +118,7 @@ function httpFailure(customId: string, status: number, body: unknown): LineOutco
     result: null,
     errorCode: code,
     errorMessage: clip(message),
-    inputTokens: null,
-    outputTokens: null,
+    usage: null,
   };
 }
 
