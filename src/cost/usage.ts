@@ -34,6 +34,35 @@ export function openAiResponseUsage(body: unknown): Usage | null {
   return isObject(body) && isObject(body.usage) ? openAiUsage(body.usage) : null;
 }
 
+/**
+ * The tokens an Anthropic `usage` object bills: `input_tokens` counts only the uncached input, so
+ * the cache reads (`cache_read_input_tokens`) and writes (`cache_creation_input_tokens`) are added to
+ * it and kept apart as well.
+ *
+ * @example
+ * ```ts
+ * anthropicUsage({ input_tokens: 20, cache_read_input_tokens: 1000, cache_creation_input_tokens: 0, output_tokens: 80 });
+ * // → { inputTokens: 1020, cachedInputTokens: 1000, cacheWriteTokens: 0, outputTokens: 80, reasoningTokens: 0 }
+ * ```
+ */
+export function anthropicUsage(usage: unknown): Usage {
+  const u = isObject(usage) ? usage : {};
+  const cachedInputTokens = count(u.cache_read_input_tokens) ?? 0;
+  const cacheWriteTokens = count(u.cache_creation_input_tokens) ?? 0;
+  return {
+    inputTokens: (count(u.input_tokens) ?? 0) + cachedInputTokens + cacheWriteTokens,
+    cachedInputTokens,
+    cacheWriteTokens,
+    outputTokens: count(u.output_tokens) ?? 0,
+    reasoningTokens: 0,
+  };
+}
+
+/** The usage of an Anthropic message, or null when it reports none. */
+export function anthropicMessageUsage(message: unknown): Usage | null {
+  return isObject(message) && isObject(message.usage) ? anthropicUsage(message.usage) : null;
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

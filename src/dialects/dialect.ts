@@ -44,6 +44,8 @@ export interface ResultContext {
   endpoint: string;
   expect: ExpectedOutput;
   outputSchema?: import('zod').ZodType | undefined;
+  /** The user's id of a wire id sent as a digest (see `ResultDialect.ids`), from the ledger's ids. */
+  hashedIds?: ((wireId: string) => string | undefined) | undefined;
 }
 
 /** Requests and bytes one batch (one request file) may hold at most. */
@@ -83,4 +85,9 @@ export interface ResultDialect {
   requestedSchema(template: OutputTemplate): unknown;
   /** One parsed line of the provider's result file, in the ledger's terms. */
   lineOutcome(line: unknown, ctx: ResultContext): LineOutcome | ResultLineProblem;
+  /**
+   * For providers that are sent some ids as a digest: ids of at least `hashedMinBytes` UTF-8 bytes
+   * may be, as `wireId` makes them; reading their results needs `ResultContext.hashedIds`.
+   */
+  readonly ids?: { hashedMinBytes: number; wireId(customId: string): string | undefined } | undefined;
 }

@@ -167,6 +167,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     outDir: options.outDir,
     runId,
     endpoint: identity.endpoint,
+    wireId: dialectOf(identity.provider).wireId,
     maxLines: linesPerFile(template, maxLines),
     maxBytes,
     source,

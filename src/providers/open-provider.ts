@@ -94,7 +94,9 @@ export async function openProvider(options: OpenProviderOptions = {}): Promise<B
 function openAnthropicProvider(options: OpenProviderOptions): BatchProvider {
   const apiKey = options.apiKey ?? process.env.ANTHROPIC_API_KEY;
   if (!apiKey) throw noApiKeyError('anthropic');
-  const baseURL = options.baseUrl ?? process.env.ANTHROPIC_BASE_URL;
+  // Anthropic's SDK adds `/v1/…` to its base URL: a URL given with `/v1` (as `batchpipe serve`
+  // prints it, and as --base-url takes it for OpenAI) means the same API.
+  const baseURL = (options.baseUrl ?? process.env.ANTHROPIC_BASE_URL)?.replace(/\/v1\/?$/, '');
   return anthropicProvider({
     client: new Anthropic({ apiKey, ...(baseURL ? { baseURL } : {}), maxRetries: SDK_RETRIES }),
     redact: (text) => text.split(apiKey).join('[redacted]'),

@@ -1,7 +1,10 @@
 /**
  * The outcome of one line of an Anthropic Message Batch's results (`{ custom_id, result: { type,
- * message | error } }`), in the ledger's terms: the Anthropic dialect's result reader. Pure.
+ * message | error } }`), in the ledger's terms, under the user's id: the Anthropic dialect's result
+ * reader. Pure.
  */
+import { anthropicMessageUsage } from '../cost/usage.js';
+import { anthropicUserId } from '../dialects/anthropic.js';
 import { type ResultContext, ResultLineProblem } from '../dialects/dialect.js';
 import type { LineOutcome } from '../types.js';
 import { clip, responseOutcome } from './line-outcome.js';
@@ -20,14 +23,15 @@ const RETRYABLE_TYPES = new Set(['api_error', 'overloaded_error', 'rate_limit_er
  */
 export function anthropicLineOutcome(line: unknown, ctx: ResultContext): LineOutcome | ResultLineProblem {
   if (!isObject(line)) return new ResultLineProblem('a result line must be a JSON object');
-  const customId = line.custom_id;
-  if (typeof customId !== 'string') return new ResultLineProblem('the line has no custom_id string');
+  if (typeof line.custom_id !== 'string') return new ResultLineProblem('the line has no custom_id string');
+  // A wire id not found among the ledger's ids stays as it came: the line counts as unknown.
+  const customId = anthropicUserId(line.custom_id, ctx.hashedIds) ?? line.custom_id;
   const result = line.result;
   if (!isObject(result)) return new ResultLineProblem('the line has no result object');
   switch (result.type) {
     case 'succeeded':
       if (!isObject(result.message)) return new ResultLineProblem('a succeeded result has no message');
-      return responseOutcome(customId, 200, result.message, ctx);
+      return responseOutcome(customId, 200, result.message, ctx, anthropicMessageUsage);
     case 'errored': {
       const body = isObject(result.error) ? result.error : {};
       const error = isObject(body.error) ? body.error : body;

@@ -3,7 +3,7 @@
  * failures, retries. `collect` calls it for the batches it ran, `batchpipe ingest` for files
  * downloaded elsewhere.
  */
-import { DEFAULT_PROVIDER, type ProviderName } from '../dialects/dialect.js';
+import { DEFAULT_PROVIDER, type ProviderName, type ResultDialect } from '../dialects/dialect.js';
 import { storedRunIdentity } from '../ledger/identity.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { OutcomeStage } from '../ledger/outcome-stage.js';
@@ -84,8 +84,10 @@ export async function applyResultLines(
 ): Promise<ApplyCounts> {
   const outputJsonSchema = options.outputSchema === undefined ? storedOutputJsonSchema(ledger) : undefined;
   const provider = options.provider ?? storedRunIdentity(ledger)?.provider ?? DEFAULT_PROVIDER;
+  const hashedIds = hashedIdLookup(ledger, resultDialectOf(provider).ids);
   const ctx: OutcomeContext = {
     provider,
+    hashedIds,
     endpoint: options.endpoint,
     expect: options.expect ?? expectedOutputOf(ledger, provider, options.endpoint),
     outputSchema:
@@ -106,8 +108,9 @@ export async function applyResultLines(
   const source = options.source ?? 'output file';
   const stage = new OutcomeStage(ledger);
   const totals: StagedTotals = { lines: 0, lastLine: 0, failures: 0 };
-  // A zod schema from code cannot cross threads: then everything is parsed here.
-  const threadable = options.outputSchema === undefined;
+  // A zod schema from code, or the ledger's ids to map wire ids back, cannot cross threads: then
+  // everything is parsed here.
+  const threadable = options.outputSchema === undefined && hashedIds === undefined;
   let parser = inlineParser(ctx, source, stage, totals);
   let read = 0;
   try {
@@ -170,6 +173,32 @@ function applyRanges(
     after = last;
   }
   counts.skipped += known - changed;
+}
+
+/**
+ * The user's id of each wire id the provider was sent as a digest, built from the ledger's long ids
+ * when the first such line is read; undefined when the ledger holds no id that could have been.
+ */
+function hashedIdLookup(
+  ledger: Ledger,
+  ids: ResultDialect['ids'],
+): ((wireId: string) => string | undefined) | undefined {
+  if (ids === undefined) return undefined;
+  const probe = ledger.customIdsOfAtLeast(ids.hashedMinBytes);
+  const none = probe.next().done === true;
+  probe.return?.();
+  if (none) return undefined;
+  let byWireId: Map<string, string> | undefined;
+  return (wireId) => {
+    if (byWireId === undefined) {
+      byWireId = new Map();
+      for (const id of ledger.customIdsOfAtLeast(ids.hashedMinBytes)) {
+        const wire = ids.wireId(id);
+        if (wire !== undefined) byWireId.set(wire, id);
+      }
+    }
+    return byWireId.get(wireId);
+  };
 }
 
 /** The run's expected output, from its body template (meta `identity`). */

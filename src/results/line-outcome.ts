@@ -6,7 +6,7 @@
 import { openAiResponseUsage } from '../cost/usage.js';
 import { type ProviderName, type ResultContext, ResultLineProblem } from '../dialects/dialect.js';
 import { ResultErrorCodes } from '../errors.js';
-import type { LineOutcome } from '../types.js';
+import type { LineOutcome, Usage } from '../types.js';
 import { extractResult } from './extract.js';
 
 export { ResultLineProblem } from '../dialects/dialect.js';
@@ -63,13 +63,18 @@ export function lineOutcome(line: unknown, ctx: ResultContext): LineOutcome | Re
   return new ResultLineProblem('the line has neither a response nor an error');
 }
 
-/** A 2xx response body's outcome: its extracted result, or why extraction failed (with the tokens spent). */
+/**
+ * A 2xx response body's outcome: its extracted result, or why extraction failed (with the tokens
+ * spent, read by `usageOf`: OpenAI's usage by default).
+ */
 export function responseOutcome(
   customId: string,
   status: number,
   body: unknown,
   ctx: ResultContext,
+  usageOf: (body: unknown) => Usage | null = openAiResponseUsage,
 ): LineOutcome {
+  const usage = usageOf(body);
   const extracted = extractResult(ctx.endpoint, body, { expect: ctx.expect, outputSchema: ctx.outputSchema });
   if (extracted.ok) {
     return {
@@ -80,7 +85,7 @@ export function responseOutcome(
       result: JSON.stringify(extracted.result) ?? 'null',
       errorCode: null,
       errorMessage: null,
-      usage: openAiResponseUsage(body),
+      usage,
     };
   }
   return {
@@ -91,7 +96,7 @@ export function responseOutcome(
     result: null,
     errorCode: extracted.code,
     errorMessage: clip(extracted.message),
-    usage: openAiResponseUsage(body),
+    usage,
   };
 }
 

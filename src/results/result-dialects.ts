@@ -2,7 +2,12 @@
  * The result dialect of each provider, by name: what its body template asks for and how a line of its
  * result file reads (the request half of each dialect: src/dialects).
  */
-import { anthropicExpectedOutput, anthropicRequestedSchema } from '../dialects/anthropic.js';
+import {
+  ANTHROPIC_HASHED_MIN_BYTES,
+  anthropicExpectedOutput,
+  anthropicRequestedSchema,
+  anthropicWireId,
+} from '../dialects/anthropic.js';
 import { DEFAULT_PROVIDER, type ProviderName, type ResultDialect } from '../dialects/dialect.js';
 import { geminiExpectedOutput, geminiRequestedSchema } from '../dialects/gemini.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
@@ -17,6 +22,7 @@ const RESULT_DIALECTS: Partial<Record<ProviderName, ResultDialect>> = {
     expectedOutput: anthropicExpectedOutput,
     requestedSchema: anthropicRequestedSchema,
     lineOutcome: anthropicLineOutcome,
+    ids: { hashedMinBytes: ANTHROPIC_HASHED_MIN_BYTES, wireId: anthropicWireId },
   },
   gemini: {
     expectedOutput: geminiExpectedOutput,

@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { dialectOf } from '../dialects/index.js';
 import type { EventListener } from '../events.js';
 import { BatchTables } from '../ledger/batches.js';
 import {
@@ -72,6 +73,7 @@ export function restageRetries(
       maxBytes: identity.maxBytes,
       source: 'ledger',
       restage: true,
+      wireId: dialectOf(provider).wireId,
       firstFileNumber: existing + 1,
       // A stored record that no longer encodes cannot be retried: it fails with the reason.
       onReject: (r) => states.failUnencodable(r.seq, r.code, r.message),
