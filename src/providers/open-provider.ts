@@ -71,9 +71,11 @@ export async function openProvider(options: OpenProviderOptions = {}): Promise<B
   if (options.provider === 'gemini') {
     const apiKey = options.apiKey ?? (process.env.GOOGLE_API_KEY || process.env.GEMINI_API_KEY);
     if (!apiKey) throw noApiKeyError('gemini');
+    // The SDK adds `/v1beta/…` itself: a base URL given with `/v1` (as `batchpipe serve` prints it) or `/v1beta` is cut back.
+    const baseUrl = options.baseUrl?.replace(/\/v1(beta)?\/?$/, '');
     return openGeminiProvider({
       apiKey,
-      baseUrl: options.baseUrl,
+      baseUrl,
       secret: true,
       ...(options.baseUrl ? { pollIntervalMs: BASE_URL_POLL_MS } : {}),
     });
