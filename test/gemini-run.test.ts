@@ -157,8 +157,9 @@ test('run --provider gemini against a faulty server (failed lines, expiry, the t
         ledger,
         '--provider',
         'gemini',
+        // The URL serve prints, `/v1` and all: the SDK adds `/v1beta` itself, so it is cut back.
         '--base-url',
-        serve.url.replace(/\/v1$/, ''),
+        serve.url,
         '--model',
         'gemini-2.5-flash',
         '--body',
@@ -341,4 +342,26 @@ test(`run --provider gemini killed with SIGKILL at ${KILLS} random moments: ever
   } finally {
     await serve.stop();
   }
+});
+
+test('run --provider gemini without GEMINI_API_KEY or GOOGLE_API_KEY says which to set, before any work', async () => {
+  const dir = tempDir();
+  const run = await runCli(
+    baArgs(
+      path.join(dir, 'l.db'),
+      '--provider',
+      'gemini',
+      '--model',
+      'gemini-2.5-flash',
+      '--prompt',
+      '{{ReviewBody}}',
+    ),
+    { env: { GEMINI_API_KEY: '', GOOGLE_API_KEY: '' } },
+  );
+  assert.equal(run.code, 1);
+  assert.match(
+    run.stderr,
+    /BP_NO_API_KEY no Gemini API key: set GEMINI_API_KEY \(or GOOGLE_API_KEY\), or use --backend local/,
+  );
+  assert.doesNotMatch(run.stderr, /prepared:/, 'nothing was prepared');
 });
