@@ -32,6 +32,8 @@ interface ServeOptions {
   upstream?: string;
   upstreamApiKey?: string;
   concurrency: number;
+  rpm?: number;
+  tpm?: number;
   maxConnections: number;
   headersTimeout?: number;
   requestTimeout: number;
@@ -150,6 +152,16 @@ export function registerServe(program: Command): void {
       16,
     )
     .option(
+      '--rpm <n>',
+      'requests per minute the synchronous endpoints take; more are answered 429 with OpenAI rate-limit headers',
+      numberOption('--rpm', { min: 1, max: 100_000_000, integer: true }),
+    )
+    .option(
+      '--tpm <n>',
+      'tokens per minute (input + max output) the synchronous endpoints take; more are answered 429',
+      numberOption('--tpm', { min: 1, max: 10_000_000_000, integer: true }),
+    )
+    .option(
       '--max-connections <n>',
       'connections open at once; more are closed as soon as accepted (clients retry)',
       numberOption('--max-connections', { min: 1, max: 1_000_000, integer: true }),
@@ -174,6 +186,7 @@ export function registerServe(program: Command): void {
       examples([
         'batchpipe serve --port 8787 --data .batchpipe/server   # then: --base-url http://127.0.0.1:8787/v1',
         'batchpipe serve --upstream http://127.0.0.1:8080/v1 --latency 200 --stall finalizing=60',
+        'batchpipe serve --rpm 600 --tpm 200000   # rate limits of the synchronous endpoints (run --mode direct)',
       ]),
     )
     .action(async (options: ServeOptions) => {
@@ -212,6 +225,8 @@ async function serve(options: ServeOptions): Promise<void> {
       loseCreateResponses: options.loseCreateResponses,
       nullOutputFiles: options.nullOutputFiles,
       concurrency: options.concurrency,
+      ...(options.rpm !== undefined ? { rpm: options.rpm } : {}),
+      ...(options.tpm !== undefined ? { tpm: options.tpm } : {}),
       maxConnections: options.maxConnections,
       requestTimeoutSeconds: options.requestTimeout,
       log,
