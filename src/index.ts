@@ -85,6 +85,7 @@ export { type WriteResultsOptions, writeResults } from './results/write-results.
 export {
   cancel,
   collect,
+  type DirectSettings,
   type DriveCallOptions,
   drive,
   type SchedulerOptions,

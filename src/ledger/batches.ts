@@ -143,6 +143,26 @@ export class BatchTables {
     });
   }
 
+  /**
+   * A batch row for a file's requests sent on a synchronous path (`direct` or `flex`): it holds them
+   * while they are in flight, so their answers apply as a batch's lines do, and it records which path
+   * answered each request. It is never polled: it is settled from the start, `in_progress` until the
+   * pass over the file ends.
+   */
+  openDirectRow(fileId: number, path: string): BatchRow {
+    const t = now();
+    return this.#ledger.transaction(() => {
+      const row = this.#stmts.insertDirectRow.get(fileId, path, t, t, t, t)!;
+      this.#stmts.setRemoteId.run(`${path}_${row.id}`, row.id);
+      return { ...row, remote_id: `${path}_${row.id}` };
+    });
+  }
+
+  /** The pass over a direct row's file has ended: `completed`, with the counts of what it answered. */
+  endDirectRow(rowId: number, counts: { total: number; completed: number; failed: number }): void {
+    this.#stmts.endDirectRow.run(JSON.stringify(counts), now(), now(), now(), rowId);
+  }
+
   /** Drops an intent whose batch was never created (settled by listing); the file is ready again. */
   dropIntent(rowId: number): void {
     this.#stmts.dropIntent.run(rowId);
@@ -274,6 +294,15 @@ function prepareStatements(db: Database.Database) {
     insertIntent: db.prepare<[number, string, number, number, number | null], BatchRow>(
       `INSERT INTO batches (file_id, provider, create_started_at, tokens, intent_server_after)
        VALUES (?, ?, ?, ?, ?) RETURNING *`,
+    ),
+    insertDirectRow: db.prepare<[number, string, number, number, number, number], BatchRow>(
+      `INSERT INTO batches (file_id, provider, create_started_at, tokens, status, raw_status, settled,
+         created_at, updated_at, status_since)
+       VALUES (?, ?, ?, 0, 'in_progress', 'in_progress', 1, ?, ?, ?) RETURNING *`,
+    ),
+    endDirectRow: db.prepare<[string, number, number, number, number]>(
+      `UPDATE batches SET status = 'completed', raw_status = 'completed', request_counts = ?,
+         ended_at = ?, updated_at = ?, status_since = ? WHERE id = ?`,
     ),
     pendingIntents: db.prepare<[], BatchRow>(
       'SELECT * FROM batches WHERE remote_id IS NULL AND settled = 0 ORDER BY id',

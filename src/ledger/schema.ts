@@ -134,6 +134,14 @@ export const MIGRATIONS: readonly (string | MigrationStep)[] = [
   `
   ALTER TABLE batches ADD COLUMN status_since INTEGER;
   `,
+  // 7 (the direct path; renumbered when merged after others): a request sent as a synchronous call has
+  // its send intent counted before the call, in a committed transaction, in a batch row of its path
+  // (provider 'direct' or 'flex'). A request a crash left submitted there is sent again on resume
+  // (at-least-once), and the resend is counted; one that succeeded is final and never sent again.
+  `
+  ALTER TABLE requests ADD COLUMN direct_sent INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE requests ADD COLUMN direct_resent INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /**

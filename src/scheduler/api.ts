@@ -9,6 +9,7 @@ import type { Ledger } from '../ledger/ledger.js';
 import { requireCompletePrepare } from '../prepare/run-identity.js';
 import type { BatchProvider } from '../providers/port.js';
 import { cancelOpenBatches } from './cancel.js';
+import { driveDirect } from './direct/direct-drive.js';
 import { type DriveOptions, type DriveResult, driveBatches } from './drive.js';
 import { ScheduledRun } from './scheduled-run.js';
 import { type RunStatus, runStatus } from './status.js';
@@ -36,12 +37,35 @@ export interface SchedulerOptions {
   pollIntervalMs?: number | undefined;
 }
 
+/** The direct path's settings (`run --mode direct`). */
+export interface DirectSettings {
+  /** Calls in flight at once (default 16). */
+  concurrency?: number | undefined;
+  /** Requests per minute at most; the API's `x-ratelimit-limit-requests` lowers it when less. */
+  rpm?: number | undefined;
+  /** Tokens per minute at most (input + the most output a request may bill), counted as src/cost counts. */
+  tpm?: number | undefined;
+  /** `flex`: OpenAI's flex processing (batch prices, slower, may answer 429 when it has no capacity). */
+  serviceTier?: 'flex' | undefined;
+  /** Gives up on a call after this long (default 10 minutes; 15 with flex). */
+  timeoutMs?: number | undefined;
+}
+
 export interface DriveCallOptions extends SchedulerOptions {
   /** Poll until every request is final (default); false: submit what is ready and return. */
   wait?: boolean | undefined;
   /** Poll one round only. */
   once?: boolean | undefined;
+  /**
+   * `batch` (default): batches, cheapest, within 24 h. `direct`: every staged request as a synchronous
+   * call (`direct`), answers recorded as batch results are.
+   */
+  mode?: 'batch' | 'direct' | undefined;
+  direct?: DirectSettings | undefined;
 }
+
+/** Calls in flight at once on the direct path, unless `concurrency` says otherwise. */
+export const DEFAULT_CONCURRENCY = 16;
 
 /**
  * Uploads the ledger's complete request files and creates batches for them, within the limits,
@@ -87,8 +111,21 @@ export function collect(options: SchedulerOptions & { once?: boolean | undefined
  * }
  * for await (const row of resultSource({ ledger })) console.log(row.custom_id, row.status);
  */
-export function drive(options: DriveCallOptions): Promise<DriveResult> {
-  return schedule(options, 'drive', { wait: options.wait ?? true, once: options.once });
+export async function drive(options: DriveCallOptions): Promise<DriveResult> {
+  if (options.mode !== 'direct')
+    return schedule(options, 'drive', { wait: options.wait ?? true, once: options.once });
+  requireCompletePrepare(options.ledger, options.ledger.path, 'drive');
+  const run = new ScheduledRun(options.ledger, options.provider, options.onEvent);
+  const settings = options.direct ?? {};
+  const done = await driveDirect(run, {
+    path: settings.serviceTier === 'flex' ? 'flex' : 'direct',
+    concurrency: settings.concurrency ?? DEFAULT_CONCURRENCY,
+    rpm: settings.rpm,
+    tpm: settings.tpm,
+    maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    timeoutMs: settings.timeoutMs,
+  });
+  return { final: done.final, uploaded: 0, created: 0, settled: 0 };
 }
 
 /**

@@ -1,10 +1,11 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { hasRunIdentity } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { RequestStates } from '../../ledger/request-states.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { writeResults } from '../../results/write-results.js';
-import { drive } from '../../scheduler/api.js';
+import { DEFAULT_CONCURRENCY, drive } from '../../scheduler/api.js';
 import { lowerMaxLines } from '../../scheduler/restage.js';
 import {
   addBackendOptions,
@@ -19,7 +20,7 @@ import { afterSubmit, userArgs } from '../follow-ups.js';
 import { examples } from '../help.js';
 import { plural } from '../human.js';
 import { onInterrupt } from '../interrupt.js';
-import { storeOutputSchema } from '../options.js';
+import { intOption, storeOutputSchema } from '../options.js';
 import { checkOutputPath, writeOutput } from '../output.js';
 import { describeInFlight } from '../progress/in-flight.js';
 import { addReportOptions, Reporter, type ReportFlags } from '../reporter.js';
@@ -29,6 +30,11 @@ import { addResultsOptions, type ResultsFlags, resultsOptionsFromFlags } from '.
 
 interface RunFlags extends PrepareFlags, BackendFlags, ResultsFlags, ReportFlags {
   wait: boolean;
+  mode: 'batch' | 'direct';
+  concurrency: number;
+  rpm?: number;
+  tpm?: number;
+  serviceTier?: 'flex';
   results?: string;
   outputSchema?: string;
 }
@@ -44,6 +50,36 @@ export function registerRun(program: Command): void {
   addPrepareOptions(cmd);
   addReportOptions(addResultsOptions(addBackendOptions(cmd)))
     .option('--no-wait', 'submit and return; `batchpipe collect` picks up later')
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        'batch (cheapest, within 24h) or direct (every request as a synchronous call now, at synchronous prices)',
+      )
+        .choices(['batch', 'direct'])
+        .default('batch'),
+    )
+    .option(
+      '--concurrency <n>',
+      'with --mode direct: calls in flight at once',
+      intOption('--concurrency'),
+      DEFAULT_CONCURRENCY,
+    )
+    .option(
+      '--rpm <n>',
+      "with --mode direct: requests per minute at most (the API's limit lowers it)",
+      intOption('--rpm'),
+    )
+    .option(
+      '--tpm <n>',
+      'with --mode direct: tokens per minute at most (input + max output)',
+      intOption('--tpm'),
+    )
+    .addOption(
+      new Option(
+        '--service-tier <tier>',
+        "with --mode direct: flex (OpenAI's flex processing: batch prices, slower, may be refused for capacity)",
+      ).choices(['flex']),
+    )
     .option('--results <file>', 'write the results here instead of stdout')
     .option(
       '--output-schema <file.json>',
@@ -59,6 +95,7 @@ export function registerRun(program: Command): void {
     )
     .action(async (file: string | undefined, flags: RunFlags, command: Command) => {
       checkBackendFlags(flags);
+      checkModeFlags(flags, command);
       // Outputs that cannot be written fail now, not after the batches ran.
       if (flags.results !== undefined) checkOutputPath('--results', flags.results);
       if (flags.rejects !== undefined) checkOutputPath('--rejects', flags.rejects);
@@ -100,6 +137,13 @@ export function registerRun(program: Command): void {
           ({ final } = await drive({
             ...schedulerOptionsFromFlags(flags, ledger, provider, reporter),
             wait: flags.wait,
+            mode: flags.mode,
+            direct: {
+              concurrency: flags.concurrency,
+              rpm: flags.rpm,
+              tpm: flags.tpm,
+              serviceTier: flags.serviceTier,
+            },
           }));
         } finally {
           await provider.close();
@@ -121,4 +165,23 @@ export function registerRun(program: Command): void {
         ledger.close();
       }
     });
+}
+
+/** Flags of the direct path given without it, or with a flag it cannot honour: a usage error. */
+function checkModeFlags(flags: RunFlags, command: Command): void {
+  const usage = (message: string) => new BatchpipeError(ErrorCodes.USAGE, message);
+  if (flags.mode === 'direct') {
+    if (!flags.wait)
+      throw usage('--no-wait is for batches: --mode direct sends every request now and waits for its answer');
+    return;
+  }
+  const given = ['concurrency', 'rpm', 'tpm', 'serviceTier'].filter(
+    (n) => command.getOptionValueSource(n) === 'cli',
+  );
+  if (given.length > 0) {
+    const names = given.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+    throw usage(
+      `${names.join(', ')} ${given.length === 1 ? 'is' : 'are'} for --mode direct (the synchronous path): add --mode direct, or drop ${given.length === 1 ? 'it' : 'them'}`,
+    );
+  }
 }
