@@ -35,6 +35,12 @@ function positive(text: string | null): number | undefined {
  * together than they were sent, and a limit enforced per second (as OpenAI's are) would refuse one.
  */
 const MARGIN = 1.02;
+/**
+ * A call that starts late (a timer fires late on a busy machine) may take the time it lost back, up to
+ * this much: without it, every late wake-up is throughput lost for good. A quarter of a second stays
+ * well inside a limit enforced per second.
+ */
+const CATCH_UP_MS = 250;
 
 export class RatePacer {
   readonly #given: PaceLimits;
@@ -73,8 +79,9 @@ export class RatePacer {
       const { rpm, tpm } = this.limits;
       const at = Math.max(now, this.#holdUntil, rpm ? this.#nextByRequests : 0, tpm ? this.#nextByTokens : 0);
       if (at <= now) {
-        if (rpm) this.#nextByRequests = Math.max(this.#nextByRequests, now) + (60_000 * MARGIN) / rpm;
-        if (tpm) this.#nextByTokens = Math.max(this.#nextByTokens, now) + (60_000 * MARGIN * tokens) / tpm;
+        const since = now - CATCH_UP_MS;
+        if (rpm) this.#nextByRequests = Math.max(this.#nextByRequests, since) + (60_000 * MARGIN) / rpm;
+        if (tpm) this.#nextByTokens = Math.max(this.#nextByTokens, since) + (60_000 * MARGIN * tokens) / tpm;
         return;
       }
       // Woken to look again: a learned limit or a hold may have changed meanwhile.

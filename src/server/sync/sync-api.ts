@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { counterForModel, outputTokenBound, requestInputTokens } from '../../cost/tokens.js';
 import type { ApiContext, Handler } from '../api/api-context.js';
-import type { Executor } from '../execution.js';
+import type { Executor, Outcome } from '../execution.js';
 import { readJsonBody } from '../http/read-json-body.js';
 import { sendJson } from '../http/respond.js';
 import { isObject } from '../util/is-object.js';
@@ -37,8 +37,11 @@ export function syncEndpoint(url: (typeof SYNC_PATHS)[number]): Handler {
     const model = typeof body.model === 'string' ? body.model : '';
     const clientId = headerValue(req, CLIENT_ID_HEADER);
     const tier = typeof body.service_tier === 'string' ? body.service_tier : null;
-    const log = (status: number) =>
+    // Logged before the answer goes out, so whoever reads the log after an answer finds its line.
+    const answer = (status: number, payload: unknown, headers: Record<string, string>) => {
       sync.log.record({ at: Date.now(), path: url, status, model, client_id: clientId, service_tier: tier });
+      sendJson(res, status, payload, headers);
+    };
     const tokens = sync.countsTokens ? requestTokens(url, body, model) : 0;
     const admission = sync.limits.admit(tokens, model);
     if (!admission.ok) {
@@ -48,49 +51,38 @@ export function syncEndpoint(url: (typeof SYNC_PATHS)[number]): Handler {
         param: null,
         code: 'rate_limit_exceeded',
       };
-      sendJson(res, 429, { error }, admission.headers);
-      log(429);
+      answer(429, { error }, admission.headers);
       return;
     }
     const stop = new AbortController();
     res.once('close', () => stop.abort(new Error('the client went away')));
     const requestId = String(res.getHeader('x-request-id') ?? '');
-    let status: number;
+    let outcome: Outcome;
     try {
-      const outcome = await sync.executor(
-        { batchId: 'sync', customId: clientId ?? requestId, url, body },
+      outcome = await sync.executor(
+        // Each call is its own draw of --fail-rate (as a retry in a new batch is), whatever its custom_id.
+        { batchId: `sync_${requestId}`, customId: clientId ?? requestId, url, body },
         stop.signal,
       );
-      if (outcome.kind === 'error') {
-        status = 500;
-        sendJson(
-          res,
-          500,
-          { error: { message: outcome.message, type: 'server_error', param: null, code: outcome.code } },
-          admission.headers,
-        );
-      } else {
-        status = outcome.statusCode;
-        const answer =
-          tier !== null && isObject(outcome.body) && status < 300
-            ? { ...outcome.body, service_tier: tier }
-            : outcome.body;
-        sendJson(res, status, answer, admission.headers);
-      }
     } catch (err) {
       if (stop.signal.aborted) return; // nobody to answer
       ctx.log(`POST ${url}: ${err instanceof Error ? err.message : String(err)}`);
-      status = 500;
-      sendJson(res, 500, {
-        error: {
-          message: 'The server had an error while processing your request.',
-          type: 'server_error',
-          param: null,
-          code: null,
-        },
-      });
+      outcome = {
+        kind: 'error',
+        code: 'server_error',
+        message: 'The server had an error while processing your request.',
+      };
     }
-    log(status);
+    if (outcome.kind === 'error') {
+      const error = { message: outcome.message, type: 'server_error', param: null, code: outcome.code };
+      answer(500, { error }, admission.headers);
+      return;
+    }
+    const ok = outcome.statusCode < 300;
+    // A flex request is answered on the flex tier, as OpenAI's answer says.
+    const body_ =
+      tier !== null && ok && isObject(outcome.body) ? { ...outcome.body, service_tier: tier } : outcome.body;
+    answer(outcome.statusCode, body_, admission.headers);
   };
 }
 
