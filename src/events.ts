@@ -182,8 +182,11 @@ export interface DirectEndedEvent {
 /** A deadline-hedging decision, with its reason (`run --deadline … --hedge …`). */
 export interface HedgeDecidedEvent {
   type: 'hedge.decided';
-  /** `cancel`: cancel the batch and send its unanswered requests on `path`; `wait`: keep waiting. */
-  action: 'cancel' | 'wait';
+  /**
+   * `cancel`: the batch is cancelled, its unanswered requests go on `path` once it ends; `take_over`:
+   * it did not end in time after the cancel, its unanswered requests go on `path` now.
+   */
+  action: 'cancel' | 'take_over';
   batchId: string;
   path: string;
   reason: string;

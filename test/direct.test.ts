@@ -380,4 +380,99 @@ describe('run --mode direct', () => {
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, /--rpm is for --mode direct/);
   });
+
+  it('hedging: serve --stall finalizing=3600, run --deadline 60s --hedge direct answers every row within the deadline, the hedged rows priced', async () => {
+    const data = tempDir();
+    const serve = await spawnServe(['--data', data, '--stall', 'finalizing=3600']);
+    try {
+      const dir = tempDir();
+      const ledger = path.join(dir, 'l.db');
+      const rows = 240;
+      const started = Date.now();
+      const run = await runCli(
+        [
+          'run',
+          rowsCsv(dir, rows),
+          '--ledger',
+          ledger,
+          '--base-url',
+          serve.url,
+          '--model',
+          'gpt-4o-mini',
+          '--id-column',
+          'id',
+          '--prompt',
+          '{{text}}',
+          '--max-lines',
+          '100',
+          '--poll-interval',
+          '0.5',
+          '--deadline',
+          '60s',
+          '--hedge',
+          'direct',
+          '--format',
+          'jsonl',
+          '--log-format',
+          'json',
+        ],
+        { env },
+      );
+      const took = Date.now() - started;
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(took < 60_000, `took ${took} ms`);
+      const results = run.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { status: string });
+      assert.equal(results.length, rows);
+      assert.ok(results.every((r) => r.status === 'succeeded'));
+      const events = run.stderr
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const hedges = events.filter((e) => e.type === 'hedge.decided');
+      // Stalled in finalizing, or no answers at the rate the deadline needs: either reason hedges.
+      assert.ok(
+        hedges.some(
+          (e) => e.action === 'cancel' && /finalizing with no progress|deadline is/.test(String(e.reason)),
+        ),
+        JSON.stringify(hedges),
+      );
+      // finalizing cannot be cancelled: the batches are taken over after the grace.
+      assert.ok(
+        hedges.some((e) => e.action === 'take_over'),
+        JSON.stringify(hedges),
+      );
+      // Every row went direct (the batches sat in finalizing), each logged by the server once.
+      const calls = syncLog(data).filter((c) => c.status === 200);
+      assert.equal(new Set(calls.map((c) => c.client_id)).size, rows);
+      const status = await runCli(['status', '--ledger', ledger, '--json'], {});
+      const paths = (
+        JSON.parse(status.stdout) as {
+          paths: {
+            path: string;
+            requests: number;
+            usd: number | null;
+            input_tokens: number;
+            output_tokens: number;
+          }[];
+        }
+      ).paths;
+      const direct = paths.find((p) => p.path === 'direct');
+      assert.equal(direct?.requests, rows);
+      // Priced at gpt-4o-mini's synchronous rates from the price table (0.15 / 0.60 per 1M tokens).
+      const { estimateCost } = await import('../src/cost/prices.js');
+      const expected = estimateCost({
+        model: 'gpt-4o-mini',
+        inputTokens: direct!.input_tokens,
+        outputTokens: direct!.output_tokens,
+        path: 'sync',
+      }).usd;
+      assert.ok(direct!.usd !== null && direct!.usd > 0);
+      assert.equal(direct!.usd, expected);
+    } finally {
+      await serve.stop();
+    }
+  });
 });

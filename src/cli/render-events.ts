@@ -36,7 +36,9 @@ export function renderEvent(event: BatchpipeEvent): string | undefined {
     case 'direct.ended':
       return `${event.path} ${event.file}: ${event.answered} answered (${event.succeeded} succeeded) in ${(event.ms / 1000).toFixed(1)} s; ${event.rateLimited} waited after a 429, ${event.retried} retried after a 5xx or network failure`;
     case 'hedge.decided':
-      return `hedge: ${event.action === 'cancel' ? `cancelling batch ${event.batchId}, its unanswered requests go ${event.path}` : `batch ${event.batchId} keeps its requests`}: ${event.reason}`;
+      return event.action === 'cancel'
+        ? `hedge: cancelling batch ${event.batchId}, its unanswered requests go ${event.path}: ${event.reason}`
+        : `hedge: batch ${event.batchId} taken over: ${event.reason}`;
     default:
       return undefined;
   }

@@ -44,6 +44,18 @@ export interface BatchRow {
   raw: string | null;
   /** When the ledger first saw the batch in its current status (unix s, local); null before schema 6. */
   status_since: number | null;
+  /** Cancelled to hedge: the path its unanswered requests go to, and why; null otherwise. */
+  hedged_to: string | null;
+  hedge_reason: string | null;
+}
+
+/** Requests answered per path (`batch`, `direct`, `flex`) and model, with their tokens. */
+export interface PathTotals {
+  path: string;
+  model: string | null;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
 }
 
 /**
@@ -161,6 +173,24 @@ export class BatchTables {
   /** The pass over a direct row's file has ended: `completed`, with the counts of what it answered. */
   endDirectRow(rowId: number, counts: { total: number; completed: number; failed: number }): void {
     this.#stmts.endDirectRow.run(JSON.stringify(counts), now(), now(), now(), rowId);
+  }
+
+  /** Records that a batch is cancelled to hedge (before the cancel is asked): its leftovers go to `path`. */
+  markHedged(rowId: number, path: string, reason: string): void {
+    this.#stmts.markHedged.run(path, reason, rowId);
+  }
+
+  /** Whether any batch of the run was cancelled to hedge (then what is left goes on the hedge path). */
+  hedgedPath(): string | undefined {
+    return this.#stmts.hedgedPath.get() ?? undefined;
+  }
+
+  /**
+   * Succeeded requests per path and model, with their tokens: which path answered each row (the
+   * provider of the batch row that holds it: a synchronous path's own, else `batch`).
+   */
+  pathTotals(): PathTotals[] {
+    return this.#stmts.pathTotals.all();
   }
 
   /** Drops an intent whose batch was never created (settled by listing); the file is ready again. */
@@ -303,6 +333,21 @@ function prepareStatements(db: Database.Database) {
     endDirectRow: db.prepare<[string, number, number, number, number]>(
       `UPDATE batches SET status = 'completed', raw_status = 'completed', request_counts = ?,
          ended_at = ?, updated_at = ?, status_since = ? WHERE id = ?`,
+    ),
+    markHedged: db.prepare<[string, string, number]>(
+      'UPDATE batches SET hedged_to = ?, hedge_reason = ? WHERE id = ?',
+    ),
+    hedgedPath: db
+      .prepare<[], string>(
+        'SELECT hedged_to FROM batches WHERE hedged_to IS NOT NULL ORDER BY id DESC LIMIT 1',
+      )
+      .pluck(),
+    pathTotals: db.prepare<[], PathTotals>(
+      `SELECT CASE WHEN b.provider IN ('direct', 'flex') THEN b.provider ELSE 'batch' END AS path,
+              f.model AS model, count(*) AS requests,
+              coalesce(sum(r.input_tokens), 0) AS inputTokens, coalesce(sum(r.output_tokens), 0) AS outputTokens
+       FROM requests r JOIN batches b ON b.id = r.batch_id JOIN files f ON f.id = r.file_id
+       WHERE r.state = 'succeeded' GROUP BY 1, 2 ORDER BY 1, 2`,
     ),
     pendingIntents: db.prepare<[], BatchRow>(
       'SELECT * FROM batches WHERE remote_id IS NULL AND settled = 0 ORDER BY id',

@@ -141,6 +141,10 @@ export const MIGRATIONS: readonly (string | MigrationStep)[] = [
   `
   ALTER TABLE requests ADD COLUMN direct_sent INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE requests ADD COLUMN direct_resent INTEGER NOT NULL DEFAULT 0;
+  -- A batch cancelled to hedge: the path its unanswered requests go to ('direct' or 'flex'), and
+  -- why. Set before the cancel is asked, so a crash in between still hedges instead of cancelling.
+  ALTER TABLE batches ADD COLUMN hedged_to TEXT;
+  ALTER TABLE batches ADD COLUMN hedge_reason TEXT;
   `,
 ];
 

@@ -9,8 +9,9 @@ import type { Ledger } from '../ledger/ledger.js';
 import { requireCompletePrepare } from '../prepare/run-identity.js';
 import type { BatchProvider } from '../providers/port.js';
 import { cancelOpenBatches } from './cancel.js';
-import { driveDirect } from './direct/direct-drive.js';
+import { type DirectOptions, type DirectPath, driveDirect } from './direct/direct-drive.js';
 import { type DriveOptions, type DriveResult, driveBatches } from './drive.js';
+import { defaultStallMs } from './hedge.js';
 import { ScheduledRun } from './scheduled-run.js';
 import { type RunStatus, runStatus } from './status.js';
 
@@ -62,6 +63,22 @@ export interface DriveCallOptions extends SchedulerOptions {
    */
   mode?: 'batch' | 'direct' | undefined;
   direct?: DirectSettings | undefined;
+  /**
+   * Hedge the batches against a deadline (`hedge.deadlineMs` from now): a batch that stalls, or a
+   * rate that would miss the deadline, has the open batches cancelled (their finished results kept)
+   * and every unanswered request sent on `hedge.path` (`direct`, or `flex`), with `direct`'s settings.
+   */
+  hedge?: HedgeSettings | undefined;
+}
+
+/** `run --deadline D --hedge direct|flex`. */
+export interface HedgeSettings {
+  /** Every row answered within this many ms from now. */
+  deadlineMs: number;
+  /** The path unanswered rows take (default `direct`). */
+  path?: DirectPath | undefined;
+  /** No progress for this long is a stall (default: a quarter of the deadline, 5 s to 10 min). */
+  stallMs?: number | undefined;
 }
 
 /** Calls in flight at once on the direct path, unless `concurrency` says otherwise. */
@@ -112,20 +129,39 @@ export function collect(options: SchedulerOptions & { once?: boolean | undefined
  * for await (const row of resultSource({ ledger })) console.log(row.custom_id, row.status);
  */
 export async function drive(options: DriveCallOptions): Promise<DriveResult> {
-  if (options.mode !== 'direct')
-    return schedule(options, 'drive', { wait: options.wait ?? true, once: options.once });
   requireCompletePrepare(options.ledger, options.ledger.path, 'drive');
   const run = new ScheduledRun(options.ledger, options.provider, options.onEvent);
+  if (options.mode === 'direct') {
+    const path = options.direct?.serviceTier === 'flex' ? 'flex' : 'direct';
+    const done = await driveDirect(run, directOptions(options, path));
+    return { final: done.final, uploaded: 0, created: 0, settled: 0 };
+  }
+  const settings = driveOptions(options, options.wait ?? true);
+  const hedge = options.hedge;
+  return driveBatches(run, {
+    ...settings,
+    once: options.once,
+    hedge: hedge && {
+      watch: {
+        deadlineAt: Date.now() + hedge.deadlineMs,
+        path: hedge.path ?? 'direct',
+        stallMs: hedge.stallMs ?? defaultStallMs(hedge.deadlineMs),
+      },
+      direct: directOptions(options, hedge.path ?? 'direct'),
+    },
+  });
+}
+
+function directOptions(options: DriveCallOptions, path: DirectPath): DirectOptions {
   const settings = options.direct ?? {};
-  const done = await driveDirect(run, {
-    path: settings.serviceTier === 'flex' ? 'flex' : 'direct',
+  return {
+    path,
     concurrency: settings.concurrency ?? DEFAULT_CONCURRENCY,
     rpm: settings.rpm,
     tpm: settings.tpm,
     maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     timeoutMs: settings.timeoutMs,
-  });
-  return { final: done.final, uploaded: 0, created: 0, settled: 0 };
+  };
 }
 
 /**

@@ -239,6 +239,10 @@ function settleLeftovers(
       'the batch expired before this request ran',
       maxAttempts,
     );
+  } else if (row.hedged_to !== null) {
+    // Cancelled (or ended) after the run chose to hedge it: what it did not answer goes on the hedge
+    // path, attempt unspent.
+    states.hedgeLeftovers(row.id);
   } else if (batch.status === 'cancelled') {
     states.finalizeLeftovers(
       row.id,

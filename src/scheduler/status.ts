@@ -1,3 +1,4 @@
+import { estimateCost, loadPriceTable, type PricePath } from '../cost/prices.js';
 import { BatchTables } from '../ledger/batches.js';
 import { runIdOf, runSummaryOf, storedRunIdentity } from '../ledger/identity.js';
 import type { Ledger, RequestCounts } from '../ledger/ledger.js';
@@ -32,6 +33,60 @@ export interface RunStatus {
   tokens: { input: number; output: number; peak_queued: Record<string, number> };
   /** Whether prepare read the whole input (absent for a ledger no prepare made, e.g. by `batchSink`). */
   prepare?: PrepareState;
+  /**
+   * Which path answered the succeeded requests (present once any went `direct` or `flex`: `--mode
+   * direct`, or hedged): per path and model, requests, tokens and their price on that path (batch,
+   * synchronous or flex rates; null when the model or path has no price).
+   */
+  paths?: PathCost[];
+  /** Requests sent again on the direct path after a run died with them in flight (at-least-once). */
+  direct_resent?: number;
+}
+
+export interface PathCost {
+  path: string;
+  model: string | null;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  usd: number | null;
+}
+
+const PRICE_PATH: Record<string, PricePath> = { batch: 'batch', direct: 'sync', flex: 'flex' };
+
+/**
+ * Succeeded requests per path with their cost at that path's rates (from the tokens the ledger keeps:
+ * cached input is not told apart here), or undefined when every request went by batch.
+ */
+export function pathCosts(ledger: Ledger): PathCost[] | undefined {
+  const totals = BatchTables.of(ledger).pathTotals();
+  if (!totals.some((t) => t.path !== 'batch')) return undefined;
+  let table: ReturnType<typeof loadPriceTable> | undefined;
+  return totals.map((t) => {
+    let usd: number | null = null;
+    try {
+      table ??= loadPriceTable();
+      usd = estimateCost(
+        {
+          model: t.model ?? '',
+          inputTokens: t.inputTokens,
+          outputTokens: t.outputTokens,
+          path: PRICE_PATH[t.path] ?? 'sync',
+        },
+        table,
+      ).usd;
+    } catch {
+      usd = null; // unpriced model or path: shown as such
+    }
+    return {
+      path: t.path,
+      model: t.model,
+      requests: t.requests,
+      input_tokens: t.inputTokens,
+      output_tokens: t.outputTokens,
+      usd,
+    };
+  });
 }
 
 /** Counts per request state, every batch with its progress, and tokens used so far. */
@@ -69,5 +124,11 @@ export function runStatus(ledger: Ledger): RunStatus {
     })),
     tokens: { ...tokens, peak_queued: tables.peakQueued() },
     ...(prepare ? { prepare } : {}),
+    ...pathsPart(ledger),
   };
+}
+
+function pathsPart(ledger: Ledger): Pick<RunStatus, 'paths' | 'direct_resent'> {
+  const paths = pathCosts(ledger);
+  return paths ? { paths, direct_resent: RequestStates.of(ledger).directResent() } : {};
 }

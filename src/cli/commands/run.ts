@@ -7,6 +7,7 @@ import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { writeResults } from '../../results/write-results.js';
 import { DEFAULT_CONCURRENCY, drive } from '../../scheduler/api.js';
 import { lowerMaxLines } from '../../scheduler/restage.js';
+import { pathCosts } from '../../scheduler/status.js';
 import {
   addBackendOptions,
   type BackendFlags,
@@ -20,7 +21,7 @@ import { afterSubmit, userArgs } from '../follow-ups.js';
 import { examples } from '../help.js';
 import { plural } from '../human.js';
 import { onInterrupt } from '../interrupt.js';
-import { intOption, storeOutputSchema } from '../options.js';
+import { durationOption, intOption, storeOutputSchema } from '../options.js';
 import { checkOutputPath, writeOutput } from '../output.js';
 import { describeInFlight } from '../progress/in-flight.js';
 import { addReportOptions, Reporter, type ReportFlags } from '../reporter.js';
@@ -35,6 +36,8 @@ interface RunFlags extends PrepareFlags, BackendFlags, ResultsFlags, ReportFlags
   rpm?: number;
   tpm?: number;
   serviceTier?: 'flex';
+  deadline?: number;
+  hedge?: 'direct' | 'flex';
   results?: string;
   outputSchema?: string;
 }
@@ -79,6 +82,18 @@ export function registerRun(program: Command): void {
         '--service-tier <tier>',
         "with --mode direct: flex (OpenAI's flex processing: batch prices, slower, may be refused for capacity)",
       ).choices(['flex']),
+    )
+    .addOption(
+      new Option(
+        '--deadline <duration>',
+        'batches that stall or would miss this (2h, 30m, 60s from now) are cancelled, their finished rows kept, the rest sent by --hedge',
+      ).argParser(durationOption('--deadline')),
+    )
+    .addOption(
+      new Option(
+        '--hedge <path>',
+        'with --deadline: where unanswered rows go: direct (synchronous price) or flex (batch price, slower)',
+      ).choices(['direct', 'flex']),
     )
     .option('--results <file>', 'write the results here instead of stdout')
     .option(
@@ -144,11 +159,16 @@ export function registerRun(program: Command): void {
               tpm: flags.tpm,
               serviceTier: flags.serviceTier,
             },
+            hedge:
+              flags.deadline === undefined
+                ? undefined
+                : { deadlineMs: flags.deadline * 1000, path: flags.hedge ?? 'direct' },
           }));
         } finally {
           await provider.close();
         }
         reportStatus(reporter, ledger);
+        reportPaths(reporter, ledger);
         if (!final) {
           reporter.log(afterSubmit(command, args, flags.ledger, flags.results));
           return;
@@ -170,9 +190,22 @@ export function registerRun(program: Command): void {
 /** Flags of the direct path given without it, or with a flag it cannot honour: a usage error. */
 function checkModeFlags(flags: RunFlags, command: Command): void {
   const usage = (message: string) => new BatchpipeError(ErrorCodes.USAGE, message);
+  if (flags.hedge !== undefined && flags.deadline === undefined) {
+    throw usage(
+      '--hedge needs --deadline: the run hedges when a batch stalls or the deadline would be missed',
+    );
+  }
   if (flags.mode === 'direct') {
-    if (!flags.wait)
+    if (!flags.wait) {
       throw usage('--no-wait is for batches: --mode direct sends every request now and waits for its answer');
+    }
+    if (flags.deadline !== undefined)
+      throw usage('--deadline hedges batches: --mode direct has none to hedge');
+    return;
+  }
+  if (flags.deadline !== undefined) {
+    // The hedge path takes --concurrency, --rpm and --tpm (its tier is --hedge's).
+    if (!flags.wait) throw usage('--deadline needs the run to watch its batches: drop --no-wait');
     return;
   }
   const given = ['concurrency', 'rpm', 'tpm', 'serviceTier'].filter(
@@ -182,6 +215,23 @@ function checkModeFlags(flags: RunFlags, command: Command): void {
     const names = given.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
     throw usage(
       `${names.join(', ')} ${given.length === 1 ? 'is' : 'are'} for --mode direct (the synchronous path): add --mode direct, or drop ${given.length === 1 ? 'it' : 'them'}`,
+    );
+  }
+}
+
+/** Which path answered how many rows, at what price (once any went direct or flex), and the resends. */
+function reportPaths(reporter: Reporter, ledger: Ledger): void {
+  const paths = pathCosts(ledger);
+  if (!paths) return;
+  const parts = paths.map(
+    (p) =>
+      `${p.path} ${p.requests} (${p.input_tokens} in, ${p.output_tokens} out${p.usd === null ? ', unpriced' : `, $${p.usd.toFixed(6)}`})`,
+  );
+  reporter.log(`answered by path: ${parts.join('; ')}`);
+  const resent = RequestStates.of(ledger).directResent();
+  if (resent > 0) {
+    reporter.log(
+      `${resent} requests were sent again after a run stopped with them in flight (at-least-once: they may be billed twice)`,
     );
   }
 }

@@ -2,14 +2,14 @@ import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { parseStall, STALL_STATUSES, type StallSeconds } from '../../server/faults/stall.js';
-import { parseDurationSeconds, startLocalServer } from '../../server/index.js';
+import { startLocalServer } from '../../server/index.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_SECONDS,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_REQUEST_TIMEOUT_SECONDS,
 } from '../../server/options.js';
 import { examples } from '../help.js';
-import { numberOption } from '../options.js';
+import { durationOption, numberOption } from '../options.js';
 
 interface ServeOptions {
   port: number;
@@ -271,16 +271,6 @@ function usage(message: string): BatchpipeError {
 }
 
 /** A duration flag (`24h`, `30m`, `5s`, `0.5s`), or a usage error naming the flag. */
-function durationOption(flag: string): (value: string) => number {
-  return (value) => {
-    const seconds = parseDurationSeconds(value);
-    if (seconds === undefined) {
-      throw usage(`${flag} takes a duration such as 24h, 30m or 5s, got ${JSON.stringify(value)}`);
-    }
-    return seconds;
-  };
-}
-
 /**
  * The key in an `--api-key-file`, without surrounding whitespace (the newline an editor or `echo`
  * adds). Errors name the file, never its content.
