@@ -475,4 +475,57 @@ describe('run --mode direct', () => {
       await serve.stop();
     }
   });
+
+  it('--service-tier flex sends flex requests, answered on the flex tier and priced at flex rates', async () => {
+    const data = tempDir();
+    const serve = await spawnServe(['--data', data]);
+    try {
+      const dir = tempDir();
+      const ledger = path.join(dir, 'l.db');
+      const run = await runCli(
+        [
+          'run',
+          rowsCsv(dir, 20),
+          '--ledger',
+          ledger,
+          '--base-url',
+          serve.url,
+          '--model',
+          'gpt-5.4',
+          '--id-column',
+          'id',
+          '--prompt',
+          '{{text}}',
+          '--mode',
+          'direct',
+          '--service-tier',
+          'flex',
+        ],
+        { env },
+      );
+      assert.equal(run.code, 0, run.stderr);
+      const calls = syncLog(data);
+      assert.equal(calls.length, 20);
+      assert.ok(calls.every((c) => c.service_tier === 'flex'));
+      const status = await runCli(['status', '--ledger', ledger, '--json'], {});
+      type Paths = {
+        paths: {
+          path: string;
+          requests: number;
+          usd: number | null;
+          input_tokens: number;
+          output_tokens: number;
+        }[];
+      };
+      const [flex] = (JSON.parse(status.stdout) as Paths).paths;
+      assert.equal(flex?.path, 'flex');
+      assert.equal(flex.requests, 20);
+      const { estimateCost } = await import('../src/cost/prices.js');
+      const tokens = { model: 'gpt-5.4', inputTokens: flex.input_tokens, outputTokens: flex.output_tokens };
+      assert.equal(flex.usd, estimateCost({ ...tokens, path: 'flex' }).usd);
+      assert.ok(flex.usd! < estimateCost({ ...tokens, path: 'sync' }).usd);
+    } finally {
+      await serve.stop();
+    }
+  });
 });
