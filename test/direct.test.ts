@@ -263,6 +263,9 @@ describe('run --mode direct', () => {
           'direct',
           '--format',
           'jsonl',
+          // One attempt: the calls' own retries must carry every request (the ledger's would hide them).
+          '--max-attempts',
+          '1',
         ],
         { env },
       );
