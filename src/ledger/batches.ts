@@ -170,6 +170,14 @@ export class BatchTables {
     });
   }
 
+  /**
+   * Direct rows a run that died left `in_progress` end as `cancelled` (the provider's word:
+   * `interrupted`); their requests in flight were put back for the next pass. Returns how many.
+   */
+  endInterruptedDirectRows(): number {
+    return this.#stmts.endInterruptedDirectRows.run(now(), now()).changes;
+  }
+
   /** The pass over a direct row's file has ended: `completed`, with the counts of what it answered. */
   endDirectRow(rowId: number, counts: { total: number; completed: number; failed: number }): void {
     this.#stmts.endDirectRow.run(JSON.stringify(counts), now(), now(), now(), rowId);
@@ -329,6 +337,10 @@ function prepareStatements(db: Database.Database) {
       `INSERT INTO batches (file_id, provider, create_started_at, tokens, status, raw_status, settled,
          created_at, updated_at, status_since)
        VALUES (?, ?, ?, 0, 'in_progress', 'in_progress', 1, ?, ?, ?) RETURNING *`,
+    ),
+    endInterruptedDirectRows: db.prepare<[number, number]>(
+      `UPDATE batches SET status = 'cancelled', raw_status = 'interrupted', ended_at = ?, status_since = ?
+       WHERE provider IN ('direct', 'flex') AND status = 'in_progress'`,
     ),
     endDirectRow: db.prepare<[string, number, number, number, number]>(
       `UPDATE batches SET status = 'completed', raw_status = 'completed', request_counts = ?,

@@ -71,7 +71,10 @@ export async function driveDirect(run: ScheduledRun, options: DirectOptions): Pr
     );
   }
   const total: DirectResult = { final: false, answered: 0, succeeded: 0, rateLimited: 0, retried: 0 };
-  const resumed = run.states.resumeDirectInFlight(DIRECT_PATHS);
+  const resumed = run.ledger.transaction(() => {
+    run.tables.endInterruptedDirectRows();
+    return run.states.resumeDirectInFlight(DIRECT_PATHS);
+  });
   if (resumed.requests > 0) run.emit({ type: 'direct.resumed', ...resumed });
   const pacer = new RatePacer(options);
   for (;;) {

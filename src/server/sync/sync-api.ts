@@ -7,24 +7,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { counterForModel, outputTokenBound, requestInputTokens } from '../../cost/tokens.js';
 import type { ApiContext, Handler } from '../api/api-context.js';
-import type { Executor, Outcome } from '../execution.js';
+import type { Outcome } from '../execution.js';
 import { readJsonBody } from '../http/read-json-body.js';
 import { sendJson } from '../http/respond.js';
 import { isObject } from '../util/is-object.js';
-import type { RateLimits } from './rate-limits.js';
-import type { SyncLog } from './sync-log.js';
 
 /** The OpenAI endpoints answered synchronously. */
 export const SYNC_PATHS = ['/v1/chat/completions', '/v1/embeddings', '/v1/responses'] as const;
-
-/** What the sync endpoints need beside the batch API's context. */
-export interface SyncContext {
-  executor: Executor;
-  limits: RateLimits;
-  /** Whether `--tpm` is set (tokens are only counted then). */
-  countsTokens: boolean;
-  log: SyncLog;
-}
 
 /** The header batchpipe's direct path names each request's custom_id in (for the log). */
 const CLIENT_ID_HEADER = 'x-batchpipe-custom-id';
