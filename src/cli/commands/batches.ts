@@ -5,6 +5,7 @@ import { Ledger } from '../../ledger/ledger.js';
 import { type LeftoverState, RequestStates } from '../../ledger/request-states.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { cancel, collect, type SchedulerOptions, status, submit } from '../../scheduler/api.js';
+import { userArgs } from '../argv.js';
 import {
   addBackendOptions,
   type BackendFlags,
@@ -15,7 +16,7 @@ import {
 } from '../backend-options.js';
 import { formatCommand, repeatCommand } from '../command-line.js';
 import { finishedRun } from '../exit-codes.js';
-import { afterSubmit, userArgs } from '../follow-ups.js';
+import { afterSubmit } from '../follow-ups.js';
 import { examples } from '../help.js';
 import { plural } from '../human.js';
 import { onInterrupt } from '../interrupt.js';

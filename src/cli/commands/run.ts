@@ -8,6 +8,7 @@ import { writeResults } from '../../results/write-results.js';
 import { DEFAULT_CONCURRENCY, drive } from '../../scheduler/api.js';
 import { lowerMaxLines } from '../../scheduler/restage.js';
 import { pathCosts } from '../../scheduler/status.js';
+import { userArgs } from '../argv.js';
 import {
   addBackendOptions,
   type BackendFlags,
@@ -17,7 +18,7 @@ import {
   schedulerOptionsFromFlags,
 } from '../backend-options.js';
 import { optionNames, repeatCommand } from '../command-line.js';
-import { afterSubmit, userArgs } from '../follow-ups.js';
+import { afterSubmit } from '../follow-ups.js';
 import { examples } from '../help.js';
 import { plural } from '../human.js';
 import { onInterrupt } from '../interrupt.js';
