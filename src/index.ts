@@ -126,6 +126,8 @@ export {
   ENDPOINTS,
   type Endpoint,
   type Envelope,
+  PROVIDERS,
+  type ProviderName,
   type RecordOrigin,
   type RecordProblem,
   type Reject,

@@ -4,7 +4,7 @@
  * openai`, ids Anthropic would refuse, and the provider recorded with the run.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
@@ -221,6 +221,35 @@ describe('the provider of a run', () => {
     assert.equal(noKey.code, 1, noKey.stderr);
     assert.match(noKey.stderr, /BP_NO_API_KEY/);
     assert.match(noKey.stderr, /ANTHROPIC_API_KEY/);
+  });
+
+  test('--upstream, which forwards only OpenAI requests, is a usage error with --provider anthropic', async () => {
+    const dir = tempDir('bp-anthropic-upstream-');
+    const input = path.join(dir, 'in.csv');
+    writeFileSync(input, 'id,text\n1,hello\n');
+    const ledger = path.join(dir, 'l.db');
+    const run = await runCli(
+      [
+        'run',
+        input,
+        '--provider',
+        'anthropic',
+        '--backend',
+        'local',
+        '--upstream',
+        'http://127.0.0.1:9/v1',
+        '--ledger',
+        ledger,
+        '--model',
+        'claude-haiku-4-5',
+        '--prompt',
+        '{{text}}',
+      ],
+      { env: NO_KEYS },
+    );
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /--upstream forwards OpenAI requests only/);
+    assert.equal(existsSync(ledger), false, 'refused before any work');
   });
 
   test('an endpoint the provider does not have is a usage error', async () => {

@@ -104,6 +104,12 @@ export function checkBackendFlags(flags: BackendFlags, provider?: ProviderName):
   if (azure && speaks !== undefined && speaks !== 'openai') {
     throw usage(`--azure-endpoint and --api-version are for --provider openai, not ${speaks}`);
   }
+  // The built-in server forwards only OpenAI requests upstream: others would get synthetic answers.
+  if (flags.upstream !== undefined && speaks !== undefined && speaks !== 'openai') {
+    throw usage(
+      `--upstream forwards OpenAI requests only; --provider ${speaks} on --backend local gets the built-in synthetic answers`,
+    );
+  }
   // Said before any work (a prepare of millions of rows), not when the first call needs the key.
   if (flags.backend === 'openai' && !azure && speaks !== undefined && !hasApiKey(speaks)) {
     throw noApiKeyError(speaks);
