@@ -80,6 +80,8 @@ const USAGE = `usage: node dist/bench/run-bench.js [options]
   --keep            keep each run's ledger, request files and server data
   --json            print the results as JSON on stdout (the table goes to stderr)
   --check           exit 1 when a goal of issue 17 is missed
+  --checksums FILE  the sha256 of main's results per input (default bench/run-bench.sha256.json); a
+                    results file that differs makes the bench exit 1
 `;
 
 interface Options {
@@ -90,6 +92,7 @@ interface Options {
   keep: boolean;
   json: boolean;
   check: boolean;
+  checksums: string;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -104,6 +107,7 @@ function parseOptions(argv: string[]): Options {
       keep: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       check: { type: 'boolean', default: false },
+      checksums: { type: 'string', default: CHECKSUMS },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -128,6 +132,7 @@ function parseOptions(argv: string[]): Options {
     keep: values.keep,
     json: values.json,
     check: values.check,
+    checksums: values.checksums,
   };
 }
 
@@ -237,6 +242,8 @@ interface RunResult {
   /** The checksum main's results have for this input, when known. */
   expectedSha256?: string;
   resultsBytes: number;
+  /** The results file, when the run is kept (--keep). */
+  resultsFile?: string;
 }
 
 /** The cached input CSV of a size. */
@@ -385,8 +392,8 @@ async function sha256Of(path: string): Promise<string> {
 }
 
 function expectedChecksum(opts: Options, rows: number): string | undefined {
-  if (!existsSync(CHECKSUMS)) return undefined;
-  const table = JSON.parse(readFileSync(CHECKSUMS, 'utf8')) as Record<string, string>;
+  if (!existsSync(opts.checksums)) return undefined;
+  const table = JSON.parse(readFileSync(opts.checksums, 'utf8')) as Record<string, string>;
   return table[checksumKey(opts, rows)];
 }
 
@@ -448,7 +455,8 @@ async function benchRun(opts: Options, rows: number, mode: RunResult['mode']): P
   if (serverFigures) result.server = serverFigures;
   const expected = expectedChecksum(opts, rows);
   if (expected !== undefined) result.expectedSha256 = expected;
-  if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+  if (opts.keep) result.resultsFile = results;
+  else rmSync(dir, { recursive: true, force: true });
   return result;
 }
 
