@@ -35,7 +35,7 @@ export interface ApplyOptions {
    * a join worker for files over 8 MB). The two threads shorten a big file's wall time, but cost CPU
    * of their own (their start-up, a copy of every chunk, a second scratch database and join): a
    * 50,000-line output file took 0.2–0.25 s more CPU with them. `collect` sets it, as a batch's files
-   * hold at most 50,000 lines and the CPU of a run is what its user pays for.
+   * hold one batch's requests (at most 50,000 at OpenAI), and the CPU of a run is what its user pays for.
    */
   inline?: boolean | undefined;
 }
