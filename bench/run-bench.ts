@@ -201,6 +201,18 @@ class Sampler {
     const b = s[hi]!;
     return a.cpu + ((b.cpu - a.cpu) * (at - a.at)) / Math.max(1, b.at - a.at);
   }
+  /** The highest RSS sampled from `from` to `to` (the sample before `from` included), KiB. */
+  peakRssBetween(from: number, to: number): number {
+    let peak = 0;
+    let before = 0;
+    for (const x of this.samples) {
+      if (x.at < from) before = x.rssKiB;
+      else if (x.at <= to) peak = Math.max(peak, x.rssKiB);
+      else break;
+    }
+    return Math.max(peak, before);
+  }
+
   /** The highest RSS in each tenth of the run, MiB: flat, or climbing with the input. */
   profile(): string {
     const s = this.samples;
@@ -228,6 +240,8 @@ interface Phase {
   count: number;
   wallSeconds: number;
   cpuSeconds: number;
+  /** The highest RSS sampled during the phase. */
+  peakRssMiB: number;
 }
 
 interface RunResult {
@@ -367,10 +381,11 @@ const PHASE_ORDER = [
 function phases(events: BenchEvent[], sampler: Sampler, started: number, ended: number): Phase[] {
   const byName = new Map<string, Phase>();
   const add = (name: string, from: number, to: number) => {
-    const p = byName.get(name) ?? { name, count: 0, wallSeconds: 0, cpuSeconds: 0 };
+    const p = byName.get(name) ?? { name, count: 0, wallSeconds: 0, cpuSeconds: 0, peakRssMiB: 0 };
     p.count++;
     p.wallSeconds += (to - from) / 1000;
     p.cpuSeconds += sampler.cpuAt(to) - sampler.cpuAt(from);
+    p.peakRssMiB = Math.max(p.peakRssMiB, sampler.peakRssBetween(from, to) / 1024);
     byName.set(name, p);
   };
   let from = started;
@@ -471,10 +486,10 @@ function describe(r: RunResult): string {
   ];
   if (r.server) lines.push(`  server  ${f(r.server)}`);
   lines.push(`  client RSS by tenths of the run (MiB): ${r.rssProfile}`);
-  lines.push('  phase               count   wall s   CPU s  µs/row');
+  lines.push('  phase               count   wall s   CPU s  µs/row  peak RSS MiB');
   for (const p of r.phases) {
     lines.push(
-      `  ${p.name.padEnd(18)} ${String(p.count).padStart(6)} ${p.wallSeconds.toFixed(1).padStart(8)} ${p.cpuSeconds.toFixed(2).padStart(7)} ${((p.cpuSeconds * 1e6) / r.rows).toFixed(1).padStart(7)}`,
+      `  ${p.name.padEnd(18)} ${String(p.count).padStart(6)} ${p.wallSeconds.toFixed(1).padStart(8)} ${p.cpuSeconds.toFixed(2).padStart(7)} ${((p.cpuSeconds * 1e6) / r.rows).toFixed(1).padStart(7)} ${p.peakRssMiB.toFixed(0).padStart(13)}`,
     );
   }
   const same =
