@@ -18,7 +18,7 @@
  * @example
  * ```sh
  * npm run bench:run                         # 400,000 rows
- * npm run bench:run -- --rows 2400000       # 400,000 and 2,400,000 rows (about 15 minutes)
+ * npm run bench:run -- --rows 2400000       # 400,000 and 2,400,000 rows (40 minutes on a busy machine)
  * node dist/bench/run-bench.js --sizes 100000 --skip-local --keep
  * ```
  */
