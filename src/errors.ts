@@ -24,6 +24,8 @@ export const ErrorCodes = {
   INVALID_REQUEST: 'BP_INVALID_REQUEST',
   /** One request is larger than the per-file byte limit. */
   REQUEST_TOO_LARGE: 'BP_REQUEST_TOO_LARGE',
+  /** A request file holds more than the provider takes in one batch (Anthropic: 100,000 requests, 256 MB). */
+  BATCH_TOO_LARGE: 'BP_BATCH_TOO_LARGE',
   /** The ledger was created for a different run (options differ) or has an unknown schema. */
   LEDGER_MISMATCH: 'BP_LEDGER_MISMATCH',
   /** The input changed between a run and its resume. */

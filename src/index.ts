@@ -127,6 +127,8 @@ export {
   ENDPOINTS,
   type Endpoint,
   type Envelope,
+  PROVIDERS,
+  type ProviderName,
   type RecordOrigin,
   type RecordProblem,
   type Reject,

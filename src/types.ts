@@ -35,13 +35,18 @@ export interface RecordOrigin {
 /** A parsed source record: CSV rows are flat string maps; JSONL rows are any JSON object. */
 export type SourceRecord = Record<string, unknown>;
 
-/** The Batch API endpoints batchpipe can write requests for. */
+/** The providers batchpipe speaks to, each through its own official SDK. */
+export const PROVIDERS = ['openai', 'anthropic', 'gemini'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+/** The Batch API endpoints batchpipe can write requests for (`/v1/messages`: Anthropic's). */
 export const ENDPOINTS = [
   '/v1/chat/completions',
   '/v1/embeddings',
   '/v1/responses',
   '/v1/completions',
   '/v1/moderations',
+  '/v1/messages',
 ] as const;
 export type Endpoint = (typeof ENDPOINTS)[number];
 
@@ -81,6 +86,30 @@ export interface Reject extends RecordProblem {
 /** @deprecated The same shape as {@link Reject}, by its earlier name. */
 export type RejectedRecord = Reject;
 
+/**
+ * The tokens a provider billed for one request, in provider-neutral terms: what the ledger stores per
+ * request and what `actualCost` prices. Each provider maps its response's usage onto it:
+ * - OpenAI (`src/cost/usage.ts`, `openAiUsage`): `prompt_tokens` / `input_tokens`, their details'
+ *   `cached_tokens`, `completion_tokens` / `output_tokens`, their details' `reasoning_tokens`.
+ * - Anthropic: `inputTokens` = `input_tokens + cache_read_input_tokens + cache_creation_input_tokens`,
+ *   `cachedInputTokens` = `cache_read_input_tokens`, `cacheWriteTokens` = `cache_creation_input_tokens`.
+ * - Gemini: `promptTokenCount`, `cachedContentTokenCount`, `candidatesTokenCount + thoughtsTokenCount`
+ *   as output and `thoughtsTokenCount` as reasoning.
+ *
+ * `inputTokens` includes the cached and cache-write tokens and `outputTokens` the reasoning tokens
+ * (each billed once, at its own rate); a count the provider does not report is 0.
+ */
+export interface Usage {
+  inputTokens: number;
+  /** Input tokens read from the prompt cache (billed at the cached-input rate). */
+  cachedInputTokens: number;
+  /** Input tokens written to the prompt cache, where a provider bills writes apart (Anthropic). */
+  cacheWriteTokens: number;
+  outputTokens: number;
+  /** Output tokens spent on reasoning, reported apart by reasoning models. */
+  reasoningTokens: number;
+}
+
 /** What a line says happened to its request, in the ledger's terms (`result` is JSON text). */
 export interface LineOutcome {
   customId: string;
@@ -89,8 +118,8 @@ export interface LineOutcome {
   result: string | null;
   errorCode: string | null;
   errorMessage: string | null;
-  inputTokens: number | null;
-  outputTokens: number | null;
+  /** What the response billed; null when it reports no usage (an error line, a moderation). */
+  usage: Usage | null;
   /** Sending the request again may succeed (429, 5xx, `batch_expired`, `invalid_output`…). */
   retryable: boolean;
 }
@@ -100,6 +129,8 @@ export interface LineOutcome {
 /** The options that decide what requests a run makes; a ledger belongs to exactly one identity. */
 export interface RunIdentity {
   format: 'csv' | 'jsonl' | 'json';
+  /** The provider whose dialect the requests are written in (ledgers made before it: `openai`). */
+  provider: ProviderName;
   endpoint: string;
   model: string | null;
   prompt: string | null;

@@ -23,7 +23,7 @@ const LEVELS: { rooms: string[]; siblings?: boolean }[] = [
   { rooms: ['errors.ts', 'types.ts', 'events.ts'] }, // plain data contracts, error codes, event types
   { rooms: ['internal'] }, // one of each mechanism, never exported: lines, worker pool, thread errors, JSON, CSV cells
   { rooms: ['ledger'] }, // the only room with SQL
-  { rooms: ['sources', 'transforms', 'validate', 'sink', 'cost'] }, // the stages' pure cores, token counts
+  { rooms: ['sources', 'transforms', 'validate', 'sink', 'cost', 'dialects'] }, // the stages' pure cores, token counts, providers' request dialects
   { rooms: ['prepare', 'results'], siblings: true },
   { rooms: ['server'] }, // apart: see SERVER_MAY_IMPORT
   { rooms: ['providers'] },

@@ -82,6 +82,11 @@ const CHECKS: Record<string, (cwd: string, run: CliResult) => void> = {
     assert.match(run.stdout, /requests: 12 total: 12 succeeded/);
   },
   openai: (cwd) => assert.equal(csvRows(cwd, 'categorized.csv').length, 12),
+  anthropic: (cwd) => {
+    const rows = csvRows(cwd, 'categorized.csv');
+    assert.equal(rows.length, 12);
+    assert.ok(rows.every((r) => r.result_status === 'succeeded' && r['result.sentiment'] !== undefined));
+  },
   azure: (cwd) => assert.ok(csvRows(cwd, 'azure.csv').every((r) => r.result_status === 'succeeded')),
   groq: (cwd) => assert.ok(csvRows(cwd, 'groq.csv').every((r) => r.result_status === 'succeeded')),
   'local-model': (cwd) =>

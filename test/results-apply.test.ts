@@ -51,6 +51,21 @@ function assertNoStagingLeft(ledger: Ledger): void {
   assert.deepEqual(scratch, []);
 }
 
+/** What a promise resolves to, and the most worker threads this process had while it ran. */
+async function mostWorkersDuring<T>(work: Promise<T>): Promise<[T, number]> {
+  let most = 0;
+  const look = () => {
+    const report = process.report.getReport() as unknown as { workers: unknown[] };
+    most = Math.max(most, report.workers.length);
+  };
+  const timer = setInterval(look, 20);
+  try {
+    return [await work, most];
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 function rows(ledger: Ledger): Row[] {
   return connectionOf(ledger).prepare<[], Row>('SELECT * FROM requests ORDER BY seq').all();
 }
@@ -94,6 +109,40 @@ function apply(
 }
 
 describe('applyResultLines: outcomes', () => {
+  test('usage: cached, cache-write and reasoning tokens stored beside input and output (successes and failures)', async () => {
+    const ledger = await preparedLedger(3);
+    const withUsage = (customId: string, content: string, usage: Record<string, unknown>) => {
+      const line = JSON.parse(ok(customId, content));
+      line.response.body.usage = usage;
+      return JSON.stringify(line);
+    };
+    const detailed = (input: number, cached: number, writes: number, output: number, reasoning: number) => ({
+      prompt_tokens: input,
+      prompt_tokens_details: { cached_tokens: cached, cache_write_tokens: writes },
+      completion_tokens: output,
+      completion_tokens_details: { reasoning_tokens: reasoning },
+    });
+    const refused = JSON.parse(withUsage('id-1', '', detailed(20, 4, 0, 9, 5)));
+    refused.response.body.choices[0].message = { role: 'assistant', content: null, refusal: 'no' };
+    await apply(ledger, [
+      withUsage('id-0', 'a', detailed(1200, 1024, 16, 80, 64)),
+      JSON.stringify(refused),
+      httpError('id-2', 500),
+    ]);
+    const usage = connectionOf(ledger)
+      .prepare(
+        `SELECT custom_id, state, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
+           reasoning_tokens FROM requests ORDER BY seq`,
+      )
+      .raw()
+      .all();
+    assert.deepEqual(usage, [
+      ['id-0', 'succeeded', 1200, 1024, 16, 80, 64],
+      ['id-1', 'failed', 20, 4, 0, 9, 5],
+      ['id-2', 'staged', null, null, null, null, null],
+    ]);
+  });
+
   test('successes: result as JSON text, status, tokens; result_seq in line order', async () => {
     const ledger = await preparedLedger(4);
     const counts = await apply(ledger, [ok('id-2', 'b'), ok('id-0', 'a'), ok('id-3', 'c')]);
@@ -371,6 +420,26 @@ describe('applyResultLines: reading the file', () => {
     });
     assert.equal(rows(fresh).filter((r) => r.state !== 'staged').length, 0);
     assertNoStagingLeft(fresh);
+  });
+
+  test('inline (collect): a large file applied on this thread alone records what two threads record', async () => {
+    const n = 12_000; // ~11 MB: past the size where the parse worker would start
+    const filler = 'y'.repeat(800);
+    const lines = Array.from({ length: n }, (_, i) =>
+      i % 997 === 5
+        ? httpError(`id-${i}`, 500, { type: 'server_error' })
+        : ok(`id-${i}`, `${filler} ${(i * 7919) % n}`),
+    ).reverse();
+    const threaded = await preparedLedger(n);
+    const inline = await preparedLedger(n);
+    const [counts, workers] = await mostWorkersDuring(apply(threaded, lines));
+    assert.ok(workers > 0, 'the default applies a file this large on worker threads too');
+    const [inlineCounts, inlineWorkers] = await mostWorkersDuring(apply(inline, lines, { inline: true }));
+    assert.equal(inlineWorkers, 0);
+    assert.deepEqual(inlineCounts, counts);
+    assert.deepEqual([counts.succeeded, counts.retried], [n - 13, 13]);
+    assert.deepEqual(rows(inline), rows(threaded));
+    assertNoStagingLeft(inline);
   });
 
   test('works on an in-memory ledger, and leaves no staging tables behind', async () => {

@@ -1,17 +1,21 @@
+import { existsSync } from 'node:fs';
 import { type Command, Option } from 'commander';
+import { DEFAULT_PROVIDER, type ProviderName } from '../dialects/dialect.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { BatchTables } from '../ledger/batches.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { type BackendName, noApiKeyError, openProvider } from '../providers/open-provider.js';
+import { type BackendName, hasApiKey, noApiKeyError, openProvider } from '../providers/open-provider.js';
 import type { BatchProvider } from '../providers/port.js';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BATCHES, type SchedulerOptions } from '../scheduler/api.js';
 import { intOption, numberOption } from './options.js';
 import type { BatchHome } from './progress/in-flight.js';
+import { addProviderOption, runProvider } from './provider-option.js';
 import type { Reporter } from './reporter.js';
 
 /** Flags every command that talks to a Batch API shares. */
 export interface BackendFlags {
   ledger: string;
+  provider?: ProviderName;
   backend: BackendName;
   baseUrl?: string;
   upstream?: string;
@@ -24,11 +28,11 @@ export interface BackendFlags {
 }
 
 export function addBackendOptions(cmd: Command): Command {
-  return cmd
+  return addProviderOption(cmd)
     .addOption(
       new Option(
         '--backend <name>',
-        'openai (OPENAI_API_KEY, OPENAI_BASE_URL) or local (built-in server beside the ledger, synthetic answers)',
+        "openai: the provider's API (OPENAI_API_KEY, OPENAI_BASE_URL; ANTHROPIC_API_KEY for --provider anthropic), or local (built-in server beside the ledger, synthetic answers)",
       )
         .choices(['openai', 'local'])
         .default('openai'),
@@ -73,8 +77,12 @@ export function addBackendOptions(cmd: Command): Command {
     );
 }
 
-/** Flags that cannot go together: a usage error naming both, before anything is opened. */
-export function checkBackendFlags(flags: BackendFlags): void {
+/**
+ * Flags that cannot go together: a usage error naming both, before anything is opened; and the API
+ * key of `provider` (the run's: given when the ledger is open; else `--provider`, else openai for a
+ * ledger yet to be made, else unknown until the ledger is read).
+ */
+export function checkBackendFlags(flags: BackendFlags, provider?: ProviderName): void {
   const usage = (message: string) => new BatchpipeError(ErrorCodes.USAGE, message);
   if (flags.backend === 'local') {
     if (flags.baseUrl !== undefined) {
@@ -91,9 +99,21 @@ export function checkBackendFlags(flags: BackendFlags): void {
   if (flags.azureEndpoint !== undefined && flags.baseUrl !== undefined) {
     throw usage('--azure-endpoint and --base-url both name the API: give one');
   }
-  // Said before any work (a prepare of millions of rows), not when the first call needs the key.
   const azure = flags.azureEndpoint !== undefined || flags.apiVersion !== undefined;
-  if (flags.backend === 'openai' && !azure && !process.env.OPENAI_API_KEY) throw noApiKeyError();
+  const speaks = provider ?? flags.provider ?? (existsSync(flags.ledger) ? undefined : DEFAULT_PROVIDER);
+  if (azure && speaks !== undefined && speaks !== 'openai') {
+    throw usage(`--azure-endpoint and --api-version are for --provider openai, not ${speaks}`);
+  }
+  // The built-in server forwards only OpenAI requests upstream: others would get synthetic answers.
+  if (flags.upstream !== undefined && speaks !== undefined && speaks !== 'openai') {
+    throw usage(
+      `--upstream forwards OpenAI requests only; --provider ${speaks} on --backend local gets the built-in synthetic answers`,
+    );
+  }
+  // Said before any work (a prepare of millions of rows), not when the first call needs the key.
+  if (flags.backend === 'openai' && !azure && speaks !== undefined && !hasApiKey(speaks)) {
+    throw noApiKeyError(speaks);
+  }
 }
 
 /** Where the batches of these flags run: the local backend's server lives in this process. */
@@ -101,9 +121,16 @@ export function batchHome(flags: BackendFlags): BatchHome {
   return flags.backend === 'local' ? 'in-process' : 'provider';
 }
 
-export async function openProviderFromFlags(flags: BackendFlags, reporter: Reporter): Promise<BatchProvider> {
-  checkBackendFlags(flags);
+/** Opens the provider of the ledger's run (`--provider` naming another is refused). */
+export async function openProviderFromFlags(
+  flags: BackendFlags,
+  reporter: Reporter,
+  ledger: Ledger,
+): Promise<BatchProvider> {
+  const name = runProvider(ledger, flags.provider);
+  checkBackendFlags(flags, name);
   const provider = await openProvider({
+    provider: name,
     backend: flags.backend,
     ledgerPath: flags.ledger,
     baseUrl: flags.baseUrl,

@@ -10,6 +10,8 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
+import type { Usage } from '../types.js';
+import { openAiUsage } from './usage.js';
 
 /** The paths a request can be billed on. */
 export type PricePath = 'sync' | 'batch' | 'flex';
@@ -293,14 +295,8 @@ export interface Cost {
   usd: number;
 }
 
-/** Tokens as billed: cached and cache-write tokens are part of `inputTokens`; reasoning is part of `outputTokens`. */
-export interface BilledTokens {
-  inputTokens: number;
-  cachedInputTokens: number;
-  cacheWriteTokens: number;
-  outputTokens: number;
-  reasoningTokens: number;
-}
+/** Tokens as billed (the provider-neutral {@link Usage}); its earlier name. */
+export type BilledTokens = Usage;
 
 /** An integer number of µ$ per 1M tokens: the rate in pico-dollars per token. */
 function picoPerToken(usdPerMillion: number | undefined): bigint {
@@ -360,23 +356,8 @@ export function estimateCost(input: EstimateInput, table: PriceTable = loadPrice
   });
 }
 
-/**
- * The tokens a response's `usage` bills: `prompt_tokens` / `input_tokens`, their `cached_tokens` and
- * `cache_write_tokens` details, `completion_tokens` / `output_tokens` (which include reasoning tokens,
- * reported apart in `reasoning_tokens`). Missing fields count 0.
- */
-export function billedTokens(usage: unknown): BilledTokens {
-  const u = isObject(usage) ? usage : {};
-  const inputDetails = objectAt(u, 'prompt_tokens_details') ?? objectAt(u, 'input_tokens_details');
-  const outputDetails = objectAt(u, 'completion_tokens_details') ?? objectAt(u, 'output_tokens_details');
-  return {
-    inputTokens: count(u.prompt_tokens) ?? count(u.input_tokens) ?? 0,
-    cachedInputTokens: count(inputDetails?.cached_tokens) ?? 0,
-    cacheWriteTokens: count(inputDetails?.cache_write_tokens) ?? 0,
-    outputTokens: count(u.completion_tokens) ?? count(u.output_tokens) ?? 0,
-    reasoningTokens: count(outputDetails?.reasoning_tokens) ?? 0,
-  };
-}
+/** OpenAI's `usage` as billed tokens (see openAiUsage in usage.ts); missing fields count 0. */
+export const billedTokens = openAiUsage;
 
 /**
  * What a response cost, from its `usage` (see billedTokens), for `model` on `path`.
@@ -393,19 +374,15 @@ export function actualCost(
   table: PriceTable = loadPriceTable(),
 ): Cost & { tokens: BilledTokens } {
   const tokens = billedTokens(usage);
+  return { ...usageCost(tokens, billing, table), tokens };
+}
+
+/** What `usage` (a provider's, mapped onto {@link Usage}) cost for `model` on `path`. */
+export function usageCost(
+  usage: Usage,
+  billing: { model: string; path: PricePath },
+  table: PriceTable = loadPriceTable(),
+): Cost {
   const lookup = lookupPrice(table, billing.model);
-  return { ...cost(ratesFor(lookup.price!, billing.path, tokens.inputTokens), tokens), tokens };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function objectAt(value: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
-  const v = value[key];
-  return isObject(v) ? v : undefined;
-}
-
-function count(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  return cost(ratesFor(lookup.price!, billing.path, usage.inputTokens), usage);
 }

@@ -23,7 +23,11 @@ export const DEFAULT_ENDPOINT = '/v1/chat/completions';
 /** The run id of a ledger that records none. */
 const DEFAULT_RUN_ID = 'run';
 /** Identity fields added after ledgers existed without them, with the value those ledgers imply. */
-const IMPLIED: Pick<RunIdentity, 'encoding' | 'jsonPath'> = { encoding: 'utf-8', jsonPath: null };
+const IMPLIED: Pick<RunIdentity, 'encoding' | 'jsonPath' | 'provider'> = {
+  encoding: 'utf-8',
+  jsonPath: null,
+  provider: 'openai',
+};
 
 /** The run identity the ledger records (older ledgers' missing fields filled in), or `undefined`. */
 export function storedRunIdentity(ledger: Ledger): RunIdentity | undefined {

@@ -287,6 +287,17 @@ export class Ledger {
     return this.stmts.requestById.get(customId);
   }
 
+  /**
+   * The custom_ids of at least `bytes` UTF-8 bytes, streamed: the ids a provider may have been sent
+   * as a digest (Anthropic's `bh-` wire ids), to map its results back.
+   */
+  customIdsOfAtLeast(bytes: number): IterableIterator<string> {
+    return this.#db
+      .prepare<[number], string>('SELECT custom_id FROM requests WHERE length(CAST(custom_id AS BLOB)) >= ?')
+      .pluck()
+      .iterate(bytes);
+  }
+
   insertReject(reject: Reject): void {
     this.stmts.insertReject.run(
       reject.seq,

@@ -15,7 +15,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
-import type { LineOutcome } from '../types.js';
+import type { LineOutcome, Usage } from '../types.js';
 import { connectionOf, type Ledger } from './ledger.js';
 
 /** Parsed lines to stage: outcome `i` came from line `lines[i]` of the file. */
@@ -24,10 +24,14 @@ export interface StagedLines {
   lines: readonly number[];
 }
 
-const OUTCOME_COLUMNS =
-  'state, retryable, statusCode, result, errorCode, errorMessage, inputTokens, outputTokens';
+/** The usage columns of a staged outcome, in the order of stageUsage (NULL: no usage reported). */
+const USAGE_COLUMNS = 'inputTokens, cachedTokens, cacheWriteTokens, outputTokens, reasoningTokens';
+const USAGE_TYPES =
+  'inputTokens INTEGER, cachedTokens INTEGER, cacheWriteTokens INTEGER, outputTokens INTEGER, reasoningTokens INTEGER';
+
+const OUTCOME_COLUMNS = `state, retryable, statusCode, result, errorCode, errorMessage, ${USAGE_COLUMNS}`;
 const OUTCOME_TYPES = `state TEXT NOT NULL, retryable INTEGER NOT NULL, statusCode INTEGER, result TEXT,
-  errorCode TEXT, errorMessage TEXT, inputTokens INTEGER, outputTokens INTEGER`;
+  errorCode TEXT, errorMessage TEXT, ${USAGE_TYPES}`;
 
 /**
  * Which requests (their rows as they are) an outcome (`excluded`) may change:
@@ -86,7 +90,7 @@ export function stagedSources(schema: string, partition: number): string[] {
 }
 
 /** A plain success's outcome columns: only the result and the tokens vary. */
-const PLAIN_SUCCESS_COLUMNS = `'succeeded', 0, 200, result, NULL, NULL, inputTokens, outputTokens`;
+const PLAIN_SUCCESS_COLUMNS = `'succeeded', 0, 200, result, NULL, NULL, ${USAGE_COLUMNS}`;
 
 function isPlainSuccess(o: LineOutcome): boolean {
   return (
@@ -183,7 +187,7 @@ export class StagingTable {
         new RowInserter(
           db,
           `${schema}.succeeded_${p}`,
-          'line INTEGER PRIMARY KEY, custom_id TEXT NOT NULL, result TEXT, inputTokens INTEGER, outputTokens INTEGER',
+          `line INTEGER PRIMARY KEY, custom_id TEXT NOT NULL, result TEXT, ${USAGE_TYPES}`,
         ),
       );
     }
@@ -198,17 +202,28 @@ export class StagingTable {
         const p = partitionOf(o.customId);
         if (isPlainSuccess(o)) {
           const to = this.successes[p]!;
-          to.values.push(lines[i]!, o.customId, o.result, o.inputTokens, o.outputTokens);
+          to.values.push(lines[i]!, o.customId, o.result);
+          stageUsage(to.values, o.usage);
           to.added();
         } else {
           const to = this.outcomes[p]!;
           to.values.push(lines[i]!, o.customId, o.state, o.retryable ? 1 : 0, o.statusCode, o.result);
-          to.values.push(o.errorCode, o.errorMessage, o.inputTokens, o.outputTokens);
+          to.values.push(o.errorCode, o.errorMessage);
+          stageUsage(to.values, o.usage);
           to.added();
         }
       }
       for (const inserter of [...this.outcomes, ...this.successes]) inserter.flush();
     })();
+  }
+}
+
+/** Appends `usage` in the order of USAGE_COLUMNS. */
+function stageUsage(values: unknown[], usage: Usage | null): void {
+  if (usage === null) values.push(null, null, null, null, null);
+  else {
+    values.push(usage.inputTokens, usage.cachedInputTokens, usage.cacheWriteTokens);
+    values.push(usage.outputTokens, usage.reasoningTokens);
   }
 }
 
@@ -547,9 +562,10 @@ export class OutcomeStage {
     const upsert = (eligible: string, set: string, only: string) =>
       db.prepare<[Record<string, number>]>(
         `INSERT INTO main.requests (seq, line, custom_id, state, status_code, result, error_code,
-           error_message, input_tokens, output_tokens, result_seq)
+           error_message, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
+           reasoning_tokens, result_seq)
          SELECT x.seq, -1, '', x.state, x.statusCode, x.result, x.errorCode, x.errorMessage,
-           x.inputTokens, x.outputTokens, @base + x.line
+           ${prefixed('x', USAGE_COLUMNS)}, @base + x.line
          FROM ${sorted} AS x WHERE x.seq > @after AND x.seq <= @last AND ${only}
          ON CONFLICT (seq) DO UPDATE SET ${set} WHERE ${eligible}`,
       );
@@ -570,16 +586,19 @@ export class OutcomeStage {
   }
 }
 
+/** The usage of the outcome replaces the request's (a retried request keeps what its failure billed). */
+const USAGE_SET = `input_tokens = excluded.input_tokens, cached_input_tokens = excluded.cached_input_tokens,
+  cache_write_tokens = excluded.cache_write_tokens, output_tokens = excluded.output_tokens,
+  reasoning_tokens = excluded.reasoning_tokens`;
+
 /** Back to `staged` for another attempt, out of its file and batch, keeping the failure it had. */
 const RETRY_SET = `state = 'staged', attempt = attempt + 1, file_id = NULL, batch_id = NULL,
   status_code = excluded.status_code, result = NULL, error_code = excluded.error_code,
-  error_message = excluded.error_message, input_tokens = excluded.input_tokens,
-  output_tokens = excluded.output_tokens, result_seq = NULL`;
+  error_message = excluded.error_message, ${USAGE_SET}, result_seq = NULL`;
 
 /** The outcome as final (a success clears the error of an earlier attempt: its codes are NULL). */
 const FINAL_SET = `state = excluded.state, status_code = excluded.status_code, result = excluded.result,
-  error_code = excluded.error_code, error_message = excluded.error_message,
-  input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+  error_code = excluded.error_code, error_message = excluded.error_message, ${USAGE_SET},
   result_seq = excluded.result_seq`;
 
 function prefixed(alias: string, columns: string): string {

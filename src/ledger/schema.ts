@@ -134,7 +134,15 @@ export const MIGRATIONS: readonly (string | MigrationStep)[] = [
   `
   ALTER TABLE batches ADD COLUMN status_since INTEGER;
   `,
-  // 7 (the direct path; renumbered when merged after others): a request sent as a synchronous call has
+  // 7: the rest of each response's usage (src/types.ts Usage), so its cost can be priced: tokens read
+  // from and written to the prompt cache (part of input_tokens) and reasoning tokens (part of
+  // output_tokens). Requests applied before are read as having none.
+  `
+  ALTER TABLE requests ADD COLUMN cached_input_tokens INTEGER;
+  ALTER TABLE requests ADD COLUMN cache_write_tokens INTEGER;
+  ALTER TABLE requests ADD COLUMN reasoning_tokens INTEGER;
+  `,
+  // 8: the direct path. A request sent as a synchronous call has
   // its send intent counted before the call, in a committed transaction, in a batch row of its path
   // (provider 'direct' or 'flex'). A request a crash left submitted there is sent again on resume
   // (at-least-once), and the resend is counted; one that succeeded is final and never sent again.

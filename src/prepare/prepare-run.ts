@@ -4,6 +4,7 @@
  * identity and resume what an earlier run left, check the CSV header against the ledger's, and mark
  * the input read once every record is accounted for. Touches the ledger's meta and what resume clears.
  */
+import type { BatchLimits } from '../dialects/dialect.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { markPrepared, recordInputColumns } from '../ledger/identity.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -22,17 +23,21 @@ import { claimLedger } from './run-identity.js';
 export type RecordFormat = RunIdentity['format'];
 
 /** Refuses file limits the Batch API would not take. */
-export function checkLimits(maxLines: number, maxBytes: number): void {
-  if (!Number.isInteger(maxLines) || maxLines < 1 || maxLines > DEFAULT_MAX_LINES) {
+export function checkLimits(
+  maxLines: number,
+  maxBytes: number,
+  limits: BatchLimits = { maxLines: DEFAULT_MAX_LINES, maxBytes: DEFAULT_MAX_BYTES },
+): void {
+  if (!Number.isInteger(maxLines) || maxLines < 1 || maxLines > limits.maxLines) {
     throw new BatchpipeError(
       ErrorCodes.USAGE,
-      `--max-lines must be an integer from 1 to ${DEFAULT_MAX_LINES}, got ${maxLines}`,
+      `--max-lines must be an integer from 1 to ${limits.maxLines}, got ${maxLines}`,
     );
   }
-  if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > DEFAULT_MAX_BYTES) {
+  if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > limits.maxBytes) {
     throw new BatchpipeError(
       ErrorCodes.USAGE,
-      `--max-bytes must be an integer from 1 to ${DEFAULT_MAX_BYTES}, got ${maxBytes}`,
+      `--max-bytes must be an integer from 1 to ${limits.maxBytes}, got ${maxBytes}`,
     );
   }
 }
@@ -67,8 +72,8 @@ export function checkColumns(ledger: Ledger, columns: string[], source: string):
 
 /** The options that make a run's requests, and nothing else (the identity records exactly these). */
 export function templateOptions(options: RequestTemplateOptions): RequestTemplateOptions {
-  const { endpoint, model, prompt, system, body, idColumn, id } = options;
-  return { endpoint, model, prompt, system, body, idColumn, id };
+  const { provider, endpoint, model, prompt, system, body, idColumn, id } = options;
+  return { provider, endpoint, model, prompt, system, body, idColumn, id };
 }
 
 /**

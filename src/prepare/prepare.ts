@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { extname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { dialectOf } from '../dialects/index.js';
 import { BatchpipeError, ErrorCodes, ioError } from '../errors.js';
 import type { EventListener } from '../events.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -14,7 +15,6 @@ import { jsonArrayChunks } from '../sources/json-array.js';
 import { compileRequestBuilder, type RequestTemplateOptions } from '../transforms/request-builder.js';
 import { templateNeedsPerRecordValidation } from '../transforms/request-probe.js';
 import { columnFieldResolver } from '../transforms/template.js';
-import { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from '../validate/file-rules.js';
 import { type ChunkSink, inlineSink, threadedSink } from './chunk-sinks.js';
 import type { EncodeContext } from './encode-chunk.js';
 import {
@@ -91,9 +91,11 @@ export interface PrepareSummary {
  */
 export async function prepare(options: PrepareOptions): Promise<PrepareSummary> {
   const source = options.inputName ?? (typeof options.input === 'string' ? options.input : '-');
-  const maxLines = options.maxLines ?? DEFAULT_MAX_LINES;
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  checkLimits(maxLines, maxBytes);
+  // The provider's own limits per batch are the default and the most a flag may ask for.
+  const { limits } = dialectOf(options.provider);
+  const maxLines = options.maxLines ?? limits.maxLines;
+  const maxBytes = options.maxBytes ?? limits.maxBytes;
+  checkLimits(maxLines, maxBytes, limits);
   const encoding = options.encoding === undefined ? undefined : normalizeEncoding(options.encoding);
   compileRequestBuilder(options); // fail on bad templates before touching the ledger or the input
   try {
@@ -165,6 +167,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     outDir: options.outDir,
     runId,
     endpoint: identity.endpoint,
+    wireId: dialectOf(identity.provider).wireId,
     maxLines: linesPerFile(template, maxLines),
     maxBytes,
     source,

@@ -5,10 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { basename, extname } from 'node:path';
+import { DEFAULT_PROVIDER } from '../dialects/dialect.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import {
   bindRunIdentity,
-  DEFAULT_ENDPOINT,
   hasRunIdentity,
   preparedRecordsOf,
   rebindRunIdentity,
@@ -16,7 +16,7 @@ import {
   storedRunIdentity,
 } from '../ledger/identity.js';
 import type { Ledger } from '../ledger/ledger.js';
-import type { RequestTemplateOptions } from '../transforms/request-builder.js';
+import { endpointOf, type RequestTemplateOptions } from '../transforms/request-builder.js';
 import type { RunIdentity } from '../types.js';
 
 /** The identity of a run with these options, as the ledger records it. */
@@ -29,7 +29,8 @@ export function runIdentity(
 ): RunIdentity {
   return {
     format,
-    endpoint: template.endpoint ?? DEFAULT_ENDPOINT,
+    provider: template.provider ?? DEFAULT_PROVIDER,
+    endpoint: endpointOf(template),
     model: template.model ?? null,
     prompt: template.prompt ?? null,
     system: template.system ?? null,

@@ -1,10 +1,14 @@
 /**
- * Opens the provider a run talks to, from a backend name: `openai` (OpenAI, or any OpenAI-compatible
- * Batch API by base URL) or `local` (the built-in server beside the ledger). The API key is read
- * here and handed to the SDK; it is never stored or printed.
+ * Opens the provider a run talks to, from a provider name (`openai`, `anthropic`) and a backend name:
+ * `openai` (the provider's API: OpenAI or any OpenAI-compatible Batch API by base URL; Anthropic's) or
+ * `local` (the built-in server beside the ledger, which speaks every provider's API). The API key is
+ * read here and handed to the SDK; it is never stored or printed.
  */
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI, { AzureOpenAI } from 'openai';
+import { DEFAULT_PROVIDER, type ProviderName } from '../dialects/dialect.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
+import { anthropicProvider } from './anthropic/anthropic-provider.js';
 import { startLocalProvider } from './local/local-provider.js';
 import { openAIProvider, SDK_RETRIES } from './openai/openai-provider.js';
 import type { BatchProvider } from './port.js';
@@ -13,13 +17,15 @@ import { secretRedactor } from './redact.js';
 export type BackendName = 'openai' | 'local';
 
 export interface OpenProviderOptions {
-  /** `openai` (default) or `local`. */
+  /** The Batch API spoken: `openai` (default, and every compatible API) or `anthropic`. */
+  provider?: ProviderName | undefined;
+  /** `openai` (default: the provider's own API) or `local`. */
   backend?: BackendName | undefined;
   /** The run's ledger: the local backend keeps its server's state beside it (required for `local`). */
   ledgerPath?: string | undefined;
-  /** Any OpenAI-compatible Batch API (else OPENAI_BASE_URL, else OpenAI's). */
+  /** Any OpenAI-compatible Batch API (else OPENAI_BASE_URL, else OpenAI's); for anthropic, else ANTHROPIC_BASE_URL. */
   baseUrl?: string | undefined;
-  /** Defaults to OPENAI_API_KEY (AZURE_OPENAI_API_KEY for `azure`). */
+  /** Defaults to OPENAI_API_KEY (AZURE_OPENAI_API_KEY for `azure`, ANTHROPIC_API_KEY for anthropic). */
   apiKey?: string | undefined;
   /** The local backend's server answers from this OpenAI-compatible chat server instead of its synthetic responder. */
   upstream?: string | undefined;
@@ -54,11 +60,14 @@ export async function openProvider(options: OpenProviderOptions = {}): Promise<B
       throw new BatchpipeError(ErrorCodes.USAGE, 'the local backend needs the ledger path (ledgerPath)');
     }
     return startLocalProvider({
+      provider: options.provider ?? DEFAULT_PROVIDER,
       ledgerPath: options.ledgerPath,
       upstream: options.upstream,
       log: options.log,
     });
   }
+  if (options.provider === 'anthropic') return openAnthropicProvider(options);
+  if (options.provider !== undefined && options.provider !== 'openai') throw unavailable(options.provider);
   if (options.azure) return openAzureProvider(options, options.azure);
   const apiKey = options.apiKey ?? process.env.OPENAI_API_KEY;
   if (!apiKey) throw noApiKeyError();
@@ -69,6 +78,23 @@ export async function openProvider(options: OpenProviderOptions = {}): Promise<B
     // A base URL (flag or OPENAI_BASE_URL) names a compatible API or a local server, polled as often.
     ...(baseURL ? { pollIntervalMs: BASE_URL_POLL_MS } : {}),
   });
+}
+
+function openAnthropicProvider(options: OpenProviderOptions): BatchProvider {
+  const apiKey = options.apiKey ?? process.env.ANTHROPIC_API_KEY;
+  if (!apiKey) throw noApiKeyError('anthropic');
+  // Anthropic's SDK adds `/v1/…` to its base URL: a URL given with `/v1` (as `batchpipe serve`
+  // prints it, and as --base-url takes it for OpenAI) means the same API.
+  const baseURL = (options.baseUrl ?? process.env.ANTHROPIC_BASE_URL)?.replace(/\/v1\/?$/, '');
+  return anthropicProvider({
+    client: new Anthropic({ apiKey, ...(baseURL ? { baseURL } : {}), maxRetries: SDK_RETRIES }),
+    redact: (text) => text.split(apiKey).join('[redacted]'),
+    ...(baseURL ? { pollIntervalMs: BASE_URL_POLL_MS } : {}),
+  });
+}
+
+function unavailable(provider: string): BatchpipeError {
+  return new BatchpipeError(ErrorCodes.USAGE, `--provider ${provider} is not available yet`);
 }
 
 function openAzureProvider(
@@ -105,8 +131,26 @@ function openAzureProvider(
   });
 }
 
+/** The environment variable that holds each provider's API key. */
+const KEY_VARIABLES: Record<ProviderName, string> = {
+  openai: 'OPENAI_API_KEY',
+  anthropic: 'ANTHROPIC_API_KEY',
+  gemini: 'GEMINI_API_KEY',
+};
+
+/** Whether the environment holds `provider`'s API key. */
+export function hasApiKey(provider: ProviderName = DEFAULT_PROVIDER): boolean {
+  return Boolean(process.env[KEY_VARIABLES[provider]]);
+}
+
 /** `BP_NO_API_KEY`: what to set, or the backend that needs no key. */
-export function noApiKeyError(): BatchpipeError {
+export function noApiKeyError(provider: ProviderName = DEFAULT_PROVIDER): BatchpipeError {
+  if (provider !== 'openai') {
+    return new BatchpipeError(
+      ErrorCodes.USAGE_NO_KEY,
+      `no ${provider === 'anthropic' ? 'Anthropic' : provider} API key: set ${KEY_VARIABLES[provider]}, or use --backend local to run on the built-in local Batch API server`,
+    );
+  }
   return new BatchpipeError(
     ErrorCodes.USAGE_NO_KEY,
     'no OpenAI API key: set OPENAI_API_KEY (for OpenAI or --base-url), or use --backend local to run on the built-in local Batch API server',

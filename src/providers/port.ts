@@ -53,6 +53,13 @@ export interface BatchIntent {
   intentId: string;
   /** The request file the batch is for. */
   fileName: string;
+  /**
+   * The file's requests, and whether the ledger already holds a batch by this id: for providers whose
+   * batches carry no tag (Anthropic), which find the intent's batch by its request count among the
+   * batches created since the intent that no other intent of the ledger holds.
+   */
+  requests?: number | undefined;
+  isKnown?: ((remoteId: string) => boolean) | undefined;
 }
 
 /** A batch to create for one request file. */

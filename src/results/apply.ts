@@ -3,15 +3,17 @@
  * failures, retries. `collect` calls it for the batches it ran, `batchpipe ingest` for files
  * downloaded elsewhere.
  */
+import { DEFAULT_PROVIDER, type ProviderName, type ResultDialect } from '../dialects/dialect.js';
 import { storedRunIdentity } from '../ledger/identity.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { OutcomeStage } from '../ledger/outcome-stage.js';
 import { storedOutputJsonSchema } from '../ledger/output-schema.js';
 import { inlineParser, threadedParser } from './chunk-parsers.js';
-import { type ExpectedOutput, expectedOutput } from './extract.js';
+import type { ExpectedOutput } from './extract.js';
 import { lineChunks, type StagedTotals } from './line-chunks.js';
 import type { OutcomeContext } from './line-outcome.js';
 import type { OutputSchema } from './output-validation.js';
+import { resultDialectOf } from './result-dialects.js';
 
 export interface ApplyOptions {
   /**
@@ -26,10 +28,20 @@ export interface ApplyOptions {
   outputSchema?: OutputSchema | undefined;
   /** The run's endpoint, e.g. `/v1/chat/completions`. */
   endpoint: string;
+  /** The provider whose result lines these are; default: the run's (meta `identity`), else openai. */
+  provider?: ProviderName | undefined;
   /** What the requests asked for; default: read from the run's body template (meta `identity`). */
   expect?: ExpectedOutput | undefined;
   /** The file's name in error messages (`file:line: …`). */
   source?: string | undefined;
+  /**
+   * Parse and join on this thread only, whatever the file's size (default false: a parse worker and
+   * a join worker for files over 8 MB). The two threads shorten a big file's wall time, but cost CPU
+   * of their own (their start-up, a copy of every chunk, a second scratch database and join): a
+   * 50,000-line output file took 0.2–0.25 s more CPU with them. `collect` sets it, as a batch's files
+   * hold one batch's requests (at most 50,000 at OpenAI), and the CPU of a run is what its user pays for.
+   */
+  inline?: boolean | undefined;
 }
 
 /** What applying a file did, line by line. */
@@ -79,9 +91,13 @@ export async function applyResultLines(
   options: ApplyOptions,
 ): Promise<ApplyCounts> {
   const outputJsonSchema = options.outputSchema === undefined ? storedOutputJsonSchema(ledger) : undefined;
+  const provider = options.provider ?? storedRunIdentity(ledger)?.provider ?? DEFAULT_PROVIDER;
+  const hashedIds = hashedIdLookup(ledger, resultDialectOf(provider).ids);
   const ctx: OutcomeContext = {
+    provider,
+    hashedIds,
     endpoint: options.endpoint,
-    expect: options.expect ?? expectedOutputOf(ledger, options.endpoint),
+    expect: options.expect ?? expectedOutputOf(ledger, provider, options.endpoint),
     outputSchema:
       options.outputSchema ??
       (outputJsonSchema === undefined
@@ -100,15 +116,17 @@ export async function applyResultLines(
   const source = options.source ?? 'output file';
   const stage = new OutcomeStage(ledger);
   const totals: StagedTotals = { lines: 0, lastLine: 0, failures: 0 };
-  // A zod schema from code cannot cross threads: then everything is parsed here.
-  const threadable = options.outputSchema === undefined;
+  // A zod schema from code, or the ledger's ids to map wire ids back, cannot cross threads; a batch
+  // file applied while collecting (`inline`) costs the threads more than they save: then
+  // everything is parsed here.
+  const threadable = options.outputSchema === undefined && hashedIds === undefined && options.inline !== true;
   let parser = inlineParser(ctx, source, stage, totals);
   let read = 0;
   try {
     for await (const chunk of lineChunks(lines)) {
       read += chunk.bytes.length;
       if (threadable && read > THREAD_AFTER_BYTES && parser.kind === 'inline') {
-        const data = { endpoint: ctx.endpoint, expect: ctx.expect, outputJsonSchema, source };
+        const data = { provider, endpoint: ctx.endpoint, expect: ctx.expect, outputJsonSchema, source };
         parser = threadedParser(ctx, data, stage, totals);
       }
       await parser.submit(chunk);
@@ -166,7 +184,33 @@ function applyRanges(
   counts.skipped += known - changed;
 }
 
+/**
+ * The user's id of each wire id the provider was sent as a digest, built from the ledger's long ids
+ * when the first such line is read; undefined when the ledger holds no id that could have been.
+ */
+function hashedIdLookup(
+  ledger: Ledger,
+  ids: ResultDialect['ids'],
+): ((wireId: string) => string | undefined) | undefined {
+  if (ids === undefined) return undefined;
+  const probe = ledger.customIdsOfAtLeast(ids.hashedMinBytes);
+  const none = probe.next().done === true;
+  probe.return?.();
+  if (none) return undefined;
+  let byWireId: Map<string, string> | undefined;
+  return (wireId) => {
+    if (byWireId === undefined) {
+      byWireId = new Map();
+      for (const id of ledger.customIdsOfAtLeast(ids.hashedMinBytes)) {
+        const wire = ids.wireId(id);
+        if (wire !== undefined) byWireId.set(wire, id);
+      }
+    }
+    return byWireId.get(wireId);
+  };
+}
+
 /** The run's expected output, from its body template (meta `identity`). */
-function expectedOutputOf(ledger: Ledger, endpoint: string): ExpectedOutput {
-  return expectedOutput({ endpoint, body: storedRunIdentity(ledger)?.body });
+function expectedOutputOf(ledger: Ledger, provider: ProviderName, endpoint: string): ExpectedOutput {
+  return resultDialectOf(provider).expectedOutput({ endpoint, body: storedRunIdentity(ledger)?.body });
 }

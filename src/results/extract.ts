@@ -2,6 +2,7 @@
  * Result extraction: what the user wants out of one response body, per endpoint. Pure functions, no
  * ledger and no streams: `applyResultLines` calls them once per output line.
  */
+import type { ExpectedOutput, OutputTemplate } from '../dialects/dialect.js';
 import { ResultErrorCodes } from '../errors.js';
 import { formatZodPath, type OutputSchema, validateOutput } from './output-validation.js';
 
@@ -34,25 +35,9 @@ export interface ExtractionFailure {
 
 export type Extraction = ExtractedResult | ExtractionFailure;
 
-/**
- * What the run's requests asked for, decided once from the body template (never guessed per line):
- * - `kind`: `text`, `json` (`response_format` / `text.format` of type `json_schema` or `json_object`:
- *   the result is the parsed object) or `tool_call` (a forced function call: the result is its
- *   parsed arguments);
- * - `list`: the template's `input` is an array (embeddings, moderations: one result per input).
- */
-export interface ExpectedOutput {
-  kind: 'text' | 'json' | 'tool_call';
-  list: boolean;
-}
+export type { ExpectedOutput, OutputTemplate } from '../dialects/dialect.js';
 
 export const TEXT_OUTPUT: ExpectedOutput = { kind: 'text', list: false };
-
-/** The run options that decide the result's shape (a subset of the ledger's `identity`). */
-export interface OutputTemplate {
-  endpoint: string;
-  body?: unknown;
-}
 
 /** Reads {@link ExpectedOutput} from the run's body template. */
 export function expectedOutput(template: OutputTemplate): ExpectedOutput {
@@ -119,6 +104,9 @@ export function extractResult(endpoint: string, body: unknown, options: ExtractO
       break;
     case '/v1/completions':
       values = completionValues(body, usage);
+      break;
+    case '/v1/messages':
+      values = messageValues(body, expect, usage);
       break;
     default:
       // An endpoint batchpipe does not know: keep the body as the result rather than lose it.
@@ -226,6 +214,29 @@ function responsesValues(body: Record<string, unknown>, expect: ExpectedOutput, 
   return value.ok ? { ok: true, values: [value.result], many: false } : value;
 }
 
+/**
+ * An Anthropic message: the forced tool's `input` (already an object), or its text blocks joined (the
+ * parsed object when JSON was asked for). `stop_reason: refusal` is the model's refusal.
+ */
+function messageValues(body: Record<string, unknown>, expect: ExpectedOutput, usage: ResultUsage): Values {
+  const blocks = Array.isArray(body.content) ? body.content.filter(isObject) : [];
+  if (body.stop_reason === 'refusal') {
+    const said = blocks.map((b) => (typeof b.text === 'string' ? b.text : '')).join('');
+    return refusal(said, usage);
+  }
+  if (expect.kind === 'tool_call') {
+    const call = blocks.find((b) => b.type === 'tool_use');
+    if (!call || !('input' in call)) return empty('the message has no tool_use block', usage);
+    return { ok: true, values: [call.input], many: false };
+  }
+  const texts = blocks.filter((b) => b.type === 'text' && typeof b.text === 'string');
+  if (texts.length === 0) return empty('the message has no text', usage);
+  const text = texts.map((b) => b.text as string).join('');
+  const cutOffBy = body.stop_reason === 'max_tokens' ? 'max_tokens' : undefined;
+  const value = textOrJson(text, expect, usage, cutOffBy);
+  return value.ok ? { ok: true, values: [value.result], many: false } : value;
+}
+
 function embeddingValues(body: Record<string, unknown>, expect: ExpectedOutput, usage: ResultUsage): Values {
   if (!Array.isArray(body.data)) return empty('the embedding list has no data', usage);
   const items = body.data
@@ -314,11 +325,18 @@ function empty(message: string, usage: ResultUsage): ExtractionFailure {
 
 const NO_USAGE: ResultUsage = { input_tokens: null, output_tokens: null };
 
-/** Both usage shapes: `prompt_tokens`/`completion_tokens` and `input_tokens`/`output_tokens`. */
+/**
+ * Both usage shapes: `prompt_tokens`/`completion_tokens` and `input_tokens`/`output_tokens`. Input
+ * counts every prompt token, as OpenAI's does: Anthropic reports the tokens written to and read from
+ * its prompt cache beside `input_tokens`, so they are added to it.
+ */
 export function usageOf(body: unknown): ResultUsage {
   const usage = isObject(body) && isObject(body.usage) ? body.usage : undefined;
   if (!usage) return NO_USAGE;
-  const input = count(usage.input_tokens) ?? count(usage.prompt_tokens);
+  const uncached = count(usage.input_tokens);
+  const cached =
+    (count(usage.cache_creation_input_tokens) ?? 0) + (count(usage.cache_read_input_tokens) ?? 0);
+  const input = (uncached === null ? null : uncached + cached) ?? count(usage.prompt_tokens);
   const output = count(usage.output_tokens) ?? count(usage.completion_tokens);
   // Embeddings report only prompt tokens: they produce none.
   return { input_tokens: input, output_tokens: output ?? (input === null ? null : 0) };

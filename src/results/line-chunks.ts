@@ -6,7 +6,8 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { lineChunks as chunkLines, type LineChunk, LineCursor } from '../internal/lines.js';
 import type { LineOutcome } from '../types.js';
-import { lineOutcome, type OutcomeContext, ResultLineProblem } from './line-outcome.js';
+import { type OutcomeContext, ResultLineProblem } from './line-outcome.js';
+import { resultDialectOf } from './result-dialects.js';
 
 export type { LineChunk } from '../internal/lines.js';
 
@@ -103,7 +104,7 @@ function parseLine(text: string, line: number, ctx: OutcomeContext, source: stri
       line,
     });
   }
-  const outcome = lineOutcome(value, ctx);
+  const outcome = resultDialectOf(ctx.provider).lineOutcome(value, ctx);
   if (outcome instanceof ResultLineProblem) {
     throw new BatchpipeError(ErrorCodes.RESULT_LINE, `not an output line: ${outcome.message}`, {
       file: source,

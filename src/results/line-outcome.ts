@@ -1,21 +1,19 @@
 /**
- * The outcome of one line of a Batch API output or error file, and whether it may change a request:
- * pure functions, no ledger and no streams (`applyResultLines` is the adapter).
+ * The outcome of one line of an OpenAI Batch API output or error file (the OpenAI dialect's result
+ * reader), and whether it may change a request: pure functions, no ledger and no streams
+ * (`applyResultLines` is the adapter; other providers' lines are read by their dialects).
  */
+import { openAiResponseUsage } from '../cost/usage.js';
+import { type ProviderName, type ResultContext, ResultLineProblem } from '../dialects/dialect.js';
 import { ResultErrorCodes } from '../errors.js';
-import type { LineOutcome } from '../types.js';
-import { type ExpectedOutput, extractResult } from './extract.js';
-import type { OutputSchema } from './output-validation.js';
+import type { LineOutcome, Usage } from '../types.js';
+import { extractResult } from './extract.js';
 
-/** Why a line is not an output line (the caller names the file and line). */
-export class ResultLineProblem {
-  constructor(readonly message: string) {}
-}
+export { ResultLineProblem } from '../dialects/dialect.js';
 
-export interface OutcomeContext {
-  endpoint: string;
-  expect: ExpectedOutput;
-  outputSchema?: OutputSchema | undefined;
+/** What reading a result file needs: the run's provider (whose dialect reads the lines; default openai). */
+export interface OutcomeContext extends ResultContext {
+  provider?: ProviderName | undefined;
 }
 
 /** Error codes of error-file lines without a response that end in a state other than `failed`. */
@@ -35,7 +33,7 @@ const MAX_MESSAGE = 2000;
  * - a non-2xx `response` → `failed` with `body.error`'s code and message (`http_<status>` without one);
  * - `response: null` and `error` → `failed` with its code (`batch_expired` → `expired`).
  */
-export function lineOutcome(line: unknown, ctx: OutcomeContext): LineOutcome | ResultLineProblem {
+export function lineOutcome(line: unknown, ctx: ResultContext): LineOutcome | ResultLineProblem {
   if (!isObject(line)) return new ResultLineProblem('an output line must be a JSON object');
   const customId = line.custom_id;
   if (typeof customId !== 'string') {
@@ -59,14 +57,24 @@ export function lineOutcome(line: unknown, ctx: OutcomeContext): LineOutcome | R
       result: null,
       errorCode: code,
       errorMessage: clip(message),
-      inputTokens: null,
-      outputTokens: null,
+      usage: null,
     };
   }
   return new ResultLineProblem('the line has neither a response nor an error');
 }
 
-function responseOutcome(customId: string, status: number, body: unknown, ctx: OutcomeContext): LineOutcome {
+/**
+ * A 2xx response body's outcome: its extracted result, or why extraction failed (with the tokens
+ * spent, read by `usageOf`: OpenAI's usage by default).
+ */
+export function responseOutcome(
+  customId: string,
+  status: number,
+  body: unknown,
+  ctx: ResultContext,
+  usageOf: (body: unknown) => Usage | null = openAiResponseUsage,
+): LineOutcome {
+  const usage = usageOf(body);
   const extracted = extractResult(ctx.endpoint, body, { expect: ctx.expect, outputSchema: ctx.outputSchema });
   if (extracted.ok) {
     return {
@@ -77,8 +85,7 @@ function responseOutcome(customId: string, status: number, body: unknown, ctx: O
       result: JSON.stringify(extracted.result) ?? 'null',
       errorCode: null,
       errorMessage: null,
-      inputTokens: extracted.usage.input_tokens,
-      outputTokens: extracted.usage.output_tokens,
+      usage,
     };
   }
   return {
@@ -89,8 +96,7 @@ function responseOutcome(customId: string, status: number, body: unknown, ctx: O
     result: null,
     errorCode: extracted.code,
     errorMessage: clip(extracted.message),
-    inputTokens: extracted.usage?.input_tokens ?? null,
-    outputTokens: extracted.usage?.output_tokens ?? null,
+    usage,
   };
 }
 
@@ -112,12 +118,12 @@ function httpFailure(customId: string, status: number, body: unknown): LineOutco
     result: null,
     errorCode: code,
     errorMessage: clip(message),
-    inputTokens: null,
-    outputTokens: null,
+    usage: null,
   };
 }
 
-function clip(message: string): string {
+/** A message cut to what the ledger keeps. */
+export function clip(message: string): string {
   return message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message;
 }
 

@@ -4,6 +4,7 @@
  * the bytes and a count crosses threads (a million cloned outcome objects would cost more than the
  * parse saves), and both threads parse and stage at once.
  */
+import type { ProviderName } from '../dialects/dialect.js';
 import { asBuffer } from '../internal/bytes.js';
 import { poolWorkerData, serveTasks } from '../internal/worker-pool.js';
 import { ScratchStaging } from '../ledger/outcome-stage.js';
@@ -12,6 +13,8 @@ import { parseLineChunk, type StagedTotals } from './line-chunks.js';
 
 /** What the worker needs to read lines as `applyResultLines` would, and where to stage them. */
 export interface ParseWorkerData {
+  /** The run's provider, whose dialect reads the lines. */
+  provider: ProviderName;
   endpoint: string;
   expect: ExpectedOutput;
   /** The output schema as JSON Schema (a zod object cannot cross threads). */
@@ -29,6 +32,7 @@ export interface ParseTask {
 
 const data = poolWorkerData<ParseWorkerData>();
 const ctx = {
+  provider: data.provider,
   endpoint: data.endpoint,
   expect: data.expect,
   // zod is loaded only for a run with an output schema (see output-validation.ts).

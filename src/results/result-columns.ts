@@ -5,7 +5,7 @@
 import { storedRunIdentity } from '../ledger/identity.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { storedOutputJsonSchema } from '../ledger/output-schema.js';
-import { requestedSchema } from './extract.js';
+import { resultDialectOf } from './result-dialects.js';
 
 /** `--expand`'s result columns: one per field, and whether a whole-`result` column is needed too. */
 export interface ExpandColumns {
@@ -41,7 +41,10 @@ export function jsonlInputColumns(ledger: Ledger): string[] {
 function requestedSchemaOf(ledger: Ledger): unknown {
   const identity = storedRunIdentity(ledger);
   if (identity === undefined) return undefined;
-  return requestedSchema({ endpoint: identity.endpoint, body: identity.body });
+  return resultDialectOf(identity.provider).requestedSchema({
+    endpoint: identity.endpoint,
+    body: identity.body,
+  });
 }
 
 /** A schema that is only `{ $ref: '#/$defs/x' }` (and its `$defs`) stands for the definition it names. */

@@ -142,6 +142,7 @@ async function applyBatchFiles(
       batchId: row.id,
       maxAttempts: options.maxAttempts,
       endpoint: run.endpoint,
+      inline: true,
     });
     if (before) {
       const after = run.states.batchTokens(row.id);

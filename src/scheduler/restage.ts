@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { dialectOf } from '../dialects/index.js';
 import type { EventListener } from '../events.js';
 import { BatchTables } from '../ledger/batches.js';
 import {
@@ -38,8 +39,9 @@ export function restageRetries(
   if (attempts.length === 0) return { files: 0, requests: 0 };
 
   const columns = inputColumnsOf(ledger);
-  const { format, endpoint, model, prompt, system, body, idColumn, id } = identity;
+  const { format, provider, endpoint, model, prompt, system, body, idColumn, id } = identity;
   const template = {
+    provider,
     endpoint: endpoint as EncodeContext['template']['endpoint'],
     model: model ?? undefined,
     prompt: prompt ?? undefined,
@@ -70,6 +72,7 @@ export function restageRetries(
       maxBytes: identity.maxBytes,
       source: 'ledger',
       restage: true,
+      wireId: dialectOf(provider).wireId,
       firstFileNumber: existing + 1,
       // A stored record that no longer encodes cannot be retried: it fails with the reason.
       onReject: (r) => states.failUnencodable(r.seq, r.code, r.message),

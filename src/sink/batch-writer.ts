@@ -33,6 +33,11 @@ export interface BatchWriterOptions {
   restage?: boolean;
   /** Hears of each file once it is complete (after the transaction that records it commits). */
   onFileWritten?: ((file: FileWrittenEvent) => void) | undefined;
+  /**
+   * The `custom_id` the provider is sent for an id it would refuse (its dialect's `wireId`): the file
+   * holds that, the ledger the user's id.
+   */
+  wireId?: ((customId: string) => string | undefined) | undefined;
 }
 
 /** For restaging: the ledger seq and custom_id of each record of a chunk. */
@@ -121,7 +126,7 @@ export class BatchWriter {
         const customId = known ? known.customIds[i]! : (chunk.ids[i] ?? derivedCustomId(seq));
         const tail = tails.subarray(i === 0 ? 0 : chunk.tailEnds[i - 1], chunk.tailEnds[i]);
         if (seq < this.resumeSeq) {
-          this.verifyKept(seq, line, record, { customId, bytes: lineBytes(requestHead(customId), tail) });
+          this.verifyKept(seq, line, record, { customId, bytes: lineBytes(this.headOf(customId), tail) });
           continue;
         }
         const model = chunk.models ? chunk.models[i]! : chunk.model;
@@ -169,7 +174,7 @@ export class BatchWriter {
     record: Buffer,
   ): void {
     const { maxLines, maxBytes } = this.options;
-    const head = requestHead(customId);
+    const head = this.headOf(customId);
     const bytes = lineBytes(head, tail);
     if (bytes > maxBytes) {
       this.reject({
@@ -206,6 +211,11 @@ export class BatchWriter {
     file.tokens += tokens;
     this.staged++;
     if (this.unrecorded.length >= 256) this.recordStaged();
+  }
+
+  /** The start of a request line: its `custom_id` as the provider is sent it. */
+  private headOf(customId: string): string {
+    return requestHead(this.options.wireId?.(customId) ?? customId);
   }
 
   /** Records the staged lines in the ledger; a duplicate custom_id loses its line and is rejected. */

@@ -1,5 +1,6 @@
+import { dialectOf, type ProviderName, type RequestDialect } from '../dialects/index.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
-import { ENDPOINTS, type Endpoint, type SourceRecord } from '../types.js';
+import type { Endpoint, SourceRecord } from '../types.js';
 import {
   type CompiledTemplate,
   compileTemplate,
@@ -9,7 +10,9 @@ import {
 
 /** How records become request lines. Everything here is part of a run's identity in the ledger. */
 export interface RequestTemplateOptions {
-  /** Batch endpoint; default `/v1/chat/completions`. */
+  /** The provider whose native body the options build (its request dialect); default `openai`. */
+  provider?: ProviderName | undefined;
+  /** Batch endpoint; default the provider's first (`/v1/chat/completions`, Anthropic's `/v1/messages`). */
   endpoint?: Endpoint | undefined;
   /** The model, set on every body (overrides a model in the body template). */
   model?: string | undefined;
@@ -55,12 +58,22 @@ export function compileRequestBuilder(
   };
 }
 
+/** The endpoint the options name, else the provider's default. */
+export function endpointOf(options: RequestTemplateOptions): string {
+  return options.endpoint ?? dialectOf(options.provider).endpoints[0]!;
+}
+
 /** Refuses options no request can be built from, before anything is compiled. */
-function checkOptions(options: RequestTemplateOptions, endpoint: string): asserts endpoint is Endpoint {
-  if (!(ENDPOINTS as readonly string[]).includes(endpoint)) {
+function checkOptions(
+  options: RequestTemplateOptions,
+  dialect: RequestDialect,
+  endpoint: string,
+): asserts endpoint is Endpoint {
+  const endpoints = dialect.endpoints as readonly string[];
+  if (!endpoints.includes(endpoint)) {
     throw new BatchpipeError(
       ErrorCodes.USAGE,
-      `unknown endpoint ${endpoint}; expected one of ${ENDPOINTS.join(', ')}`,
+      `--provider ${dialect.name} has no endpoint ${endpoint}; expected ${endpoints.join(', ')}`,
     );
   }
   if (options.idColumn !== undefined && options.id !== undefined) {
@@ -75,20 +88,28 @@ function checkOptions(options: RequestTemplateOptions, endpoint: string): assert
   if (options.body === undefined && options.prompt === undefined) {
     throw new BatchpipeError(ErrorCodes.USAGE, 'nothing to send: give --prompt or a --body template');
   }
-  if (options.system !== undefined && !['/v1/chat/completions', '/v1/responses'].includes(endpoint)) {
+  if (options.system !== undefined && !dialect.systemEndpoints.includes(endpoint as Endpoint)) {
     throw new BatchpipeError(
       ErrorCodes.USAGE,
-      `--system applies to chat completions and responses, not ${endpoint}`,
+      `--system applies to ${dialect.systemEndpoints.join(' and ')}, not ${endpoint}`,
     );
   }
 }
 
-/** The whole body as one template: the model first, then the `--body` fields, then prompt and system placed. */
-function bodyTemplateOf(options: RequestTemplateOptions, endpoint: Endpoint): Record<string, unknown> {
+/**
+ * The whole body as one template: the model first, then the `--body` fields, then prompt and system
+ * placed by the provider's dialect, and what the provider requires filled in.
+ */
+function bodyTemplateOf(
+  options: RequestTemplateOptions,
+  dialect: RequestDialect,
+  endpoint: Endpoint,
+): Record<string, unknown> {
   const body: Record<string, unknown> = { ...(options.model === undefined ? {} : { model: options.model }) };
   Object.assign(body, options.body);
   if (options.model !== undefined) body.model = options.model;
-  if (options.prompt !== undefined) placePrompt(endpoint, body, options.prompt, options.system);
+  if (options.prompt !== undefined) dialect.placePrompt(endpoint, body, options.prompt, options.system);
+  dialect.completeBody(endpoint, body);
   return body;
 }
 
@@ -116,9 +137,10 @@ export function compileTailEncoder(
   options: RequestTemplateOptions,
   resolve: FieldResolver = objectFieldResolver,
 ): (record: SourceRecord | readonly string[]) => EncodedTail {
-  const endpoint = options.endpoint ?? '/v1/chat/completions';
-  checkOptions(options, endpoint);
-  const body = bodyTemplateOf(options, endpoint);
+  const dialect = dialectOf(options.provider);
+  const endpoint = endpointOf(options);
+  checkOptions(options, dialect, endpoint);
+  const body = bodyTemplateOf(options, dialect, endpoint);
   const parts = compileJsonText({ method: 'POST', url: endpoint, body }, resolve);
   const first = parts[0];
   if (typeof first === 'string') parts[0] = first.slice(1); // drop the opening brace
@@ -162,35 +184,6 @@ function compileJsonText(node: unknown, resolve: FieldResolver): (string | Compi
   };
   walk(node, 'request');
   return parts;
-}
-
-/** Where `--prompt` and `--system` (templates themselves) go in each endpoint's body template. */
-function placePrompt(
-  endpoint: Endpoint,
-  body: Record<string, unknown>,
-  prompt: string,
-  system?: string,
-): void {
-  switch (endpoint) {
-    case '/v1/chat/completions': {
-      const earlier = Array.isArray(body.messages) ? body.messages : [];
-      const user = { role: 'user', content: prompt };
-      body.messages =
-        system === undefined ? [...earlier, user] : [{ role: 'system', content: system }, ...earlier, user];
-      return;
-    }
-    case '/v1/responses':
-      body.input = prompt;
-      if (system !== undefined) body.instructions = system;
-      return;
-    case '/v1/completions':
-      body.prompt = prompt;
-      return;
-    case '/v1/embeddings':
-    case '/v1/moderations':
-      body.input = prompt;
-      return;
-  }
 }
 
 /**

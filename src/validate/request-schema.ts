@@ -248,6 +248,26 @@ export const moderationBodySchema = z.looseObject({
 });
 
 // ---------------------------------------------------------------------------------------------------------
+// POST /v1/messages (Anthropic's MessageCreateParams, as a Message Batch's `params`)
+
+const anthropicContent = z.union([z.string(), z.array(z.looseObject({ type: nonEmptyString })).min(1)]);
+
+/** The body of an Anthropic `/v1/messages` request: `max_tokens` and at least one message required. */
+export const anthropicMessageBodySchema = z.looseObject({
+  model: nonEmptyString,
+  max_tokens: z.int().min(1),
+  messages: z.array(z.looseObject({ role: z.enum(['user', 'assistant']), content: anthropicContent })).min(1),
+  system: z.union([z.string(), z.array(z.looseObject({ type: nonEmptyString }))]).optional(),
+  temperature: z.number().min(0).max(1).optional(),
+  top_p: z.number().min(0).max(1).optional(),
+  top_k: z.int().min(0).optional(),
+  stop_sequences: z.array(z.string()).optional(),
+  tools: looseObjects,
+  tool_choice: z.looseObject({ type: z.enum(['auto', 'any', 'tool', 'none']) }).optional(),
+  stream: z.literal(false, { error: 'streaming is not supported in a batch' }).optional(),
+});
+
+// ---------------------------------------------------------------------------------------------------------
 // The request line
 
 /** The body schema of each endpoint. */
@@ -257,6 +277,7 @@ export const bodySchemas: { readonly [E in Endpoint]: z.ZodType } = {
   '/v1/responses': responseBodySchema,
   '/v1/completions': completionBodySchema,
   '/v1/moderations': moderationBodySchema,
+  '/v1/messages': anthropicMessageBodySchema,
 };
 
 /** One line of a Batch API input file, with the body checked only for being an object. */

@@ -66,7 +66,7 @@ async function withRun<T>(
   }));
   try {
     if (command !== 'cancel') requireCompletePrepare(ledger, flags.ledger, command);
-    const provider = await openProviderFromFlags(flags, reporter);
+    const provider = await openProviderFromFlags(flags, reporter, ledger);
     try {
       return await fn(schedulerOptionsFromFlags(flags, ledger, provider, reporter), reporter);
     } finally {

@@ -1,5 +1,7 @@
 import { basename, dirname, extname, join } from 'node:path';
 import { type Command, Option } from 'commander';
+import { ANTHROPIC_DIALECT } from '../../dialects/anthropic.js';
+import type { ProviderName } from '../../dialects/dialect.js';
 import type { EventListener } from '../../events.js';
 import { recordInputName } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
@@ -18,6 +20,7 @@ import { onInterrupt } from '../interrupt.js';
 import { intOption, numberOption, readJsonObjectFile } from '../options.js';
 import { checkOutputPath } from '../output.js';
 import { describeInFlight } from '../progress/in-flight.js';
+import { addProviderOption, providerOfLedger } from '../provider-option.js';
 import { addReportOptions, Reporter, type ReportFlags } from '../reporter.js';
 
 /** More encode threads than this only add start-up and memory: the main thread keeps order alone. */
@@ -25,7 +28,7 @@ const MAX_THREADS = 64;
 
 /** The options `prepare` and `run` share: input, template, limits, rejects. */
 export function addPrepareOptions(cmd: Command): Command {
-  return cmd
+  return addProviderOption(cmd)
     .requiredOption('--ledger <path>', 'SQLite ledger of this run (created if missing; resumes if present)')
     .option(
       '--out <dir>',
@@ -36,9 +39,10 @@ export function addPrepareOptions(cmd: Command): Command {
     .option('--system <text>', 'system message template')
     .option('--body <file.json>', 'request body template (any string value may hold {{field}})')
     .addOption(
-      new Option('--endpoint <path>', 'Batch API endpoint')
-        .choices(ENDPOINTS)
-        .default('/v1/chat/completions'),
+      new Option(
+        '--endpoint <path>',
+        "Batch API endpoint (default: the provider's first, /v1/chat/completions; anthropic: /v1/messages)",
+      ).choices(ENDPOINTS),
     )
     .option('--id-column <name>', 'use this field verbatim as custom_id')
     .option('--id <template>', 'custom_id template, e.g. "fb-{{id}}"')
@@ -55,15 +59,13 @@ export function addPrepareOptions(cmd: Command): Command {
     )
     .option(
       '--max-lines <n>',
-      `requests per file (max ${DEFAULT_MAX_LINES})`,
+      `requests per file (default and max: the provider's, ${DEFAULT_MAX_LINES} for openai, ${ANTHROPIC_DIALECT.limits.maxLines} for anthropic)`,
       intOption('--max-lines'),
-      DEFAULT_MAX_LINES,
     )
     .option(
       '--max-bytes <n>',
-      `bytes per file (max ${DEFAULT_MAX_BYTES})`,
+      `bytes per file (default and max: the provider's, ${DEFAULT_MAX_BYTES} for openai, ${ANTHROPIC_DIALECT.limits.maxBytes} for anthropic)`,
       intOption('--max-bytes'),
-      DEFAULT_MAX_BYTES,
     )
     .option('--rejects <file>', 'write bad records here as JSONL and go on (default: stop at the first)')
     .option(
@@ -80,14 +82,15 @@ export interface PrepareFlags {
   prompt?: string;
   system?: string;
   body?: string;
-  endpoint: Endpoint;
+  provider?: ProviderName;
+  endpoint?: Endpoint;
   idColumn?: string;
   id?: string;
   inputFormat?: 'csv' | 'jsonl' | 'json';
   jsonPath?: string;
   encoding?: string;
-  maxLines: number;
-  maxBytes: number;
+  maxLines?: number;
+  maxBytes?: number;
   rejects?: string;
   threads?: number;
 }
@@ -107,6 +110,7 @@ export function prepareOptionsFromFlags(
     encoding: flags.encoding,
     ledger,
     outDir: flags.out ?? defaultOutDir(flags.ledger),
+    provider: flags.provider ?? providerOfLedger(ledger),
     endpoint: flags.endpoint,
     model: flags.model,
     prompt: flags.prompt,

@@ -25,6 +25,7 @@ import { onInterrupt } from '../interrupt.js';
 import { durationOption, intOption, storeOutputSchema } from '../options.js';
 import { checkOutputPath, writeOutput } from '../output.js';
 import { describeInFlight } from '../progress/in-flight.js';
+import { runProvider } from '../provider-option.js';
 import { addReportOptions, Reporter, type ReportFlags } from '../reporter.js';
 import { reportFinished, reportStatus } from './batches.js';
 import { addPrepareOptions, type PrepareFlags, prepareFromCli } from './prepare.js';
@@ -122,9 +123,11 @@ export function registerRun(program: Command): void {
         // A new ledger needs input (stdin when no file is named); an existing one resumes, and a
         // named file is checked against what the ledger already holds.
         const resumed = hasRunIdentity(ledger);
+        // The key of a resumed run's provider, before any work (a new run's was checked above).
+        if (resumed) checkBackendFlags(flags, runProvider(ledger, flags.provider));
         if (file === undefined) requireCompletePrepare(ledger, flags.ledger, 'run');
         if (file !== undefined || !resumed) await prepareFromCli(file, flags, ledger, reporter, command);
-        else if (command.getOptionValueSource('maxLines') === 'cli') {
+        else if (flags.maxLines !== undefined) {
           // Resuming with a smaller --max-lines: files not yet sent are written again that small.
           const moved = lowerMaxLines(ledger, flags.maxLines);
           reporter.log(
@@ -147,7 +150,7 @@ export function registerRun(program: Command): void {
           doing: describeInFlight(reporter.progress, batchHome(flags)),
           resume: repeatCommand(command, args, { options: KEPT_BY_THE_LEDGER, positionals: true }),
         }));
-        const provider = await openProviderFromFlags(flags, reporter);
+        const provider = await openProviderFromFlags(flags, reporter, ledger);
         let final: boolean;
         try {
           ({ final } = await drive({
@@ -194,6 +197,14 @@ function checkModeFlags(flags: RunFlags, command: Command): void {
   if (flags.hedge !== undefined && flags.deadline === undefined) {
     throw usage(
       '--hedge needs --deadline: the run hedges when a batch stalls or the deadline would be missed',
+    );
+  }
+  if (
+    (flags.mode === 'direct' || flags.deadline !== undefined) &&
+    (flags.provider ?? 'openai') !== 'openai'
+  ) {
+    throw usage(
+      `--mode direct and --deadline send synchronous calls through OpenAI's API (or a compatible one) only; --provider ${flags.provider} has batches alone for now`,
     );
   }
   if (flags.mode === 'direct') {

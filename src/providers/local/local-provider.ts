@@ -1,11 +1,16 @@
 /**
  * The local backend: the built-in Batch API server (src/server) started in this process, its state
- * beside the ledger, and the OpenAI provider talking to it over real HTTP through the SDK.
+ * beside the ledger, and the run's provider talking to it over real HTTP through its own SDK (the
+ * server speaks OpenAI's and Anthropic's APIs).
  */
+
 import { basename, dirname, extname, join } from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import type { ProviderName } from '../../dialects/dialect.js';
 import { startLocalServer } from '../../server/index.js';
 import { redactUrl } from '../../server/options.js';
+import { anthropicProvider } from '../anthropic/anthropic-provider.js';
 import { openAIProvider, SDK_RETRIES } from '../openai/openai-provider.js';
 import type { BatchProvider } from '../port.js';
 
@@ -14,6 +19,8 @@ const LOCAL_POLL_MS = 1000;
 
 /** Starts the built-in server for the ledger at `ledgerPath`; `close()` stops it. */
 export async function startLocalProvider(options: {
+  /** Whose API the provider speaks to the server (default openai). */
+  provider?: ProviderName | undefined;
   ledgerPath: string;
   /** An OpenAI-compatible chat server the built-in one forwards requests to (its key: BATCHPIPE_UPSTREAM_API_KEY). */
   upstream?: string | undefined;
@@ -32,6 +39,14 @@ export async function startLocalProvider(options: {
   options.log?.(
     `local backend: built-in Batch API server at ${server.url} (${answers}; state in ${dataDir})`,
   );
+  if (options.provider === 'anthropic') {
+    return anthropicProvider({
+      // The Anthropic SDK adds `/v1/…` itself: its base URL is the server's origin.
+      client: new Anthropic({ apiKey: 'local', baseURL: server.origin, maxRetries: SDK_RETRIES }),
+      pollIntervalMs: LOCAL_POLL_MS,
+      close: () => server.close(),
+    });
+  }
   return openAIProvider({
     client: new OpenAI({ apiKey: 'local', baseURL: server.url, maxRetries: SDK_RETRIES }),
     pollIntervalMs: LOCAL_POLL_MS,

@@ -30,10 +30,17 @@ export async function writeBatchRequests(req: IncomingMessage, tmpPath: string):
   const declared = Number(req.headers['content-length']);
   if (declared > MAX_BATCH_BYTES) throw tooLarge();
   const out = createWriteStream(tmpPath);
+  // A client that goes away mid-body leaves writes queued on a stream destroyed below: their error
+  // must not go unhandled (it would stop the server); one before the end fails the request.
+  let writeError: Error | undefined;
+  out.on('error', (err) => {
+    writeError ??= err;
+  });
   try {
     const count = await convert(req, out);
     out.end();
     await once(out, 'close');
+    if (writeError) throw writeError;
     return count;
   } catch (err) {
     out.destroy();
