@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { RunWaitingEvent } from '../events.js';
+import { checkBudgetAtStart } from './budget.js';
 import { type CollectOptions, collectRound } from './collect.js';
 import { restageRetries } from './restage.js';
 import type { ScheduledRun } from './scheduled-run.js';
@@ -40,9 +41,15 @@ export async function driveBatches(run: ScheduledRun, options: DriveOptions): Pr
   const result = () => ({ final: run.states.unfinishedCount() === 0, ...done });
   let wait = options.pollIntervalMs;
   let saidWaiting = '';
+  let budgetChecked = false;
   for (;;) {
     const restaged = restageRetries(ledger, run.onEvent);
     if (restaged.requests > 0) run.emit({ type: 'request.retried', ...restaged });
+    if (options.submit.budget && !budgetChecked) {
+      // Before anything is uploaded or created: a run estimated over its budget never starts.
+      await checkBudgetAtStart(run, options.submit.budget);
+      budgetChecked = true;
+    }
     const submitted = await submitReady(run, options.submit);
     done.uploaded += submitted.uploaded;
     done.created += submitted.created;

@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import type { CostSettings } from '../../cost/run-cost.js';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { hasRunIdentity } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
@@ -14,6 +15,14 @@ import {
   schedulerOptionsFromFlags,
 } from '../backend-options.js';
 import { formatCommand, repeatCommand } from '../command-line.js';
+import {
+  addBudgetOptions,
+  addPriceOptions,
+  type BudgetFlags,
+  budgetFromFlags,
+  costSettingsFromFlags,
+  type PriceFlags,
+} from '../cost-options.js';
 import { finishedRun } from '../exit-codes.js';
 import { afterSubmit, userArgs } from '../follow-ups.js';
 import { examples } from '../help.js';
@@ -27,6 +36,7 @@ import { watchStatus } from '../status-watch.js';
 import { DEFAULT_STUCK_AFTER, describeThresholds, parseStuckAfter, type StuckThresholds } from '../stuck.js';
 
 type WorkFlags = BackendFlags & ReportFlags;
+type SubmitFlags = WorkFlags & BudgetFlags;
 
 /**
  * Opens an existing ledger; these commands never create one. `holder` (the command) takes the
@@ -77,8 +87,8 @@ async function withRun<T>(
 }
 
 /** The run's status after a command, on stderr: the table, or a `status` record in json mode. */
-export function reportStatus(reporter: Reporter, ledger: Ledger): void {
-  const now = status({ ledger });
+export function reportStatus(reporter: Reporter, ledger: Ledger, prices?: CostSettings): void {
+  const now = status({ ledger, prices: prices ?? costSettingsFromFlags({}) });
   reporter.close();
   if (reporter.mode === 'json') reporter.record('status', statusJson(now, Date.now(), DEFAULT_STUCK_AFTER));
   else reporter.write(formatStatusTable(now, Date.now(), DEFAULT_STUCK_AFTER));
@@ -92,12 +102,14 @@ export function reportFinished(reporter: Reporter, ledger: Ledger, ledgerName: s
 }
 
 export function registerSubmit(program: Command): void {
-  addReportOptions(
-    addBackendOptions(
-      program
-        .command('submit')
-        .description('upload staged request files and create batches, within the limits')
-        .requiredOption('--ledger <path>', "the run's ledger"),
+  addBudgetOptions(
+    addReportOptions(
+      addBackendOptions(
+        program
+          .command('submit')
+          .description('upload staged request files and create batches, within the limits')
+          .requiredOption('--ledger <path>', "the run's ledger"),
+      ),
     ),
   )
     .addHelpText(
@@ -105,12 +117,15 @@ export function registerSubmit(program: Command): void {
       examples([
         'batchpipe submit --ledger runs/fb.db --max-batches 10',
         'batchpipe submit --ledger runs/fb.db --base-url http://127.0.0.1:8787/v1',
+        'batchpipe submit --ledger runs/fb.db --max-usd 20   # no batch past $20 at batch prices',
       ]),
     )
-    .action(async (flags: WorkFlags, cmd: Command) => {
+    .action(async (flags: SubmitFlags, cmd: Command) => {
+      const prices = costSettingsFromFlags(flags);
+      const budget = budgetFromFlags(flags);
       await withRun('submit', flags, cmd, async (options, reporter) => {
-        await submit(options);
-        reportStatus(reporter, options.ledger);
+        await submit({ ...options, budget });
+        reportStatus(reporter, options.ledger, prices);
         reporter.log(afterSubmit(cmd, userArgs(cmd), flags.ledger));
       });
     });
@@ -152,7 +167,7 @@ export function registerCollect(program: Command): void {
     });
 }
 
-interface StatusFlags {
+interface StatusFlags extends PriceFlags {
   ledger: string;
   json?: boolean;
   watch?: boolean;
@@ -161,9 +176,11 @@ interface StatusFlags {
 }
 
 export function registerStatus(program: Command): void {
-  program
+  const cmd = program
     .command('status')
-    .description('counts per request state, batches with progress and stuck flags, tokens so far')
+    .description(
+      'counts per request state, batches with progress and stuck flags, tokens and cost so far, cost projected',
+    )
     .requiredOption('--ledger <path>', "the run's ledger")
     .option('--json', 'the stable JSON form on stdout')
     .option('-w, --watch', 'refresh in place until every request is final')
@@ -177,7 +194,8 @@ export function registerStatus(program: Command): void {
       new Option('--stuck-after <status=duration>', 'flag a batch in this status for longer (repeatable)')
         .argParser(parseStuckAfter)
         .default(DEFAULT_STUCK_AFTER, describeThresholds(DEFAULT_STUCK_AFTER)),
-    )
+    );
+  addPriceOptions(cmd, { output: true })
     .addHelpText(
       'after',
       examples([
@@ -187,13 +205,14 @@ export function registerStatus(program: Command): void {
       ]),
     )
     .action(async (flags: StatusFlags) => {
+      const prices = costSettingsFromFlags(flags);
       const ledger = openExistingLedger(flags.ledger);
       try {
         if (flags.watch) {
-          await watchStatus(ledger, { ...flags, intervalMs: flags.interval * 1000 });
+          await watchStatus(ledger, { ...flags, intervalMs: flags.interval * 1000, prices });
           return;
         }
-        const now = status({ ledger });
+        const now = status({ ledger, prices });
         process.stdout.write(
           flags.json
             ? `${JSON.stringify(statusJson(now, Date.now(), flags.stuckAfter))}\n`
