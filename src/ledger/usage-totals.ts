@@ -69,3 +69,37 @@ export function unfinishedByFile(ledger: Ledger): UnfinishedInFile[] {
     )
     .all();
 }
+
+/** One request's reported usage and model (null usage: none reported yet). */
+export interface RequestUsage {
+  seq: number;
+  model: string | null;
+  usage: Usage | null;
+}
+
+/** The usage of the requests with these seqs (any order; those without a request are left out). */
+export function usageOfRequests(ledger: Ledger, seqs: readonly number[]): RequestUsage[] {
+  const rows = ledger.db
+    .prepare<[string], GroupRow & { seq: number; input: number | null }>(
+      `SELECT r.seq AS seq, f.model AS model, r.input_tokens AS input, coalesce(r.cached_input_tokens, 0) AS cached,
+         coalesce(r.cache_write_tokens, 0) AS writes, coalesce(r.output_tokens, 0) AS output,
+         coalesce(r.reasoning_tokens, 0) AS reasoning, 1 AS requests
+       FROM requests r LEFT JOIN files f ON f.id = r.file_id
+       WHERE r.seq IN (SELECT value FROM json_each(?))`,
+    )
+    .all(JSON.stringify(seqs));
+  return rows.map((r) => ({
+    seq: r.seq,
+    model: r.model,
+    usage:
+      r.input === null
+        ? null
+        : {
+            inputTokens: r.input,
+            cachedInputTokens: r.cached,
+            cacheWriteTokens: r.writes,
+            outputTokens: r.output,
+            reasoningTokens: r.reasoning,
+          },
+  }));
+}
