@@ -300,3 +300,45 @@ describe('--max-usd', () => {
     }
   });
 });
+
+test("the enqueued-token limit is checked against each file's real token count, made before its batch", async () => {
+  const texts = [
+    'The flight was late and the crew was rude.',
+    'Great seats, friendly staff; would fly again!',
+    'ok',
+  ];
+  const stdin = `id,text\n${texts.map((t, i) => `${i},"${t}"`).join('\n')}\n`;
+  const count = (text: string) => countTokens(text);
+  // One file: each request a user message `Review: <text>`, with the chat framing.
+  const real = texts.map((t) => 3 + 3 + count('user') + count(`Review: ${t}`)).reduce((a, b) => a + b, 0);
+  const run = (dir: string, limit: number) =>
+    runCli(
+      [
+        'run',
+        '-',
+        '--backend',
+        'local',
+        '--ledger',
+        path.join(dir, 'l.db'),
+        '--model',
+        'gpt-4o-mini',
+        '--id-column',
+        'id',
+        '--prompt',
+        'Review: {{text}}',
+        '--max-enqueued-tokens',
+        String(limit),
+        '--no-wait',
+      ],
+      { stdin },
+    );
+  const refused = await run(tempDir(), real - 1);
+  assert.equal(refused.code, 1);
+  assert.match(
+    refused.stderr,
+    new RegExp(`BP_TOKEN_LIMIT.* holds ~${real} tokens, more than --max-enqueued-tokens ${real - 1}`),
+  );
+  const fits = await run(tempDir(), real);
+  assert.equal(fits.code, 0, fits.stderr);
+  assert.match(fits.stderr, new RegExp(`~${real} tokens queued`));
+});
