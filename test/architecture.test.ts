@@ -26,7 +26,7 @@ const LEVELS: { rooms: string[]; siblings?: boolean }[] = [
   { rooms: ['sources', 'transforms', 'validate', 'sink', 'cost'] }, // the stages' pure cores, token counts
   { rooms: ['prepare', 'results'], siblings: true },
   { rooms: ['server'] }, // apart: see SERVER_MAY_IMPORT
-  { rooms: ['backends', 'providers'] },
+  { rooms: ['providers'] },
   { rooms: ['scheduler'] },
   { rooms: ['streams.ts', 'index.ts'] },
   { rooms: ['cli'] },
@@ -184,5 +184,16 @@ describe('architecture', () => {
     const outside = sourceFiles(SRC).filter((f) => !/^src\/(ledger|server)\//.test(rel(f)));
     assert.ok(sourceFiles(path.join(SRC, 'ledger')).flatMap(sqlLines).length > 50, 'the pattern finds SQL');
     assert.deepEqual(outside.flatMap(sqlLines), []);
+  });
+
+  it("reaches the ledger's database only from src/ledger: `connectionOf` is its one door", () => {
+    const users = sourceFiles(SRC)
+      .filter((f) => /\bconnectionOf\b/.test(readFileSync(f, 'utf8')))
+      .map(rel);
+    assert.ok(users.includes('src/ledger/ledger.ts'), 'the pattern finds the door');
+    assert.deepEqual(
+      users.filter((f) => !f.startsWith('src/ledger/')),
+      [],
+    );
   });
 });

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { Ledger } from '../src/ledger/ledger.js';
+import { connectionOf, Ledger } from '../src/ledger/ledger.js';
 import { LedgerPaths } from '../src/ledger/paths.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/ledger/schema.js';
 import { tempDir } from './support.js';
@@ -34,15 +34,15 @@ test('a version 1 ledger is migrated: its source records move to the records tab
 
   const ledger = Ledger.open(file);
   try {
-    assert.equal(ledger.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
-    const columns = ledger.db
+    assert.equal(connectionOf(ledger).pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    const columns = connectionOf(ledger)
       .prepare<[], string>("SELECT name FROM pragma_table_info('requests')")
       .pluck()
       .all();
     assert.ok(!columns.includes('record'), `requests still has a record column: ${columns.join(', ')}`);
     assert.deepEqual(ledger.keptRecord(0), { kind: 'request', line: 2, customId: 'a', record: records[0] });
     assert.deepEqual(ledger.keptRecord(1), { kind: 'request', line: 3, customId: 'b', record: records[1] });
-    const states = ledger.db.prepare('SELECT seq, state FROM requests ORDER BY seq').all();
+    const states = connectionOf(ledger).prepare('SELECT seq, state FROM requests ORDER BY seq').all();
     assert.deepEqual(states, [
       { seq: 0, state: 'succeeded' },
       { seq: 1, state: 'staged' },
@@ -70,7 +70,10 @@ test('a request that loses to an earlier custom_id leaves no record behind', () 
     const lost = ledger.transaction(() => ledger.insertRequests(rows));
     assert.deepEqual(lost, [17]);
     assert.equal(ledger.keptRecord(17), undefined);
-    const recordSeqs = ledger.db.prepare<[], number>('SELECT seq FROM records ORDER BY seq').pluck().all();
+    const recordSeqs = connectionOf(ledger)
+      .prepare<[], number>('SELECT seq FROM records ORDER BY seq')
+      .pluck()
+      .all();
     assert.deepEqual(
       recordSeqs,
       rows.map((r) => r.seq).filter((seq) => seq !== 17),
@@ -96,7 +99,10 @@ test('request file paths are kept relative to the ledger, so the folder can move
   try {
     ledger.insertFile({ ...file, name: 'a.jsonl', path: path.relative(process.cwd(), inside) });
     ledger.insertFile({ ...file, name: 'b.jsonl', path: outside });
-    const stored = ledger.db.prepare<[], string>('SELECT path FROM files ORDER BY id').pluck().all();
+    const stored = connectionOf(ledger)
+      .prepare<[], string>('SELECT path FROM files ORDER BY id')
+      .pluck()
+      .all();
     assert.deepEqual(stored, [path.join('x.requests', 'a.jsonl'), outside]);
     assert.deepEqual(
       ledger.files().map((f) => path.resolve(f.path)),
@@ -138,7 +144,10 @@ test('a version 2 ledger is migrated: paths relative to where its command ran be
 
   const ledger = Ledger.open(ledgerPath);
   try {
-    const stored = ledger.db.prepare<[], string>('SELECT path FROM files ORDER BY id').pluck().all();
+    const stored = connectionOf(ledger)
+      .prepare<[], string>('SELECT path FROM files ORDER BY id')
+      .pluck()
+      .all();
     assert.deepEqual(stored, [
       path.join('x.requests', 'here.jsonl'),
       path.join('x.requests', 'there.jsonl'),

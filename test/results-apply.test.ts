@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { BatchpipeError } from '../src/errors.js';
-import type { Ledger, RequestResultRow } from '../src/ledger/ledger.js';
+import { connectionOf, type Ledger, type RequestResultRow } from '../src/ledger/ledger.js';
 import { OutcomeStage } from '../src/ledger/outcome-stage.js';
 import { type ApplyOptions, applyResultLines } from '../src/results/apply.js';
 import { expectedOutput } from '../src/results/extract.js';
@@ -38,12 +38,12 @@ async function preparedLedger(
 
 /** No scratch database is attached any more, and none is left in the temp directory. */
 function assertNoStagingLeft(ledger: Ledger): void {
-  const schemas = ledger.db.prepare<[], { name: string }>('PRAGMA database_list').all();
+  const schemas = connectionOf(ledger).prepare<[], { name: string }>('PRAGMA database_list').all();
   assert.deepEqual(
     schemas.map((s) => s.name).filter((name) => name !== 'temp'),
     ['main'],
   );
-  const temp = ledger.db.prepare("SELECT name FROM sqlite_temp_master WHERE type = 'table'").all();
+  const temp = connectionOf(ledger).prepare("SELECT name FROM sqlite_temp_master WHERE type = 'table'").all();
   assert.deepEqual(temp, []);
   const scratch = readdirSync(tmpdir()).filter(
     (f) => f.startsWith(`batchpipe-`) && f.includes(`-${process.pid}-`),
@@ -52,11 +52,13 @@ function assertNoStagingLeft(ledger: Ledger): void {
 }
 
 function rows(ledger: Ledger): Row[] {
-  return ledger.db.prepare<[], Row>('SELECT * FROM requests ORDER BY seq').all();
+  return connectionOf(ledger).prepare<[], Row>('SELECT * FROM requests ORDER BY seq').all();
 }
 
 function row(ledger: Ledger, customId: string): Row {
-  return ledger.db.prepare<[string], Row>('SELECT * FROM requests WHERE custom_id = ?').get(customId)!;
+  return connectionOf(ledger)
+    .prepare<[string], Row>('SELECT * FROM requests WHERE custom_id = ?')
+    .get(customId)!;
 }
 
 const ok = chatOutputLine;
@@ -112,7 +114,7 @@ describe('applyResultLines: outcomes', () => {
       JSON.stringify(refused),
       httpError('id-2', 500),
     ]);
-    const usage = ledger.db
+    const usage = connectionOf(ledger)
       .prepare(
         `SELECT custom_id, state, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
            reasoning_tokens FROM requests ORDER BY seq`,
@@ -286,7 +288,9 @@ describe('applyResultLines: outcomes', () => {
 describe('applyResultLines: which lines change which requests', () => {
   test('collect (batchId): only requests submitted in that batch change; applying again changes nothing', async () => {
     const ledger = await preparedLedger(4);
-    ledger.db.exec("UPDATE requests SET state = 'submitted', batch_id = CASE WHEN seq < 2 THEN 7 ELSE 8 END");
+    connectionOf(ledger).exec(
+      "UPDATE requests SET state = 'submitted', batch_id = CASE WHEN seq < 2 THEN 7 ELSE 8 END",
+    );
     const lines = [
       ok('id-0', 'a'),
       ok('id-1', 'b'),
@@ -493,7 +497,7 @@ describe('OutcomeStage', () => {
       stage.add(parseLineChunk({ bytes: Buffer.from(text), firstLine: 1 }, ctx, 'out.jsonl'));
       stage.joinHere([0, 1]);
       assert.deepEqual(stage.settleJoins(5), { unknown: 0, unknownIds: [], repeated: 0 });
-      ledger.db.prepare("DELETE FROM requests WHERE custom_id = 'id-1'").run();
+      connectionOf(ledger).prepare("DELETE FROM requests WHERE custom_id = 'id-1'").run();
       const params = { batchId: undefined, maxAttempts: 3, resultSeqBase: 0, failures: false };
       assert.throws(
         () => ledger.transaction(() => stage.applyRange(-1, 2, params)),

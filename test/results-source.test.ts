@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { test } from 'node:test';
 import { z } from 'zod';
-import { Ledger } from '../src/ledger/ledger.js';
+import { connectionOf, Ledger } from '../src/ledger/ledger.js';
 import { prepare } from '../src/prepare/prepare.js';
 import { applyResultLines } from '../src/results/apply.js';
 import { type ResultRow, resultSource } from '../src/results/result-source.js';
@@ -200,9 +200,12 @@ test('stopping early leaves nothing open: no statement, no snapshot table', asyn
     assert.equal(source.destroyed, true);
   }
   await new Promise((resolve) => setImmediate(resolve));
-  assert.deepEqual(ledger.db.prepare("SELECT name FROM sqlite_temp_master WHERE type = 'table'").all(), []);
+  assert.deepEqual(
+    connectionOf(ledger).prepare("SELECT name FROM sqlite_temp_master WHERE type = 'table'").all(),
+    [],
+  );
   // The connection is free for writes.
-  ledger.db.prepare("UPDATE requests SET state = 'staged' WHERE seq = 0").run();
+  connectionOf(ledger).prepare("UPDATE requests SET state = 'staged' WHERE seq = 0").run();
 });
 
 test("a reject's line reaches every output: the result source and JSONL results", async () => {

@@ -24,6 +24,7 @@ import {
   status,
   submit,
 } from '../src/index.js';
+import { connectionOf } from '../src/ledger/ledger.js';
 import { REPO_ROOT, tempDir } from './support.js';
 
 const RECORDS = 25;
@@ -208,7 +209,7 @@ test('drive from code with a provider that takes requests inline: no uploads by 
     for await (const b of client.batches.list({ limit: 100 })) batches.push(b);
     assert.equal(provider.creates, FILES, 'the lost create was found, not made again');
     assert.equal(batches.length, FILES, 'one batch per file on the server');
-    const providers = ledger.db.prepare('SELECT DISTINCT provider FROM batches').pluck().all();
+    const providers = connectionOf(ledger).prepare('SELECT DISTINCT provider FROM batches').pluck().all();
     assert.deepEqual(providers, ['inline-test']);
   } finally {
     await inner.close();

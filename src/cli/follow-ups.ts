@@ -12,19 +12,6 @@ import { addReportOptions } from './reporter.js';
 const BACKEND = new Set([...optionNames(addBackendOptions), ...optionNames(addReportOptions), 'ledger']);
 const RESULTS = new Set([...optionNames(addResultsOptions), 'ledger']);
 
-let argv: readonly string[] = [];
-
-/** Main hands over the user's arguments (`run x.csv --ledger …`) before commander parses them. */
-export function rememberArgv(args: readonly string[]): void {
-  argv = args;
-}
-
-/** The user's arguments after the command's name. */
-export function userArgs(cmd: Command): string[] {
-  const at = argv.indexOf(cmd.name());
-  return at < 0 ? [] : argv.slice(at + 1);
-}
-
 /** `batchpipe <name>` with the options of `args` (typed for `cmd`) that `keep` names, never a secret. */
 export function commandWith(
   name: string,

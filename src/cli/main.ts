@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { BatchpipeError, ErrorCodes, ioError } from '../errors.js';
+import { rememberArgv } from './argv.js';
 import { commandsFor, isCommand } from './commands/index.js';
 import { ExitCodes } from './exit-codes.js';
-import { rememberArgv } from './follow-ups.js';
 import { configureHelp } from './help.js';
 import { handleSignals } from './interrupt.js';
 import { activeReporter } from './reporter.js';

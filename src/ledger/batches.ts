@@ -8,7 +8,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { RemoteBatch } from '../types.js';
-import type { FileRow, Ledger } from './ledger.js';
+import { connectionOf, type FileRow, type Ledger } from './ledger.js';
 import { RequestStates } from './request-states.js';
 import { SCHEDULER_INDEXES } from './schema.js';
 
@@ -76,7 +76,7 @@ export class BatchTables {
 
   private constructor(ledger: Ledger) {
     this.#ledger = ledger;
-    const db = ledger.db;
+    const db = connectionOf(ledger);
     db.exec(SCHEDULER_INDEXES);
     this.#states = RequestStates.of(ledger);
     this.#stmts = prepareStatements(db);

@@ -3,7 +3,7 @@
  * `result_seq` by it, then the rest and the rejects by seq), read back a page at a time. Sorting at
  * read time keeps `result_seq` unindexed, which keeps applying outcomes cheap.
  */
-import type { Ledger, RequestState } from './ledger.js';
+import { connectionOf, type Ledger, type RequestState } from './ledger.js';
 
 /** One record's place in the order: a request's seq, or a reject's. */
 export interface OrderedSeq {
@@ -23,7 +23,7 @@ export function* completionOrder(
   withRejects: boolean,
   pageSize: number,
 ): Generator<OrderedSeq[]> {
-  const db = ledger.db;
+  const db = connectionOf(ledger);
   const table = `temp.bp_order_${process.pid}_${snapshotId++}`;
   const stateFilter = states.length === 0 ? 'false' : `state IN (${states.map((s) => `'${s}'`).join(', ')})`;
   db.exec(`CREATE TABLE ${table} (pos INTEGER PRIMARY KEY, seq INTEGER NOT NULL, reject INTEGER NOT NULL)`);

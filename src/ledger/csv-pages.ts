@@ -12,7 +12,7 @@
  */
 import type Database from 'better-sqlite3';
 import { FORMULA_LEADS, isCanonicalCsvRecord } from '../internal/csv-cells.js';
-import type { Ledger, RequestState } from './ledger.js';
+import { connectionOf, type Ledger, type RequestState } from './ledger.js';
 
 /** Requests with `after < seq <= last`: a span of seqs that any thread with the ledger can read. */
 export interface SeqRange {
@@ -110,7 +110,7 @@ function readPage(
   states: readonly RequestState[] | undefined,
   escapeFormulas: boolean,
 ): SqlCsvPage | undefined {
-  const [count, bytes, layout, fallback] = statement(ledger.db, states, escapeFormulas).get(
+  const [count, bytes, layout, fallback] = statement(connectionOf(ledger), states, escapeFormulas).get(
     range.after,
     range.last,
   )!;

@@ -80,19 +80,29 @@ export interface LedgerOpenOptions {
 }
 
 /**
+ * The ledger's SQLite connection, for the ledger's own modules (src/ledger/) and tests that inspect
+ * the tables; nothing else may reach the database (test/architecture.test.ts checks who imports it).
+ */
+export let connectionOf: (ledger: Ledger) => Database.Database;
+
+/**
  * The SQLite ledger: the run's identity, every request's state, every file. WAL mode, statements
  * prepared once, writes batched in transactions by the callers. Never stores an API key.
  */
 export class Ledger {
-  readonly db: Database.Database;
+  readonly #db: Database.Database;
   readonly path: string;
   private readonly stmts;
   private readonly lock: LedgerLock | undefined;
   readonly #paths: LedgerPaths;
 
+  static {
+    connectionOf = (ledger) => ledger.#db;
+  }
+
   private constructor(path: string, db: Database.Database, lock: LedgerLock | undefined) {
     this.path = path;
-    this.db = db;
+    this.#db = db;
     this.lock = lock;
     this.#paths = new LedgerPaths(path);
     this.stmts = {
@@ -199,7 +209,7 @@ export class Ledger {
   /** Closes the database, then frees the write lock. */
   close(): void {
     try {
-      this.db.close();
+      this.#db.close();
     } finally {
       this.lock?.release();
     }
@@ -214,13 +224,13 @@ export class Ledger {
   }
 
   deleteMeta(key: string): void {
-    this.db.prepare('DELETE FROM meta WHERE key = ?').run(key);
+    this.#db.prepare('DELETE FROM meta WHERE key = ?').run(key);
   }
 
   /** Whether the ledger holds no request, reject or file: no prepare has written anything to it. */
   holdsNothing(): boolean {
     return (
-      this.db
+      this.#db
         .prepare<[], number>(
           `SELECT NOT EXISTS (SELECT 1 FROM requests) AND NOT EXISTS (SELECT 1 FROM rejects)
              AND NOT EXISTS (SELECT 1 FROM files)`,
@@ -232,7 +242,7 @@ export class Ledger {
 
   /** Runs `fn` in one write transaction (BEGIN IMMEDIATE), committing on return. */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return this.#db.transaction(fn).immediate();
   }
 
   /**
@@ -317,12 +327,12 @@ export class Ledger {
   }
 
   deleteFile(id: number): void {
-    this.db.prepare('DELETE FROM files WHERE id = ?').run(id);
+    this.#db.prepare('DELETE FROM files WHERE id = ?').run(id);
   }
 
   files(where: { complete?: boolean } = {}): FileRow[] {
     const filter = where.complete === undefined ? '' : ` WHERE complete = ${where.complete ? 1 : 0}`;
-    return this.db
+    return this.#db
       .prepare<[], FileRow>(`SELECT * FROM files${filter} ORDER BY id`)
       .all()
       .map((row) => this.located(row));
@@ -349,7 +359,7 @@ export class Ledger {
 
   /** Requests plus rejects: every input record the ledger accounts for. */
   requestAndRejectCount(): number {
-    return this.db
+    return this.#db
       .prepare<[], number>('SELECT (SELECT count(*) FROM requests) + (SELECT count(*) FROM rejects)')
       .pluck()
       .get()!;
@@ -367,7 +377,7 @@ export class Ledger {
       cancelled: 0,
       rejected: 0,
     };
-    for (const row of this.db
+    for (const row of this.#db
       .prepare<[], { state: RequestState; n: number }>(
         'SELECT state, count(*) AS n FROM requests GROUP BY state',
       )
@@ -375,7 +385,7 @@ export class Ledger {
       counts[row.state] = row.n;
       counts.total += row.n;
     }
-    counts.rejected = this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM rejects').get()!.n;
+    counts.rejected = this.#db.prepare<[], { n: number }>('SELECT count(*) AS n FROM rejects').get()!.n;
     counts.total += counts.rejected;
     return counts;
   }
@@ -385,7 +395,7 @@ export class Ledger {
   #results: ResultStatements | undefined;
 
   private get resultStmts(): ResultStatements {
-    this.#results ??= prepareResultStatements(this.db);
+    this.#results ??= prepareResultStatements(this.#db);
     return this.#results;
   }
 
@@ -400,7 +410,7 @@ export class Ledger {
       this.setMeta(RESULT_SEQ_META_KEY, String(next + count));
       return next;
     };
-    return this.db.inTransaction ? reserve() : this.transaction(reserve);
+    return this.#db.inTransaction ? reserve() : this.transaction(reserve);
   }
 
   /**
@@ -451,7 +461,7 @@ export class Ledger {
     if (!stmt) {
       const filter = states === undefined ? '' : ` AND state IN (${states.map((s) => `'${s}'`).join(', ')})`;
       const columns = kind === 'wide' ? WIDE_COLUMNS : NARROW_COLUMNS;
-      stmt = this.db
+      stmt = this.#db
         .prepare<[number, number, number], [number, number | null, Buffer | null, string]>(
           `SELECT count(*), max(seq), CAST(group_concat(CAST(record AS TEXT), '') AS BLOB),
              json_group_array(json_array(${columns}, octet_length(record)))

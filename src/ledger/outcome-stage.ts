@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { LineOutcome, Usage } from '../types.js';
-import type { Ledger } from './ledger.js';
+import { connectionOf, type Ledger } from './ledger.js';
 
 /** Parsed lines to stage: outcome `i` came from line `lines[i]` of the file. */
 export interface StagedLines {
@@ -319,7 +319,7 @@ export class OutcomeStage {
   readonly stagingPath: string;
 
   constructor(ledger: Ledger) {
-    const db = ledger.db;
+    const db = connectionOf(ledger);
     this.db = db;
     this.id = `${process.pid}_${nextId++}`;
     // Joins and applies walk requests in order: small page caches do as well as the 16 MB default

@@ -3,11 +3,11 @@
  * and every request, record and reject from the resume point on. Touches `files`, `requests`,
  * `records` and `rejects`; the caller removes the files on disk.
  */
-import type { Ledger } from './ledger.js';
+import { connectionOf, type Ledger } from './ledger.js';
 
 /** Forgets the incomplete files `fileIds` and everything from `nextSeq` on, in one transaction. */
 export function discardUnfinishedPrepare(ledger: Ledger, fileIds: readonly number[], nextSeq: number): void {
-  const db = ledger.db;
+  const db = connectionOf(ledger);
   const recordsOfFile = db.prepare<[number]>(
     'DELETE FROM records WHERE seq IN (SELECT seq FROM requests WHERE file_id = ?)',
   );

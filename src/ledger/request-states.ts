@@ -28,7 +28,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { RemoteBatchError } from '../types.js';
-import type { Ledger } from './ledger.js';
+import { connectionOf, type Ledger } from './ledger.js';
 
 /** The final states a batch's leftovers can take. */
 export type LeftoverState = 'failed' | 'expired' | 'cancelled';
@@ -65,7 +65,7 @@ export class RequestStates {
 
   private constructor(ledger: Ledger) {
     this.#ledger = ledger;
-    this.#stmts = prepareStatements(ledger.db);
+    this.#stmts = prepareStatements(connectionOf(ledger));
   }
 
   /** staged → submitted: the file's staged requests are now in the batch `batchRowId`. */

@@ -4,7 +4,7 @@
  * batch; and how many requests of each file are not final yet. Reads `requests` and `files` only.
  */
 import type { Usage } from '../types.js';
-import type { Ledger } from './ledger.js';
+import { connectionOf, type Ledger } from './ledger.js';
 
 /** Requests of one model that reported the same usage. */
 export interface UsageGroup {
@@ -41,7 +41,7 @@ interface GroupRow {
  */
 export function usageGroups(ledger: Ledger, batchRowId?: number): UsageGroup[] {
   const where = batchRowId === undefined ? '' : 'AND r.batch_id = ?';
-  const rows = ledger.db
+  const rows = connectionOf(ledger)
     .prepare<unknown[], GroupRow>(
       `SELECT ${GROUP_COLUMNS} FROM requests r LEFT JOIN files f ON f.id = r.file_id
        WHERE r.input_tokens IS NOT NULL ${where} ${GROUP_BY}`,
@@ -62,7 +62,7 @@ export function usageGroups(ledger: Ledger, batchRowId?: number): UsageGroup[] {
 
 /** How many requests of each file are staged or submitted (not final). */
 export function unfinishedByFile(ledger: Ledger): UnfinishedInFile[] {
-  return ledger.db
+  return connectionOf(ledger)
     .prepare<[], UnfinishedInFile>(
       `SELECT file_id AS fileId, count(*) AS requests FROM requests
        WHERE state IN ('staged', 'submitted') GROUP BY file_id`,
@@ -79,7 +79,7 @@ export interface RequestUsage {
 
 /** The usage of the requests with these seqs (any order; those without a request are left out). */
 export function usageOfRequests(ledger: Ledger, seqs: readonly number[]): RequestUsage[] {
-  const rows = ledger.db
+  const rows = connectionOf(ledger)
     .prepare<[string], GroupRow & { seq: number; input: number | null }>(
       `SELECT r.seq AS seq, f.model AS model, r.input_tokens AS input, coalesce(r.cached_input_tokens, 0) AS cached,
          coalesce(r.cache_write_tokens, 0) AS writes, coalesce(r.output_tokens, 0) AS output,

@@ -8,6 +8,7 @@ import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { startLocalProvider } from './local/local-provider.js';
 import { openAIProvider, SDK_RETRIES } from './openai/openai-provider.js';
 import type { BatchProvider } from './port.js';
+import { secretRedactor } from './redact.js';
 
 export type BackendName = 'openai' | 'local';
 
@@ -64,7 +65,7 @@ export async function openProvider(options: OpenProviderOptions = {}): Promise<B
   const baseURL = options.baseUrl ?? process.env.OPENAI_BASE_URL;
   return openAIProvider({
     client: new OpenAI({ apiKey, ...(baseURL ? { baseURL } : {}), maxRetries: SDK_RETRIES }),
-    redact: (text) => text.split(apiKey).join('[redacted]'),
+    redact: secretRedactor(apiKey),
     // A base URL (flag or OPENAI_BASE_URL) names a compatible API or a local server, polled as often.
     ...(baseURL ? { pollIntervalMs: BASE_URL_POLL_MS } : {}),
   });
@@ -96,7 +97,7 @@ function openAzureProvider(
       baseURL: null,
       maxRetries: SDK_RETRIES,
     }),
-    redact: (text) => text.split(apiKey).join('[redacted]'),
+    redact: secretRedactor(apiKey),
     // An endpoint on this machine (a `batchpipe serve` standing in for Azure) answers in seconds.
     ...(/^https?:\/\/(127\.|localhost[:/]|\[::1\])/.test(endpoint!)
       ? { pollIntervalMs: BASE_URL_POLL_MS }

@@ -6,6 +6,7 @@ import { Ledger } from '../../ledger/ledger.js';
 import { type LeftoverState, RequestStates } from '../../ledger/request-states.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { cancel, collect, type SchedulerOptions, status, submit } from '../../scheduler/api.js';
+import { userArgs } from '../argv.js';
 import {
   addBackendOptions,
   type BackendFlags,
@@ -24,7 +25,7 @@ import {
   type PriceFlags,
 } from '../cost-options.js';
 import { finishedRun } from '../exit-codes.js';
-import { afterSubmit, userArgs } from '../follow-ups.js';
+import { afterSubmit } from '../follow-ups.js';
 import { examples } from '../help.js';
 import { plural } from '../human.js';
 import { onInterrupt } from '../interrupt.js';

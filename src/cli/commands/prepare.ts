@@ -11,8 +11,8 @@ import {
   prepare,
 } from '../../prepare/prepare.js';
 import { ENDPOINTS, type Endpoint } from '../../types.js';
+import { userArgs } from '../argv.js';
 import { repeatCommand } from '../command-line.js';
-import { userArgs } from '../follow-ups.js';
 import { examples } from '../help.js';
 import { onInterrupt } from '../interrupt.js';
 import { intOption, numberOption, readJsonObjectFile } from '../options.js';

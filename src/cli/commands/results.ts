@@ -8,9 +8,9 @@ import { parseStatusList, type ResultStatus } from '../../results/ledger-rows.js
 import { inputFormat } from '../../results/result-source.js';
 import { rowCosts } from '../../results/row-costs.js';
 import { type WriteResultsOptions, writeResults } from '../../results/write-results.js';
+import { userArgs } from '../argv.js';
 import { repeatCommand } from '../command-line.js';
 import { costSettingsFromFlags } from '../cost-options.js';
-import { userArgs } from '../follow-ups.js';
 import { examples } from '../help.js';
 import { onInterrupt } from '../interrupt.js';
 import { writeOutput } from '../output.js';

@@ -6,6 +6,7 @@ import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { writeResults } from '../../results/write-results.js';
 import { drive } from '../../scheduler/api.js';
 import { lowerMaxLines } from '../../scheduler/restage.js';
+import { userArgs } from '../argv.js';
 import {
   addBackendOptions,
   type BackendFlags,
@@ -21,7 +22,7 @@ import {
   budgetFromFlags,
   costSettingsFromFlags,
 } from '../cost-options.js';
-import { afterSubmit, userArgs } from '../follow-ups.js';
+import { afterSubmit } from '../follow-ups.js';
 import { examples } from '../help.js';
 import { plural } from '../human.js';
 import { onInterrupt } from '../interrupt.js';
