@@ -175,12 +175,37 @@ test('run on the local backend: actual input tokens equal the estimate; results 
   const flags = [...prepareFlags(dir), '--max-lines', '2000'];
   const est = await estimate([BA_REVIEWS, ...flags]);
   const run = await runCli(
-    ['run', BA_REVIEWS, '--backend', 'local', '--ledger', ledger, ...flags, '--poll-interval', '0.05'],
+    [
+      'run',
+      BA_REVIEWS,
+      '--backend',
+      'local',
+      '--ledger',
+      ledger,
+      ...flags,
+      '--poll-interval',
+      '0.05',
+      '--log-format',
+      'json',
+    ],
     {},
   );
   assert.equal(run.code, 0, run.stderr);
-  assert.match(run.stderr, /cost: spent \$[\d.]+ at batch prices \(synchronously/);
+  const events = run.stderr
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; costUsd?: number; cost?: StatusJson['cost'] });
   const status = await statusJson(ledger);
+  assert.deepEqual(
+    events.find((e) => e.type === 'status')?.cost,
+    status.cost,
+    "the run's closing status has the cost",
+  );
+  // Each applied result file says what it cost: together, what status says was spent.
+  const applied = events.filter((e) => e.type === 'results.applied');
+  assert.equal(applied.length, 2);
+  const eventsMicro = applied.reduce((sum, e) => sum + Math.round(e.costUsd! * 1e6), 0);
+  assert.equal(eventsMicro, status.cost.spent.batch_micro_usd);
   assert.equal(status.requests.succeeded, est.requests);
   assert.equal(status.cost.spent.input_tokens, est.models[0]!.input_tokens);
   assert.ok(status.cost.spent.output_tokens <= est.models[0]!.output_tokens!, 'max_tokens bounds the output');

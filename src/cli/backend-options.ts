@@ -5,12 +5,13 @@ import type { Ledger } from '../ledger/ledger.js';
 import { type BackendName, noApiKeyError, openProvider } from '../providers/open-provider.js';
 import type { BatchProvider } from '../providers/port.js';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BATCHES, type SchedulerOptions } from '../scheduler/api.js';
+import { costSettingsFromFlags, type PriceFlags } from './cost-options.js';
 import { intOption, numberOption } from './options.js';
 import type { BatchHome } from './progress/in-flight.js';
 import type { Reporter } from './reporter.js';
 
-/** Flags every command that talks to a Batch API shares. */
-export interface BackendFlags {
+/** Flags every command that talks to a Batch API shares (`run` and `submit` add the price flags). */
+export interface BackendFlags extends PriceFlags {
   ledger: string;
   backend: BackendName;
   baseUrl?: string;
@@ -146,6 +147,8 @@ export function schedulerOptionsFromFlags(
     maxBatches: flags.maxBatches,
     maxEnqueuedTokens: flags.maxEnqueuedTokens,
     maxAttempts: flags.maxAttempts,
+    // The progress adds up what each result file cost (the built-in prices unless --price-file).
+    prices: costSettingsFromFlags(flags),
     pollIntervalMs: flags.pollInterval === undefined ? undefined : flags.pollInterval * 1000,
   };
 }

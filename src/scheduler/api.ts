@@ -41,6 +41,8 @@ export interface SchedulerOptions {
    * batch that would take spent + queued + that batch's estimate above it (BP_BUDGET).
    */
   budget?: Budget | undefined;
+  /** Prices: each `results.applied` event then carries the cost of what it recorded (`costUsd`). */
+  prices?: CostSettings | undefined;
 }
 
 export interface DriveCallOptions extends SchedulerOptions {
@@ -142,7 +144,7 @@ function driveOptions(options: SchedulerOptions, wait: boolean): DriveOptions {
       maxEnqueuedTokens: options.maxEnqueuedTokens,
       budget: options.budget,
     },
-    collect: { maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS },
+    collect: { maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS, prices: options.prices },
     pollIntervalMs: options.pollIntervalMs ?? options.provider.pollIntervalMs,
     wait,
   };
