@@ -77,7 +77,10 @@ interface EstimateJson {
   total: { sync_micro_usd: number; batch_micro_usd: number; saving_usd: number };
 }
 
-async function estimate(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
+async function estimate(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: Buffer } = {},
+) {
   const result = await runCli(['estimate', ...args, '--json'], options);
   assert.equal(result.code, 0, result.stderr);
   return JSON.parse(result.stdout) as EstimateJson;
@@ -113,6 +116,22 @@ describe('estimate', () => {
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /synchronous .*\n.*batch /);
     assert.match(human.stdout, /saving with batch: \$[\d.]+ \(50%\)/);
+  });
+
+  test('--ledger: a prepared run gives the same figures as its input; stdin as a file; not both', async () => {
+    const dir = tempDir();
+    const ledger = path.join(dir, 'l.db');
+    const flags = [...prepareFlags(dir), '--max-lines', '1000'];
+    const prepared = await runCli(['prepare', BA_REVIEWS, '--ledger', ledger, ...flags]);
+    assert.equal(prepared.code, 0, prepared.stderr);
+    const fromInput = await estimate([BA_REVIEWS, ...flags]);
+    assert.equal(fromInput.files, 4);
+    assert.deepEqual(await estimate(['--ledger', ledger]), fromInput);
+    const fromStdin = await estimate(['-', ...flags], { stdin: readFileSync(BA_REVIEWS) });
+    assert.deepEqual(fromStdin, fromInput);
+    const both = await runCli(['estimate', BA_REVIEWS, '--ledger', ledger]);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /BP_USAGE.*input or --ledger, not both/);
   });
 
   test('an unknown model is BP_UNPRICED naming --price-file; a price file prices it', async () => {
