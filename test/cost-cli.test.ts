@@ -331,6 +331,15 @@ describe('--max-usd', () => {
       assert.ok(status.requests.staged > 0);
       assert.ok(status.cost.spent.batch_micro_usd > 0);
 
+      // The budget stays with the run: collect (which sends what is ready too) stops at it as well.
+      const collect = await runCli(
+        ['collect', '--ledger', ledger, '--base-url', serve.url, '--poll-interval', '0.05'],
+        { env },
+      );
+      assert.equal(collect.code, 1, collect.stderr);
+      assert.match(collect.stderr, /BP_BUDGET.*stopped at the budget/);
+      assert.equal((await client.batches.list()).data.length, 1);
+
       // Resumable: the same run with room for the rest finishes it.
       const rest = await runCli(
         ['run', '--ledger', ledger, '--base-url', serve.url, '--poll-interval', '0.05', '--max-usd', '100'],

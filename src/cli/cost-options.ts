@@ -6,6 +6,8 @@
 import type { Command } from 'commander';
 import { loadPriceTable } from '../cost/prices.js';
 import { type CostSettings, parseBudget } from '../cost/run-cost.js';
+import { storeBudget, storedBudget } from '../ledger/budget.js';
+import type { Ledger } from '../ledger/ledger.js';
 import type { Budget } from '../scheduler/budget.js';
 import { numberOption } from './options.js';
 
@@ -16,7 +18,8 @@ export interface PriceFlags {
 }
 
 export interface BudgetFlags extends PriceFlags {
-  maxUsd?: number;
+  /** Micro-dollars, or `null` for `--max-usd none`. */
+  maxUsd?: number | null;
 }
 
 function collectFiles(value: string, previous: string[] | undefined): string[] {
@@ -46,8 +49,8 @@ export function addPriceOptions(cmd: Command, options: { output?: boolean } = {}
 export function addBudgetOptions(cmd: Command): Command {
   return addPriceOptions(cmd, { output: true }).option(
     '--max-usd <usd>',
-    'refuse to start above this estimate (batch prices), and create no batch that would take spent + queued + its estimate over it',
-    parseBudget,
+    'refuse to start above this estimate (batch prices), and create no batch that would take spent + queued + its estimate over it; kept for the run (none: drop it)',
+    (value: string) => (value === 'none' ? null : parseBudget(value)),
   );
 }
 
@@ -60,9 +63,27 @@ export function costSettingsFromFlags(flags: PriceFlags): CostSettings {
   };
 }
 
-/** The budget of `--max-usd`, if given. */
-export function budgetFromFlags(flags: BudgetFlags): Budget | undefined {
-  return flags.maxUsd === undefined
-    ? undefined
-    : { maxMicroUsd: flags.maxUsd, settings: costSettingsFromFlags(flags) };
+/**
+ * The run's budget: `--max-usd` when given (kept in the ledger for the commands after it; `none`
+ * drops it), else the one the ledger keeps, with the output assumption it was given with unless
+ * `--expect-output-tokens` says otherwise.
+ */
+export function runBudget(flags: BudgetFlags, ledger: Ledger): Budget | undefined {
+  if (flags.maxUsd !== undefined) {
+    const budget =
+      flags.maxUsd === null
+        ? undefined
+        : { maxMicroUsd: flags.maxUsd, expectOutputTokens: flags.expectOutputTokens };
+    storeBudget(ledger, budget);
+  }
+  const kept = storedBudget(ledger);
+  if (!kept) return undefined;
+  const expectOutputTokens = flags.expectOutputTokens ?? kept.expectOutputTokens;
+  return {
+    maxMicroUsd: kept.maxMicroUsd,
+    settings: costSettingsFromFlags({
+      ...flags,
+      ...(expectOutputTokens === undefined ? {} : { expectOutputTokens }),
+    }),
+  };
 }

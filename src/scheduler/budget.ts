@@ -56,8 +56,8 @@ export async function commitment(run: ScheduledRun, budget: Budget): Promise<Com
 }
 
 /**
- * Before anything is sent: refuses (BP_BUDGET) when spent + queued + every file ready to send is
- * estimated above the budget. Counts the ready files (and keeps their counts).
+ * Before anything is sent (a run with no batch yet): refuses (BP_BUDGET) when spent + queued + every
+ * file ready to send is estimated above the budget. Counts the ready files (and keeps their counts).
  */
 export async function checkBudgetAtStart(run: ScheduledRun, budget: Budget): Promise<void> {
   const now = await commitment(run, budget);

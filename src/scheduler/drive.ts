@@ -46,8 +46,9 @@ export async function driveBatches(run: ScheduledRun, options: DriveOptions): Pr
     const restaged = restageRetries(ledger, run.onEvent);
     if (restaged.requests > 0) run.emit({ type: 'request.retried', ...restaged });
     if (options.submit.budget && !budgetChecked) {
-      // Before anything is uploaded or created: a run estimated over its budget never starts.
-      await checkBudgetAtStart(run, options.submit.budget);
+      // Before anything is uploaded or created: a run estimated over its budget never starts. A run
+      // that has batches already goes on by submitReady's check, file by file (its open batches polled).
+      if (run.tables.batches().length === 0) await checkBudgetAtStart(run, options.submit.budget);
       budgetChecked = true;
     }
     const submitted = await submitReady(run, options.submit);

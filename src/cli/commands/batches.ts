@@ -20,9 +20,9 @@ import {
   addBudgetOptions,
   addPriceOptions,
   type BudgetFlags,
-  budgetFromFlags,
   costSettingsFromFlags,
   type PriceFlags,
+  runBudget,
 } from '../cost-options.js';
 import { finishedRun } from '../exit-codes.js';
 import { afterSubmit } from '../follow-ups.js';
@@ -123,9 +123,8 @@ export function registerSubmit(program: Command): void {
     )
     .action(async (flags: SubmitFlags, cmd: Command) => {
       const prices = costSettingsFromFlags(flags);
-      const budget = budgetFromFlags(flags);
       await withRun('submit', flags, cmd, async (options, reporter) => {
-        await submit({ ...options, budget });
+        await submit({ ...options, budget: runBudget(flags, options.ledger) });
         reportStatus(reporter, options.ledger, prices);
         reporter.log(afterSubmit(cmd, userArgs(cmd), flags.ledger));
       });
@@ -133,19 +132,21 @@ export function registerSubmit(program: Command): void {
 }
 
 export function registerCollect(program: Command): void {
-  addReportOptions(
-    addBackendOptions(
-      program
-        .command('collect')
-        .description(
-          'poll batches until every request is final, recording results and retrying what may succeed',
-        )
-        .requiredOption('--ledger <path>', "the run's ledger")
-        .option('--once', 'poll one round and return')
-        .option(
-          '--output-schema <file.json>',
-          'JSON Schema parsed results must match; a mismatch is retried (kept in the ledger)',
-        ),
+  addBudgetOptions(
+    addReportOptions(
+      addBackendOptions(
+        program
+          .command('collect')
+          .description(
+            'poll batches until every request is final, recording results and retrying what may succeed',
+          )
+          .requiredOption('--ledger <path>', "the run's ledger")
+          .option('--once', 'poll one round and return')
+          .option(
+            '--output-schema <file.json>',
+            'JSON Schema parsed results must match; a mismatch is retried (kept in the ledger)',
+          ),
+      ),
     ),
   )
     .addHelpText(
@@ -155,14 +156,20 @@ export function registerCollect(program: Command): void {
         'batchpipe collect --ledger runs/fb.db --backend local --once',
       ]),
     )
-    .action(async (flags: WorkFlags & { once?: boolean; outputSchema?: string }, cmd: Command) => {
+    .action(async (flags: SubmitFlags & { once?: boolean; outputSchema?: string }, cmd: Command) => {
+      const prices = costSettingsFromFlags(flags);
       await withRun('collect', flags, cmd, async (options, reporter) => {
         if (flags.outputSchema !== undefined) await storeOutputSchema(options.ledger, flags.outputSchema);
         const { staged, submitted } = options.ledger.counts();
         let final = staged + submitted === 0;
         if (final) reporter.log('nothing to collect: every request is final');
-        else ({ final } = await collect({ ...options, once: flags.once }));
-        reportStatus(reporter, options.ledger);
+        else
+          ({ final } = await collect({
+            ...options,
+            once: flags.once,
+            budget: runBudget(flags, options.ledger),
+          }));
+        reportStatus(reporter, options.ledger, prices);
         if (final) process.exitCode = reportFinished(reporter, options.ledger, flags.ledger);
       });
     });

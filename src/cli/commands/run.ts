@@ -16,12 +16,7 @@ import {
   schedulerOptionsFromFlags,
 } from '../backend-options.js';
 import { optionNames, repeatCommand } from '../command-line.js';
-import {
-  addBudgetOptions,
-  type BudgetFlags,
-  budgetFromFlags,
-  costSettingsFromFlags,
-} from '../cost-options.js';
+import { addBudgetOptions, type BudgetFlags, costSettingsFromFlags, runBudget } from '../cost-options.js';
 import { afterSubmit } from '../follow-ups.js';
 import { examples } from '../help.js';
 import { plural } from '../human.js';
@@ -72,7 +67,6 @@ export function registerRun(program: Command): void {
       checkBackendFlags(flags);
       // Price files are read (and a bad one refused) before any work.
       const prices = costSettingsFromFlags(flags);
-      const budget = budgetFromFlags(flags);
       // Outputs that cannot be written fail now, not after the batches ran.
       if (flags.results !== undefined) checkOutputPath('--results', flags.results);
       if (flags.rejects !== undefined) checkOutputPath('--rejects', flags.rejects);
@@ -114,7 +108,7 @@ export function registerRun(program: Command): void {
           ({ final } = await drive({
             ...schedulerOptionsFromFlags(flags, ledger, provider, reporter),
             wait: flags.wait,
-            budget,
+            budget: runBudget(flags, ledger),
           }));
         } finally {
           await provider.close();
