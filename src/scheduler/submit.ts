@@ -6,7 +6,7 @@ import type { BatchRow } from '../ledger/batches.js';
 import type { FileRow } from '../ledger/ledger.js';
 import type { BatchIntent, FindSince, RemoteFile } from '../providers/port.js';
 import type { RemoteBatch } from '../types.js';
-import { type Budget, commitment, fileEstimate, overBudget } from './budget.js';
+import { type Budget, type Commitment, commitment, fileEstimate, overBudget } from './budget.js';
 import type { ScheduledRun } from './scheduled-run.js';
 import { fileTokens } from './token-count.js';
 
@@ -59,7 +59,8 @@ export async function submitReady(run: ScheduledRun, options: SubmitOptions): Pr
   // The first file the budget holds back: the run stops at it once nothing is open.
   let overBudgetStop: BatchpipeError | undefined;
   const budget = options.budget;
-  let committed = budget ? await commitment(run, budget) : undefined;
+  // What the run is committed to, read once a file is about to get a batch (not at every poll).
+  let committed: Commitment | undefined;
   for (const file of run.tables.filesReadyForBatch(uploads)) {
     const model = file.model ?? '';
     // The real count, made now (once per file), replaces prepare's characters/4 estimate.
@@ -85,7 +86,8 @@ export async function submitReady(run: ScheduledRun, options: SubmitOptions): Pr
       waiting++;
       continue;
     }
-    if (budget && committed) {
+    if (budget) {
+      committed ??= await commitment(run, budget);
       const cost = await fileEstimate(run, file, budget);
       if (committed.spentMicroUsd + committed.queuedMicroUsd + cost > budget.maxMicroUsd) {
         overBudgetStop ??= overBudget(run, file, cost, committed, budget);
