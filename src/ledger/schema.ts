@@ -134,16 +134,19 @@ export const MIGRATIONS: readonly (string | MigrationStep)[] = [
   `
   ALTER TABLE batches ADD COLUMN status_since INTEGER;
   `,
-  // 7: cost. The rest of each response's usage (src/types.ts Usage), so its cost can be priced: tokens
-  // read from and written to the prompt cache (part of input_tokens) and reasoning tokens (part of
-  // output_tokens); requests applied before are read as having none. Each request file's real token
-  // count (src/cost/file-tokens.ts, JSON), made before its batch is created; NULL until then, while
-  // files.tokens holds prepare's characters/4 estimate (the count replaces it).
+  // 7: the rest of each response's usage (src/types.ts Usage), so its cost can be priced: tokens read
+  // from and written to the prompt cache (part of input_tokens) and reasoning tokens (part of
+  // output_tokens). Requests applied before are read as having none.
   `
-  ALTER TABLE files ADD COLUMN token_count TEXT;
   ALTER TABLE requests ADD COLUMN cached_input_tokens INTEGER;
   ALTER TABLE requests ADD COLUMN cache_write_tokens INTEGER;
   ALTER TABLE requests ADD COLUMN reasoning_tokens INTEGER;
+  `,
+  // 8: each request file's real token count (src/cost/file-tokens.ts, JSON), made just before its
+  // batch is created; NULL until then, while files.tokens holds prepare's characters/4 estimate (the
+  // count replaces it). Apart from 7, which other branches took as it stands.
+  `
+  ALTER TABLE files ADD COLUMN token_count TEXT;
   `,
 ];
 
