@@ -94,6 +94,8 @@ export interface ResultsAppliedEvent {
   unknownIds: string[];
   /** Tokens newly recorded from this file (a file applied again adds nothing). */
   tokens: { input: number; output: number };
+  /** What those tokens cost at batch prices, in USD, when the scheduler was given prices. */
+  costUsd?: number | undefined;
 }
 
 /** A batch has ended and its requests are settled. */

@@ -1,9 +1,22 @@
 /**
  * batchpipe's public API: the stages as streams, the whole `prepare` flow, the ledger, the
  * validators, the scheduler (submit, collect, drive, cancel, status over a provider, and its events),
- * and the results (extraction, output schemas, applying result files, the result source, CSV/JSONL
- * output). Everything not exported here is internal.
+ * the results (extraction, output schemas, applying result files, the result source, CSV/JSONL
+ * output), and cost (token counts of request files, the price table, costs of tokens and usage).
+ * Everything not exported here is internal.
  */
+export { countRequestFile, type FileTokens } from './cost/file-tokens.js';
+export {
+  actualCost,
+  type Cost,
+  estimateCost,
+  loadPriceTable,
+  type PricePath,
+  type PriceTable,
+  usageCost,
+} from './cost/prices.js';
+export type { CostSettings } from './cost/run-cost.js';
+export { openAiUsage } from './cost/usage.js';
 export {
   BatchpipeError,
   type BatchpipeErrorOptions,
@@ -92,8 +105,9 @@ export {
   status,
   submit,
 } from './scheduler/api.js';
+export type { Budget } from './scheduler/budget.js';
 export type { DriveResult } from './scheduler/drive.js';
-export type { RunStatus } from './scheduler/status.js';
+export type { CostStatus, RunStatus } from './scheduler/status.js';
 export { type LocalServer, type LocalServerOptions, startLocalServer } from './server/index.js';
 export {
   type BatchSinkOptions,
@@ -122,6 +136,7 @@ export type {
   RemoteBatch,
   RemoteBatchError,
   RunIdentity,
+  Usage,
 } from './types.js';
 export {
   ENDPOINTS,

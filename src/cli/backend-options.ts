@@ -7,13 +7,14 @@ import type { Ledger } from '../ledger/ledger.js';
 import { type BackendName, hasApiKey, noApiKeyError, openProvider } from '../providers/open-provider.js';
 import type { BatchProvider } from '../providers/port.js';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BATCHES, type SchedulerOptions } from '../scheduler/api.js';
+import { costSettingsFromFlags, type PriceFlags } from './cost-options.js';
 import { intOption, numberOption } from './options.js';
 import type { BatchHome } from './progress/in-flight.js';
 import { addProviderOption, runProvider } from './provider-option.js';
 import type { Reporter } from './reporter.js';
 
-/** Flags every command that talks to a Batch API shares. */
-export interface BackendFlags {
+/** Flags every command that talks to a Batch API shares (`run` and `submit` add the price flags). */
+export interface BackendFlags extends PriceFlags {
   ledger: string;
   provider?: ProviderName;
   backend: BackendName;
@@ -173,6 +174,8 @@ export function schedulerOptionsFromFlags(
     maxBatches: flags.maxBatches,
     maxEnqueuedTokens: flags.maxEnqueuedTokens,
     maxAttempts: flags.maxAttempts,
+    // The progress adds up what each result file cost (the built-in prices unless --price-file).
+    prices: costSettingsFromFlags(flags),
     pollIntervalMs: flags.pollInterval === undefined ? undefined : flags.pollInterval * 1000,
   };
 }

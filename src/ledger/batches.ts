@@ -123,6 +123,19 @@ export class BatchTables {
     return this.#ledger.located(this.#stmts.file.get(id)!);
   }
 
+  /**
+   * Records a file's real token count (JSON of `FileTokens`), and its input tokens as the file's
+   * `tokens`, the figure the enqueued-token limit is checked with (prepare's characters/4 until then).
+   */
+  setTokenCount(fileId: number, tokenCount: string, inputTokens: number): void {
+    this.#stmts.setTokenCount.run(tokenCount, inputTokens, fileId);
+  }
+
+  /** Files of unsettled batches (intents included): what the queue holds. */
+  queuedFiles(): FileRow[] {
+    return this.#stmts.queuedFiles.all().map((f) => this.#ledger.located(f));
+  }
+
   /** How many files of this attempt exist (retry files are numbered after them). */
   fileCount(attempt: number): number {
     return this.#stmts.fileCount.get(attempt)!;
@@ -328,6 +341,13 @@ function prepareStatements(db: Database.Database) {
        ORDER BY f.id`,
     ),
     file: db.prepare<[number], FileRow>('SELECT * FROM files WHERE id = ?'),
+    setTokenCount: db.prepare<[string, number, number]>(
+      'UPDATE files SET token_count = ?, tokens = ? WHERE id = ?',
+    ),
+    queuedFiles: db.prepare<[], FileRow>(
+      `SELECT f.* FROM files f WHERE EXISTS (SELECT 1 FROM batches b WHERE b.file_id = f.id AND b.settled = 0)
+       ORDER BY f.id`,
+    ),
     fileCount: db.prepare<[number], number>('SELECT count(*) FROM files WHERE attempt = ?').pluck(),
     insertIntent: db.prepare<[number, string, number, number, number | null], BatchRow>(
       `INSERT INTO batches (file_id, provider, create_started_at, tokens, intent_server_after)

@@ -154,6 +154,12 @@ export const MIGRATIONS: readonly (string | MigrationStep)[] = [
   ALTER TABLE batches ADD COLUMN hedged_to TEXT;
   ALTER TABLE batches ADD COLUMN hedge_reason TEXT;
   `,
+  // 9: each request file's real token count (src/cost/file-tokens.ts, JSON), made just before its
+  // batch is created; NULL until then, while files.tokens holds prepare's characters/4 estimate (the
+  // count replaces it).
+  `
+  ALTER TABLE files ADD COLUMN token_count TEXT;
+  `,
 ];
 
 /**

@@ -4,10 +4,12 @@
  * read every step's state from the ledger, so any of them can be stopped at any moment (a kill
  * included) and called again.
  */
+import type { CostSettings } from '../cost/run-cost.js';
 import type { EventListener } from '../events.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { requireCompletePrepare } from '../prepare/run-identity.js';
 import type { BatchProvider } from '../providers/port.js';
+import type { Budget } from './budget.js';
 import { cancelOpenBatches } from './cancel.js';
 import { type DirectOptions, type DirectPath, driveDirect } from './direct/direct-drive.js';
 import { type DriveOptions, type DriveResult, driveBatches } from './drive.js';
@@ -36,6 +38,13 @@ export interface SchedulerOptions {
   maxAttempts?: number | undefined;
   /** First wait between polls, in ms; it grows while nothing changes, up to 10× (default: the provider's). */
   pollIntervalMs?: number | undefined;
+  /**
+   * A budget (`--max-usd`): the run refuses to start when estimated above it, and never creates a
+   * batch that would take spent + queued + that batch's estimate above it (BP_BUDGET).
+   */
+  budget?: Budget | undefined;
+  /** Prices: each `results.applied` event then carries the cost of what it recorded (`costUsd`). */
+  prices?: CostSettings | undefined;
 }
 
 /** The direct path's settings (`run --mode direct`). */
@@ -186,8 +195,8 @@ export async function cancel(options: SchedulerOptions): Promise<{ cancelled: nu
  * const { requests } = status({ ledger });
  * console.log(`${requests.succeeded} of ${requests.total} succeeded`);
  */
-export function status(options: { ledger: Ledger }): RunStatus {
-  return runStatus(options.ledger);
+export function status(options: { ledger: Ledger; prices?: CostSettings | undefined }): RunStatus {
+  return runStatus(options.ledger, options.prices);
 }
 
 function schedule(
@@ -206,8 +215,9 @@ function driveOptions(options: SchedulerOptions, wait: boolean): DriveOptions {
     submit: {
       maxBatches: options.maxBatches ?? DEFAULT_MAX_BATCHES,
       maxEnqueuedTokens: options.maxEnqueuedTokens,
+      budget: options.budget,
     },
-    collect: { maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS },
+    collect: { maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS, prices: options.prices },
     pollIntervalMs: options.pollIntervalMs ?? options.provider.pollIntervalMs,
     wait,
   };

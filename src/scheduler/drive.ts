@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { RunWaitingEvent } from '../events.js';
+import { checkBudgetAtStart } from './budget.js';
 import { type CollectOptions, collectRound } from './collect.js';
 import { type DirectOptions, driveDirect } from './direct/direct-drive.js';
 import { type HedgeOptions, HedgeWatch } from './hedge.js';
@@ -50,11 +51,18 @@ export async function driveBatches(run: ScheduledRun, options: DriveOptions): Pr
     options.pollIntervalMs * 10,
     watch ? watch.options.stallMs / 4 : Number.POSITIVE_INFINITY,
   );
+  let budgetChecked = false;
   for (;;) {
     // Once the run has hedged, nothing more goes into batches: what is left goes on the hedge path.
     const hedged = watch !== undefined && run.tables.hedgedPath() !== undefined;
     const restaged = hedged ? { files: 0, requests: 0 } : restageRetries(ledger, run.onEvent);
     if (restaged.requests > 0) run.emit({ type: 'request.retried', ...restaged });
+    if (options.submit.budget && !budgetChecked && !hedged) {
+      // Before anything is uploaded or created: a run estimated over its budget never starts. A run
+      // that has batches already goes on by submitReady's check, file by file (its open batches polled).
+      if (run.tables.batches().length === 0) await checkBudgetAtStart(run, options.submit.budget);
+      budgetChecked = true;
+    }
     const submitted = hedged
       ? { uploaded: 0, created: 0, waiting: 0 }
       : await submitReady(run, options.submit);

@@ -18,6 +18,7 @@ import {
   schedulerOptionsFromFlags,
 } from '../backend-options.js';
 import { optionNames, repeatCommand } from '../command-line.js';
+import { addBudgetOptions, type BudgetFlags, costSettingsFromFlags, runBudget } from '../cost-options.js';
 import { afterSubmit } from '../follow-ups.js';
 import { examples } from '../help.js';
 import { plural } from '../human.js';
@@ -31,7 +32,7 @@ import { reportFinished, reportStatus } from './batches.js';
 import { addPrepareOptions, type PrepareFlags, prepareFromCli } from './prepare.js';
 import { addResultsOptions, type ResultsFlags, resultsOptionsFromFlags } from './results.js';
 
-interface RunFlags extends PrepareFlags, BackendFlags, ResultsFlags, ReportFlags {
+interface RunFlags extends PrepareFlags, BackendFlags, ResultsFlags, ReportFlags, BudgetFlags {
   wait: boolean;
   mode: 'batch' | 'direct';
   concurrency: number;
@@ -45,7 +46,10 @@ interface RunFlags extends PrepareFlags, BackendFlags, ResultsFlags, ReportFlags
 }
 
 /** What a prepared ledger keeps: going on, the input and these options are not given again. */
-const KEPT_BY_THE_LEDGER = [...optionNames(addPrepareOptions).filter((n) => n !== 'ledger'), 'outputSchema'];
+const KEPT_BY_THE_LEDGER = [
+  ...optionNames((c) => addPrepareOptions(c)).filter((n) => n !== 'ledger'),
+  'outputSchema',
+];
 
 export function registerRun(program: Command): void {
   const cmd = program
@@ -53,7 +57,7 @@ export function registerRun(program: Command): void {
     .description('prepare, submit, collect and retry until every request is final, then write the results')
     .argument('[file]', "input file, or - for stdin (omit to resume the ledger's run)");
   addPrepareOptions(cmd);
-  addReportOptions(addResultsOptions(addBackendOptions(cmd)))
+  addBudgetOptions(addReportOptions(addResultsOptions(addBackendOptions(cmd))))
     .option('--no-wait', 'submit and return; `batchpipe collect` picks up later')
     .addOption(
       new Option(
@@ -108,11 +112,14 @@ export function registerRun(program: Command): void {
         'batchpipe run examples/feedback.csv --backend local --ledger runs/fb.db --model gpt-4o-mini --id-column id --body examples/sentiment-body.json --expand > fb.csv',
         "batchpipe run feedback.csv --ledger runs/fb.db --model gpt-4o-mini --prompt 'Classify: {{text}}' --no-wait   # OpenAI",
         'batchpipe run --ledger runs/fb.db --max-attempts 5 > fb.csv   # resume; a higher --max-attempts retries what may succeed',
+        'batchpipe run feedback.csv --ledger runs/fb.db --model gpt-4o-mini --prompt "{{text}}" --max-usd 5 --expect-output-tokens 20',
       ]),
     )
     .action(async (file: string | undefined, flags: RunFlags, command: Command) => {
       checkBackendFlags(flags);
       checkModeFlags(flags, command);
+      // Price files are read (and a bad one refused) before any work.
+      const prices = costSettingsFromFlags(flags);
       // Outputs that cannot be written fail now, not after the batches ran.
       if (flags.results !== undefined) checkOutputPath('--results', flags.results);
       if (flags.rejects !== undefined) checkOutputPath('--rejects', flags.rejects);
@@ -167,11 +174,12 @@ export function registerRun(program: Command): void {
               flags.deadline === undefined
                 ? undefined
                 : { deadlineMs: flags.deadline * 1000, path: flags.hedge ?? 'direct' },
+            budget: runBudget(flags, ledger),
           }));
         } finally {
           await provider.close();
         }
-        reportStatus(reporter, ledger);
+        reportStatus(reporter, ledger, prices);
         reportPaths(reporter, ledger);
         if (!final) {
           reporter.log(afterSubmit(command, args, flags.ledger, flags.results));

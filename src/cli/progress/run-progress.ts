@@ -151,7 +151,7 @@ export class RunProgress {
       default:
         break;
     }
-    // A cost field, once the events carry one (`costUsd` on results.applied, say), adds up here.
+    // What each applied result file cost (`costUsd` on results.applied) adds up here.
     const cost = (event as { costUsd?: unknown }).costUsd;
     if (typeof cost === 'number') this.spentUsd = (this.spentUsd ?? 0) + cost;
   }
