@@ -56,6 +56,8 @@ export const ErrorCodes = {
   ENCODING: 'BP_ENCODING',
   /** A model (or its batch/flex path) has no price in prices.json or the `--price-file`s given. */
   UNPRICED: 'BP_UNPRICED',
+  /** `--max-usd`: the run's estimate, or the next batch on top of what is spent and queued, is over the budget. */
+  BUDGET: 'BP_BUDGET',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

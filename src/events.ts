@@ -94,6 +94,8 @@ export interface ResultsAppliedEvent {
   unknownIds: string[];
   /** Tokens newly recorded from this file (a file applied again adds nothing). */
   tokens: { input: number; output: number };
+  /** What those tokens cost at batch prices, in USD, when the scheduler was given prices. */
+  costUsd?: number | undefined;
 }
 
 /** A batch has ended and its requests are settled. */
@@ -135,7 +137,69 @@ export interface BatchesCancellingEvent {
   batches: number;
 }
 
+/** The direct path starts sending a request file's staged requests as synchronous calls. */
+export interface DirectStartedEvent {
+  type: 'direct.started';
+  /** `direct` (the synchronous price) or `flex` (OpenAI's flex tier). */
+  path: string;
+  file: string;
+  requests: number;
+}
+
+/** A direct run found requests a run that died had in flight: they are sent again (at-least-once). */
+export interface DirectResumedEvent {
+  type: 'direct.resumed';
+  requests: number;
+  /** Of those, how many had been sent (and may have been answered and billed) before. */
+  resent: number;
+}
+
+/** Answers of the direct path were recorded (at most a few times a second). */
+export interface DirectProgressEvent {
+  type: 'direct.progress';
+  path: string;
+  file: string;
+  /** Calls answered in this pass over the file, and of them recorded as succeeded. */
+  answered: number;
+  succeeded: number;
+  /** Calls refused with 429 and tried again after the wait the API asked for. */
+  rateLimited: number;
+  /** Calls tried again after a 5xx or a network failure. */
+  retried: number;
+}
+
+/** The direct path is done with a request file (every staged request of it was answered). */
+export interface DirectEndedEvent {
+  type: 'direct.ended';
+  path: string;
+  file: string;
+  answered: number;
+  succeeded: number;
+  rateLimited: number;
+  retried: number;
+  /** Wall time of the pass, in ms. */
+  ms: number;
+}
+
+/** A deadline-hedging decision, with its reason (`run --deadline … --hedge …`). */
+export interface HedgeDecidedEvent {
+  type: 'hedge.decided';
+  /**
+   * `cancel`: the batch is cancelled, its unanswered requests go on `path` once it ends; `take_over`:
+   * it did not end in time after the cancel, its unanswered requests go on `path` now.
+   */
+  action: 'cancel' | 'take_over';
+  batchId: string;
+  path: string;
+  reason: string;
+}
+
 export type BatchpipeEvent =
+  | DirectStartedEvent
+  | DirectResumedEvent
+  | DirectProgressEvent
+  | DirectEndedEvent
+  | HedgeDecidedEvent
   | PrepareProgressEvent
   | FileWrittenEvent
   | FileUploadedEvent

@@ -1,9 +1,22 @@
 /**
  * batchpipe's public API: the stages as streams, the whole `prepare` flow, the ledger, the
  * validators, the scheduler (submit, collect, drive, cancel, status over a provider, and its events),
- * and the results (extraction, output schemas, applying result files, the result source, CSV/JSONL
- * output). Everything not exported here is internal.
+ * the results (extraction, output schemas, applying result files, the result source, CSV/JSONL
+ * output), and cost (token counts of request files, the price table, costs of tokens and usage).
+ * Everything not exported here is internal.
  */
+export { countRequestFile, type FileTokens } from './cost/file-tokens.js';
+export {
+  actualCost,
+  type Cost,
+  estimateCost,
+  loadPriceTable,
+  type PricePath,
+  type PriceTable,
+  usageCost,
+} from './cost/prices.js';
+export type { CostSettings } from './cost/run-cost.js';
+export { openAiUsage } from './cost/usage.js';
 export {
   BatchpipeError,
   type BatchpipeErrorOptions,
@@ -85,14 +98,16 @@ export { type WriteResultsOptions, writeResults } from './results/write-results.
 export {
   cancel,
   collect,
+  type DirectSettings,
   type DriveCallOptions,
   drive,
   type SchedulerOptions,
   status,
   submit,
 } from './scheduler/api.js';
+export type { Budget } from './scheduler/budget.js';
 export type { DriveResult } from './scheduler/drive.js';
-export type { RunStatus } from './scheduler/status.js';
+export type { CostStatus, RunStatus } from './scheduler/status.js';
 export { type LocalServer, type LocalServerOptions, startLocalServer } from './server/index.js';
 export {
   type BatchSinkOptions,
@@ -121,11 +136,14 @@ export type {
   RemoteBatch,
   RemoteBatchError,
   RunIdentity,
+  Usage,
 } from './types.js';
 export {
   ENDPOINTS,
   type Endpoint,
   type Envelope,
+  PROVIDERS,
+  type ProviderName,
   type RecordOrigin,
   type RecordProblem,
   type Reject,

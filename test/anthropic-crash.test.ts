@@ -119,3 +119,50 @@ test(`--provider anthropic killed with SIGKILL at ${KILLS}+ random moments still
     await serve.stop();
   }
 });
+
+test('--provider anthropic: creations whose response is lost are found again by count and time, never created twice', async () => {
+  // The server makes the first 3 batches and drops the connection before answering: the client
+  // cannot know whether they exist, and must find them rather than create them again.
+  const serve = await spawnServe(['--data', tempDir(), '--lose-create-responses', '3']);
+  try {
+    const dir = tempDir('bp-anthropic-lost-');
+    const ledger = path.join(dir, 'lost.db');
+    const run = await runCli(
+      [
+        'run',
+        BA_REVIEWS,
+        '--provider',
+        'anthropic',
+        '--ledger',
+        ledger,
+        '--base-url',
+        serve.url,
+        '--model',
+        'claude-haiku-4-5',
+        '--id-column',
+        'ReviewID',
+        '--prompt',
+        'Classify: {{ReviewBody}}',
+        '--max-lines',
+        '1000',
+        '--poll-interval',
+        '0.05',
+        '--format',
+        'jsonl',
+      ],
+      { env: { ANTHROPIC_API_KEY: 'local' } },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout.trim().split('\n').length, 3701);
+    const db = new Database(ledger, { readonly: true });
+    const sent = db.prepare('SELECT remote_id FROM batches WHERE remote_id IS NOT NULL').pluck().all();
+    db.close();
+    const client = new Anthropic({ apiKey: 'local', baseURL: serve.url.replace(/\/v1$/, '') });
+    const onServer: string[] = [];
+    for await (const batch of client.messages.batches.list({ limit: 100 })) onServer.push(batch.id);
+    assert.equal(onServer.length, 4, 'one batch for each of the 4 files');
+    assert.deepEqual(onServer.sort(), (sent as string[]).sort());
+  } finally {
+    await serve.stop();
+  }
+});

@@ -4,10 +4,12 @@
  * openai`, ids Anthropic would refuse, and the provider recorded with the run.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
+import { BatchpipeError } from '../src/errors.js';
+import { openProvider } from '../src/providers/open-provider.js';
 import { BA_REVIEWS, readRequestFiles, runCli, tempDir } from './support.js';
 
 /** One schema, asked for in each provider's own way. */
@@ -223,6 +225,35 @@ describe('the provider of a run', () => {
     assert.match(noKey.stderr, /ANTHROPIC_API_KEY/);
   });
 
+  test('--upstream, which forwards only OpenAI requests, is a usage error with --provider anthropic', async () => {
+    const dir = tempDir('bp-anthropic-upstream-');
+    const input = path.join(dir, 'in.csv');
+    writeFileSync(input, 'id,text\n1,hello\n');
+    const ledger = path.join(dir, 'l.db');
+    const run = await runCli(
+      [
+        'run',
+        input,
+        '--provider',
+        'anthropic',
+        '--backend',
+        'local',
+        '--upstream',
+        'http://127.0.0.1:9/v1',
+        '--ledger',
+        ledger,
+        '--model',
+        'claude-haiku-4-5',
+        '--prompt',
+        '{{text}}',
+      ],
+      { env: NO_KEYS },
+    );
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /--upstream forwards OpenAI requests only/);
+    assert.equal(existsSync(ledger), false, 'refused before any work');
+  });
+
   test('an endpoint the provider does not have is a usage error', async () => {
     const dir = tempDir('bp-anthropic-endpoint-');
     const input = path.join(dir, 'in.csv');
@@ -246,5 +277,51 @@ describe('the provider of a run', () => {
       run.stderr,
       /--provider anthropic has no endpoint \/v1\/chat\/completions; expected \/v1\/messages/,
     );
+  });
+});
+
+describe('limits', () => {
+  test('a request file over 100,000 requests is refused before anything is sent; one at the limit goes', async () => {
+    const dir = tempDir('bp-anthropic-limits-');
+    const line = (i: number) =>
+      `${JSON.stringify({ custom_id: `r${i}`, method: 'POST', url: '/v1/messages', body: { model: 'claude-haiku-4-5', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] } })}\n`;
+    const write = (name: string, count: number) => {
+      const file = path.join(dir, name);
+      writeFileSync(file, Array.from({ length: count }, (_, i) => line(i)).join(''));
+      return file;
+    };
+    const over = write('over.jsonl', 100_001);
+    const provider = await openProvider({
+      provider: 'anthropic',
+      backend: 'local',
+      ledgerPath: path.join(dir, 'l.db'),
+    });
+    try {
+      const create = (file: string, lines: number) =>
+        provider.createBatch({
+          intent: { runId: 'run', intentId: file, fileName: path.basename(file) },
+          endpoint: '/v1/messages',
+          model: 'claude-haiku-4-5',
+          input: { path: file, lines, bytes: 0 },
+        });
+      await assert.rejects(create(over, 100_001), (err: unknown) => {
+        assert.ok(err instanceof BatchpipeError);
+        assert.equal(err.code, 'BP_BATCH_TOO_LARGE');
+        return true;
+      });
+      assert.equal(
+        await provider.findBatchByIntent(
+          { runId: 'run', intentId: 'x', fileName: 'x' },
+          { createdSince: undefined },
+        ),
+        undefined,
+        'nothing was created',
+      );
+      const batch = await create(write('at.jsonl', 100_000), 100_000);
+      assert.equal(batch.counts?.total, 100_000);
+      await provider.cancelBatch(batch.id);
+    } finally {
+      await provider.close();
+    }
   });
 });

@@ -120,6 +120,15 @@ const CHECKS: Record<string, (cwd: string, run: CliResult) => void> = {
   },
   'exit-codes': (_cwd, run) => assert.match(run.stdout, /^every record succeeded$/m),
   watch: (_cwd, run) => assert.match(run.stdout, /requests: 12 total: 12 succeeded/),
+  cost: (cwd, run) => {
+    assert.match(run.stdout, /saving with batch: \$[\d.]+ \(50%\)/);
+    const spent = /cost: spent \$([\d.]+) at batch prices/.exec(run.stdout);
+    assert.ok(spent, run.stdout);
+    const rows = csvRows(cwd, 'costs.csv');
+    assert.equal(rows.length, 12);
+    const micro = rows.reduce((sum, r) => sum + Math.round(Number(r.result_cost_usd) * 1e6), 0);
+    assert.equal(micro, Math.round(Number(spent[1]) * 1e6), 'the rows add up to the spent total');
+  },
 };
 
 function csvRows(cwd: string, file: string): Record<string, string>[] {

@@ -51,6 +51,21 @@ function assertNoStagingLeft(ledger: Ledger): void {
   assert.deepEqual(scratch, []);
 }
 
+/** What a promise resolves to, and the most worker threads this process had while it ran. */
+async function mostWorkersDuring<T>(work: Promise<T>): Promise<[T, number]> {
+  let most = 0;
+  const look = () => {
+    const report = process.report.getReport() as unknown as { workers: unknown[] };
+    most = Math.max(most, report.workers.length);
+  };
+  const timer = setInterval(look, 20);
+  try {
+    return [await work, most];
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 function rows(ledger: Ledger): Row[] {
   return connectionOf(ledger).prepare<[], Row>('SELECT * FROM requests ORDER BY seq').all();
 }
@@ -405,6 +420,26 @@ describe('applyResultLines: reading the file', () => {
     });
     assert.equal(rows(fresh).filter((r) => r.state !== 'staged').length, 0);
     assertNoStagingLeft(fresh);
+  });
+
+  test('inline (collect): a large file applied on this thread alone records what two threads record', async () => {
+    const n = 12_000; // ~11 MB: past the size where the parse worker would start
+    const filler = 'y'.repeat(800);
+    const lines = Array.from({ length: n }, (_, i) =>
+      i % 997 === 5
+        ? httpError(`id-${i}`, 500, { type: 'server_error' })
+        : ok(`id-${i}`, `${filler} ${(i * 7919) % n}`),
+    ).reverse();
+    const threaded = await preparedLedger(n);
+    const inline = await preparedLedger(n);
+    const [counts, workers] = await mostWorkersDuring(apply(threaded, lines));
+    assert.ok(workers > 0, 'the default applies a file this large on worker threads too');
+    const [inlineCounts, inlineWorkers] = await mostWorkersDuring(apply(inline, lines, { inline: true }));
+    assert.equal(inlineWorkers, 0);
+    assert.deepEqual(inlineCounts, counts);
+    assert.deepEqual([counts.succeeded, counts.retried], [n - 13, 13]);
+    assert.deepEqual(rows(inline), rows(threaded));
+    assertNoStagingLeft(inline);
   });
 
   test('works on an in-memory ledger, and leaves no staging tables behind', async () => {

@@ -21,11 +21,10 @@ test('against a faulty server (failed lines, expiry, a token limit, HTTP faults)
     '10',
     '--concurrency',
     '8',
-    // The server counts real tokens, about 0.78 of the client's characters/4 estimate on these reviews:
-    // the client may queue 900,000 estimated (~700,000 real), so the server refuses some batches, while
-    // one file of 500 (~100,000 real) always fits.
+    // Both sides count the same real tokens: the client may queue 900,000 and the server takes half
+    // that, so it refuses some batches, while one file of 500 (~100,000) always fits.
     '--enqueued-token-limit',
-    '600000',
+    '450000',
     '--seed',
     '3',
   ]);

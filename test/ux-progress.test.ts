@@ -240,3 +240,38 @@ test('the frame: prepare by bytes of the file (records for stdin), then the over
     '  b1  finalizing  10/10 (2 failed)  31m00s  STUCK? finalizing for 31m00s',
   ]);
 });
+
+test("the ledger's counts are read when shown, once per change: not at every ended batch", () => {
+  let reads = 0;
+  let succeeded = 0;
+  const progress = new RunProgress(() => 0);
+  progress.countRequests = () => {
+    reads++;
+    const done = { succeeded, failed: 0, expired: 0, cancelled: 0, rejected: 0 };
+    return { total: 30, staged: 0, submitted: 30 - succeeded, ...done };
+  };
+  progress.refreshCounts();
+  const ended = (batchId: string): BatchpipeEvent => ({
+    type: 'batch.ended',
+    batchId,
+    file: `${batchId}.jsonl`,
+    status: 'completed',
+    counts: { total: 10, completed: 10, failed: 0 },
+    failure: undefined,
+    tokens: { input: 0, output: 0 },
+  });
+  for (const id of ['b1', 'b2', 'b3']) {
+    succeeded += 10;
+    progress.apply(ended(id));
+  }
+  assert.equal(reads, 0, 'three batches ended, nothing shown: no count read');
+  // Shown: read once, as the ledger is now; shown again with no change in between: not read again.
+  assert.equal(progress.done(), 30);
+  assert.equal(progress.counts?.succeeded, 30);
+  assert.equal(reads, 1);
+  succeeded = 20; // a change the progress was not told about is not seen
+  assert.equal(progress.counts?.succeeded, 30);
+  progress.apply({ type: 'request.retried', files: 1, requests: 10 });
+  assert.equal(progress.counts?.succeeded, 20);
+  assert.equal(reads, 2);
+});

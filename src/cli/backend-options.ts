@@ -7,13 +7,14 @@ import type { Ledger } from '../ledger/ledger.js';
 import { type BackendName, hasApiKey, noApiKeyError, openProvider } from '../providers/open-provider.js';
 import type { BatchProvider } from '../providers/port.js';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BATCHES, type SchedulerOptions } from '../scheduler/api.js';
+import { costSettingsFromFlags, type PriceFlags } from './cost-options.js';
 import { intOption, numberOption } from './options.js';
 import type { BatchHome } from './progress/in-flight.js';
 import { addProviderOption, runProvider } from './provider-option.js';
 import type { Reporter } from './reporter.js';
 
-/** Flags every command that talks to a Batch API shares. */
-export interface BackendFlags {
+/** Flags every command that talks to a Batch API shares (`run` and `submit` add the price flags). */
+export interface BackendFlags extends PriceFlags {
   ledger: string;
   provider?: ProviderName;
   backend: BackendName;
@@ -104,6 +105,12 @@ export function checkBackendFlags(flags: BackendFlags, provider?: ProviderName):
   if (azure && speaks !== undefined && speaks !== 'openai') {
     throw usage(`--azure-endpoint and --api-version are for --provider openai, not ${speaks}`);
   }
+  // The built-in server forwards only OpenAI requests upstream: others would get synthetic answers.
+  if (flags.upstream !== undefined && speaks !== undefined && speaks !== 'openai') {
+    throw usage(
+      `--upstream forwards OpenAI requests only; --provider ${speaks} on --backend local gets the built-in synthetic answers`,
+    );
+  }
   // Said before any work (a prepare of millions of rows), not when the first call needs the key.
   if (flags.backend === 'openai' && !azure && speaks !== undefined && !hasApiKey(speaks)) {
     throw noApiKeyError(speaks);
@@ -167,6 +174,8 @@ export function schedulerOptionsFromFlags(
     maxBatches: flags.maxBatches,
     maxEnqueuedTokens: flags.maxEnqueuedTokens,
     maxAttempts: flags.maxAttempts,
+    // The progress adds up what each result file cost (the built-in prices unless --price-file).
+    prices: costSettingsFromFlags(flags),
     pollIntervalMs: flags.pollInterval === undefined ? undefined : flags.pollInterval * 1000,
   };
 }

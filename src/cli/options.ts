@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { BatchpipeError, type ErrorCode, ErrorCodes } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
+import { parseDurationSeconds } from '../server/util/duration.js';
 
 /** The values a numeric flag takes. */
 export interface NumberRange {
@@ -44,6 +45,20 @@ function describeRange({ min, max, integer, aboveMin }: NumberRange): string {
 /** Parses a positive integer flag value, or fails as a usage error naming the flag. */
 export function intOption(flag: string): (value: string) => number {
   return numberOption(flag, { min: 1, integer: true });
+}
+
+/** Parses a duration flag value (`24h`, `30m`, `5s`) into seconds, or fails as a usage error naming the flag. */
+export function durationOption(flag: string): (value: string) => number {
+  return (value) => {
+    const seconds = parseDurationSeconds(value);
+    if (seconds === undefined) {
+      throw new BatchpipeError(
+        ErrorCodes.USAGE,
+        `${flag} takes a duration such as 24h, 30m or 5s, got ${JSON.stringify(value)}`,
+      );
+    }
+    return seconds;
+  };
 }
 
 /** Reads and parses a JSON file named on the command line; invalid JSON fails with `invalidCode`. */

@@ -29,6 +29,16 @@ export function renderEvent(event: BatchpipeEvent): string | undefined {
       return waitingLine(event);
     case 'batches.cancelling':
       return `cancelling ${event.batches} batches`;
+    case 'direct.started':
+      return `sending ${event.requests} requests of ${event.file} as ${event.path} calls`;
+    case 'direct.resumed':
+      return `${event.requests} requests were in flight when the last run stopped: sending them again (${event.resent} had been sent: at-least-once, they may be billed twice)`;
+    case 'direct.ended':
+      return `${event.path} ${event.file}: ${event.answered} answered (${event.succeeded} succeeded) in ${(event.ms / 1000).toFixed(1)} s; ${event.rateLimited} waited after a 429, ${event.retried} retried after a 5xx or network failure`;
+    case 'hedge.decided':
+      return event.action === 'cancel'
+        ? `hedge: cancelling batch ${event.batchId}, its unanswered requests go ${event.path}: ${event.reason}`
+        : `hedge: batch ${event.batchId} taken over: ${event.reason}`;
     default:
       return undefined;
   }

@@ -3,7 +3,8 @@
  * (status, progress, age, attempt) with a STUCK flag on a batch that has sat in `validating`,
  * `finalizing` or `cancelling` longer than usual. Pure: a `RunStatus` and the clock in, text out.
  */
-import type { RunStatus } from '../scheduler/status.js';
+import { formatMicroUsd } from '../cost/run-cost.js';
+import type { CostStatus, RunStatus, TwoWaysUsd } from '../scheduler/status.js';
 import { formatCount, formatDuration } from './human.js';
 import { type StuckThresholds, stuckFor } from './stuck.js';
 
@@ -52,6 +53,7 @@ export function formatStatusTable(status: RunStatus, now: number, thresholds: St
     `requests: ${formatCount(c.total)} total: ${formatCount(c.succeeded)} succeeded, ${formatCount(c.failed)} failed, ${formatCount(c.expired)} expired, ${formatCount(c.cancelled)} cancelled, ${formatCount(c.staged)} staged, ${formatCount(c.submitted)} submitted, ${formatCount(c.rejected)} rejected`,
   );
   lines.push(`tokens: ${formatCount(status.tokens.input)} in, ${formatCount(status.tokens.output)} out`);
+  if (status.cost) lines.push(...costLines(status.cost));
   if (status.batches.length > 0) {
     const rows = status.batches.map((b) => batchRow(b, now, thresholds));
     lines.push(
@@ -67,6 +69,27 @@ export function formatStatusTable(status: RunStatus, now: number, thresholds: St
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Spent and projected, batch against synchronous prices, with what the figures leave out. */
+function costLines(cost: CostStatus): string[] {
+  const both = (c: TwoWaysUsd) =>
+    `${formatMicroUsd(c.batch_micro_usd)} at batch prices (synchronously ${formatMicroUsd(c.sync_micro_usd)}, saving ${formatMicroUsd(c.sync_micro_usd - c.batch_micro_usd)})`;
+  const r = cost.remaining;
+  const notes = [
+    r.approximate ? 'files not sent yet estimated from characters/4 until counted' : '',
+    r.output_unknown > 0
+      ? `${formatCount(r.output_unknown)} requests without an output limit priced as input only`
+      : '',
+    r.unplaced > 0 ? `${formatCount(r.unplaced)} requests waiting for a retry file left out` : '',
+    cost.unpriced.length > 0
+      ? `no price for ${cost.unpriced.map((m) => JSON.stringify(m)).join(', ')} (give --price-file FILE): left out`
+      : '',
+  ].filter((n) => n !== '');
+  return [
+    `cost: spent ${both(cost.spent)}`,
+    `cost: projected ${both(cost.projected)}${r.requests > 0 ? `, ${formatCount(r.requests)} requests estimated` : ''}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`,
+  ];
 }
 
 function batchRow(b: StatusBatch, now: number, thresholds: StuckThresholds): string[] {

@@ -5,6 +5,7 @@
  * what it shows is what the last poll of a running `run` or `collect` recorded.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { CostSettings } from '../cost/run-cost.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { status } from '../scheduler/api.js';
 import type { RunStatus } from '../scheduler/status.js';
@@ -16,6 +17,7 @@ export interface WatchOptions {
   json?: boolean | undefined;
   intervalMs: number;
   stuckAfter: StuckThresholds;
+  prices?: CostSettings | undefined;
 }
 
 /** Every request final, and prepare (if any) read its whole input. */
@@ -27,7 +29,7 @@ export async function watchStatus(ledger: Ledger, options: WatchOptions): Promis
   const frame = process.stdout.isTTY && !options.json ? terminalFrame(process.stdout) : undefined;
   let told = '';
   for (;;) {
-    const s = status({ ledger });
+    const s = status({ ledger, prices: options.prices });
     const now = Date.now();
     if (frame) frame.draw(formatStatusTable(s, now, options.stuckAfter).trimEnd().split('\n'));
     else {

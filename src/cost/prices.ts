@@ -333,6 +333,11 @@ export interface EstimateInput {
   /** Input tokens expected from the prompt cache (default 0). */
   cachedInputTokens?: number;
   path: PricePath;
+  /**
+   * The input tokens that decide a long-context tier (default `inputTokens`): for requests priced
+   * together, the largest one's, so that all are priced at the higher tier when one reaches it.
+   */
+  tierInputTokens?: number;
 }
 
 /**
@@ -346,7 +351,7 @@ export interface EstimateInput {
  */
 export function estimateCost(input: EstimateInput, table: PriceTable = loadPriceTable()): Cost {
   const lookup = lookupPrice(table, input.model);
-  const rates = ratesFor(lookup.price!, input.path, input.inputTokens);
+  const rates = ratesFor(lookup.price!, input.path, input.tierInputTokens ?? input.inputTokens);
   return cost(rates, {
     inputTokens: input.inputTokens,
     cachedInputTokens: input.cachedInputTokens ?? 0,

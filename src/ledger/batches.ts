@@ -44,6 +44,18 @@ export interface BatchRow {
   raw: string | null;
   /** When the ledger first saw the batch in its current status (unix s, local); null before schema 6. */
   status_since: number | null;
+  /** Cancelled to hedge: the path its unanswered requests go to, and why; null otherwise. */
+  hedged_to: string | null;
+  hedge_reason: string | null;
+}
+
+/** Requests answered per path (`batch`, `direct`, `flex`) and model, with their tokens. */
+export interface PathTotals {
+  path: string;
+  model: string | null;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
 }
 
 /**
@@ -111,6 +123,19 @@ export class BatchTables {
     return this.#ledger.located(this.#stmts.file.get(id)!);
   }
 
+  /**
+   * Records a file's real token count (JSON of `FileTokens`), and its input tokens as the file's
+   * `tokens`, the figure the enqueued-token limit is checked with (prepare's characters/4 until then).
+   */
+  setTokenCount(fileId: number, tokenCount: string, inputTokens: number): void {
+    this.#stmts.setTokenCount.run(tokenCount, inputTokens, fileId);
+  }
+
+  /** Files of unsettled batches (intents included): what the queue holds. */
+  queuedFiles(): FileRow[] {
+    return this.#stmts.queuedFiles.all().map((f) => this.#ledger.located(f));
+  }
+
   /** How many files of this attempt exist (retry files are numbered after them). */
   fileCount(attempt: number): number {
     return this.#stmts.fileCount.get(attempt)!;
@@ -141,6 +166,52 @@ export class BatchTables {
       this.updateStatus(row.id, batch);
       this.#states.submitFile(row.id, row.file_id);
     });
+  }
+
+  /**
+   * A batch row for a file's requests sent on a synchronous path (`direct` or `flex`): it holds them
+   * while they are in flight, so their answers apply as a batch's lines do, and it records which path
+   * answered each request. It is never polled: it is settled from the start, `in_progress` until the
+   * pass over the file ends.
+   */
+  openDirectRow(fileId: number, path: string): BatchRow {
+    const t = now();
+    return this.#ledger.transaction(() => {
+      const row = this.#stmts.insertDirectRow.get(fileId, path, t, t, t, t)!;
+      this.#stmts.setRemoteId.run(`${path}_${row.id}`, row.id);
+      return { ...row, remote_id: `${path}_${row.id}` };
+    });
+  }
+
+  /**
+   * Direct rows a run that died left `in_progress` end as `cancelled` (the provider's word:
+   * `interrupted`); their requests in flight were put back for the next pass. Returns how many.
+   */
+  endInterruptedDirectRows(): number {
+    return this.#stmts.endInterruptedDirectRows.run(now(), now()).changes;
+  }
+
+  /** The pass over a direct row's file has ended: `completed`, with the counts of what it answered. */
+  endDirectRow(rowId: number, counts: { total: number; completed: number; failed: number }): void {
+    this.#stmts.endDirectRow.run(JSON.stringify(counts), now(), now(), now(), rowId);
+  }
+
+  /** Records that a batch is cancelled to hedge (before the cancel is asked): its leftovers go to `path`. */
+  markHedged(rowId: number, path: string, reason: string): void {
+    this.#stmts.markHedged.run(path, reason, rowId);
+  }
+
+  /** Whether any batch of the run was cancelled to hedge (then what is left goes on the hedge path). */
+  hedgedPath(): string | undefined {
+    return this.#stmts.hedgedPath.get() ?? undefined;
+  }
+
+  /**
+   * Succeeded requests per path and model, with their tokens: which path answered each row (the
+   * provider of the batch row that holds it: a synchronous path's own, else `batch`).
+   */
+  pathTotals(): PathTotals[] {
+    return this.#stmts.pathTotals.all();
   }
 
   /** Drops an intent whose batch was never created (settled by listing); the file is ready again. */
@@ -270,10 +341,45 @@ function prepareStatements(db: Database.Database) {
        ORDER BY f.id`,
     ),
     file: db.prepare<[number], FileRow>('SELECT * FROM files WHERE id = ?'),
+    setTokenCount: db.prepare<[string, number, number]>(
+      'UPDATE files SET token_count = ?, tokens = ? WHERE id = ?',
+    ),
+    queuedFiles: db.prepare<[], FileRow>(
+      `SELECT f.* FROM files f WHERE EXISTS (SELECT 1 FROM batches b WHERE b.file_id = f.id AND b.settled = 0)
+       ORDER BY f.id`,
+    ),
     fileCount: db.prepare<[number], number>('SELECT count(*) FROM files WHERE attempt = ?').pluck(),
     insertIntent: db.prepare<[number, string, number, number, number | null], BatchRow>(
       `INSERT INTO batches (file_id, provider, create_started_at, tokens, intent_server_after)
        VALUES (?, ?, ?, ?, ?) RETURNING *`,
+    ),
+    insertDirectRow: db.prepare<[number, string, number, number, number, number], BatchRow>(
+      `INSERT INTO batches (file_id, provider, create_started_at, tokens, status, raw_status, settled,
+         created_at, updated_at, status_since)
+       VALUES (?, ?, ?, 0, 'in_progress', 'in_progress', 1, ?, ?, ?) RETURNING *`,
+    ),
+    endInterruptedDirectRows: db.prepare<[number, number]>(
+      `UPDATE batches SET status = 'cancelled', raw_status = 'interrupted', ended_at = ?, status_since = ?
+       WHERE provider IN ('direct', 'flex') AND status = 'in_progress'`,
+    ),
+    endDirectRow: db.prepare<[string, number, number, number, number]>(
+      `UPDATE batches SET status = 'completed', raw_status = 'completed', request_counts = ?,
+         ended_at = ?, updated_at = ?, status_since = ? WHERE id = ?`,
+    ),
+    markHedged: db.prepare<[string, string, number]>(
+      'UPDATE batches SET hedged_to = ?, hedge_reason = ? WHERE id = ?',
+    ),
+    hedgedPath: db
+      .prepare<[], string>(
+        'SELECT hedged_to FROM batches WHERE hedged_to IS NOT NULL ORDER BY id DESC LIMIT 1',
+      )
+      .pluck(),
+    pathTotals: db.prepare<[], PathTotals>(
+      `SELECT CASE WHEN b.provider IN ('direct', 'flex') THEN b.provider ELSE 'batch' END AS path,
+              f.model AS model, count(*) AS requests,
+              coalesce(sum(r.input_tokens), 0) AS inputTokens, coalesce(sum(r.output_tokens), 0) AS outputTokens
+       FROM requests r JOIN batches b ON b.id = r.batch_id JOIN files f ON f.id = r.file_id
+       WHERE r.state = 'succeeded' GROUP BY 1, 2 ORDER BY 1, 2`,
     ),
     pendingIntents: db.prepare<[], BatchRow>(
       'SELECT * FROM batches WHERE remote_id IS NULL AND settled = 0 ORDER BY id',

@@ -34,6 +34,8 @@ export interface FileRow {
   upload_intent: string | null;
   /** Server time (unix s, a lower bound) when that upload was intended. */
   upload_server_after: number | null;
+  /** JSON of the file's real token count (`FileTokens`, src/cost/file-tokens.ts); null until counted. */
+  token_count: string | null;
 }
 
 /** Rows per multi-row INSERT in `insertRequests`. */

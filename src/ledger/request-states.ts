@@ -16,6 +16,12 @@
  *     retryLeftovers        expired / no line: staged again in no file, attempt + 1, or final below
  *     finalizeLeftovers     failed | expired | cancelled for good
  *
+ *   the direct path (synchronous calls, src/scheduler/direct):
+ *     markDirectSend        staged → submitted in a direct batch row, its send counted, before the call
+ *     resumeDirectInFlight  submitted on the direct path when a run died → staged (sent again, counted)
+ *     hedgeLeftovers        submitted in a cancelled (hedged) batch, unanswered → staged in no file,
+ *                           attempt unspent, for the hedge path
+ *
  *   failed | expired | cancelled, after the run ─▶ staged in no file, attempt + 1:
  *     restageFinal          `batchpipe retry`, or `run` with a higher --max-attempts
  *
@@ -71,6 +77,48 @@ export class RequestStates {
   /** staged → submitted: the file's staged requests are now in the batch `batchRowId`. */
   submitFile(batchRowId: number, fileId: number): void {
     this.#stmts.submitFile.run(batchRowId, fileId);
+  }
+
+  /**
+   * staged → submitted in the direct batch row `batchRowId`, its send counted: the intent committed
+   * before a synchronous call. False when the request is no longer staged (nothing to send).
+   */
+  markDirectSend(batchRowId: number, seq: number): boolean {
+    return this.#stmts.markDirectSend.run(batchRowId, seq).changes === 1;
+  }
+
+  /**
+   * submitted on the direct path (a batch row of `providers`) → staged in the same file: the requests a
+   * run that died had in flight. They are sent again (at-least-once); those whose send had begun have
+   * the resend counted. Returns how many were put back and how many of those had been sent.
+   */
+  resumeDirectInFlight(providers: readonly string[]): { requests: number; resent: number } {
+    const list = JSON.stringify(providers);
+    return this.#ledger.transaction(() => {
+      const resent = this.#stmts.countDirectInFlight.get(list) ?? 0;
+      const requests = this.#stmts.resumeDirectInFlight.run(list).changes;
+      return { requests, resent };
+    });
+  }
+
+  /**
+   * submitted → staged in no file, attempt unspent: the unanswered requests of a batch cancelled to
+   * hedge go to the hedge path. Returns how many.
+   */
+  hedgeLeftovers(batchRowId: number): number {
+    return this.#stmts.restageUnrefused.run(batchRowId).changes;
+  }
+
+  /** Requests staged in a file, by custom_id: what a direct pass over the file sends. */
+  stagedInFile(fileId: number): Map<string, number> {
+    const found = new Map<string, number>();
+    for (const row of this.#stmts.stagedInFile.iterate(fileId)) found.set(row.custom_id, row.seq);
+    return found;
+  }
+
+  /** Requests sent again on the direct path because a run died with them in flight (at-least-once). */
+  directResent(): number {
+    return this.#stmts.directResent.get() ?? 0;
   }
 
   /**
@@ -231,6 +279,26 @@ function prepareStatements(db: Database.Database) {
     submitFile: db.prepare<[number, number]>(
       "UPDATE requests SET state = 'submitted', batch_id = ? WHERE file_id = ? AND state = 'staged'",
     ),
+    markDirectSend: db.prepare<[number, number]>(
+      `UPDATE requests SET state = 'submitted', batch_id = ?, direct_sent = direct_sent + 1
+       WHERE seq = ? AND state = 'staged'`,
+    ),
+    countDirectInFlight: db
+      .prepare<[string], number>(
+        `SELECT count(*) FROM requests WHERE state = 'submitted' AND direct_sent > 0 AND batch_id IN
+           (SELECT id FROM batches WHERE provider IN (SELECT value FROM json_each(?)))`,
+      )
+      .pluck(),
+    resumeDirectInFlight: db.prepare<[string]>(
+      `UPDATE requests SET state = 'staged', batch_id = NULL,
+         direct_resent = direct_resent + (direct_sent > 0)
+       WHERE state = 'submitted' AND batch_id IN
+         (SELECT id FROM batches WHERE provider IN (SELECT value FROM json_each(?)))`,
+    ),
+    stagedInFile: db.prepare<[number], { seq: number; custom_id: string }>(
+      "SELECT seq, custom_id FROM requests WHERE file_id = ? AND state = 'staged'",
+    ),
+    directResent: db.prepare<[], number>('SELECT coalesce(sum(direct_resent), 0) FROM requests').pluck(),
     putBackRefused: db.prepare<[number]>(
       "UPDATE requests SET state = 'staged', batch_id = NULL WHERE batch_id = ? AND state = 'submitted'",
     ),

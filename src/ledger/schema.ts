@@ -142,6 +142,24 @@ export const MIGRATIONS: readonly (string | MigrationStep)[] = [
   ALTER TABLE requests ADD COLUMN cache_write_tokens INTEGER;
   ALTER TABLE requests ADD COLUMN reasoning_tokens INTEGER;
   `,
+  // 8: the direct path. A request sent as a synchronous call has
+  // its send intent counted before the call, in a committed transaction, in a batch row of its path
+  // (provider 'direct' or 'flex'). A request a crash left submitted there is sent again on resume
+  // (at-least-once), and the resend is counted; one that succeeded is final and never sent again.
+  `
+  ALTER TABLE requests ADD COLUMN direct_sent INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE requests ADD COLUMN direct_resent INTEGER NOT NULL DEFAULT 0;
+  -- A batch cancelled to hedge: the path its unanswered requests go to ('direct' or 'flex'), and
+  -- why. Set before the cancel is asked, so a crash in between still hedges instead of cancelling.
+  ALTER TABLE batches ADD COLUMN hedged_to TEXT;
+  ALTER TABLE batches ADD COLUMN hedge_reason TEXT;
+  `,
+  // 9: each request file's real token count (src/cost/file-tokens.ts, JSON), made just before its
+  // batch is created; NULL until then, while files.tokens holds prepare's characters/4 estimate (the
+  // count replaces it).
+  `
+  ALTER TABLE files ADD COLUMN token_count TEXT;
+  `,
 ];
 
 /**

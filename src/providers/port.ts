@@ -79,6 +79,36 @@ export interface FindSince {
   createdSince: number | undefined;
 }
 
+/** One request sent as a synchronous call (the direct path). */
+export interface DirectCall {
+  /** The request line's `url`, e.g. `/v1/chat/completions`. */
+  url: string;
+  /** The request line's `body`, as its JSON text (sent as it is). */
+  body: string;
+  /** Named to the provider in a header where it takes one (the local server logs it). */
+  customId: string;
+  /** Gives up on the call after this long. */
+  timeoutMs: number;
+}
+
+/** What a synchronous call got back: an HTTP answer, its body as text (kept byte for byte). */
+export interface DirectAnswer {
+  status: number;
+  headers: { get(name: string): string | null };
+  /** The response body's text; for an error answer, its JSON error object as the SDK read it. */
+  body: string;
+  requestId: string | null;
+}
+
+/**
+ * The synchronous endpoints of a provider, one call per request: one attempt, no retries (the direct
+ * path retries with its own backoff and rate limits). Answers every HTTP status (a 429 or 500 is an
+ * answer); throws ProviderError only when no answer came (the network, a timeout).
+ */
+export interface DirectSender {
+  send(call: DirectCall): Promise<DirectAnswer>;
+}
+
 /** A Batch API behind the port: OpenAI (and every compatible API), next Anthropic and Gemini. */
 export interface BatchProvider {
   /** Recorded with each batch in the ledger, e.g. `openai`. */
@@ -107,6 +137,8 @@ export interface BatchProvider {
   openResultFile(ref: string): Promise<AsyncIterable<Buffer>>;
   /** Asks the provider to cancel a batch; one that has ended already is left as it is. */
   cancelBatch(id: string): Promise<void>;
+  /** The provider's synchronous endpoints, where it has them (the direct path and hedging use them). */
+  readonly direct?: DirectSender | undefined;
   /** Replaces any secret (the API key) in a text before it is shown or stored. */
   redact(text: string): string;
   /** Frees what the provider holds (the in-process server of the local backend). */

@@ -34,6 +34,14 @@ export interface ApplyOptions {
   expect?: ExpectedOutput | undefined;
   /** The file's name in error messages (`file:line: …`). */
   source?: string | undefined;
+  /**
+   * Parse and join on this thread only, whatever the file's size (default false: a parse worker and
+   * a join worker for files over 8 MB). The two threads shorten a big file's wall time, but cost CPU
+   * of their own (their start-up, a copy of every chunk, a second scratch database and join): a
+   * 50,000-line output file took 0.2–0.25 s more CPU with them. `collect` sets it, as a batch's files
+   * hold one batch's requests (at most 50,000 at OpenAI), and the CPU of a run is what its user pays for.
+   */
+  inline?: boolean | undefined;
 }
 
 /** What applying a file did, line by line. */
@@ -108,9 +116,10 @@ export async function applyResultLines(
   const source = options.source ?? 'output file';
   const stage = new OutcomeStage(ledger);
   const totals: StagedTotals = { lines: 0, lastLine: 0, failures: 0 };
-  // A zod schema from code, or the ledger's ids to map wire ids back, cannot cross threads: then
+  // A zod schema from code, or the ledger's ids to map wire ids back, cannot cross threads; a batch
+  // file applied while collecting (`inline`) costs the threads more than they save: then
   // everything is parsed here.
-  const threadable = options.outputSchema === undefined && hashedIds === undefined;
+  const threadable = options.outputSchema === undefined && hashedIds === undefined && options.inline !== true;
   let parser = inlineParser(ctx, source, stage, totals);
   let read = 0;
   try {

@@ -27,7 +27,8 @@ export interface CsvPageConfig {
 
 /** Formats pages of rows as CSV records. */
 export interface CsvPageFormatter {
-  (rows: LedgerRow<RequestOutcomeRow>[]): Buffer;
+  /** `lastCell`: a cell more after the result columns (`results --cost`), already CSV-safe. */
+  (rows: LedgerRow<RequestOutcomeRow>[], lastCell?: (row: LedgerRow<RequestOutcomeRow>) => string): Buffer;
   /** The input's cells of a stored record, formatted (for a record that is not canonical CSV). */
   inputCells(raw: Buffer | string): string;
   config: CsvPageConfig;
@@ -57,7 +58,10 @@ export function csvPageFormatter(config: CsvPageConfig, input: 'csv' | 'jsonl' =
     );
   };
 
-  const format = (rows: LedgerRow<RequestOutcomeRow>[]): Buffer => {
+  const format = (
+    rows: LedgerRow<RequestOutcomeRow>[],
+    lastCell?: (row: LedgerRow<RequestOutcomeRow>) => string,
+  ): Buffer => {
     for (const row of rows) {
       const record = row.request ? row.request.record : row.reject.record;
       if (
@@ -69,7 +73,8 @@ export function csvPageFormatter(config: CsvPageConfig, input: 'csv' | 'jsonl' =
       } else {
         out.text(inputCells(record));
       }
-      out.text(`${columns.length > 0 ? ',' : ''}${resultCells(row, expand, escapeCells)}\n`);
+      out.text(`${columns.length > 0 ? ',' : ''}${resultCells(row, expand, escapeCells)}`);
+      out.text(lastCell ? `,${lastCell(row)}\n` : '\n');
     }
     return out.take();
   };

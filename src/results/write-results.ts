@@ -23,6 +23,7 @@ import {
 import { PageBuffer } from './page-buffer.js';
 import { type ExpandColumns, expandColumns, jsonlInputColumns } from './result-columns.js';
 import { inputFormat, recordDecoder } from './result-source.js';
+import type { RowCosts } from './row-costs.js';
 
 export interface WriteResultsOptions {
   format: 'csv' | 'jsonl';
@@ -36,6 +37,12 @@ export interface WriteResultsOptions {
   escapeFormulas?: boolean | undefined;
   /** CSV: prefix of the result columns (default none: `result`, `result_status`, `result_error`). */
   resultPrefix?: string | undefined;
+  /**
+   * Each request's cost (`results --cost`): a `result_cost_usd` column (CSV) or `cost_usd` field
+   * (JSONL), exact dollars to the micro-dollar, empty / null without usage. CSV is then formatted on
+   * this thread.
+   */
+  cost?: RowCosts | undefined;
   /**
    * CSV: pages formatted on this thread before a format worker takes over (default
    * {@link THREAD_AFTER_PAGES}); `false`: never. For tests.
@@ -65,7 +72,7 @@ export async function writeResults(
   const rowsOptions = { order: options.order, status: options.status, pageSize: PAGE };
   const format =
     options.format === 'jsonl'
-      ? jsonlFormatter(ledger, rowsOptions)
+      ? jsonlFormatter(ledger, rowsOptions, options.cost)
       : csvFormatter(ledger, options, rowsOptions);
   const header = format.header();
   if (header !== '') await write(out, Buffer.from(header));
@@ -92,12 +99,13 @@ interface Formatter {
   rows(): number;
 }
 
-function jsonlFormatter(ledger: Ledger, rowsOptions: LedgerRowsOptions): Formatter {
+function jsonlFormatter(ledger: Ledger, rowsOptions: LedgerRowsOptions, cost?: RowCosts): Formatter {
   const isJsonl = inputFormat(ledger) === 'jsonl';
   const decode = recordDecoder(ledger);
   const out = new PageBuffer();
   let count = 0;
   const page = (rows: LedgerRow[]): Buffer => {
+    const costs = cost?.(rows.flatMap((r) => (r.request ? [r.request.seq] : [])));
     // A JSONL request's stored record is already a JSON object's text: it is embedded as it is.
     const decoded = isJsonl
       ? undefined
@@ -110,7 +118,7 @@ function jsonlFormatter(ledger: Ledger, rowsOptions: LedgerRowsOptions): Formatt
         if (decoded) out.text(JSON.stringify(decoded[i]));
         else out.bytes(r.record);
         out.text(
-          `,"result":${status === 'succeeded' ? (r.result ?? 'null') : 'null'},"error":${requestErrorJson(r)},"usage":${usageJson(r)}}\n`,
+          `,"result":${status === 'succeeded' ? (r.result ?? 'null') : 'null'},"error":${requestErrorJson(r)},"usage":${usageJson(r)}${costs ? `,"cost_usd":${costs.get(r.seq) || 'null'}` : ''}}\n`,
         );
       } else {
         const j = row.reject;
@@ -127,7 +135,9 @@ function jsonlFormatter(ledger: Ledger, rowsOptions: LedgerRowsOptions): Formatt
         if (decoded) out.text(JSON.stringify(decoded[i]));
         else if (isJsonObjectText(j.record)) out.text(j.record);
         else out.text(JSON.stringify(j.record));
-        out.text(`,"result":null,"error":${JSON.stringify(error)},"usage":null}\n`);
+        out.text(
+          `,"result":null,"error":${JSON.stringify(error)},"usage":null${costs ? ',"cost_usd":null' : ''}}\n`,
+        );
       }
     });
     return out.take();
@@ -164,13 +174,18 @@ function csvFormatter(
   const isJsonl = inputFormat(ledger) === 'jsonl';
   const columns = isJsonl ? jsonlInputColumns(ledger) : inputColumnsOf(ledger);
   const expand = options.expand ? expandColumns(ledger) : undefined;
-  const resultColumns = resultColumnNames(prefix, expand);
+  const resultColumns = [
+    ...resultColumnNames(prefix, expand),
+    ...(options.cost ? [`${prefix}result_cost_usd`] : []),
+  ];
   checkCollisions(columns, resultColumns, prefix);
   const config: CsvPageConfig = { columns, escapeCells, expand };
   const page = csvPageFormatter(config, isJsonl ? 'jsonl' : 'csv');
   // A CSV input's pages can be read and formatted on two threads at once.
   const ranges =
-    isJsonl || options.threadAfterPages === false ? undefined : outcomeRanges(ledger, rowsOptions);
+    isJsonl || options.threadAfterPages === false || options.cost
+      ? undefined
+      : outcomeRanges(ledger, rowsOptions);
   let count = 0;
 
   return {
@@ -187,7 +202,8 @@ function csvFormatter(
       }
       for (const rows of outcomeRowPages(ledger, rowsOptions)) {
         count += rows.length;
-        yield page(rows);
+        const costs = options.cost?.(rows.flatMap((r) => (r.request ? [r.request.seq] : [])));
+        yield costs ? page(rows, (r) => (r.request ? (costs.get(r.request.seq) ?? '') : '')) : page(rows);
       }
     },
     rows: () => count,

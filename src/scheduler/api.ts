@@ -4,12 +4,16 @@
  * read every step's state from the ledger, so any of them can be stopped at any moment (a kill
  * included) and called again.
  */
+import type { CostSettings } from '../cost/run-cost.js';
 import type { EventListener } from '../events.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { requireCompletePrepare } from '../prepare/run-identity.js';
 import type { BatchProvider } from '../providers/port.js';
+import type { Budget } from './budget.js';
 import { cancelOpenBatches } from './cancel.js';
+import { type DirectOptions, type DirectPath, driveDirect } from './direct/direct-drive.js';
 import { type DriveOptions, type DriveResult, driveBatches } from './drive.js';
+import { defaultStallMs } from './hedge.js';
 import { ScheduledRun } from './scheduled-run.js';
 import { type RunStatus, runStatus } from './status.js';
 
@@ -34,6 +38,27 @@ export interface SchedulerOptions {
   maxAttempts?: number | undefined;
   /** First wait between polls, in ms; it grows while nothing changes, up to 10× (default: the provider's). */
   pollIntervalMs?: number | undefined;
+  /**
+   * A budget (`--max-usd`): the run refuses to start when estimated above it, and never creates a
+   * batch that would take spent + queued + that batch's estimate above it (BP_BUDGET).
+   */
+  budget?: Budget | undefined;
+  /** Prices: each `results.applied` event then carries the cost of what it recorded (`costUsd`). */
+  prices?: CostSettings | undefined;
+}
+
+/** The direct path's settings (`run --mode direct`). */
+export interface DirectSettings {
+  /** Calls in flight at once (default 16). */
+  concurrency?: number | undefined;
+  /** Requests per minute at most; the API's `x-ratelimit-limit-requests` lowers it when less. */
+  rpm?: number | undefined;
+  /** Tokens per minute at most (input + the most output a request may bill), counted as src/cost counts. */
+  tpm?: number | undefined;
+  /** `flex`: OpenAI's flex processing (batch prices, slower, may answer 429 when it has no capacity). */
+  serviceTier?: 'flex' | undefined;
+  /** Gives up on a call after this long (default 10 minutes; 15 with flex). */
+  timeoutMs?: number | undefined;
 }
 
 export interface DriveCallOptions extends SchedulerOptions {
@@ -41,7 +66,32 @@ export interface DriveCallOptions extends SchedulerOptions {
   wait?: boolean | undefined;
   /** Poll one round only. */
   once?: boolean | undefined;
+  /**
+   * `batch` (default): batches, cheapest, within 24 h. `direct`: every staged request as a synchronous
+   * call (`direct`), answers recorded as batch results are.
+   */
+  mode?: 'batch' | 'direct' | undefined;
+  direct?: DirectSettings | undefined;
+  /**
+   * Hedge the batches against a deadline (`hedge.deadlineMs` from now): a batch that stalls, or a
+   * rate that would miss the deadline, has the open batches cancelled (their finished results kept)
+   * and every unanswered request sent on `hedge.path` (`direct`, or `flex`), with `direct`'s settings.
+   */
+  hedge?: HedgeSettings | undefined;
 }
+
+/** `run --deadline D --hedge direct|flex`. */
+export interface HedgeSettings {
+  /** Every row answered within this many ms from now. */
+  deadlineMs: number;
+  /** The path unanswered rows take (default `direct`). */
+  path?: DirectPath | undefined;
+  /** No progress for this long is a stall (default: a quarter of the deadline, 5 s to 10 min). */
+  stallMs?: number | undefined;
+}
+
+/** Calls in flight at once on the direct path, unless `concurrency` says otherwise. */
+export const DEFAULT_CONCURRENCY = 16;
 
 /**
  * Uploads the ledger's complete request files and creates batches for them, within the limits,
@@ -87,8 +137,40 @@ export function collect(options: SchedulerOptions & { once?: boolean | undefined
  * }
  * for await (const row of resultSource({ ledger })) console.log(row.custom_id, row.status);
  */
-export function drive(options: DriveCallOptions): Promise<DriveResult> {
-  return schedule(options, 'drive', { wait: options.wait ?? true, once: options.once });
+export async function drive(options: DriveCallOptions): Promise<DriveResult> {
+  requireCompletePrepare(options.ledger, options.ledger.path, 'drive');
+  const run = new ScheduledRun(options.ledger, options.provider, options.onEvent);
+  if (options.mode === 'direct') {
+    const path = options.direct?.serviceTier === 'flex' ? 'flex' : 'direct';
+    const done = await driveDirect(run, directOptions(options, path));
+    return { final: done.final, uploaded: 0, created: 0, settled: 0 };
+  }
+  const settings = driveOptions(options, options.wait ?? true);
+  const hedge = options.hedge;
+  return driveBatches(run, {
+    ...settings,
+    once: options.once,
+    hedge: hedge && {
+      watch: {
+        deadlineAt: Date.now() + hedge.deadlineMs,
+        path: hedge.path ?? 'direct',
+        stallMs: hedge.stallMs ?? defaultStallMs(hedge.deadlineMs),
+      },
+      direct: directOptions(options, hedge.path ?? 'direct'),
+    },
+  });
+}
+
+function directOptions(options: DriveCallOptions, path: DirectPath): DirectOptions {
+  const settings = options.direct ?? {};
+  return {
+    path,
+    concurrency: settings.concurrency ?? DEFAULT_CONCURRENCY,
+    rpm: settings.rpm,
+    tpm: settings.tpm,
+    maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    timeoutMs: settings.timeoutMs,
+  };
 }
 
 /**
@@ -113,8 +195,8 @@ export async function cancel(options: SchedulerOptions): Promise<{ cancelled: nu
  * const { requests } = status({ ledger });
  * console.log(`${requests.succeeded} of ${requests.total} succeeded`);
  */
-export function status(options: { ledger: Ledger }): RunStatus {
-  return runStatus(options.ledger);
+export function status(options: { ledger: Ledger; prices?: CostSettings | undefined }): RunStatus {
+  return runStatus(options.ledger, options.prices);
 }
 
 function schedule(
@@ -133,8 +215,9 @@ function driveOptions(options: SchedulerOptions, wait: boolean): DriveOptions {
     submit: {
       maxBatches: options.maxBatches ?? DEFAULT_MAX_BATCHES,
       maxEnqueuedTokens: options.maxEnqueuedTokens,
+      budget: options.budget,
     },
-    collect: { maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS },
+    collect: { maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS, prices: options.prices },
     pollIntervalMs: options.pollIntervalMs ?? options.provider.pollIntervalMs,
     wait,
   };

@@ -1,11 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type CostSettings, spentSoFar, usdNumber } from '../cost/run-cost.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { BatchEndedEvent } from '../events.js';
 import type { BatchRow } from '../ledger/batches.js';
+import { storedRunIdentity } from '../ledger/identity.js';
 import type { FileRow } from '../ledger/ledger.js';
 import { applyResultLines } from '../results/apply.js';
 import { type RemoteBatch, TERMINAL_BATCH_STATUSES } from '../types.js';
 import type { ScheduledRun } from './scheduled-run.js';
+
+/** What the batch's requests have cost so far, at batch prices (an unpriced model counts nothing). */
+function batchSpent(run: ScheduledRun, row: BatchRow, prices: CostSettings): number {
+  const model = storedRunIdentity(run.ledger)?.model ?? null;
+  return spentSoFar(run.ledger, model, { ...prices, allowUnpriced: true }, row.id).batchMicroUsd;
+}
 
 /** Downloads of an ended batch's files per collect round before it is reported incomplete. */
 const DOWNLOAD_TRIES = 3;
@@ -14,6 +22,8 @@ const DOWNLOAD_BACKOFF_MS = 500;
 
 export interface CollectOptions {
   maxAttempts: number;
+  /** Prices for the cost of each applied file (`results.applied`'s `costUsd`), when anyone listens. */
+  prices?: CostSettings | undefined;
 }
 
 export interface CollectRound {
@@ -138,10 +148,12 @@ async function applyBatchFiles(
     if (!fileId) continue;
     const content = await run.remote(`downloading ${fileId}`, () => run.provider.openResultFile(fileId));
     const before = run.listening ? run.states.batchTokens(row.id) : undefined;
+    const spentBefore = before && options.prices ? batchSpent(run, row, options.prices) : 0;
     const counts = await applyResultLines(run.ledger, content, {
       batchId: row.id,
       maxAttempts: options.maxAttempts,
       endpoint: run.endpoint,
+      inline: true,
     });
     if (before) {
       const after = run.states.batchTokens(row.id);
@@ -157,6 +169,7 @@ async function applyBatchFiles(
         unknown: counts.unknown,
         unknownIds: counts.unknownIds,
         tokens: { input: after.input - before.input, output: after.output - before.output },
+        ...(options.prices ? { costUsd: usdNumber(batchSpent(run, row, options.prices) - spentBefore) } : {}),
       });
     }
     lines += counts.lines;
@@ -239,6 +252,10 @@ function settleLeftovers(
       'the batch expired before this request ran',
       maxAttempts,
     );
+  } else if (row.hedged_to !== null) {
+    // Cancelled (or ended) after the run chose to hedge it: what it did not answer goes on the hedge
+    // path, attempt unspent.
+    states.hedgeLeftovers(row.id);
   } else if (batch.status === 'cancelled') {
     states.finalizeLeftovers(
       row.id,

@@ -1,7 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { RunWaitingEvent } from '../events.js';
+import { checkBudgetAtStart } from './budget.js';
 import { type CollectOptions, collectRound } from './collect.js';
+import { type DirectOptions, driveDirect } from './direct/direct-drive.js';
+import { type HedgeOptions, HedgeWatch } from './hedge.js';
 import { restageRetries } from './restage.js';
 import type { ScheduledRun } from './scheduled-run.js';
 import { type SubmitOptions, submitReady } from './submit.js';
@@ -15,6 +18,8 @@ export interface DriveOptions {
   wait: boolean;
   /** Only one polling round. */
   once?: boolean | undefined;
+  /** Hedge against a deadline: stalled or late batches are cancelled and the rest sent on the direct path. */
+  hedge?: { watch: HedgeOptions; direct: DirectOptions } | undefined;
 }
 
 /** What a drive did, in all its rounds. */
@@ -40,10 +45,27 @@ export async function driveBatches(run: ScheduledRun, options: DriveOptions): Pr
   const result = () => ({ final: run.states.unfinishedCount() === 0, ...done });
   let wait = options.pollIntervalMs;
   let saidWaiting = '';
+  const watch = options.hedge ? new HedgeWatch(run, options.hedge.watch) : undefined;
+  // Polls come often enough to see a stall within a quarter of its threshold.
+  const maxWait = Math.min(
+    options.pollIntervalMs * 10,
+    watch ? watch.options.stallMs / 4 : Number.POSITIVE_INFINITY,
+  );
+  let budgetChecked = false;
   for (;;) {
-    const restaged = restageRetries(ledger, run.onEvent);
+    // Once the run has hedged, nothing more goes into batches: what is left goes on the hedge path.
+    const hedged = watch !== undefined && run.tables.hedgedPath() !== undefined;
+    const restaged = hedged ? { files: 0, requests: 0 } : restageRetries(ledger, run.onEvent);
     if (restaged.requests > 0) run.emit({ type: 'request.retried', ...restaged });
-    const submitted = await submitReady(run, options.submit);
+    if (options.submit.budget && !budgetChecked && !hedged) {
+      // Before anything is uploaded or created: a run estimated over its budget never starts. A run
+      // that has batches already goes on by submitReady's check, file by file (its open batches polled).
+      if (run.tables.batches().length === 0) await checkBudgetAtStart(run, options.submit.budget);
+      budgetChecked = true;
+    }
+    const submitted = hedged
+      ? { uploaded: 0, created: 0, waiting: 0 }
+      : await submitReady(run, options.submit);
     done.uploaded += submitted.uploaded;
     done.created += submitted.created;
     if (!options.wait) return result();
@@ -51,6 +73,20 @@ export async function driveBatches(run: ScheduledRun, options: DriveOptions): Pr
     done.settled += round.settled;
     const now = result();
     if (now.final || options.once) return now;
+    if (watch && options.hedge) {
+      if (hedged && round.open > 0) watch.takeOverLate();
+      if (hedged && run.tables.openBatches().length === 0) {
+        // The hedged batches have ended and their finished results are in: the rest goes direct.
+        await driveDirect(run, options.hedge.direct);
+        return result();
+      }
+      const reason = hedged ? undefined : watch.reason();
+      if (reason !== undefined) {
+        await watch.hedge(reason);
+        wait = options.pollIntervalMs;
+        continue;
+      }
+    }
     if (round.settled > 0) wait = options.pollIntervalMs;
     else {
       // Nothing open and nothing sent: no later round can change anything, so say why and stop.
@@ -62,8 +98,8 @@ export async function driveBatches(run: ScheduledRun, options: DriveOptions): Pr
       const key = `${waiting.open}/${waiting.heldFiles}`;
       if (key !== saidWaiting) run.emit(waiting);
       saidWaiting = key;
-      await sleep(wait);
-      wait = Math.min(wait * 1.5, options.pollIntervalMs * 10);
+      await sleep(Math.min(wait, maxWait));
+      wait = Math.min(wait * 1.5, maxWait);
     }
   }
 }

@@ -17,6 +17,8 @@ import { type LocalServerOptions, redactUrl, resolveOptions } from './options.js
 import { createBuiltinResponder } from './responder/builtin-responder.js';
 import { lockDataDir, openDataDir } from './store/data-dir.js';
 import { openServerStore } from './store/server-store.js';
+import { createRateLimits } from './sync/rate-limits.js';
+import { openSyncLog } from './sync/sync-log.js';
 import { createUpstreamExecutor } from './upstream/upstream-executor.js';
 import { createClock } from './util/clock.js';
 
@@ -88,6 +90,12 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       maxUploadBytes: opts.maxUploadBytes,
       clock,
       faults: createApiFaults(opts),
+      sync: {
+        executor,
+        limits: createRateLimits({ rpm: opts.rpm, tpm: opts.tpm }),
+        countsTokens: opts.tpm !== undefined,
+        log: openSyncLog(dataDir.root),
+      },
       log: opts.log,
     };
     const server = createApiServer(ctx, {

@@ -40,6 +40,10 @@ export interface LocalServerOptions {
   upstreamApiKey?: string;
   /** Requests running at once across all batches (default 16). */
   concurrency?: number;
+  /** Requests per minute the synchronous endpoints take (`--rpm`); above it they answer 429 with OpenAI's rate-limit headers. */
+  rpm?: number;
+  /** Tokens per minute (input plus the most output a request may bill) the synchronous endpoints take (`--tpm`). */
+  tpm?: number;
   /** Largest accepted upload in bytes (default 512 MB, OpenAI's limit). */
   maxUploadBytes?: number;
   /** Connections open at once (default 1000); one more is closed as soon as it is accepted. */
@@ -76,6 +80,8 @@ export interface ResolvedOptions {
   upstream: string | undefined;
   upstreamApiKey: string | undefined;
   concurrency: number;
+  rpm: number | undefined;
+  tpm: number | undefined;
   maxUploadBytes: number;
   maxConnections: number;
   headersTimeoutMs: number;
@@ -169,6 +175,8 @@ export function resolveOptions(options: LocalServerOptions): ResolvedOptions {
     upstream: options.upstream,
     upstreamApiKey: options.upstreamApiKey,
     concurrency: Math.trunc(atLeast('concurrency', options.concurrency, 1, 16)),
+    rpm: options.rpm === undefined ? undefined : atLeast('rpm', options.rpm, 1, 1),
+    tpm: options.tpm === undefined ? undefined : atLeast('tpm', options.tpm, 1, 1),
     maxUploadBytes: Math.trunc(atLeast('maxUploadBytes', options.maxUploadBytes, 1, MAX_UPLOAD_BYTES)),
     maxConnections: Math.trunc(atLeast('maxConnections', options.maxConnections, 1, DEFAULT_MAX_CONNECTIONS)),
     headersTimeoutMs,

@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import type { CostSettings } from '../../cost/run-cost.js';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { hasRunIdentity } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
@@ -15,6 +16,14 @@ import {
   schedulerOptionsFromFlags,
 } from '../backend-options.js';
 import { formatCommand, repeatCommand } from '../command-line.js';
+import {
+  addBudgetOptions,
+  addPriceOptions,
+  type BudgetFlags,
+  costSettingsFromFlags,
+  type PriceFlags,
+  runBudget,
+} from '../cost-options.js';
 import { finishedRun } from '../exit-codes.js';
 import { afterSubmit } from '../follow-ups.js';
 import { examples } from '../help.js';
@@ -28,6 +37,7 @@ import { watchStatus } from '../status-watch.js';
 import { DEFAULT_STUCK_AFTER, describeThresholds, parseStuckAfter, type StuckThresholds } from '../stuck.js';
 
 type WorkFlags = BackendFlags & ReportFlags;
+type SubmitFlags = WorkFlags & BudgetFlags;
 
 /**
  * Opens an existing ledger; these commands never create one. `holder` (the command) takes the
@@ -78,8 +88,8 @@ async function withRun<T>(
 }
 
 /** The run's status after a command, on stderr: the table, or a `status` record in json mode. */
-export function reportStatus(reporter: Reporter, ledger: Ledger): void {
-  const now = status({ ledger });
+export function reportStatus(reporter: Reporter, ledger: Ledger, prices?: CostSettings): void {
+  const now = status({ ledger, prices: prices ?? costSettingsFromFlags({}) });
   reporter.close();
   if (reporter.mode === 'json') reporter.record('status', statusJson(now, Date.now(), DEFAULT_STUCK_AFTER));
   else reporter.write(formatStatusTable(now, Date.now(), DEFAULT_STUCK_AFTER));
@@ -93,12 +103,14 @@ export function reportFinished(reporter: Reporter, ledger: Ledger, ledgerName: s
 }
 
 export function registerSubmit(program: Command): void {
-  addReportOptions(
-    addBackendOptions(
-      program
-        .command('submit')
-        .description('upload staged request files and create batches, within the limits')
-        .requiredOption('--ledger <path>', "the run's ledger"),
+  addBudgetOptions(
+    addReportOptions(
+      addBackendOptions(
+        program
+          .command('submit')
+          .description('upload staged request files and create batches, within the limits')
+          .requiredOption('--ledger <path>', "the run's ledger"),
+      ),
     ),
   )
     .addHelpText(
@@ -106,31 +118,35 @@ export function registerSubmit(program: Command): void {
       examples([
         'batchpipe submit --ledger runs/fb.db --max-batches 10',
         'batchpipe submit --ledger runs/fb.db --base-url http://127.0.0.1:8787/v1',
+        'batchpipe submit --ledger runs/fb.db --max-usd 20   # no batch past $20 at batch prices',
       ]),
     )
-    .action(async (flags: WorkFlags, cmd: Command) => {
+    .action(async (flags: SubmitFlags, cmd: Command) => {
+      const prices = costSettingsFromFlags(flags);
       await withRun('submit', flags, cmd, async (options, reporter) => {
-        await submit(options);
-        reportStatus(reporter, options.ledger);
+        await submit({ ...options, budget: runBudget(flags, options.ledger) });
+        reportStatus(reporter, options.ledger, prices);
         reporter.log(afterSubmit(cmd, userArgs(cmd), flags.ledger));
       });
     });
 }
 
 export function registerCollect(program: Command): void {
-  addReportOptions(
-    addBackendOptions(
-      program
-        .command('collect')
-        .description(
-          'poll batches until every request is final, recording results and retrying what may succeed',
-        )
-        .requiredOption('--ledger <path>', "the run's ledger")
-        .option('--once', 'poll one round and return')
-        .option(
-          '--output-schema <file.json>',
-          'JSON Schema parsed results must match; a mismatch is retried (kept in the ledger)',
-        ),
+  addBudgetOptions(
+    addReportOptions(
+      addBackendOptions(
+        program
+          .command('collect')
+          .description(
+            'poll batches until every request is final, recording results and retrying what may succeed',
+          )
+          .requiredOption('--ledger <path>', "the run's ledger")
+          .option('--once', 'poll one round and return')
+          .option(
+            '--output-schema <file.json>',
+            'JSON Schema parsed results must match; a mismatch is retried (kept in the ledger)',
+          ),
+      ),
     ),
   )
     .addHelpText(
@@ -140,20 +156,26 @@ export function registerCollect(program: Command): void {
         'batchpipe collect --ledger runs/fb.db --backend local --once',
       ]),
     )
-    .action(async (flags: WorkFlags & { once?: boolean; outputSchema?: string }, cmd: Command) => {
+    .action(async (flags: SubmitFlags & { once?: boolean; outputSchema?: string }, cmd: Command) => {
+      const prices = costSettingsFromFlags(flags);
       await withRun('collect', flags, cmd, async (options, reporter) => {
         if (flags.outputSchema !== undefined) await storeOutputSchema(options.ledger, flags.outputSchema);
         const { staged, submitted } = options.ledger.counts();
         let final = staged + submitted === 0;
         if (final) reporter.log('nothing to collect: every request is final');
-        else ({ final } = await collect({ ...options, once: flags.once }));
-        reportStatus(reporter, options.ledger);
+        else
+          ({ final } = await collect({
+            ...options,
+            once: flags.once,
+            budget: runBudget(flags, options.ledger),
+          }));
+        reportStatus(reporter, options.ledger, prices);
         if (final) process.exitCode = reportFinished(reporter, options.ledger, flags.ledger);
       });
     });
 }
 
-interface StatusFlags {
+interface StatusFlags extends PriceFlags {
   ledger: string;
   json?: boolean;
   watch?: boolean;
@@ -162,9 +184,11 @@ interface StatusFlags {
 }
 
 export function registerStatus(program: Command): void {
-  program
+  const cmd = program
     .command('status')
-    .description('counts per request state, batches with progress and stuck flags, tokens so far')
+    .description(
+      'counts per request state, batches with progress and stuck flags, tokens and cost so far, cost projected',
+    )
     .requiredOption('--ledger <path>', "the run's ledger")
     .option('--json', 'the stable JSON form on stdout')
     .option('-w, --watch', 'refresh in place until every request is final')
@@ -178,7 +202,8 @@ export function registerStatus(program: Command): void {
       new Option('--stuck-after <status=duration>', 'flag a batch in this status for longer (repeatable)')
         .argParser(parseStuckAfter)
         .default(DEFAULT_STUCK_AFTER, describeThresholds(DEFAULT_STUCK_AFTER)),
-    )
+    );
+  addPriceOptions(cmd, { output: true })
     .addHelpText(
       'after',
       examples([
@@ -188,13 +213,14 @@ export function registerStatus(program: Command): void {
       ]),
     )
     .action(async (flags: StatusFlags) => {
+      const prices = costSettingsFromFlags(flags);
       const ledger = openExistingLedger(flags.ledger);
       try {
         if (flags.watch) {
-          await watchStatus(ledger, { ...flags, intervalMs: flags.interval * 1000 });
+          await watchStatus(ledger, { ...flags, intervalMs: flags.interval * 1000, prices });
           return;
         }
-        const now = status({ ledger });
+        const now = status({ ledger, prices });
         process.stdout.write(
           flags.json
             ? `${JSON.stringify(statusJson(now, Date.now(), flags.stuckAfter))}\n`

@@ -11,6 +11,7 @@ export type RegisterCommand = (program: Command) => void;
 const COMMAND_MODULES: { names: string[]; load: () => Promise<RegisterCommand[]> }[] = [
   { names: ['run'], load: async () => [(await import('./run.js')).registerRun] },
   { names: ['prepare'], load: async () => [(await import('./prepare.js')).registerPrepare] },
+  { names: ['estimate'], load: async () => [(await import('./estimate.js')).registerEstimate] },
   { names: ['validate'], load: async () => [(await import('./validate.js')).registerValidate] },
   {
     names: ['submit', 'collect', 'status', 'cancel', 'retry'],

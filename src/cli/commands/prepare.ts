@@ -27,10 +27,18 @@ import { addReportOptions, Reporter, type ReportFlags } from '../reporter.js';
 /** More encode threads than this only add start-up and memory: the main thread keeps order alone. */
 const MAX_THREADS = 64;
 
-/** The options `prepare` and `run` share: input, template, limits, rejects. */
-export function addPrepareOptions(cmd: Command): Command {
+/**
+ * The options `prepare` and `run` share: input, template, limits, rejects; and `estimate`, which
+ * gives its own `--ledger` (`ledger: false`).
+ */
+export function addPrepareOptions(cmd: Command, options: { ledger?: boolean } = {}): Command {
+  if (options.ledger !== false) {
+    cmd.requiredOption(
+      '--ledger <path>',
+      'SQLite ledger of this run (created if missing; resumes if present)',
+    );
+  }
   return addProviderOption(cmd)
-    .requiredOption('--ledger <path>', 'SQLite ledger of this run (created if missing; resumes if present)')
     .option(
       '--out <dir>',
       'directory for the request .jsonl files (default: beside the ledger, runs/fb.db → runs/fb.requests/)',

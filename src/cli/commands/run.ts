@@ -1,11 +1,13 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { hasRunIdentity } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { RequestStates } from '../../ledger/request-states.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { writeResults } from '../../results/write-results.js';
-import { drive } from '../../scheduler/api.js';
+import { DEFAULT_CONCURRENCY, drive } from '../../scheduler/api.js';
 import { lowerMaxLines } from '../../scheduler/restage.js';
+import { pathCosts } from '../../scheduler/status.js';
 import { userArgs } from '../argv.js';
 import {
   addBackendOptions,
@@ -16,11 +18,12 @@ import {
   schedulerOptionsFromFlags,
 } from '../backend-options.js';
 import { optionNames, repeatCommand } from '../command-line.js';
+import { addBudgetOptions, type BudgetFlags, costSettingsFromFlags, runBudget } from '../cost-options.js';
 import { afterSubmit } from '../follow-ups.js';
 import { examples } from '../help.js';
 import { plural } from '../human.js';
 import { onInterrupt } from '../interrupt.js';
-import { storeOutputSchema } from '../options.js';
+import { durationOption, intOption, storeOutputSchema } from '../options.js';
 import { checkOutputPath, writeOutput } from '../output.js';
 import { describeInFlight } from '../progress/in-flight.js';
 import { runProvider } from '../provider-option.js';
@@ -29,14 +32,24 @@ import { reportFinished, reportStatus } from './batches.js';
 import { addPrepareOptions, type PrepareFlags, prepareFromCli } from './prepare.js';
 import { addResultsOptions, type ResultsFlags, resultsOptionsFromFlags } from './results.js';
 
-interface RunFlags extends PrepareFlags, BackendFlags, ResultsFlags, ReportFlags {
+interface RunFlags extends PrepareFlags, BackendFlags, ResultsFlags, ReportFlags, BudgetFlags {
   wait: boolean;
+  mode: 'batch' | 'direct';
+  concurrency: number;
+  rpm?: number;
+  tpm?: number;
+  serviceTier?: 'flex';
+  deadline?: number;
+  hedge?: 'direct' | 'flex';
   results?: string;
   outputSchema?: string;
 }
 
 /** What a prepared ledger keeps: going on, the input and these options are not given again. */
-const KEPT_BY_THE_LEDGER = [...optionNames(addPrepareOptions).filter((n) => n !== 'ledger'), 'outputSchema'];
+const KEPT_BY_THE_LEDGER = [
+  ...optionNames((c) => addPrepareOptions(c)).filter((n) => n !== 'ledger'),
+  'outputSchema',
+];
 
 export function registerRun(program: Command): void {
   const cmd = program
@@ -44,8 +57,50 @@ export function registerRun(program: Command): void {
     .description('prepare, submit, collect and retry until every request is final, then write the results')
     .argument('[file]', "input file, or - for stdin (omit to resume the ledger's run)");
   addPrepareOptions(cmd);
-  addReportOptions(addResultsOptions(addBackendOptions(cmd)))
+  addBudgetOptions(addReportOptions(addResultsOptions(addBackendOptions(cmd))))
     .option('--no-wait', 'submit and return; `batchpipe collect` picks up later')
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        'batch (cheapest, within 24h) or direct (every request as a synchronous call now, at synchronous prices)',
+      )
+        .choices(['batch', 'direct'])
+        .default('batch'),
+    )
+    .option(
+      '--concurrency <n>',
+      'with --mode direct: calls in flight at once',
+      intOption('--concurrency'),
+      DEFAULT_CONCURRENCY,
+    )
+    .option(
+      '--rpm <n>',
+      "with --mode direct: requests per minute at most (the API's limit lowers it)",
+      intOption('--rpm'),
+    )
+    .option(
+      '--tpm <n>',
+      'with --mode direct: tokens per minute at most (input + max output)',
+      intOption('--tpm'),
+    )
+    .addOption(
+      new Option(
+        '--service-tier <tier>',
+        "with --mode direct: flex (OpenAI's flex processing: batch prices, slower, may be refused for capacity)",
+      ).choices(['flex']),
+    )
+    .addOption(
+      new Option(
+        '--deadline <duration>',
+        'batches that stall or would miss this (2h, 30m, 60s from now) are cancelled, their finished rows kept, the rest sent by --hedge',
+      ).argParser(durationOption('--deadline')),
+    )
+    .addOption(
+      new Option(
+        '--hedge <path>',
+        'with --deadline: where unanswered rows go: direct (synchronous price) or flex (batch price, slower)',
+      ).choices(['direct', 'flex']),
+    )
     .option('--results <file>', 'write the results here instead of stdout')
     .option(
       '--output-schema <file.json>',
@@ -57,10 +112,14 @@ export function registerRun(program: Command): void {
         'batchpipe run examples/feedback.csv --backend local --ledger runs/fb.db --model gpt-4o-mini --id-column id --body examples/sentiment-body.json --expand > fb.csv',
         "batchpipe run feedback.csv --ledger runs/fb.db --model gpt-4o-mini --prompt 'Classify: {{text}}' --no-wait   # OpenAI",
         'batchpipe run --ledger runs/fb.db --max-attempts 5 > fb.csv   # resume; a higher --max-attempts retries what may succeed',
+        'batchpipe run feedback.csv --ledger runs/fb.db --model gpt-4o-mini --prompt "{{text}}" --max-usd 5 --expect-output-tokens 20',
       ]),
     )
     .action(async (file: string | undefined, flags: RunFlags, command: Command) => {
       checkBackendFlags(flags);
+      checkModeFlags(flags, command);
+      // Price files are read (and a bad one refused) before any work.
+      const prices = costSettingsFromFlags(flags);
       // Outputs that cannot be written fail now, not after the batches ran.
       if (flags.results !== undefined) checkOutputPath('--results', flags.results);
       if (flags.rejects !== undefined) checkOutputPath('--rejects', flags.rejects);
@@ -104,11 +163,24 @@ export function registerRun(program: Command): void {
           ({ final } = await drive({
             ...schedulerOptionsFromFlags(flags, ledger, provider, reporter),
             wait: flags.wait,
+            mode: flags.mode,
+            direct: {
+              concurrency: flags.concurrency,
+              rpm: flags.rpm,
+              tpm: flags.tpm,
+              serviceTier: flags.serviceTier,
+            },
+            hedge:
+              flags.deadline === undefined
+                ? undefined
+                : { deadlineMs: flags.deadline * 1000, path: flags.hedge ?? 'direct' },
+            budget: runBudget(flags, ledger),
           }));
         } finally {
           await provider.close();
         }
-        reportStatus(reporter, ledger);
+        reportStatus(reporter, ledger, prices);
+        reportPaths(reporter, ledger);
         if (!final) {
           reporter.log(afterSubmit(command, args, flags.ledger, flags.results));
           return;
@@ -125,4 +197,61 @@ export function registerRun(program: Command): void {
         ledger.close();
       }
     });
+}
+
+/** Flags of the direct path given without it, or with a flag it cannot honour: a usage error. */
+function checkModeFlags(flags: RunFlags, command: Command): void {
+  const usage = (message: string) => new BatchpipeError(ErrorCodes.USAGE, message);
+  if (flags.hedge !== undefined && flags.deadline === undefined) {
+    throw usage(
+      '--hedge needs --deadline: the run hedges when a batch stalls or the deadline would be missed',
+    );
+  }
+  if (
+    (flags.mode === 'direct' || flags.deadline !== undefined) &&
+    (flags.provider ?? 'openai') !== 'openai'
+  ) {
+    throw usage(
+      `--mode direct and --deadline send synchronous calls through OpenAI's API (or a compatible one) only; --provider ${flags.provider} has batches alone for now`,
+    );
+  }
+  if (flags.mode === 'direct') {
+    if (!flags.wait) {
+      throw usage('--no-wait is for batches: --mode direct sends every request now and waits for its answer');
+    }
+    if (flags.deadline !== undefined)
+      throw usage('--deadline hedges batches: --mode direct has none to hedge');
+    return;
+  }
+  if (flags.deadline !== undefined) {
+    // The hedge path takes --concurrency, --rpm and --tpm (its tier is --hedge's).
+    if (!flags.wait) throw usage('--deadline needs the run to watch its batches: drop --no-wait');
+    return;
+  }
+  const given = ['concurrency', 'rpm', 'tpm', 'serviceTier'].filter(
+    (n) => command.getOptionValueSource(n) === 'cli',
+  );
+  if (given.length > 0) {
+    const names = given.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+    throw usage(
+      `${names.join(', ')} ${given.length === 1 ? 'is' : 'are'} for --mode direct (the synchronous path): add --mode direct, or drop ${given.length === 1 ? 'it' : 'them'}`,
+    );
+  }
+}
+
+/** Which path answered how many rows, at what price (once any went direct or flex), and the resends. */
+function reportPaths(reporter: Reporter, ledger: Ledger): void {
+  const paths = pathCosts(ledger);
+  if (!paths) return;
+  const parts = paths.map(
+    (p) =>
+      `${p.path} ${p.requests} (${p.input_tokens} in, ${p.output_tokens} out${p.usd === null ? ', unpriced' : `, $${p.usd.toFixed(6)}`})`,
+  );
+  reporter.log(`answered by path: ${parts.join('; ')}`);
+  const resent = RequestStates.of(ledger).directResent();
+  if (resent > 0) {
+    reporter.log(
+      `${resent} requests were sent again after a run stopped with them in flight (at-least-once: they may be billed twice)`,
+    );
+  }
 }

@@ -2,14 +2,14 @@ import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { parseStall, STALL_STATUSES, type StallSeconds } from '../../server/faults/stall.js';
-import { parseDurationSeconds, startLocalServer } from '../../server/index.js';
+import { startLocalServer } from '../../server/index.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_SECONDS,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_REQUEST_TIMEOUT_SECONDS,
 } from '../../server/options.js';
 import { examples } from '../help.js';
-import { numberOption } from '../options.js';
+import { durationOption, numberOption } from '../options.js';
 
 interface ServeOptions {
   port: number;
@@ -32,6 +32,8 @@ interface ServeOptions {
   upstream?: string;
   upstreamApiKey?: string;
   concurrency: number;
+  rpm?: number;
+  tpm?: number;
   maxConnections: number;
   headersTimeout?: number;
   requestTimeout: number;
@@ -150,6 +152,16 @@ export function registerServe(program: Command): void {
       16,
     )
     .option(
+      '--rpm <n>',
+      'requests per minute the synchronous endpoints take; more are answered 429 with OpenAI rate-limit headers',
+      numberOption('--rpm', { min: 1, max: 100_000_000, integer: true }),
+    )
+    .option(
+      '--tpm <n>',
+      'tokens per minute (input + max output) the synchronous endpoints take; more are answered 429',
+      numberOption('--tpm', { min: 1, max: 10_000_000_000, integer: true }),
+    )
+    .option(
       '--max-connections <n>',
       'connections open at once; more are closed as soon as accepted (clients retry)',
       numberOption('--max-connections', { min: 1, max: 1_000_000, integer: true }),
@@ -174,6 +186,7 @@ export function registerServe(program: Command): void {
       examples([
         'batchpipe serve --port 8787 --data .batchpipe/server   # then: --base-url http://127.0.0.1:8787/v1',
         'batchpipe serve --upstream http://127.0.0.1:8080/v1 --latency 200 --stall finalizing=60',
+        'batchpipe serve --rpm 600 --tpm 200000   # rate limits of the synchronous endpoints (run --mode direct)',
       ]),
     )
     .action(async (options: ServeOptions) => {
@@ -212,6 +225,8 @@ async function serve(options: ServeOptions): Promise<void> {
       loseCreateResponses: options.loseCreateResponses,
       nullOutputFiles: options.nullOutputFiles,
       concurrency: options.concurrency,
+      ...(options.rpm !== undefined ? { rpm: options.rpm } : {}),
+      ...(options.tpm !== undefined ? { tpm: options.tpm } : {}),
       maxConnections: options.maxConnections,
       requestTimeoutSeconds: options.requestTimeout,
       log,
@@ -256,16 +271,6 @@ function usage(message: string): BatchpipeError {
 }
 
 /** A duration flag (`24h`, `30m`, `5s`, `0.5s`), or a usage error naming the flag. */
-function durationOption(flag: string): (value: string) => number {
-  return (value) => {
-    const seconds = parseDurationSeconds(value);
-    if (seconds === undefined) {
-      throw usage(`${flag} takes a duration such as 24h, 30m or 5s, got ${JSON.stringify(value)}`);
-    }
-    return seconds;
-  };
-}
-
 /**
  * The key in an `--api-key-file`, without surrounding whitespace (the newline an editor or `echo`
  * adds). Errors name the file, never its content.

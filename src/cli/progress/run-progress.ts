@@ -43,14 +43,14 @@ export class RunProgress {
   readonly uploads: UploadProgress = { files: 0, bytes: 0 };
   /** Open batches, by id, in the order they were first heard of. */
   readonly batches = new Map<string, BatchProgress>();
-  /** The ledger's counts at the last reading (after each batch ended). */
-  counts: RequestCounts | undefined;
   /** Tokens recorded by this command. */
   readonly tokens = { input: 0, output: 0 };
   /** Spend so far in USD, once events carry a cost (the cost helper's field; undefined until then). */
   spentUsd: number | undefined;
   /** Requests done when collecting started, and when: the base of the rate behind the ETA. */
   private rateBase: { done: number; at: number } | undefined;
+  #counts: RequestCounts | undefined;
+  #countsStale = false;
 
   constructor(
     private readonly now: () => number,
@@ -64,9 +64,23 @@ export class RunProgress {
       if (!this.batches.has(b.id)) this.batches.set(b.id, { ...b, statusSince: this.now() });
   }
 
-  /** Reads the ledger's counts again (at the start, and whenever requests became final). */
+  /**
+   * The ledger's counts, as of the last `refreshCounts` (at the start, and whenever requests became
+   * final). Read when asked for, not at each refresh: counting scans every request of the ledger, and
+   * once per ended batch that grew with the run's square (48 scans of 2,400,000 rows), while a frame
+   * or a progress line asks at most a few times a second and JSON logs never do.
+   */
+  get counts(): RequestCounts | undefined {
+    if (this.#countsStale && this.countRequests) {
+      this.#counts = this.countRequests();
+      this.#countsStale = false;
+    }
+    return this.#counts;
+  }
+
+  /** Marks the ledger's counts as changed: the next `counts` reads them again. */
   refreshCounts(): void {
-    if (this.countRequests) this.counts = this.countRequests();
+    this.#countsStale = true;
   }
 
   apply(event: BatchpipeEvent): void {
@@ -137,7 +151,7 @@ export class RunProgress {
       default:
         break;
     }
-    // A cost field, once the events carry one (`costUsd` on results.applied, say), adds up here.
+    // What each applied result file cost (`costUsd` on results.applied) adds up here.
     const cost = (event as { costUsd?: unknown }).costUsd;
     if (typeof cost === 'number') this.spentUsd = (this.spentUsd ?? 0) + cost;
   }

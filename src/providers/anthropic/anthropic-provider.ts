@@ -79,9 +79,17 @@ export function anthropicProvider(options: AnthropicProviderOptions): BatchProvi
       if (!('path' in request.input)) {
         throw new Error('internal error: the anthropic provider sends request files inline');
       }
-      const requests = await inlineRequests(request.input.path);
+      const { path } = request.input;
+      await checkBatchLimits(path);
+      // The requests are streamed from the file as the body (the SDK sends an async iterable as it
+      // comes), so a 256 MB batch is never held in memory; the params argument is then unused.
       const batch = await call(() =>
-        observed(client.messages.batches.create({ requests }, { maxRetries: 0 })),
+        observed(
+          client.messages.batches.create(
+            { requests: [] },
+            { body: requestBody(path), headers: { 'content-type': 'application/json' }, maxRetries: 0 },
+          ),
+        ),
       );
       return remoteBatchOfMessageBatch(batch);
     },
@@ -139,33 +147,54 @@ export function anthropicProvider(options: AnthropicProviderOptions): BatchProvi
   };
 }
 
-/**
- * The request file's lines as Message Batch requests, checked against Anthropic's limits before
- * anything is sent: prepare keeps files within them, so only a file made elsewhere can exceed them.
- */
-async function inlineRequests(path: string): Promise<Anthropic.Messages.BatchCreateParams.Request[]> {
-  const { maxLines, maxBytes } = ANTHROPIC_DIALECT.limits;
-  const requests: Anthropic.Messages.BatchCreateParams.Request[] = [];
-  // `{"requests":[` … `]}`, and a comma between requests.
-  let bytes = 15;
+/** The request file's lines as Message Batch requests, `{ custom_id, params }` each. */
+async function* inlineRequests(path: string): AsyncGenerator<string> {
   const lines = createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY });
   for await (const text of lines) {
     if (text.trim() === '') continue;
-    const line = JSON.parse(text) as {
-      custom_id: string;
-      body: Anthropic.Messages.MessageCreateParamsNonStreaming;
-    };
-    const request = { custom_id: line.custom_id, params: line.body };
-    bytes += Buffer.byteLength(JSON.stringify(request)) + 1;
-    requests.push(request);
-    if (requests.length > maxLines || bytes > maxBytes) {
+    const line = JSON.parse(text) as { custom_id: unknown; body: unknown };
+    yield JSON.stringify({ custom_id: line.custom_id, params: line.body });
+  }
+}
+
+/** `{"requests":[` and `]}` around the requests: what the body adds to them, with a comma between two. */
+const BODY_FRAME = '{"requests":[]}';
+/** Bytes of body gathered into one piece of the stream. */
+const BODY_PIECE_BYTES = 64 * 1024;
+
+/**
+ * Refuses a file that holds more than Anthropic takes in one batch, before anything is sent: prepare
+ * keeps files within the limits, so only a file made elsewhere can exceed them.
+ */
+async function checkBatchLimits(path: string): Promise<void> {
+  const { maxLines, maxBytes } = ANTHROPIC_DIALECT.limits;
+  let count = 0;
+  let bytes = BODY_FRAME.length - 1;
+  for await (const request of inlineRequests(path)) {
+    count++;
+    bytes += Buffer.byteLength(request) + 1;
+    if (count > maxLines || bytes > maxBytes) {
       throw new BatchpipeError(
         ErrorCodes.BATCH_TOO_LARGE,
         `${path} holds more than an Anthropic batch takes (${maxLines} requests, ${maxBytes} bytes); prepare it again with a smaller --max-lines or --max-bytes`,
       );
     }
   }
-  return requests;
+}
+
+/** The creation's JSON body, streamed from the request file in pieces of about 64 KB. */
+async function* requestBody(path: string): AsyncGenerator<Buffer> {
+  let piece = BODY_FRAME.slice(0, -2);
+  let first = true;
+  for await (const request of inlineRequests(path)) {
+    piece += first ? request : `,${request}`;
+    first = false;
+    if (piece.length >= BODY_PIECE_BYTES) {
+      yield Buffer.from(piece);
+      piece = '';
+    }
+  }
+  yield Buffer.from(`${piece}]}`);
 }
 
 /** Rate limits (429), overloads (529) and other server errors may pass if tried again. */

@@ -4,6 +4,7 @@ import type { Tally } from '../engine/result-journal.js';
 import type { ApiFaults } from '../faults/api-faults.js';
 import type { DataDir } from '../store/data-dir.js';
 import type { ServerStore, StoredBatch } from '../store/server-store.js';
+import type { SyncContext } from '../sync/sync-context.js';
 import type { BatchObject } from '../types.js';
 import type { ServerClock } from '../util/clock.js';
 
@@ -18,6 +19,8 @@ export interface ApiContext {
   /** The server's (possibly skewed) clock: timestamps and the `date` header. */
   clock: ServerClock;
   faults: ApiFaults;
+  /** The synchronous endpoints' executor, rate limits and request log. */
+  sync: SyncContext;
   log: (line: string) => void;
 }
 

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { existsSync, mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { createSemaphore } from '../../internal/semaphore.js';
 import type { Executor } from '../execution.js';
 import { injectedLineError } from '../faults/api-faults.js';
 import type { StallStatus } from '../faults/stall.js';
@@ -16,7 +17,6 @@ import { cancelledLine, expiredLine } from './output-line.js';
 import { parseRequestLine } from './request-line.js';
 import { openJournal, type ResultJournal, type Tally } from './result-journal.js';
 import { runRequests } from './run-requests.js';
-import { createSemaphore } from './semaphore.js';
 import { checkEnqueuedTokens } from './token-limit.js';
 import { validateInputFile } from './validate-input.js';
 

@@ -1,10 +1,10 @@
+import type { Semaphore } from '../../internal/semaphore.js';
 import type { ExecRequest, Executor, Outcome } from '../execution.js';
 import { hash32 } from '../util/prng.js';
 import { isBlank, readLines } from './jsonl-lines.js';
 import { placeOutcome } from './output-line.js';
 import { parseRequestLine } from './request-line.js';
 import type { ResultJournal } from './result-journal.js';
-import type { Semaphore } from './semaphore.js';
 
 /** Requests are read in windows this big and started in a shuffled order within each. */
 const WINDOW = 64;

@@ -25,6 +25,7 @@ import {
   listGeminiFiles,
   uploadGeminiFile,
 } from '../dialects/gemini/files-api.js';
+import { SYNC_PATHS, syncEndpoint } from '../sync/sync-api.js';
 import type { Dialect } from '../types.js';
 import { newRequestId } from '../util/ids.js';
 import { ApiError, serverError } from './api-error.js';
@@ -65,6 +66,8 @@ const match = createRouter<Handler>([
   ['GET', '/v1/batches', listBatches],
   ['GET', '/v1/batches/:id', retrieveBatch],
   ['POST', '/v1/batches/:id/cancel', cancelBatch],
+  // OpenAI's synchronous endpoints (the direct path).
+  ...SYNC_PATHS.map((path): [string, string, Handler] => ['POST', path, syncEndpoint(path)]),
 ]);
 
 /** Uploads stream a body the SDKs cannot send again, so an injected fault there would be a failure, not a retry. */

@@ -1,6 +1,6 @@
+import { isRetryableStatus, retryDelayMs } from '../../internal/retry-delay.js';
 import type { Executor, Outcome } from '../execution.js';
 import { abortableSleep } from '../faults/latency.js';
-import { isRetryableStatus, retryDelayMs } from './retry-delay.js';
 
 /** Options for {@link createUpstreamExecutor}. */
 export interface UpstreamOptions {

@@ -1,3 +1,8 @@
+/**
+ * How long to wait before trying an HTTP call again: what the server asked for (`retry-after-ms`,
+ * `Retry-After`), else exponential backoff with jitter. The one rule for the local server's upstream
+ * calls and batchpipe's direct path. Pure; touches nothing.
+ */
 const BASE_DELAY_MS = 250;
 const MAX_BACKOFF_MS = 8_000;
 /** A server asking for longer than this is still obeyed, but only up to it. */
@@ -10,7 +15,7 @@ const MAX_RETRY_AFTER_MS = 120_000;
  */
 export function retryDelayMs(
   attempt: number,
-  headers: Headers | undefined,
+  headers: { get(name: string): string | null } | undefined,
   random: () => number = Math.random,
 ): number {
   const asked = requestedDelayMs(headers);
@@ -19,7 +24,9 @@ export function retryDelayMs(
   return Math.round(backoff * (0.75 + random() * 0.25));
 }
 
-function requestedDelayMs(headers: Headers | undefined): number | undefined {
+export function requestedDelayMs(
+  headers: { get(name: string): string | null } | undefined,
+): number | undefined {
   if (!headers) return undefined;
   const ms = Number.parseFloat(headers.get('retry-after-ms') ?? '');
   if (Number.isFinite(ms)) return ms;
@@ -31,7 +38,7 @@ function requestedDelayMs(headers: Headers | undefined): number | undefined {
   return Number.isFinite(date) ? date - Date.now() : undefined;
 }
 
-/** Statuses worth another try: rate limits and server errors. */
+/** Statuses worth another try: rate limits and server errors (Anthropic's 529 overloaded included). */
 export function isRetryableStatus(status: number): boolean {
   return status === 429 || status >= 500;
 }

@@ -1,4 +1,4 @@
-/** A counting gate: at most `limit` holders at once, shared by every running batch. */
+/** A counting gate: at most `limit` holders at once (the local server's batches, the direct path's calls). */
 export interface Semaphore {
   /** Resolves with a release function once a slot is free; rejects if `signal` aborts first. */
   acquire(signal: AbortSignal): Promise<() => void>;

@@ -1,0 +1,105 @@
+/**
+ * The usage a run's requests were billed for, summed per model and per distinct usage (so a caller
+ * pricing each group prices every request exactly as it would one by one), for the whole run or one
+ * batch; and how many requests of each file are not final yet. Reads `requests` and `files` only.
+ */
+import type { Usage } from '../types.js';
+import { connectionOf, type Ledger } from './ledger.js';
+
+/** Requests of one model that reported the same usage. */
+export interface UsageGroup {
+  /** The model of the request's file; null for a request that has none (the run's model then). */
+  model: string | null;
+  usage: Usage;
+  requests: number;
+}
+
+/** Requests not final yet, per file (the file's estimate covers them); `fileId` null: staged in no file. */
+export interface UnfinishedInFile {
+  fileId: number | null;
+  requests: number;
+}
+
+const GROUP_COLUMNS = `f.model AS model, r.input_tokens AS input, coalesce(r.cached_input_tokens, 0) AS cached,
+  coalesce(r.cache_write_tokens, 0) AS writes, coalesce(r.output_tokens, 0) AS output,
+  coalesce(r.reasoning_tokens, 0) AS reasoning, count(*) AS requests`;
+const GROUP_BY = 'GROUP BY f.model, input, cached, writes, output, reasoning';
+
+interface GroupRow {
+  model: string | null;
+  input: number;
+  cached: number;
+  writes: number;
+  output: number;
+  reasoning: number;
+  requests: number;
+}
+
+/**
+ * Every reported usage of the run (or of batch row `batchRowId`), grouped. A request keeps the usage
+ * of its latest attempt: an attempt retried since counts until the retry's outcome replaces it.
+ */
+export function usageGroups(ledger: Ledger, batchRowId?: number): UsageGroup[] {
+  const where = batchRowId === undefined ? '' : 'AND r.batch_id = ?';
+  const rows = connectionOf(ledger)
+    .prepare<unknown[], GroupRow>(
+      `SELECT ${GROUP_COLUMNS} FROM requests r LEFT JOIN files f ON f.id = r.file_id
+       WHERE r.input_tokens IS NOT NULL ${where} ${GROUP_BY}`,
+    )
+    .all(...(batchRowId === undefined ? [] : [batchRowId]));
+  return rows.map((r) => ({
+    model: r.model,
+    requests: r.requests,
+    usage: {
+      inputTokens: r.input,
+      cachedInputTokens: r.cached,
+      cacheWriteTokens: r.writes,
+      outputTokens: r.output,
+      reasoningTokens: r.reasoning,
+    },
+  }));
+}
+
+/** How many requests of each file are staged or submitted (not final). */
+export function unfinishedByFile(ledger: Ledger): UnfinishedInFile[] {
+  return connectionOf(ledger)
+    .prepare<[], UnfinishedInFile>(
+      `SELECT file_id AS fileId, count(*) AS requests FROM requests
+       WHERE state IN ('staged', 'submitted') GROUP BY file_id`,
+    )
+    .all();
+}
+
+/** One request's reported usage and model (null usage: none reported yet). */
+export interface RequestUsage {
+  seq: number;
+  model: string | null;
+  usage: Usage | null;
+}
+
+/** The usage of the requests with these seqs (any order; those without a request are left out). */
+export function usageOfRequests(ledger: Ledger, seqs: readonly number[]): RequestUsage[] {
+  const rows = connectionOf(ledger)
+    .prepare<[string], GroupRow & { seq: number; input: number | null }>(
+      `SELECT r.seq AS seq, f.model AS model, r.input_tokens AS input, coalesce(r.cached_input_tokens, 0) AS cached,
+         coalesce(r.cache_write_tokens, 0) AS writes, coalesce(r.output_tokens, 0) AS output,
+         coalesce(r.reasoning_tokens, 0) AS reasoning, 1 AS requests
+       FROM requests r LEFT JOIN files f ON f.id = r.file_id
+       WHERE r.seq IN (SELECT value FROM json_each(?))`,
+    )
+    .all(JSON.stringify(seqs));
+  return rows.map((r) => ({
+    seq: r.seq,
+    model: r.model,
+    usage:
+      r.input === null
+        ? null
+        : {
+            inputTokens: r.input,
+            cachedInputTokens: r.cached,
+            cacheWriteTokens: r.writes,
+            outputTokens: r.output,
+            reasoningTokens: r.reasoning,
+          },
+  }));
+}

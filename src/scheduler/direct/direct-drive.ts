@@ -1,0 +1,274 @@
+/**
+ * The direct path: a run's staged requests sent as synchronous calls through the provider's
+ * `DirectSender`, instead of in batches, and recorded as a batch's result lines are (answer-lines.ts).
+ * Reads each complete request file line by line and sends the lines whose requests are staged, at most
+ * `concurrency` at once, paced under the rate limits (rate-pacer.ts), retrying 429 / 5xx / network
+ * failures with backoff; what still fails is applied as a batch line is (a retryable failure goes back
+ * to staged with attempt + 1, into a retry file, and is sent in the next pass). Memory: a file's staged
+ * custom_ids, the calls in flight and one group of answers, never the whole input.
+ *
+ * Crash safety: each request's send is counted in the ledger, committed, before its call
+ * (`markDirectSend`, in a batch row of the path); a run that dies leaves its calls in flight as
+ * `submitted` there, and the next run sends them again (at-least-once) and counts them. A request
+ * whose answer was applied is final or staged for another attempt, and never sent again as it was.
+ * Touches the ledger through request-states / batches / apply, the provider through `direct` only.
+ */
+import { createReadStream } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { counterForModel, outputTokenBound, requestInputTokens } from '../../cost/tokens.js';
+import { BatchpipeError, ErrorCodes } from '../../errors.js';
+import { LineCursor, lineChunks } from '../../internal/lines.js';
+import { isRetryableStatus, retryDelayMs } from '../../internal/retry-delay.js';
+import { createSemaphore } from '../../internal/semaphore.js';
+import type { FileRow } from '../../ledger/ledger.js';
+import { type DirectAnswer, type DirectSender, ProviderError } from '../../providers/port.js';
+import { restageRetries } from '../restage.js';
+import type { ScheduledRun } from '../scheduled-run.js';
+import { AnswerGroups, answerLine, failureLine } from './answer-lines.js';
+import { type PaceLimits, RatePacer } from './rate-pacer.js';
+
+/** The synchronous paths: `direct` at the synchronous price, `flex` at OpenAI's flex tier (batch prices). */
+export type DirectPath = 'direct' | 'flex';
+export const DIRECT_PATHS: readonly DirectPath[] = ['direct', 'flex'];
+
+export interface DirectOptions extends PaceLimits {
+  path: DirectPath;
+  /** Calls in flight at once. */
+  concurrency: number;
+  /** Attempts a request may have in all (a retryable failure recorded below it goes again). */
+  maxAttempts: number;
+  /** Gives up on a call after this long (flex answers slowly: give it longer). */
+  timeoutMs?: number | undefined;
+}
+
+/** What a direct drive did. */
+export interface DirectResult {
+  /** Every request of the ledger is final. */
+  final: boolean;
+  answered: number;
+  succeeded: number;
+  rateLimited: number;
+  retried: number;
+}
+
+/** Default call timeouts: OpenAI suggests up to 15 minutes for flex, whose requests queue for capacity. */
+export const DEFAULT_TIMEOUT_MS: Record<DirectPath, number> = { direct: 10 * 60_000, flex: 15 * 60_000 };
+/** Tries of one call before its failure is recorded (a 429 is waited out more often than a 5xx). */
+const TRIES_AFTER_429 = 12;
+const TRIES_AFTER_FAILURE = 5;
+
+/**
+ * Sends every staged request of the run on the direct path until none is left: files in order, retry
+ * files after them, then the retries of those, up to `maxAttempts`. Returns when nothing staged is
+ * left in a complete file (`final` says whether every request is final).
+ */
+export async function driveDirect(run: ScheduledRun, options: DirectOptions): Promise<DirectResult> {
+  const sender = run.provider.direct;
+  if (!sender) {
+    throw new BatchpipeError(
+      ErrorCodes.USAGE,
+      `the ${run.provider.name} provider has no synchronous endpoints here: run it without --mode direct`,
+    );
+  }
+  const total: DirectResult = { final: false, answered: 0, succeeded: 0, rateLimited: 0, retried: 0 };
+  const resumed = run.ledger.transaction(() => {
+    run.tables.endInterruptedDirectRows();
+    return run.states.resumeDirectInFlight(DIRECT_PATHS);
+  });
+  if (resumed.requests > 0) run.emit({ type: 'direct.resumed', ...resumed });
+  const pacer = new RatePacer(options);
+  for (;;) {
+    const restaged = restageRetries(run.ledger, run.onEvent);
+    if (restaged.requests > 0) run.emit({ type: 'request.retried', ...restaged });
+    const files = run.tables.filesReadyForBatch(false);
+    if (files.length === 0) break;
+    for (const file of files) {
+      const pass = await sendFile(run, sender, pacer, file, options);
+      total.answered += pass.answered;
+      total.succeeded += pass.succeeded;
+      total.rateLimited += pass.rateLimited;
+      total.retried += pass.retried;
+    }
+  }
+  total.final = run.states.unfinishedCount() === 0;
+  return total;
+}
+
+interface PassCounts {
+  answered: number;
+  succeeded: number;
+  rateLimited: number;
+  retried: number;
+}
+
+/** One pass over a request file: its staged requests sent, their answers applied. */
+async function sendFile(
+  run: ScheduledRun,
+  sender: DirectSender,
+  pacer: RatePacer,
+  file: FileRow,
+  options: DirectOptions,
+): Promise<PassCounts> {
+  const staged = run.states.stagedInFile(file.id);
+  const counts: PassCounts = { answered: 0, succeeded: 0, rateLimited: 0, retried: 0 };
+  if (staged.size === 0) return counts;
+  const started = Date.now();
+  const row = run.tables.openDirectRow(file.id, options.path);
+  run.emit({ type: 'direct.started', path: options.path, file: file.name, requests: staged.size });
+  let lastProgress = 0;
+  const groups = new AnswerGroups(run, row.id, options.maxAttempts, () => {
+    counts.answered = groups.totals.lines;
+    counts.succeeded = groups.totals.succeeded;
+    if (run.listening && Date.now() - lastProgress >= 1000) {
+      lastProgress = Date.now();
+      run.emit({ type: 'direct.progress', path: options.path, file: file.name, ...counts });
+    }
+  });
+  const gate = createSemaphore(options.concurrency);
+  const never = new AbortController().signal;
+  const inFlight = new Set<Promise<void>>();
+  let broken: { error: unknown } | undefined;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS[options.path];
+  try {
+    for await (const chunk of lineChunks(createReadStream(file.path))) {
+      const lines = new LineCursor(chunk.bytes, chunk.firstLine);
+      while (lines.advance()) {
+        const request = requestOf(lines.text(), options.path);
+        const seq = request && staged.get(request.customId);
+        if (!request || seq === undefined) continue;
+        const release = await gate.acquire(never);
+        if (broken) {
+          release();
+          break;
+        }
+        const tokens = pacer.countsTokens ? request.countTokens() : 0;
+        const task = sendOne(
+          run,
+          sender,
+          pacer,
+          { ...request, seq, rowId: row.id, tokens, timeoutMs },
+          counts,
+        )
+          .then((line) => {
+            if (line !== undefined) groups.add(line);
+          })
+          .catch((error: unknown) => {
+            broken ??= { error };
+          })
+          .finally(() => {
+            release();
+            inFlight.delete(task);
+          });
+        inFlight.add(task);
+      }
+      if (broken) break;
+    }
+  } finally {
+    await Promise.allSettled(inFlight);
+    await groups.close();
+  }
+  if (broken) throw broken.error;
+  counts.answered = groups.totals.lines;
+  counts.succeeded = groups.totals.succeeded;
+  run.tables.endDirectRow(row.id, {
+    total: staged.size,
+    completed: groups.totals.succeeded,
+    failed: groups.totals.lines - groups.totals.succeeded,
+  });
+  run.emit({
+    type: 'direct.ended',
+    path: options.path,
+    file: file.name,
+    ...counts,
+    ms: Date.now() - started,
+  });
+  return counts;
+}
+
+interface LineRequest {
+  customId: string;
+  url: string;
+  /** The body's JSON text as the file holds it (with `service_tier` added for flex). */
+  body: string;
+  /** Input tokens plus the most output it may bill, counted only when tokens are paced. */
+  countTokens: () => number;
+}
+
+/**
+ * A request line's custom_id, url and body text. The body is cut out of the line as written (prepare
+ * writes it last), so the bytes sent are the bytes validated; a line written another way is encoded
+ * again from its parsed body.
+ */
+function requestOf(text: string, path: DirectPath): LineRequest | undefined {
+  if (text.trim() === '') return undefined;
+  const line = JSON.parse(text) as { custom_id: string; url: string; body: Record<string, unknown> };
+  const at = text.indexOf(',"body":');
+  let body = at !== -1 && text.endsWith('}') ? text.slice(at + 8, -1) : JSON.stringify(line.body);
+  if (!sameJson(body, line.body)) body = JSON.stringify(line.body);
+  if (path === 'flex' && line.body.service_tier === undefined) {
+    body = body === '{}' ? '{"service_tier":"flex"}' : `${body.slice(0, -1)},"service_tier":"flex"}`;
+  }
+  const model = typeof line.body.model === 'string' ? line.body.model : '';
+  return {
+    customId: line.custom_id,
+    url: line.url,
+    body,
+    countTokens: () =>
+      requestInputTokens(line.url, line.body, counterForModel(model)) +
+      (outputTokenBound(line.url, line.body).tokens ?? 0),
+  };
+}
+
+function sameJson(text: string, value: unknown): boolean {
+  try {
+    return JSON.stringify(JSON.parse(text)) === JSON.stringify(value);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sends one request until it has an answer worth recording: its send counted first (the intent), then
+ * tries paced by the pacer; a 429 holds every call for the wait it asks (`retry-after-ms`,
+ * `retry-after`), a 5xx or a network failure backs off exponentially with jitter. Returns its output
+ * line, or undefined when the request was no longer staged (nothing sent).
+ */
+async function sendOne(
+  run: ScheduledRun,
+  sender: DirectSender,
+  pacer: RatePacer,
+  request: LineRequest & { seq: number; rowId: number; tokens: number; timeoutMs: number },
+  counts: PassCounts,
+): Promise<string | undefined> {
+  for (let tries = 1; ; tries++) {
+    await pacer.take(request.tokens);
+    if (tries === 1 && !run.states.markDirectSend(request.rowId, request.seq)) return undefined;
+    let answer: DirectAnswer | undefined;
+    let failure: ProviderError | undefined;
+    try {
+      answer = await sender.send({
+        url: request.url,
+        body: request.body,
+        customId: request.customId,
+        timeoutMs: request.timeoutMs,
+      });
+    } catch (err) {
+      if (!(err instanceof ProviderError)) throw err;
+      failure = err;
+    }
+    if (answer) pacer.learn(answer.headers);
+    const limited = answer?.status === 429;
+    const retryable = answer ? isRetryableStatus(answer.status) : failure!.retryable;
+    if (!retryable || tries >= (limited ? TRIES_AFTER_429 : TRIES_AFTER_FAILURE)) {
+      return answer
+        ? answerLine(request.customId, answer)
+        : failureLine(request.customId, 'server_error', run.provider.redact(failure!.message));
+    }
+    const wait = retryDelayMs(tries, answer?.headers);
+    if (limited) {
+      counts.rateLimited++;
+      pacer.hold(wait);
+    } else counts.retried++;
+    await sleep(wait);
+  }
+}

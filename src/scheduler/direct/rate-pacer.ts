@@ -1,0 +1,115 @@
+/**
+ * Paces the direct path's calls under a provider's rate limits, so it slows before it is refused:
+ * requests and tokens per minute, from `--rpm` / `--tpm` or learned from the `x-ratelimit-*` headers of
+ * each answer (the lower of the two), are spaced evenly (a call may start once the previous ones' share
+ * of the minute has passed); an answer that says nothing remains holds every call until its reset; a
+ * 429 holds every call for the wait it asked for. Owns its clocks only; pure of I/O but for sleeping.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface PaceLimits {
+  rpm?: number | undefined;
+  tpm?: number | undefined;
+}
+
+/** OpenAI's reset durations (`1s`, `6m0s`, `120ms`, `1h2m3.5s`) in ms; undefined when unreadable. */
+export function parseResetMs(text: string | null): number | undefined {
+  if (text === null || text === '') return undefined;
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  let matched = '';
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
+    total += Number(m[1]) * units[m[2]!]!;
+    matched += m[0];
+  }
+  return matched === text.trim() ? total : undefined;
+}
+
+function positive(text: string | null): number | undefined {
+  const n = Number(text);
+  return text !== null && text !== '' && Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * Calls are spaced 2% wider than the limit allows: the network's jitter can bring two calls closer
+ * together than they were sent, and a limit enforced per second (as OpenAI's are) would refuse one.
+ */
+const MARGIN = 1.02;
+/**
+ * A call that starts late (a timer fires late on a busy machine) may take the time it lost back, up to
+ * this much: without it, every late wake-up is throughput lost for good. A quarter of a second stays
+ * well inside a limit enforced per second.
+ */
+const CATCH_UP_MS = 250;
+
+export class RatePacer {
+  readonly #given: PaceLimits;
+  #learned: PaceLimits = {};
+  /** When the next call may start by the requests-per-minute spacing, and by the tokens one. */
+  #nextByRequests = 0;
+  #nextByTokens = 0;
+  /** No call starts before this (a 429's wait, or an exhausted limit's reset). */
+  #holdUntil = 0;
+  readonly #now: () => number;
+
+  constructor(limits: PaceLimits, now: () => number = Date.now) {
+    this.#given = limits;
+    this.#now = now;
+  }
+
+  /** The limits in force: the flags', or the API's where lower (or where no flag set one). */
+  get limits(): PaceLimits {
+    const lower = (a: number | undefined, b: number | undefined) =>
+      a === undefined ? b : b === undefined ? a : Math.min(a, b);
+    return {
+      rpm: lower(this.#given.rpm, this.#learned.rpm),
+      tpm: lower(this.#given.tpm, this.#learned.tpm),
+    };
+  }
+
+  /** Whether tokens are paced (then callers count each request's tokens). */
+  get countsTokens(): boolean {
+    return this.limits.tpm !== undefined;
+  }
+
+  /** Waits until a call of `tokens` tokens may start within the limits, and books its place. */
+  async take(tokens: number): Promise<void> {
+    for (;;) {
+      const now = this.#now();
+      const { rpm, tpm } = this.limits;
+      const at = Math.max(now, this.#holdUntil, rpm ? this.#nextByRequests : 0, tpm ? this.#nextByTokens : 0);
+      if (at <= now) {
+        const since = now - CATCH_UP_MS;
+        if (rpm) this.#nextByRequests = Math.max(this.#nextByRequests, since) + (60_000 * MARGIN) / rpm;
+        if (tpm) this.#nextByTokens = Math.max(this.#nextByTokens, since) + (60_000 * MARGIN * tokens) / tpm;
+        return;
+      }
+      // Woken to look again: a learned limit or a hold may have changed meanwhile.
+      await sleep(Math.min(at - now, 1000));
+    }
+  }
+
+  /** Reads an answer's rate-limit headers: the limits, and a hold when one is spent. */
+  learn(headers: { get(name: string): string | null }): void {
+    const rpm = positive(headers.get('x-ratelimit-limit-requests'));
+    const tpm = positive(headers.get('x-ratelimit-limit-tokens'));
+    if (rpm !== undefined) this.#learned.rpm = rpm;
+    if (tpm !== undefined) this.#learned.tpm = tpm;
+    // Nothing left: wait for the reset, or for one call's share of the minute when that comes first
+    // (the reset is when the whole limit is back, and one call needs only its own share).
+    const { rpm: limit } = this.limits;
+    if (headers.get('x-ratelimit-remaining-requests') === '0') {
+      const reset = parseResetMs(headers.get('x-ratelimit-reset-requests'));
+      if (reset !== undefined) this.hold(limit ? Math.min(reset, 60_000 / limit) : reset);
+    }
+    if (headers.get('x-ratelimit-remaining-tokens') === '0') {
+      const reset = parseResetMs(headers.get('x-ratelimit-reset-tokens'));
+      if (reset !== undefined) this.hold(reset);
+    }
+  }
+
+  /** Holds every call for `ms` (a 429 asked for it). */
+  hold(ms: number): void {
+    this.#holdUntil = Math.max(this.#holdUntil, this.#now() + ms);
+  }
+}

@@ -1,0 +1,534 @@
+/**
+ * The direct path (`run --mode direct`) against a real `batchpipe serve` over HTTP with the real SDK:
+ * the server's synchronous endpoints and rate limits, the same results as the batch path, pacing
+ * under `--rpm`, retries, and a SIGKILL in the middle of a run (checked from the server's own log).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { parse } from 'csv-parse/sync';
+import OpenAI from 'openai';
+import { parseResetMs, RatePacer } from '../src/scheduler/direct/rate-pacer.js';
+import { createRateLimits } from '../src/server/sync/rate-limits.js';
+import { SYNC_LOG_NAME, type SyncLogLine } from '../src/server/sync/sync-log.js';
+import { baReviewsRunArgs, runCli, spawnCli, spawnServe, tempDir, waitFor } from './support.js';
+
+const KEY = 'sk-direct-test-key';
+const env = { OPENAI_API_KEY: KEY };
+
+function syncLog(data: string): SyncLogLine[] {
+  const file = path.join(data, SYNC_LOG_NAME);
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as SyncLogLine);
+}
+
+/** A CSV of `n` rows with an id and a text. */
+function rowsCsv(dir: string, n: number): string {
+  const file = path.join(dir, 'in.csv');
+  const lines = [
+    'id,text',
+    ...Array.from({ length: n }, (_, i) => `r${i},row ${i} asks about seat ${i % 37}`),
+  ];
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+describe('serve: synchronous endpoints', () => {
+  it('answers chat completions, embeddings and responses through the SDK, each logged', async () => {
+    const data = tempDir();
+    const serve = await spawnServe(['--data', data]);
+    try {
+      const client = new OpenAI({ apiKey: KEY, baseURL: serve.url, maxRetries: 0 });
+      const chat = await client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'Say hello' }],
+      });
+      assert.equal(chat.object, 'chat.completion');
+      assert.equal(typeof chat.choices[0]?.message.content, 'string');
+      const embedding = await client.embeddings.create({
+        model: 'text-embedding-3-small',
+        input: ['a', 'b'],
+      });
+      assert.equal(embedding.data.length, 2);
+      const response = await client.responses.create({ model: 'gpt-4o-mini', input: 'Say hello' });
+      assert.equal(response.object, 'response');
+      const logged = syncLog(data);
+      assert.deepEqual(
+        logged.map((l) => [l.path, l.status]),
+        [
+          ['/v1/chat/completions', 200],
+          ['/v1/embeddings', 200],
+          ['/v1/responses', 200],
+        ],
+      );
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('--rpm answers a burst past one second of the limit with 429, rate-limit headers and retry-after-ms', async () => {
+    const data = tempDir();
+    const rpm = 120; // two a second
+    const serve = await spawnServe(['--data', data, '--rpm', String(rpm)]);
+    try {
+      const client = new OpenAI({ apiKey: KEY, baseURL: serve.url, maxRetries: 0 });
+      const call = () =>
+        client.chat.completions
+          .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] })
+          .withResponse()
+          .then(
+            (r) => ({ status: 200, headers: r.response.headers }),
+            (err: InstanceType<typeof OpenAI.APIError>) => ({ status: err.status, headers: err.headers! }),
+          );
+      const answers = [];
+      for (let i = 0; i < 4; i++) answers.push(await call());
+      const refused = answers.filter((a) => a.status === 429);
+      assert.ok(refused.length >= 1, `4 calls at once under ${rpm} rpm: ${answers.map((a) => a.status)}`);
+      assert.equal(answers[0]!.status, 200);
+      assert.equal(answers[0]!.headers.get('x-ratelimit-limit-requests'), String(rpm));
+      const wait = Number(refused[0]!.headers.get('retry-after-ms'));
+      assert.ok(wait > 0 && wait <= 60_000 / rpm, `retry-after-ms ${wait}`);
+      assert.equal(refused[0]!.headers.get('x-ratelimit-remaining-requests'), '0');
+      assert.ok(Number(refused[0]!.headers.get('retry-after')) >= 1);
+      // After the wait it asked for, the next call goes through.
+      await new Promise((resolve) => setTimeout(resolve, wait + 20));
+      assert.equal((await call()).status, 200);
+      assert.equal(syncLog(data).filter((l) => l.status === 429).length, refused.length);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('rate limits refill at the limit per minute and hold one second of it (a fake clock)', () => {
+    let now = 0;
+    const limits = createRateLimits({ rpm: 600, tpm: 6000 }, () => now);
+    // One second of each: 10 requests, 100 tokens. Tokens bind first at 30 a request.
+    const admitted = () => {
+      let n = 0;
+      while (limits.admit(30, 'm').ok) n++;
+      return n;
+    };
+    assert.equal(admitted(), Math.floor(6000 / 60 / 30));
+    now += 3000; // 3 s later the buckets are full again (no more than one second's worth)
+    assert.equal(admitted(), Math.floor(6000 / 60 / 30));
+    const refused = limits.admit(30, 'm');
+    assert.equal(refused.ok, false);
+    assert.equal(!refused.ok && refused.limit, 'tokens');
+  });
+});
+
+describe('the direct pacer', () => {
+  it('reads OpenAI reset durations', () => {
+    assert.equal(parseResetMs('1s'), 1000);
+    assert.equal(parseResetMs('6m0s'), 360_000);
+    assert.equal(parseResetMs('120ms'), 120);
+    assert.equal(parseResetMs('1h2m3.5s'), 3_723_500);
+    assert.equal(parseResetMs('soon'), undefined);
+  });
+
+  it('learns the limit from the headers, the lower of it and the flag', () => {
+    const pacer = new RatePacer({ rpm: 1000 });
+    pacer.learn(new Headers({ 'x-ratelimit-limit-requests': '600', 'x-ratelimit-limit-tokens': '5000' }));
+    assert.deepEqual(pacer.limits, { rpm: 600, tpm: 5000 });
+    pacer.learn(new Headers({ 'x-ratelimit-limit-requests': '5000' }));
+    assert.equal(pacer.limits.rpm, 1000);
+  });
+});
+
+describe('run --mode direct', () => {
+  it('gives the same result columns as the batch path on the BA reviews', async () => {
+    const data = tempDir();
+    const serve = await spawnServe(['--data', data]);
+    try {
+      const dir = tempDir();
+      const batch = await runCli(
+        [
+          ...baReviewsRunArgs(path.join(dir, 'batch.db'), serve.url, '--poll-interval', '0.2'),
+          '--format',
+          'csv',
+        ],
+        { env },
+      );
+      assert.equal(batch.code, 0, batch.stderr);
+      const direct = await runCli(
+        [
+          ...baReviewsRunArgs(
+            path.join(dir, 'direct.db'),
+            serve.url,
+            '--mode',
+            'direct',
+            '--concurrency',
+            '32',
+          ),
+          '--format',
+          'csv',
+        ],
+        { env },
+      );
+      assert.equal(direct.code, 0, direct.stderr);
+      const columns = (csv: string) =>
+        (parse(csv, { columns: true }) as Record<string, string>[]).map((r) => [
+          r.ReviewID,
+          r.result,
+          r.result_status,
+          r.result_error,
+        ]);
+      const a = columns(batch.stdout);
+      assert.ok(a.length > 3000, `${a.length} rows`);
+      assert.ok(a.every((r) => r[2] === 'succeeded'));
+      assert.deepEqual(columns(direct.stdout), a);
+      // Every request went as one synchronous call, and none as a batch line of the direct run.
+      const calls = syncLog(data);
+      assert.equal(calls.length, a.length);
+      assert.equal(new Set(calls.map((c) => c.client_id)).size, a.length);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('under serve --rpm 3000 stays within the limit with few 429s, and every request succeeds', async () => {
+    const data = tempDir();
+    const rpm = 3000;
+    const requests = 300;
+    const serve = await spawnServe(['--data', data, '--rpm', String(rpm)]);
+    try {
+      const dir = tempDir();
+      const input = rowsCsv(dir, requests);
+      const run = await runCli(
+        [
+          'run',
+          input,
+          '--ledger',
+          path.join(dir, 'l.db'),
+          '--base-url',
+          serve.url,
+          '--model',
+          'gpt-4o-mini',
+          '--id-column',
+          'id',
+          '--prompt',
+          '{{text}}',
+          '--mode',
+          'direct',
+          '--concurrency',
+          '32',
+        ],
+        { env },
+      );
+      assert.equal(run.code, 0, run.stderr);
+      const calls = syncLog(data);
+      const ok = calls.filter((c) => c.status === 200);
+      assert.equal(ok.length, requests);
+      const limited = calls.filter((c) => c.status === 429).length;
+      assert.ok(limited <= requests * 0.05, `${limited} 429s for ${requests} requests`);
+      // The steady rate, by the server's clock: within 10% of the limit, never above it. The first
+      // second is left out: the server's bucket starts full with a second of the limit, as OpenAI's does.
+      const start = Math.min(...ok.map((c) => c.at)) + 1000;
+      const steady = ok.filter((c) => c.at >= start);
+      const last = Math.max(...steady.map((c) => c.at));
+      const perMinute = ((steady.length - 1) / (last - Math.min(...steady.map((c) => c.at)))) * 60_000;
+      assert.ok(perMinute <= rpm * 1.05, `${perMinute.toFixed(0)} requests/min against a limit of ${rpm}`);
+      assert.ok(perMinute >= rpm * 0.9, `${perMinute.toFixed(0)} requests/min against a limit of ${rpm}`);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('retries 429 and 5xx answers (serve --fail-rate) until every request succeeds', async () => {
+    const data = tempDir();
+    const serve = await spawnServe(['--data', data, '--fail-rate', '0.3', '--seed', '3']);
+    try {
+      const dir = tempDir();
+      const input = rowsCsv(dir, 80);
+      const run = await runCli(
+        [
+          'run',
+          input,
+          '--ledger',
+          path.join(dir, 'l.db'),
+          '--base-url',
+          serve.url,
+          '--model',
+          'gpt-4o-mini',
+          '--id-column',
+          'id',
+          '--prompt',
+          '{{text}}',
+          '--mode',
+          'direct',
+          '--format',
+          'jsonl',
+          // One attempt: the calls' own retries must carry every request (the ledger's would hide them).
+          '--max-attempts',
+          '1',
+        ],
+        { env },
+      );
+      assert.equal(run.code, 0, run.stderr);
+      const rows = run.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { status: string });
+      assert.equal(rows.length, 80);
+      assert.ok(rows.every((r) => r.status === 'succeeded'));
+      const calls = syncLog(data);
+      assert.ok(calls.filter((c) => c.status !== 200).length > 5, 'the fail rate failed some calls');
+      assert.equal(calls.filter((c) => c.status === 200).length, 80);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('killed with SIGKILL mid-run, run again: every request final, none sent after it succeeded', async () => {
+    const data = tempDir();
+    const serve = await spawnServe(['--data', data, '--latency', '40']);
+    try {
+      const dir = tempDir();
+      const input = rowsCsv(dir, 400);
+      const ledger = path.join(dir, 'l.db');
+      const args = [
+        'run',
+        input,
+        '--ledger',
+        ledger,
+        '--base-url',
+        serve.url,
+        '--model',
+        'gpt-4o-mini',
+        '--id-column',
+        'id',
+        '--prompt',
+        '{{text}}',
+        '--mode',
+        'direct',
+        '--concurrency',
+        '8',
+        '--format',
+        'jsonl',
+      ];
+      const first = spawnCli(args, { env });
+      await waitFor('a third of the calls answered', () => syncLog(data).length >= 130, 60_000);
+      first.child.kill('SIGKILL');
+      const killed = await first.exited;
+      assert.equal(killed.signal, 'SIGKILL');
+      const beforeResume = syncLog(data).length;
+      assert.ok(beforeResume < 400, 'the kill landed before the run ended');
+
+      const again = await runCli(args, { env });
+      assert.equal(again.code, 0, again.stderr);
+      const rows = again.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { custom_id: string; status: string });
+      assert.equal(rows.length, 400);
+      assert.ok(
+        rows.every((r) => r.status === 'succeeded'),
+        again.stdout.slice(0, 3000),
+      );
+
+      // From the server's log: no request was sent after a call of it had succeeded, except those
+      // the killed run had in flight (answered by the server, never recorded by the client).
+      const calls = syncLog(data);
+      const succeededAt = new Map<string, number>();
+      const sentAfterSuccess = new Set<string>();
+      for (const c of calls) {
+        const id = c.client_id!;
+        if (succeededAt.has(id)) sentAfterSuccess.add(id);
+        else if (c.status === 200) succeededAt.set(id, c.at);
+      }
+      assert.equal(succeededAt.size, 400);
+      const db = new Database(ledger, { readonly: true });
+      const resent = db
+        .prepare('SELECT custom_id FROM requests WHERE direct_resent > 0')
+        .pluck()
+        .all() as string[];
+      const states = db.prepare('SELECT state, count(*) AS n FROM requests GROUP BY state').all();
+      db.close();
+      assert.deepEqual(states, [{ state: 'succeeded', n: 400 }]);
+      // Sent again only if the killed run had it in flight (sent, or answered but not yet recorded: at
+      // most a quarter second of answers), and each such one counted as resent in the ledger.
+      assert.ok(sentAfterSuccess.size > 0 || resent.length > 0, 'the kill left calls in flight');
+      assert.ok(resent.length <= 8 + 40, `${resent.length} resent`);
+      for (const id of sentAfterSuccess) assert.ok(resent.includes(id), `${id} was sent again uncounted`);
+      assert.match(again.stderr, /in flight when the last run stopped/);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('flags of the direct path without --mode direct are a usage error', async () => {
+    const dir = tempDir();
+    const run = await runCli(
+      [
+        'run',
+        rowsCsv(dir, 2),
+        '--ledger',
+        path.join(dir, 'l.db'),
+        '--backend',
+        'local',
+        '--model',
+        'gpt-4o-mini',
+        '--prompt',
+        '{{text}}',
+        '--rpm',
+        '100',
+      ],
+      {},
+    );
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /--rpm is for --mode direct/);
+  });
+
+  it('hedging: serve --stall finalizing=3600, run --deadline 60s --hedge direct answers every row within the deadline, the hedged rows priced', async () => {
+    const data = tempDir();
+    const serve = await spawnServe(['--data', data, '--stall', 'finalizing=3600']);
+    try {
+      const dir = tempDir();
+      const ledger = path.join(dir, 'l.db');
+      const rows = 240;
+      const started = Date.now();
+      const run = await runCli(
+        [
+          'run',
+          rowsCsv(dir, rows),
+          '--ledger',
+          ledger,
+          '--base-url',
+          serve.url,
+          '--model',
+          'gpt-4o-mini',
+          '--id-column',
+          'id',
+          '--prompt',
+          '{{text}}',
+          '--max-lines',
+          '100',
+          '--poll-interval',
+          '0.5',
+          '--deadline',
+          '60s',
+          '--hedge',
+          'direct',
+          '--format',
+          'jsonl',
+          '--log-format',
+          'json',
+        ],
+        { env },
+      );
+      const took = Date.now() - started;
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(took < 60_000, `took ${took} ms`);
+      const results = run.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { status: string });
+      assert.equal(results.length, rows);
+      assert.ok(results.every((r) => r.status === 'succeeded'));
+      const events = run.stderr
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const hedges = events.filter((e) => e.type === 'hedge.decided');
+      // Stalled in finalizing, or no answers at the rate the deadline needs: either reason hedges.
+      assert.ok(
+        hedges.some(
+          (e) => e.action === 'cancel' && /finalizing with no progress|deadline is/.test(String(e.reason)),
+        ),
+        JSON.stringify(hedges),
+      );
+      // finalizing cannot be cancelled: the batches are taken over after the grace.
+      assert.ok(
+        hedges.some((e) => e.action === 'take_over'),
+        JSON.stringify(hedges),
+      );
+      // Every row went direct (the batches sat in finalizing), each logged by the server once.
+      const calls = syncLog(data).filter((c) => c.status === 200);
+      assert.equal(new Set(calls.map((c) => c.client_id)).size, rows);
+      const status = await runCli(['status', '--ledger', ledger, '--json'], {});
+      const paths = (
+        JSON.parse(status.stdout) as {
+          paths: {
+            path: string;
+            requests: number;
+            usd: number | null;
+            input_tokens: number;
+            output_tokens: number;
+          }[];
+        }
+      ).paths;
+      const direct = paths.find((p) => p.path === 'direct');
+      assert.equal(direct?.requests, rows);
+      // Priced at gpt-4o-mini's synchronous rates from the price table (0.15 / 0.60 per 1M tokens).
+      const { estimateCost } = await import('../src/cost/prices.js');
+      const expected = estimateCost({
+        model: 'gpt-4o-mini',
+        inputTokens: direct!.input_tokens,
+        outputTokens: direct!.output_tokens,
+        path: 'sync',
+      }).usd;
+      assert.ok(direct!.usd !== null && direct!.usd > 0);
+      assert.equal(direct!.usd, expected);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('--service-tier flex sends flex requests, answered on the flex tier and priced at flex rates', async () => {
+    const data = tempDir();
+    const serve = await spawnServe(['--data', data]);
+    try {
+      const dir = tempDir();
+      const ledger = path.join(dir, 'l.db');
+      const run = await runCli(
+        [
+          'run',
+          rowsCsv(dir, 20),
+          '--ledger',
+          ledger,
+          '--base-url',
+          serve.url,
+          '--model',
+          'gpt-5.4',
+          '--id-column',
+          'id',
+          '--prompt',
+          '{{text}}',
+          '--mode',
+          'direct',
+          '--service-tier',
+          'flex',
+        ],
+        { env },
+      );
+      assert.equal(run.code, 0, run.stderr);
+      const calls = syncLog(data);
+      assert.equal(calls.length, 20);
+      assert.ok(calls.every((c) => c.service_tier === 'flex'));
+      const status = await runCli(['status', '--ledger', ledger, '--json'], {});
+      type Paths = {
+        paths: {
+          path: string;
+          requests: number;
+          usd: number | null;
+          input_tokens: number;
+          output_tokens: number;
+        }[];
+      };
+      const [flex] = (JSON.parse(status.stdout) as Paths).paths;
+      assert.equal(flex?.path, 'flex');
+      assert.equal(flex.requests, 20);
+      const { estimateCost } = await import('../src/cost/prices.js');
+      const tokens = { model: 'gpt-5.4', inputTokens: flex.input_tokens, outputTokens: flex.output_tokens };
+      assert.equal(flex.usd, estimateCost({ ...tokens, path: 'flex' }).usd);
+      assert.ok(flex.usd! < estimateCost({ ...tokens, path: 'sync' }).usd);
+    } finally {
+      await serve.stop();
+    }
+  });
+});
