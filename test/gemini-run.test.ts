@@ -193,7 +193,7 @@ test('run --provider gemini against a faulty server (failed lines, expiry, the t
       r.succeeded === reviews.length ? 0 : 3,
       'exit 3 exactly when some rows did not succeed',
     );
-    assert.ok(status.tokens.peak_queued['gemini-2.5-flash'] <= 900_000);
+    assert.ok(status.tokens.peak_queued['gemini-2.5-flash'] <= 900_000, JSON.stringify(status.tokens));
 
     const db = new Database(ledger, { readonly: true });
     const retried = (

@@ -4,6 +4,7 @@
  * request bodies (text-tokens.ts does the counting of text); prepare's encode threads, `estimate` and
  * the local server's responder all count through here, so their figures agree to the token.
  */
+import { promptText } from './prompt-text.js';
 import { type EncodingName, type TokenCounter, tokenCounter } from './text-tokens.js';
 
 /** The encoding a model's text is billed in; `guessed` when the model is not one we know. */
@@ -115,6 +116,13 @@ export function requestInputTokens(
       return promptTokens(body.input, counter);
     case '/v1/moderations':
       return moderationTokens(body.input, counter, uncounted);
+    case '/v1/messages':
+    case '/v1beta/generateContent':
+    case '/v1beta/embedContent':
+      // Anthropic and Gemini publish no tokenizer: their prompt text, in the model's stand-in encoding
+      // (as the local server counts it); the provider's own count may differ (docs/cost.md).
+      uncounted?.add(`exact tokens of ${url} (stand-in tokenizer)`);
+      return counter.count(promptText(url, body));
     default:
       uncounted?.add(`body of ${url}`);
       return 0;

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
+import { inputList, promptText } from '../../cost/prompt-text.js';
 import { counterForModel, requestInputTokens } from '../../cost/tokens.js';
 import { ENDPOINTS } from '../../types.js';
-import { inputList, promptText } from '../responder/prompt-text.js';
 import type { BatchError } from '../types.js';
 import { isBlank, readLines } from './jsonl-lines.js';
 import { parseRequestLine } from './request-line.js';

@@ -1,8 +1,8 @@
+import { lastUserText, promptText } from '../../cost/prompt-text.js';
 import type { TokenCounter } from '../../cost/text-tokens.js';
 import { counterForModel } from '../../cost/tokens.js';
 import type { Outcome } from '../execution.js';
 import { hash32 } from '../util/prng.js';
-import { lastUserText, promptText } from './prompt-text.js';
 import { positiveInt, promptWords, replyText } from './reply-text.js';
 import { isObject, ok, type RespondContext } from './respond-context.js';
 import { instanceForSchema } from './schema-instance.js';

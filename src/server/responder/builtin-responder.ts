@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { geminiMethod } from '../../cost/prompt-text.js';
 import { type Executor, errorResponse, type Outcome } from '../execution.js';
 import { createClock, type ServerClock } from '../util/clock.js';
 import { createRng, hexHash } from '../util/prng.js';
@@ -8,7 +9,6 @@ import { respondCompletion } from './completions.js';
 import { respondEmbeddings } from './embeddings.js';
 import { respondEmbedContent, respondGenerateContent } from './gemini-content.js';
 import { respondModeration } from './moderations.js';
-import { geminiMethod } from './prompt-text.js';
 import type { RespondContext } from './respond-context.js';
 import { respondResponse } from './responses.js';
 

@@ -1,6 +1,6 @@
+import { lastUserText, promptText } from '../../cost/prompt-text.js';
 import { counterForModel, requestInputTokens } from '../../cost/tokens.js';
 import type { Outcome } from '../execution.js';
-import { lastUserText, promptText } from './prompt-text.js';
 import { positiveInt, replyText } from './reply-text.js';
 import { completionUsage, isObject, missingParameter, ok, type RespondContext } from './respond-context.js';
 import { JSON_OBJECT_SCHEMA, structuredText } from './structured-output.js';

@@ -1,6 +1,6 @@
+import { promptText } from '../../cost/prompt-text.js';
 import { counterForModel, requestInputTokens } from '../../cost/tokens.js';
 import type { Outcome } from '../execution.js';
-import { promptText } from './prompt-text.js';
 import { positiveInt, replyText } from './reply-text.js';
 import { completionUsage, ok, type RespondContext } from './respond-context.js';
 

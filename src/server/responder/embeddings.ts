@@ -1,7 +1,7 @@
+import { inputList } from '../../cost/prompt-text.js';
 import { counterForModel, requestInputTokens } from '../../cost/tokens.js';
 import { errorResponse, type Outcome } from '../execution.js';
 import { createRng } from '../util/prng.js';
-import { inputList } from './prompt-text.js';
 import { positiveInt } from './reply-text.js';
 import { missingParameter, ok, type RespondContext } from './respond-context.js';
 

@@ -1,7 +1,7 @@
+import { contentsText } from '../../cost/prompt-text.js';
 import { counterForModel } from '../../cost/tokens.js';
 import type { Outcome } from '../execution.js';
 import { unitVector } from './embeddings.js';
-import { contentsText } from './prompt-text.js';
 import { positiveInt, promptWords, replyText } from './reply-text.js';
 import { isObject, ok, type RespondContext } from './respond-context.js';
 import { instanceForSchema } from './schema-instance.js';

@@ -1,5 +1,5 @@
+import { inputList } from '../../cost/prompt-text.js';
 import type { Outcome } from '../execution.js';
-import { inputList } from './prompt-text.js';
 import { missingParameter, ok, type RespondContext } from './respond-context.js';
 
 const CATEGORIES = [

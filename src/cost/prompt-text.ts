@@ -1,3 +1,9 @@
+/**
+ * The prompt text of each endpoint's request body: what the local server's responder answers about and
+ * counts as usage, and what the client counts for Anthropic and Gemini requests (src/cost/tokens.ts), so
+ * that estimate and actual agree offline. Pure; imports nothing.
+ */
+
 /** The URL the engine gives a Gemini request: `/v1beta/models/{model}:generateContent` or `:embedContent`. */
 const GEMINI_URL = /^\/v1beta\/(models\/[^/:]+):(generateContent|embedContent)$/;
 
@@ -16,7 +22,10 @@ export function geminiMethod(
  * counts come from src/cost/tokens.ts). Unknown shapes contribute nothing rather than failing.
  */
 export function promptText(endpoint: string, body: Record<string, unknown>): string {
-  const gemini = geminiMethod(endpoint);
+  // A request file's line names the method alone (`/v1beta/generateContent`); the engine, the model too.
+  const method =
+    geminiMethod(endpoint)?.method ?? /^\/v1beta\/(generateContent|embedContent)$/.exec(endpoint)?.[1];
+  const gemini = method === undefined ? undefined : { method };
   if (gemini?.method === 'generateContent') {
     return [contentsText([body.systemInstruction]), contentsText(body.contents)].filter(Boolean).join('\n');
   }
