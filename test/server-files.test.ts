@@ -70,7 +70,7 @@ test('files: list paginates with after/limit/order and filters by purpose; retri
     );
   }));
 
-test('files: unknown ids are 404s; non-JSONL batch uploads and bad purposes are 400s', () =>
+test('files: unknown ids are 404s; non-JSONL batch uploads, empty uploads and bad purposes are 400s', () =>
   withServer({}, async (server, dir) => {
     const { client } = server;
     const notFound = await client.files.retrieve('file-AAAAAAAAAAAAAAAAAAAAAA').catch((e: unknown) => e);
@@ -88,13 +88,32 @@ test('files: unknown ids are 404s; non-JSONL batch uploads and bad purposes are 
     writeFileSync(binary, Buffer.from([123, 0, 1, 2, 125, 10]));
     await assert.rejects(upload(client, binary), OpenAI.BadRequestError);
 
+    // Valid JSONL under another name: OpenAI's Batch API takes only `.jsonl` files.
+    const txt = writeJsonl(dir, 'x.txt', chatLines(2, 'txt'));
+    const badName = await upload(client, txt).catch((e: unknown) => e);
+    assert.ok(badName instanceof OpenAI.BadRequestError);
+    assert.equal(badName.code, 'invalid_file_format');
+    assert.match(badName.message, /\.jsonl/);
+    assert.ok(
+      (await upload(client, writeJsonl(dir, 'x.jsonl', chatLines(2, 'txt')))).id,
+      'the same lines as .jsonl pass',
+    );
+
+    for (const purpose of ['batch', 'user_data'] as const) {
+      const empty = await client.files
+        .create({ file: new File([], 'empty.jsonl'), purpose })
+        .catch((e: unknown) => e);
+      assert.ok(empty instanceof OpenAI.BadRequestError, `a 0-byte ${purpose} upload is refused`);
+      assert.equal(empty.code, 'empty_file');
+    }
+
     const badPurpose = await client.files
       .create({ file: new File(['{}\n'], 'x.jsonl'), purpose: 'nonsense' as 'batch' })
       .catch((e: unknown) => e);
     assert.ok(badPurpose instanceof OpenAI.BadRequestError);
     assert.equal(badPurpose.param, 'purpose');
 
-    assert.equal((await client.files.list()).data.length, 0, 'rejected uploads leave no file behind');
+    assert.equal((await client.files.list()).data.length, 1, 'rejected uploads leave no file behind');
   }));
 
 test('batches: list paginates newest first with after/limit/has_more; bad create requests are 400/404', () =>
@@ -147,7 +166,7 @@ test('batches: list paginates newest first with after/limit/has_more; bad create
     await assert.rejects(
       client.batches.create({
         input_file_id: file.id,
-        endpoint: '/v1/images/generations',
+        endpoint: '/v1/audio/speech' as '/v1/videos',
         completion_window: '24h',
       }),
       OpenAI.BadRequestError,

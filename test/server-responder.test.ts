@@ -127,12 +127,7 @@ test('instanceForSchema: the same seed gives the same instance, other seeds vary
 async function runBatch(
   client: OpenAI,
   dir: string,
-  endpoint:
-    | '/v1/chat/completions'
-    | '/v1/embeddings'
-    | '/v1/responses'
-    | '/v1/completions'
-    | '/v1/moderations',
+  endpoint: OpenAI.Batches.BatchCreateParams['endpoint'],
   lines: object[],
 ) {
   const file = await upload(
@@ -358,4 +353,49 @@ test('responses (with text.format json_schema), completions and moderations answ
     const moderation = moderations.byId('m').response?.body;
     assertValid(specValidator('CreateModerationResponse'), moderation, 'a moderation');
     assert.equal(moderation.results.length, 2);
+  }));
+
+test('image and video batches complete with placeholder outputs in the published shapes', () =>
+  withServer({}, async (server, dir) => {
+    const validateImages = specValidator('ImagesResponse');
+    const images = await runBatch(server.client, dir, '/v1/images/generations', [
+      req('one', '/v1/images/generations', { model: 'gpt-image-1', prompt: 'a quiet airport lounge' }),
+      req('three', '/v1/images/generations', { model: 'gpt-image-1', prompt: 'a runway at dawn', n: 3 }),
+      req('no-prompt', '/v1/images/generations', { model: 'gpt-image-1' }),
+    ]);
+    assert.deepEqual(images.done.request_counts, { total: 3, completed: 2, failed: 1 });
+    assert.equal(images.byId('no-prompt').response?.status_code, 400);
+    for (const [id, n] of [
+      ['one', 1],
+      ['three', 3],
+    ] as const) {
+      const body = images.byId(id).response?.body;
+      assertValid(validateImages, body, `the ${id} images response`);
+      assert.equal(body.data.length, n);
+      for (const image of body.data) {
+        const png = Buffer.from(image.b64_json, 'base64');
+        assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG');
+        assert.equal(png.toString('latin1', 12, 16), 'IHDR');
+      }
+      assert.ok(body.usage.input_tokens > 0);
+      assert.equal(body.usage.total_tokens, body.usage.input_tokens + body.usage.output_tokens);
+    }
+
+    const edits = await runBatch(server.client, dir, '/v1/images/edits', [
+      req('edit', '/v1/images/edits', {
+        model: 'gpt-image-1',
+        prompt: 'add a rainbow',
+        image: 'https://example.com/plane.png',
+      }),
+    ]);
+    assertValid(validateImages, edits.byId('edit').response?.body, 'an images edit response');
+
+    const videos = await runBatch(server.client, dir, '/v1/videos', [
+      req('clip', '/v1/videos', { model: 'sora-2', prompt: 'a plane taking off', seconds: '8' }),
+    ]);
+    const video = videos.byId('clip').response?.body;
+    assertValid(specValidator('VideoResource'), video, 'a video job');
+    assert.equal(video.object, 'video');
+    assert.equal(video.seconds, '8');
+    assert.equal(video.prompt, 'a plane taking off');
   }));

@@ -41,9 +41,9 @@ test('validation failures name their code, param and 1-based line (blank lines s
     assert.deepEqual(got, [
       [2, 'invalid_json_line', null],
       [4, 'missing_required_parameter', 'custom_id'],
-      [5, 'invalid_url', 'url'],
+      [5, 'url_mismatch', 'url'],
       [6, 'duplicate_custom_id', 'custom_id'],
-      [7, 'mismatched_model', 'body.model'],
+      [7, 'model_mismatch', 'body.model'],
       [8, 'invalid_method', 'method'],
       [9, 'missing_required_parameter', 'body'],
     ]);
@@ -62,7 +62,7 @@ test('an empty file and a file over 50,000 requests fail validation', () =>
     const big = await createChatBatch(client, dir, tooMany, 'big.jsonl');
     const bigDone = await waitForBatch(client, big.id);
     assert.equal(bigDone.status, 'failed');
-    assert.equal(bigDone.errors?.data?.[0]?.code, 'too_many_requests');
+    assert.equal(bigDone.errors?.data?.[0]?.code, 'too_many_tasks');
     assert.equal(bigDone.errors?.data?.[0]?.line, 50_001);
   }));
 

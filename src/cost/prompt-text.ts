@@ -38,6 +38,9 @@ export function promptText(endpoint: string, body: Record<string, unknown>): str
     case '/v1/responses':
       return [textOf(body.instructions), inputItemsText(body.input)].filter(Boolean).join('\n');
     case '/v1/completions':
+    case '/v1/images/generations':
+    case '/v1/images/edits':
+    case '/v1/videos':
       return textOf(body.prompt);
     case '/v1/embeddings':
     case '/v1/moderations':

@@ -1,5 +1,7 @@
 /** Wire shapes of the Files and Batches API, as the local server stores and returns them (snake_case). */
 
+import { ENDPOINTS } from '../types.js';
+
 /**
  * Which provider's API a batch or file belongs to. Every batch runs through the one engine in the
  * OpenAI shapes below; each API shows only its own batches and files, in its own shapes.
@@ -11,6 +13,17 @@ export type Dialect = 'openai' | 'anthropic' | 'gemini';
  * (`internal`: the engine-form input and the journals of Anthropic and Gemini batches).
  */
 export type FileDialect = 'openai' | 'gemini' | 'internal';
+
+/**
+ * The endpoints `POST /v1/batches` accepts: every one batchpipe writes requests for, and OpenAI's
+ * image and video endpoints, which the server answers with small placeholder outputs of the right shape.
+ */
+export const BATCH_ENDPOINTS = [
+  ...ENDPOINTS,
+  '/v1/images/generations',
+  '/v1/images/edits',
+  '/v1/videos',
+] as const satisfies readonly string[];
 
 export const UPLOAD_PURPOSES = ['assistants', 'batch', 'fine-tune', 'vision', 'user_data', 'evals'] as const;
 export type UploadPurpose = (typeof UPLOAD_PURPOSES)[number];

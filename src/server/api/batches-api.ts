@@ -1,9 +1,8 @@
-import { ENDPOINTS } from '../../types.js';
 import type { Tally } from '../engine/result-journal.js';
 import { invalidRequest, noSuchObject } from '../http/api-error.js';
 import { readJsonBody } from '../http/read-json-body.js';
 import { sendJson } from '../http/respond.js';
-import { type BatchInternals, type BatchObject, emptyUsage } from '../types.js';
+import { BATCH_ENDPOINTS, type BatchInternals, type BatchObject, emptyUsage } from '../types.js';
 import { isBatchId, newBatchId, newFileId } from '../util/ids.js';
 import { type ApiContext, type Handler, liveTally, startCancelling, withServerDate } from './api-context.js';
 import { requireFile } from './files-api.js';
@@ -25,9 +24,9 @@ export const createBatch: Handler = withServerDate(async (ctx, req, res) => {
       throw invalidRequest(`Unrecognized request argument supplied: ${name}`, name);
   }
   const endpoint = requiredString(body, 'endpoint');
-  if (!(ENDPOINTS as readonly string[]).includes(endpoint)) {
+  if (!(BATCH_ENDPOINTS as readonly string[]).includes(endpoint)) {
     throw invalidRequest(
-      `Invalid value for 'endpoint': ${JSON.stringify(endpoint)}. The local server supports ${ENDPOINTS.join(', ')}.`,
+      `Invalid value for 'endpoint': ${JSON.stringify(endpoint)}. The local server supports ${BATCH_ENDPOINTS.join(', ')}.`,
       'endpoint',
     );
   }

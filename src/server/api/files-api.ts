@@ -23,6 +23,14 @@ export const createFile: Handler = withServerDate(async (ctx, req, res) => {
         throw invalidRequest(`Unrecognized request argument supplied: ${name}`, name);
     }
     const ttl = expiresAfter(upload.fields);
+    if (upload.bytes === 0) throw invalidRequest('File is empty.', 'file', 'empty_file');
+    if (purpose === 'batch' && !upload.filename.endsWith('.jsonl')) {
+      throw invalidRequest(
+        `Invalid file format for Batch API. Must be .jsonl (the file is named ${JSON.stringify(upload.filename)}).`,
+        'file',
+        'invalid_file_format',
+      );
+    }
     if (purpose === 'batch' && upload.notJsonlReason) {
       throw invalidRequest(
         `Invalid file format for Batch API: ${upload.notJsonlReason}. Files with purpose 'batch' must be JSONL, one request object per line.`,

@@ -70,7 +70,7 @@ export async function validateInputFile(
     if (total > limits.maxRequests) {
       errors.push(
         batchError(
-          'too_many_requests',
+          'too_many_tasks',
           `The input file has more than the maximum of ${limits.maxRequests} requests per batch.`,
           null,
           lineNo,
@@ -86,7 +86,7 @@ export async function validateInputFile(
       if (url !== endpoint) {
         errors.push(
           batchError(
-            'invalid_url',
+            'url_mismatch',
             `The URL provided for this request (${JSON.stringify(url)}) does not match the batch endpoint ${endpoint}.`,
             'url',
             lineNo,
@@ -104,7 +104,7 @@ export async function validateInputFile(
       } else if (models === 'one' && model !== undefined && body.model !== model) {
         errors.push(
           batchError(
-            'mismatched_model',
+            'model_mismatch',
             `The model ${JSON.stringify(body.model)} of this request differs from ${JSON.stringify(model)}, ` +
               'the model of the batch. All requests in a batch must use the same model.',
             'body.model',

@@ -8,13 +8,14 @@ import { respondChatCompletion } from './chat-completions.js';
 import { respondCompletion } from './completions.js';
 import { respondEmbeddings } from './embeddings.js';
 import { respondEmbedContent, respondGenerateContent } from './gemini-content.js';
+import { respondImages, respondVideo } from './media.js';
 import { respondModeration } from './moderations.js';
 import type { RespondContext } from './respond-context.js';
 import { respondResponse } from './responses.js';
 
 /**
  * The deterministic built-in model: answers every supported endpoint in its own response shape, the
- * OpenAI endpoints, Anthropic's `/v1/messages` and Gemini's `generateContent` and `embedContent`.
+ * OpenAI endpoints (images and videos as placeholders), Anthropic's `/v1/messages` and Gemini's `generateContent` and `embedContent`.
  * The answer depends only on the seed, the url and the body (equal requests get equal answers);
  * response ids also depend on the batch and custom_id so they stay unique.
  */
@@ -53,6 +54,11 @@ export function respond(
       return respondEmbeddings(ctx, seed);
     case '/v1/moderations':
       return respondModeration(ctx);
+    case '/v1/images/generations':
+    case '/v1/images/edits':
+      return respondImages(ctx, url);
+    case '/v1/videos':
+      return respondVideo(ctx);
     default:
       return errorResponse(404, `Invalid URL (POST ${url})`, 'invalid_request_error');
   }
