@@ -186,6 +186,27 @@ describe('run --mode direct', () => {
       const calls = syncLog(data);
       assert.equal(calls.length, a.length);
       assert.equal(new Set(calls.map((c) => c.client_id)).size, a.length);
+
+      // Money as sent: the batch run's rows at batch prices, the direct run's at synchronous ones.
+      const spent = async (db: string) => {
+        const status = await runCli(['status', '--ledger', path.join(dir, db), '--json'], {});
+        assert.equal(status.code, 0, status.stderr);
+        return (JSON.parse(status.stdout) as { cost: { spent: Record<string, number> } }).cost.spent;
+      };
+      const batchSpent = await spent('batch.db');
+      const directSpent = await spent('direct.db');
+      assert.ok(batchSpent.batch_micro_usd! > 0);
+      assert.ok(batchSpent.batch_micro_usd! < batchSpent.sync_micro_usd!, 'a batch costs less');
+      assert.equal(
+        directSpent.batch_micro_usd,
+        directSpent.sync_micro_usd,
+        'direct rows cost their sync price',
+      );
+      assert.equal(
+        directSpent.sync_micro_usd,
+        batchSpent.sync_micro_usd,
+        'the same answers, the same tokens',
+      );
     } finally {
       await serve.stop();
     }

@@ -122,7 +122,7 @@ const CHECKS: Record<string, (cwd: string, run: CliResult) => void> = {
   watch: (_cwd, run) => assert.match(run.stdout, /requests: 12 total: 12 succeeded/),
   cost: (cwd, run) => {
     assert.match(run.stdout, /saving with batch: \$[\d.]+ \(50%\)/);
-    const spent = /cost: spent \$([\d.]+) at batch prices/.exec(run.stdout);
+    const spent = /cost: spent \$([\d.]+) as sent/.exec(run.stdout);
     assert.ok(spent, run.stdout);
     const rows = csvRows(cwd, 'costs.csv');
     assert.equal(rows.length, 12);

@@ -74,7 +74,7 @@ export function formatStatusTable(status: RunStatus, now: number, thresholds: St
 /** Spent and projected, batch against synchronous prices, with what the figures leave out. */
 function costLines(cost: CostStatus): string[] {
   const both = (c: TwoWaysUsd) =>
-    `${formatMicroUsd(c.batch_micro_usd)} at batch prices (synchronously ${formatMicroUsd(c.sync_micro_usd)}, saving ${formatMicroUsd(c.sync_micro_usd - c.batch_micro_usd)})`;
+    `${formatMicroUsd(c.batch_micro_usd)} as sent (synchronously ${formatMicroUsd(c.sync_micro_usd)}, saving ${formatMicroUsd(c.sync_micro_usd - c.batch_micro_usd)})`;
   const r = cost.remaining;
   const notes = [
     r.approximate ? 'files not sent yet estimated from characters/4 until counted' : '',

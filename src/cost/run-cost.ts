@@ -144,11 +144,32 @@ export function spentSoFar(
 
 function groupCost(group: UsageGroup, model: string, settings: CostSettings): TwoWays | undefined {
   if (!isPriced(model, settings)) return undefined;
+  // A model priced for batches may have no flex price: its flex rows are unpriced, not guessed.
+  if (group.path === 'flex' && !hasPathPrice(model, 'flex', settings)) return undefined;
   return {
-    batchMicroUsd: usageCost(group.usage, { model, path: 'batch' }, settings.table).totalMicroUsd,
+    // As sent: a batch's rows at batch prices, the direct path's at its own (synchronous or flex).
+    batchMicroUsd: usageCost(group.usage, { model, path: group.path }, settings.table).totalMicroUsd,
     syncMicroUsd: usageCost(group.usage, { model, path: 'sync' }, settings.table).totalMicroUsd,
   };
 }
+
+/** Whether `model` has a price on `path` (the table may price a model's batches but not its flex tier). */
+export function hasPathPrice(model: string, path: 'flex', settings: CostSettings): boolean {
+  try {
+    usageCost(NO_USAGE, { model, path }, settings.table);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const NO_USAGE = {
+  inputTokens: 0,
+  cachedInputTokens: 0,
+  cacheWriteTokens: 0,
+  outputTokens: 0,
+  reasoningTokens: 0,
+};
 
 /** Whether `model` has a price; without one, BP_UNPRICED unless unpriced models are allowed. */
 export function isPriced(model: string, settings: CostSettings): boolean {

@@ -1,15 +1,20 @@
 /**
  * The usage a run's requests were billed for, summed per model and per distinct usage (so a caller
  * pricing each group prices every request exactly as it would one by one), for the whole run or one
- * batch; and how many requests of each file are not final yet. Reads `requests` and `files` only.
+ * batch, with the path that answered them (a batch, or the direct path's synchronous or flex calls);
+ * and how many requests of each file are not final yet. Reads `requests`, `files` and `batches`.
  */
 import type { Usage } from '../types.js';
 import { connectionOf, type Ledger } from './ledger.js';
 
-/** Requests of one model that reported the same usage. */
+/** The price path that answered a request: a batch, or the direct path's synchronous or flex calls. */
+export type AnsweredBy = 'batch' | 'sync' | 'flex';
+
+/** Requests of one model, answered on one path, that reported the same usage. */
 export interface UsageGroup {
   /** The model of the request's file; null for a request that has none (the run's model then). */
   model: string | null;
+  path: AnsweredBy;
   usage: Usage;
   requests: number;
 }
@@ -20,13 +25,18 @@ export interface UnfinishedInFile {
   requests: number;
 }
 
-const GROUP_COLUMNS = `f.model AS model, r.input_tokens AS input, coalesce(r.cached_input_tokens, 0) AS cached,
+/** The batch row's provider says the path: `direct` and `flex` rows hold synchronous calls. */
+const PATH = `CASE b.provider WHEN 'direct' THEN 'sync' WHEN 'flex' THEN 'flex' ELSE 'batch' END`;
+const JOINS = 'LEFT JOIN files f ON f.id = r.file_id LEFT JOIN batches b ON b.id = r.batch_id';
+
+const GROUP_COLUMNS = `f.model AS model, ${PATH} AS path, r.input_tokens AS input, coalesce(r.cached_input_tokens, 0) AS cached,
   coalesce(r.cache_write_tokens, 0) AS writes, coalesce(r.output_tokens, 0) AS output,
   coalesce(r.reasoning_tokens, 0) AS reasoning, count(*) AS requests`;
-const GROUP_BY = 'GROUP BY f.model, input, cached, writes, output, reasoning';
+const GROUP_BY = 'GROUP BY f.model, path, input, cached, writes, output, reasoning';
 
 interface GroupRow {
   model: string | null;
+  path: AnsweredBy;
   input: number;
   cached: number;
   writes: number;
@@ -43,12 +53,13 @@ export function usageGroups(ledger: Ledger, batchRowId?: number): UsageGroup[] {
   const where = batchRowId === undefined ? '' : 'AND r.batch_id = ?';
   const rows = connectionOf(ledger)
     .prepare<unknown[], GroupRow>(
-      `SELECT ${GROUP_COLUMNS} FROM requests r LEFT JOIN files f ON f.id = r.file_id
+      `SELECT ${GROUP_COLUMNS} FROM requests r ${JOINS}
        WHERE r.input_tokens IS NOT NULL ${where} ${GROUP_BY}`,
     )
     .all(...(batchRowId === undefined ? [] : [batchRowId]));
   return rows.map((r) => ({
     model: r.model,
+    path: r.path,
     requests: r.requests,
     usage: {
       inputTokens: r.input,
@@ -74,6 +85,7 @@ export function unfinishedByFile(ledger: Ledger): UnfinishedInFile[] {
 export interface RequestUsage {
   seq: number;
   model: string | null;
+  path: AnsweredBy;
   usage: Usage | null;
 }
 
@@ -81,16 +93,17 @@ export interface RequestUsage {
 export function usageOfRequests(ledger: Ledger, seqs: readonly number[]): RequestUsage[] {
   const rows = connectionOf(ledger)
     .prepare<[string], GroupRow & { seq: number; input: number | null }>(
-      `SELECT r.seq AS seq, f.model AS model, r.input_tokens AS input, coalesce(r.cached_input_tokens, 0) AS cached,
+      `SELECT r.seq AS seq, f.model AS model, ${PATH} AS path, r.input_tokens AS input, coalesce(r.cached_input_tokens, 0) AS cached,
          coalesce(r.cache_write_tokens, 0) AS writes, coalesce(r.output_tokens, 0) AS output,
          coalesce(r.reasoning_tokens, 0) AS reasoning, 1 AS requests
-       FROM requests r LEFT JOIN files f ON f.id = r.file_id
+       FROM requests r ${JOINS}
        WHERE r.seq IN (SELECT value FROM json_each(?))`,
     )
     .all(JSON.stringify(seqs));
   return rows.map((r) => ({
     seq: r.seq,
     model: r.model,
+    path: r.path,
     usage:
       r.input === null
         ? null

@@ -52,7 +52,7 @@ export function addResultsOptions(cmd: Command): Command {
     )
     .option(
       '--cost',
-      "each request's cost at batch prices from its usage: a result_cost_usd column (JSONL: cost_usd)",
+      "each request's cost as sent (batch, or the direct path's prices) from its usage: a result_cost_usd column (JSONL: cost_usd)",
     );
 }
 
