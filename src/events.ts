@@ -186,9 +186,10 @@ export interface HedgeDecidedEvent {
   type: 'hedge.decided';
   /**
    * `cancel`: the batch is cancelled, its unanswered requests go on `path` once it ends; `take_over`:
-   * it did not end in time after the cancel, its unanswered requests go on `path` now.
+   * it did not end in time after the cancel, its unanswered requests go on `path` now; `hold`: a reason
+   * to hedge, but `--max-usd` does not cover the hedge path: the batches are left to finish.
    */
-  action: 'cancel' | 'take_over';
+  action: 'cancel' | 'take_over' | 'hold';
   batchId: string;
   path: string;
   reason: string;

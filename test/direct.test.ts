@@ -415,6 +415,76 @@ describe('run --mode direct', () => {
     assert.match(run.stderr, /--rpm is for --mode direct/);
   });
 
+  it('hedging within --max-usd: when the unanswered rows would cost more on the hedge path than the budget leaves, the batches are left to finish', async () => {
+    const data = tempDir();
+    const serve = await spawnServe(['--data', data, '--stall', 'finalizing=20']);
+    try {
+      const dir = tempDir();
+      const ledger = path.join(dir, 'l.db');
+      const rows = 240;
+      const input = rowsCsv(dir, rows);
+      const template = ['--model', 'gpt-4o-mini', '--id-column', 'id', '--prompt', '{{text}}'];
+      const estimate = await runCli(
+        ['estimate', input, ...template, '--expect-output-tokens', '5', '--json'],
+        {},
+      );
+      assert.equal(estimate.code, 0, estimate.stderr);
+      const total = (JSON.parse(estimate.stdout) as { total: Record<string, number> }).total;
+      // Enough for the batches, not for every row synchronously.
+      const budget = Math.floor((total.batch_micro_usd! + total.sync_micro_usd!) / 2);
+      assert.ok(total.batch_micro_usd! < budget && budget < total.sync_micro_usd!, JSON.stringify(total));
+      const run = await runCli(
+        [
+          'run',
+          input,
+          '--ledger',
+          ledger,
+          '--base-url',
+          serve.url,
+          ...template,
+          '--max-lines',
+          '100',
+          '--poll-interval',
+          '0.5',
+          '--deadline',
+          '10s',
+          '--hedge',
+          'direct',
+          '--max-usd',
+          (budget / 1e6).toFixed(6),
+          '--expect-output-tokens',
+          '5',
+          '--format',
+          'jsonl',
+          '--log-format',
+          'json',
+        ],
+        { env },
+      );
+      assert.equal(run.code, 0, run.stderr);
+      const results = run.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { status: string });
+      assert.equal(results.length, rows);
+      assert.ok(results.every((r) => r.status === 'succeeded'));
+      const hedges = run.stderr
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((e) => e.type === 'hedge.decided');
+      assert.deepEqual(
+        hedges.map((e) => e.action),
+        ['hold'],
+        JSON.stringify(hedges),
+      );
+      assert.match(String(hedges[0]!.reason), /over --max-usd/);
+      assert.equal(syncLog(data).length, 0, 'no row went the direct path');
+    } finally {
+      await serve.stop();
+    }
+  });
+
   it('hedging: serve --stall finalizing=3600, run --deadline 60s --hedge direct answers every row within the deadline, the hedged rows priced', async () => {
     const data = tempDir();
     const serve = await spawnServe(['--data', data, '--stall', 'finalizing=3600']);

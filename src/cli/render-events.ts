@@ -36,6 +36,7 @@ export function renderEvent(event: BatchpipeEvent): string | undefined {
     case 'direct.ended':
       return `${event.path} ${event.file}: ${event.answered} answered (${event.succeeded} succeeded) in ${(event.ms / 1000).toFixed(1)} s; ${event.rateLimited} waited after a 429, ${event.retried} retried after a 5xx or network failure`;
     case 'hedge.decided':
+      if (event.action === 'hold') return `hedge: not hedging: ${event.reason}`;
       return event.action === 'cancel'
         ? `hedge: cancelling batch ${event.batchId}, its unanswered requests go ${event.path}: ${event.reason}`
         : `hedge: batch ${event.batchId} taken over: ${event.reason}`;

@@ -3,13 +3,15 @@
  * plus what its unsettled batches are estimated to cost plus the next file's estimate over the
  * budget, and refuses to start when its estimate is over it. Estimates are batch prices of each
  * file's real token count and the output assumption (`--expect-output-tokens`, else each request's
- * limit). Reads the ledger; the scheduler holds files back and stops with BP_BUDGET.
+ * limit). Reads the ledger; the scheduler holds files back and stops with BP_BUDGET. Deadline
+ * hedging asks too: it moves unanswered rows to the hedge path only when they fit at its prices.
  */
 import type { FileTokens } from '../cost/file-tokens.js';
 import {
   type CostSettings,
   formatMicroUsd,
   priceEstimate,
+  runCost,
   spentSoFar,
   tokenEstimate,
 } from '../cost/run-cost.js';
@@ -93,4 +95,22 @@ function describe(now: Commitment): string {
   if (now.spentMicroUsd > 0) parts.push(`spent ${formatMicroUsd(now.spentMicroUsd)}`);
   if (now.queuedMicroUsd > 0) parts.push(`queued ${formatMicroUsd(now.queuedMicroUsd)}`);
   return parts.length === 0 ? '' : `${parts.join(', ')}, `;
+}
+
+/**
+ * Why hedging now would go over the budget, or undefined when it fits: what was spent plus every
+ * unanswered request at the hedge path's prices (synchronous for `direct`; flex is priced as batch).
+ * An upper bound: some of those requests may still be answered by their batch.
+ */
+export function hedgeOverBudget(
+  run: ScheduledRun,
+  budget: Budget,
+  path: 'direct' | 'flex',
+): string | undefined {
+  const runModel = storedRunIdentity(run.ledger)?.model ?? null;
+  const cost = runCost(run.ledger, runModel, budget.settings);
+  const remaining = path === 'flex' ? cost.remaining.batchMicroUsd : cost.remaining.syncMicroUsd;
+  const total = cost.spent.batchMicroUsd + remaining;
+  if (total <= budget.maxMicroUsd) return undefined;
+  return `sending the ${cost.remaining.requests} unanswered requests ${path} would take the run to ${formatMicroUsd(total)}, over --max-usd ${formatMicroUsd(budget.maxMicroUsd)}: the batches are left to finish`;
 }

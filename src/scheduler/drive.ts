@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { RunWaitingEvent } from '../events.js';
-import { checkBudgetAtStart } from './budget.js';
+import { checkBudgetAtStart, hedgeOverBudget } from './budget.js';
 import { type CollectOptions, collectRound } from './collect.js';
 import { type DirectOptions, driveDirect } from './direct/direct-drive.js';
 import { type HedgeOptions, HedgeWatch } from './hedge.js';
@@ -52,6 +52,7 @@ export async function driveBatches(run: ScheduledRun, options: DriveOptions): Pr
     watch ? watch.options.stallMs / 4 : Number.POSITIVE_INFINITY,
   );
   let budgetChecked = false;
+  let saidHeld = false;
   for (;;) {
     // Once the run has hedged, nothing more goes into batches: what is left goes on the hedge path.
     const hedged = watch !== undefined && run.tables.hedgedPath() !== undefined;
@@ -81,10 +82,24 @@ export async function driveBatches(run: ScheduledRun, options: DriveOptions): Pr
         return result();
       }
       const reason = hedged ? undefined : watch.reason();
-      if (reason !== undefined) {
+      const budget = options.submit.budget;
+      const overBudget =
+        reason !== undefined && budget ? hedgeOverBudget(run, budget, options.hedge.watch.path) : undefined;
+      if (reason !== undefined && overBudget === undefined) {
         await watch.hedge(reason);
         wait = options.pollIntervalMs;
         continue;
+      }
+      if (overBudget !== undefined && !saidHeld) {
+        // Said once: the batches are left to finish, however long they take.
+        run.emit({
+          type: 'hedge.decided',
+          action: 'hold',
+          batchId: run.tables.openBatches()[0]?.remote_id ?? '',
+          path: options.hedge.watch.path,
+          reason: `${reason}; but ${overBudget}`,
+        });
+        saidHeld = true;
       }
     }
     if (round.settled > 0) wait = options.pollIntervalMs;
