@@ -262,10 +262,12 @@ describe('run --mode direct', () => {
 
   it('retries 429 and 5xx answers (serve --fail-rate) until every request succeeds', async () => {
     const data = tempDir();
-    const serve = await spawnServe(['--data', data, '--fail-rate', '0.3', '--seed', '3']);
+    // 0.1: one of 200 requests fails all 5 of its tries about one run in 500 (at 0.3 with 80, one in six),
+    // while ~22 calls fail.
+    const serve = await spawnServe(['--data', data, '--fail-rate', '0.1', '--seed', '3']);
     try {
       const dir = tempDir();
-      const input = rowsCsv(dir, 80);
+      const input = rowsCsv(dir, 200);
       const run = await runCli(
         [
           'run',
@@ -295,11 +297,11 @@ describe('run --mode direct', () => {
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l) as { status: string });
-      assert.equal(rows.length, 80);
+      assert.equal(rows.length, 200);
       assert.ok(rows.every((r) => r.status === 'succeeded'));
       const calls = syncLog(data);
       assert.ok(calls.filter((c) => c.status !== 200).length > 5, 'the fail rate failed some calls');
-      assert.equal(calls.filter((c) => c.status === 200).length, 80);
+      assert.equal(calls.filter((c) => c.status === 200).length, 200);
     } finally {
       await serve.stop();
     }
