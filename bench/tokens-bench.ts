@@ -13,12 +13,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse } from 'csv-parse/sync';
-import { compileInputTokenCounter } from '../src/cost/template-tokens.js';
 import { type EncodingName, tokenCounter } from '../src/cost/text-tokens.js';
 import { packageEncoding } from '../src/cost/tokenizer-package.js';
 import { compileTailEncoder } from '../src/transforms/request-builder.js';
 import { columnFieldResolver } from '../src/transforms/template.js';
 import { generateFeedbackCsv } from './generate.js';
+import { compileInputTokenCounter } from './template-tokens.js';
 
 const { values } = parseArgs({
   options: {

@@ -285,32 +285,6 @@ export function outputTokenBound(url: string, body: Record<string, unknown>): Ou
   }
 }
 
-/**
- * Input tokens of one encoded request tail (`"method":"POST","url":…,"body":{…}}`, the line after its
- * `custom_id`, as prepare encodes it), in the encoding of the body's model.
- */
-export function tailInputTokens(tail: string): number {
-  const line = JSON.parse(`{${tail}`) as { url?: unknown; body?: unknown };
-  const body = isObject(line.body) ? line.body : {};
-  const model = typeof body.model === 'string' ? body.model : '';
-  return requestInputTokens(String(line.url), body, counterForModel(model));
-}
-
-/**
- * Input tokens of every request of an encoded chunk: record `i`'s tail is the UTF-8 in
- * `tails[tailEnds[i-1] ?? 0, tailEnds[i])`; its count goes to `out[i]`. What prepare's encode threads
- * call per chunk, in place of the characters/4 estimate.
- */
-export function countChunkTails(tails: Uint8Array, tailEnds: Int32Array, out: Int32Array): void {
-  const bytes = Buffer.from(tails.buffer, tails.byteOffset, tails.byteLength);
-  let start = 0;
-  for (let i = 0; i < tailEnds.length; i++) {
-    const end = tailEnds[i]!;
-    out[i] = tailInputTokens(bytes.toString('utf8', start, end));
-    start = end;
-  }
-}
-
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

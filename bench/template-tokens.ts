@@ -1,13 +1,14 @@
 /**
- * The per-record input-token count prepare's encoder needs, compiled from the same request template
- * as the encoded line: the body is rebuilt as an object by the template (cheaper than parsing the
- * encoded JSON back) and counted by tokens.ts. Reads templates; writes nothing.
+ * A per-record input-token count compiled from the same request template as prepare's encoded line:
+ * the body is rebuilt as an object by the template (cheaper than parsing the encoded JSON back) and
+ * counted by src/cost/tokens.ts. What counting inside prepare would cost: tokens-bench measures it
+ * (docs/cost.md says why prepare does not count). Reads templates; writes nothing.
  */
 
-import { compileRequestBuilder, type RequestTemplateOptions } from '../transforms/request-builder.js';
-import type { FieldResolver } from '../transforms/template.js';
-import type { SourceRecord } from '../types.js';
-import { counterForModel, requestInputTokens } from './tokens.js';
+import { counterForModel, requestInputTokens } from '../src/cost/tokens.js';
+import { compileRequestBuilder, type RequestTemplateOptions } from '../src/transforms/request-builder.js';
+import type { FieldResolver } from '../src/transforms/template.js';
+import type { SourceRecord } from '../src/types.js';
 
 /**
  * Compiles `options` into a function from a record to its request's input tokens, equal to
