@@ -110,13 +110,13 @@ describe('serve: synchronous endpoints', () => {
     // One second of each: 10 requests, 100 tokens. Tokens bind first at 30 a request.
     const admitted = () => {
       let n = 0;
-      while (limits.admit(30, 'm').ok) n++;
+      while (limits.admit(30).ok) n++;
       return n;
     };
     assert.equal(admitted(), Math.floor(6000 / 60 / 30));
     now += 3000; // 3 s later the buckets are full again (no more than one second's worth)
     assert.equal(admitted(), Math.floor(6000 / 60 / 30));
-    const refused = limits.admit(30, 'm');
+    const refused = limits.admit(30);
     assert.equal(refused.ok, false);
     assert.equal(!refused.ok && refused.limit, 'tokens');
   });

@@ -81,23 +81,33 @@ export interface FindSince {
 
 /** One request sent as a synchronous call (the direct path). */
 export interface DirectCall {
-  /** The request line's `url`, e.g. `/v1/chat/completions`. */
+  /** The request line's `url`, e.g. `/v1/chat/completions`, `/v1/messages`, `/v1beta/generateContent`. */
   url: string;
-  /** The request line's `body`, as its JSON text (sent as it is). */
+  /** The request line's `body`, as its JSON text (sent as it is, but for what the provider's endpoint
+   *  takes elsewhere: Gemini's `model` goes in the path). */
   body: string;
-  /** Named to the provider in a header where it takes one (the local server logs it). */
+  /** The request line's `custom_id` (the id on the wire): named in the answer's line, and to the
+   *  provider in a header (the local server logs it). */
   customId: string;
   /** Gives up on the call after this long. */
   timeoutMs: number;
 }
 
-/** What a synchronous call got back: an HTTP answer, its body as text (kept byte for byte). */
+/**
+ * What a synchronous call got back: an HTTP answer, with the line of the provider's batch result file
+ * that says the same (its result dialect reads it as it reads a batch's: same states, extraction,
+ * usage and cost). A successful answer's body is in the line byte for byte.
+ */
 export interface DirectAnswer {
   status: number;
   headers: { get(name: string): string | null };
-  /** The response body's text; for an error answer, its JSON error object as the SDK read it. */
-  body: string;
-  requestId: string | null;
+  /** The answer as one result line of the provider's Batch API, under the call's `customId`. */
+  line: string;
+  /**
+   * The wait the answer asked for before another call, where the provider says it in the body (Gemini's
+   * `RetryInfo`); otherwise the headers say it (`retry-after-ms`, `retry-after`).
+   */
+  retryAfterMs?: number | undefined;
 }
 
 /**
@@ -107,6 +117,11 @@ export interface DirectAnswer {
  */
 export interface DirectSender {
   send(call: DirectCall): Promise<DirectAnswer>;
+  /**
+   * The result line of a call that got no answer (the network, a timeout) after its tries: a failure
+   * the provider's result dialect retries, as it would a batch's server error.
+   */
+  noAnswerLine(customId: string, message: string): string;
 }
 
 /** A Batch API behind the port: OpenAI (and every compatible API), next Anthropic and Gemini. */

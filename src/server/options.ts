@@ -40,7 +40,7 @@ export interface LocalServerOptions {
   upstreamApiKey?: string;
   /** Requests running at once across all batches (default 16). */
   concurrency?: number;
-  /** Requests per minute the synchronous endpoints take (`--rpm`); above it they answer 429 with OpenAI's rate-limit headers. */
+  /** Requests per minute the synchronous endpoints take (`--rpm`); above it they answer 429 in each API's shape (OpenAI's `x-ratelimit-*`, Anthropic's `anthropic-ratelimit-*`, Gemini's `RESOURCE_EXHAUSTED`). */
   rpm?: number;
   /** Tokens per minute (input plus the most output a request may bill) the synchronous endpoints take (`--tpm`). */
   tpm?: number;

@@ -207,13 +207,19 @@ function checkModeFlags(flags: RunFlags, command: Command): void {
       '--hedge needs --deadline: the run hedges when a batch stalls or the deadline would be missed',
     );
   }
-  if (
-    (flags.mode === 'direct' || flags.deadline !== undefined) &&
-    (flags.provider ?? 'openai') !== 'openai'
-  ) {
-    throw usage(
-      `--mode direct and --deadline send synchronous calls through OpenAI's API (or a compatible one) only; --provider ${flags.provider} has batches alone for now`,
-    );
+  const provider = flags.provider ?? 'openai';
+  if (provider !== 'openai') {
+    // Flex processing is OpenAI's service tier; Anthropic and Gemini go direct at their standard price.
+    if (flags.serviceTier === 'flex') {
+      throw usage(
+        `--service-tier flex is OpenAI's flex processing: --provider ${provider} has no flex tier; drop it`,
+      );
+    }
+    if (flags.hedge === 'flex') {
+      throw usage(
+        `--hedge flex is OpenAI's flex processing: --provider ${provider} has no flex tier; use --hedge direct`,
+      );
+    }
   }
   if (flags.mode === 'direct') {
     if (!flags.wait) {

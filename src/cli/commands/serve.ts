@@ -153,7 +153,7 @@ export function registerServe(program: Command): void {
     )
     .option(
       '--rpm <n>',
-      'requests per minute the synchronous endpoints take; more are answered 429 with OpenAI rate-limit headers',
+      'requests per minute the synchronous endpoints take; more are answered 429 in the shape of the API called, with its rate-limit headers',
       numberOption('--rpm', { min: 1, max: 100_000_000, integer: true }),
     )
     .option(

@@ -1,7 +1,7 @@
 /**
  * Anthropic's Message Batches behind the provider port, through the official `@anthropic-ai/sdk`:
  * no uploads; a batch is created with its request file's lines inline (`{ custom_id, params }`), its
- * results streamed from `results()`. Reads use the SDK's own retries; a create makes one attempt,
+ * results streamed from `results()`; the Messages API for the direct path (direct-sender.ts). Reads use the SDK's own retries; a create makes one attempt,
  * which the scheduler retries after asking whether it landed.
  *
  * Anthropic batches carry no metadata, so an interrupted create is found by what a listing shows:
@@ -25,6 +25,7 @@ import {
   type FindSince,
   ProviderError,
 } from '../port.js';
+import { anthropicDirectSender } from './direct-sender.js';
 import { remoteBatchOfMessageBatch, unixSeconds } from './remote-batch.js';
 
 export interface AnthropicProviderOptions {
@@ -142,6 +143,7 @@ export function anthropicProvider(options: AnthropicProviderOptions): BatchProvi
       }
     },
 
+    direct: anthropicDirectSender(client, (err) => providerError(err, redact, client.baseURL)),
     redact,
     close: options.close ?? (async () => {}),
   };

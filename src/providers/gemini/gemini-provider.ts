@@ -3,7 +3,8 @@
  * files go up through the Files API (`files.upload`, a resumable upload the SDK streams in chunks from
  * disk), one batch per file (`batches.create` from the uploaded file, or `batches.createEmbeddings` for
  * embeddings), polled as the long-running operation it is (`operations.get`, which keeps the
- * `batchStats` and `error` the SDK's `BatchJob` drops), its results file downloaded (`files.download`).
+ * `batchStats` and `error` the SDK's `BatchJob` drops), its results file downloaded (`files.download`);
+ * `generateContent` / `embedContent` for the direct path (direct-sender.ts).
  * Owns the SDK client and the Gemini wire objects; touches nothing of the ledger.
  *
  * Request files hold batchpipe's lines with native Gemini bodies; each goes up as a converted copy of
@@ -34,6 +35,7 @@ import {
   type UploadRequest,
 } from '../port.js';
 import { writeGeminiInput } from './batch-input.js';
+import { geminiDirectSender } from './direct-sender.js';
 import { GEMINI_PROVIDER, remoteBatchOfJob, remoteBatchOfOperation, unixSeconds } from './remote-batch.js';
 
 export interface GeminiProviderOptions {
@@ -249,6 +251,7 @@ export function geminiProvider(options: GeminiProviderOptions): BatchProvider {
       }
     },
 
+    direct: geminiDirectSender(client, (err) => providerError(err, redact, options.baseUrl)),
     redact,
     close: options.close ?? (async () => {}),
   };

@@ -16,14 +16,12 @@ import {
   type BatchIntent,
   type BatchProvider,
   type CreateBatchRequest,
-  type DirectAnswer,
-  type DirectCall,
-  type DirectSender,
   type FindSince,
   ProviderError,
   type RemoteFile,
   type UploadRequest,
 } from '../port.js';
+import { openAIDirectSender } from './direct-sender.js';
 import { OPENAI_PROVIDER, remoteBatchOf } from './remote-batch.js';
 import { ServerClock } from './server-clock.js';
 
@@ -154,53 +152,9 @@ export function openAIProvider(options: OpenAIProviderOptions): BatchProvider {
       }
     },
 
-    direct: directSender(client, redact),
+    direct: openAIDirectSender(client, (err) => providerError(err, redact, client.baseURL)),
     redact,
     close: options.close ?? (async () => {}),
-  };
-}
-
-/** The header the direct path names a request's custom_id in (the local server logs it). */
-const CUSTOM_ID_HEADER = 'x-batchpipe-custom-id';
-
-/**
- * The synchronous endpoints through the SDK (`client.post`, one attempt): a 2xx body is read as the raw
- * text the API sent, so the result applied is byte for byte the answer; an error answer is the SDK's
- * APIError, its status, headers and error object.
- */
-function directSender(client: OpenAI, redact: (text: string) => string): DirectSender {
-  return {
-    async send(call: DirectCall): Promise<DirectAnswer> {
-      const path = call.url.startsWith('/v1/') ? call.url.slice(3) : call.url;
-      try {
-        const response = await client
-          .post(path, {
-            // A string with its content-type goes as it is: the request's bytes as prepare encoded them.
-            body: call.body,
-            headers: { 'content-type': 'application/json', [CUSTOM_ID_HEADER]: call.customId },
-            maxRetries: 0,
-            timeout: call.timeoutMs,
-          })
-          .asResponse();
-        return {
-          status: response.status,
-          headers: response.headers,
-          body: await response.text(),
-          requestId: response.headers.get('x-request-id'),
-        };
-      } catch (err) {
-        if (err instanceof OpenAI.APIError && err.status !== undefined && err.headers !== undefined) {
-          const error = err.error ?? { message: err.message, type: null, param: null, code: null };
-          return {
-            status: err.status,
-            headers: err.headers,
-            body: JSON.stringify({ error }),
-            requestId: err.requestID ?? null,
-          };
-        }
-        throw providerError(err, redact, client.baseURL);
-      }
-    },
   };
 }
 

@@ -1,11 +1,10 @@
 /**
- * The direct path's answers as Batch API output lines, recorded through the same apply path as a
- * batch's output file (results/apply.ts): same extraction, states, retries, tokens. Lines are gathered
- * and applied a group at a time, one group after another, against the direct batch row that holds the
- * requests. Owns the line format of a synchronous answer and the group buffer.
+ * The direct path's answers, each a line of the provider's batch result file (the provider's
+ * `DirectSender` makes it), recorded through the same apply path as a batch's result file
+ * (results/apply.ts): same extraction, states, retries, tokens. Lines are gathered and applied a group
+ * at a time, one group after another, against the direct batch row that holds the requests. Owns the
+ * group buffer.
  */
-
-import type { DirectAnswer } from '../../providers/port.js';
 import { applyResultLines } from '../../results/apply.js';
 import type { ScheduledRun } from '../scheduled-run.js';
 
@@ -13,40 +12,6 @@ import type { ScheduledRun } from '../scheduled-run.js';
 const GROUP_LINES = 256;
 /** A group waits at most this long before it is applied. */
 const GROUP_MS = 250;
-
-/**
- * The output line of one answered call: its body exactly as the API sent it when it is JSON; an
- * error page that is not JSON becomes an error object holding its text; a 2xx that is not JSON is no
- * answer (a `server_error` line, tried again).
- */
-export function answerLine(customId: string, answer: DirectAnswer): string {
-  const id = JSON.stringify(customId);
-  const ok = answer.status >= 200 && answer.status < 300;
-  if (!isJson(answer.body)) {
-    const message = `the API answered ${answer.status} with a body that is not JSON: ${answer.body.slice(0, 500)}`;
-    if (ok) return failureLine(customId, 'server_error', message);
-    answer = {
-      ...answer,
-      body: JSON.stringify({ error: { message, type: 'invalid_response', param: null, code: null } }),
-    };
-  }
-  const requestId = JSON.stringify(answer.requestId ?? '');
-  return `{"id":null,"custom_id":${id},"response":{"status_code":${answer.status},"request_id":${requestId},"body":${answer.body}},"error":null}`;
-}
-
-/** An error line: a call that got no answer (`server_error` is tried again, as a batch's would be). */
-export function failureLine(customId: string, code: string, message: string): string {
-  return JSON.stringify({ id: null, custom_id: customId, response: null, error: { code, message } });
-}
-
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** What the groups applied so far did. */
 export interface AppliedTotals {

@@ -1,6 +1,7 @@
 /**
  * The direct path: a run's staged requests sent as synchronous calls through the provider's
- * `DirectSender`, instead of in batches, and recorded as a batch's result lines are (answer-lines.ts).
+ * `DirectSender`, instead of in batches; each answer comes back as a line of the provider's batch result
+ * file and is recorded as a batch's lines are (answer-lines.ts).
  * Reads each complete request file line by line and sends the lines whose requests are staged, at most
  * `concurrency` at once, paced under the rate limits (rate-pacer.ts), retrying 429 / 5xx / network
  * failures with backoff; what still fails is applied as a batch line is (a retryable failure goes back
@@ -16,15 +17,17 @@
 import { createReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { counterForModel, outputTokenBound, requestInputTokens } from '../../cost/tokens.js';
+import { dialectOf } from '../../dialects/index.js';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { LineCursor, lineChunks } from '../../internal/lines.js';
 import { isRetryableStatus, retryDelayMs } from '../../internal/retry-delay.js';
 import { createSemaphore } from '../../internal/semaphore.js';
+import { storedRunIdentity } from '../../ledger/identity.js';
 import type { FileRow } from '../../ledger/ledger.js';
 import { type DirectAnswer, type DirectSender, ProviderError } from '../../providers/port.js';
 import { restageRetries } from '../restage.js';
 import type { ScheduledRun } from '../scheduled-run.js';
-import { AnswerGroups, answerLine, failureLine } from './answer-lines.js';
+import { AnswerGroups } from './answer-lines.js';
 import { type PaceLimits, RatePacer } from './rate-pacer.js';
 
 /** The synchronous paths: `direct` at the synchronous price, `flex` at OpenAI's flex tier (batch prices). */
@@ -109,7 +112,7 @@ async function sendFile(
   file: FileRow,
   options: DirectOptions,
 ): Promise<PassCounts> {
-  const staged = run.states.stagedInFile(file.id);
+  const staged = byWireId(run, run.states.stagedInFile(file.id));
   const counts: PassCounts = { answered: 0, succeeded: 0, rateLimited: 0, retried: 0 };
   if (staged.size === 0) return counts;
   const started = Date.now();
@@ -183,6 +186,17 @@ async function sendFile(
     ms: Date.now() - started,
   });
   return counts;
+}
+
+/**
+ * The staged requests keyed by the id their file's lines carry: the provider's wire id where it cannot
+ * take the user's id as it is (Anthropic's `custom_id` rule), which its answers' lines carry back too.
+ */
+function byWireId(run: ScheduledRun, staged: Map<string, number>): Map<string, number> {
+  const { wireId } = dialectOf(storedRunIdentity(run.ledger)?.provider);
+  const keyed = new Map<string, number>();
+  for (const [customId, seq] of staged) keyed.set(wireId(customId) ?? customId, seq);
+  return keyed;
 }
 
 interface LineRequest {
@@ -261,10 +275,10 @@ async function sendOne(
     const retryable = answer ? isRetryableStatus(answer.status) : failure!.retryable;
     if (!retryable || tries >= (limited ? TRIES_AFTER_429 : TRIES_AFTER_FAILURE)) {
       return answer
-        ? answerLine(request.customId, answer)
-        : failureLine(request.customId, 'server_error', run.provider.redact(failure!.message));
+        ? answer.line
+        : sender.noAnswerLine(request.customId, run.provider.redact(failure!.message));
     }
-    const wait = retryDelayMs(tries, answer?.headers);
+    const wait = answer?.retryAfterMs ?? retryDelayMs(tries, answer?.headers);
     if (limited) {
       counts.rateLimited++;
       pacer.hold(wait);

@@ -1,7 +1,7 @@
 /**
  * Paces the direct path's calls under a provider's rate limits, so it slows before it is refused:
- * requests and tokens per minute, from `--rpm` / `--tpm` or learned from the `x-ratelimit-*` headers of
- * each answer (the lower of the two), are spaced evenly (a call may start once the previous ones' share
+ * requests and tokens per minute, from `--rpm` / `--tpm` or learned from the rate-limit headers of each
+ * answer (OpenAI's `x-ratelimit-*`, Anthropic's `anthropic-ratelimit-*`; the lower of flag and header), are spaced evenly (a call may start once the previous ones' share
  * of the minute has passed); an answer that says nothing remains holds every call until its reset; a
  * 429 holds every call for the wait it asked for. Owns its clocks only; pure of I/O but for sleeping.
  */
@@ -23,6 +23,13 @@ export function parseResetMs(text: string | null): number | undefined {
     matched += m[0];
   }
   return matched === text.trim() ? total : undefined;
+}
+
+/** Milliseconds from `now` to an RFC 3339 time (Anthropic's resets); undefined when unreadable. */
+function msUntilTime(text: string | null, now: number): number | undefined {
+  if (text === null || text === '') return undefined;
+  const at = Date.parse(text);
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
 }
 
 function positive(text: string | null): number | undefined {
@@ -89,22 +96,32 @@ export class RatePacer {
     }
   }
 
-  /** Reads an answer's rate-limit headers: the limits, and a hold when one is spent. */
+  /**
+   * Reads an answer's rate-limit headers, OpenAI's (`x-ratelimit-*`, resets as durations) or
+   * Anthropic's (`anthropic-ratelimit-*`, resets as RFC 3339 times): the limits, and a hold when one is spent.
+   */
   learn(headers: { get(name: string): string | null }): void {
-    const rpm = positive(headers.get('x-ratelimit-limit-requests'));
-    const tpm = positive(headers.get('x-ratelimit-limit-tokens'));
+    const rpm =
+      positive(headers.get('x-ratelimit-limit-requests')) ??
+      positive(headers.get('anthropic-ratelimit-requests-limit'));
+    const tpm =
+      positive(headers.get('x-ratelimit-limit-tokens')) ??
+      positive(headers.get('anthropic-ratelimit-tokens-limit'));
     if (rpm !== undefined) this.#learned.rpm = rpm;
     if (tpm !== undefined) this.#learned.tpm = tpm;
     // Nothing left: wait for the reset, or for one call's share of the minute when that comes first
     // (the reset is when the whole limit is back, and one call needs only its own share).
     const { rpm: limit } = this.limits;
-    if (headers.get('x-ratelimit-remaining-requests') === '0') {
-      const reset = parseResetMs(headers.get('x-ratelimit-reset-requests'));
-      if (reset !== undefined) this.hold(limit ? Math.min(reset, 60_000 / limit) : reset);
-    }
-    if (headers.get('x-ratelimit-remaining-tokens') === '0') {
-      const reset = parseResetMs(headers.get('x-ratelimit-reset-tokens'));
-      if (reset !== undefined) this.hold(reset);
+    for (const kind of ['requests', 'tokens'] as const) {
+      const spent =
+        headers.get(`x-ratelimit-remaining-${kind}`) === '0' ||
+        headers.get(`anthropic-ratelimit-${kind}-remaining`) === '0';
+      if (!spent) continue;
+      const reset =
+        parseResetMs(headers.get(`x-ratelimit-reset-${kind}`)) ??
+        msUntilTime(headers.get(`anthropic-ratelimit-${kind}-reset`), this.#now());
+      if (reset === undefined) continue;
+      this.hold(kind === 'requests' && limit ? Math.min(reset, 60_000 / limit) : reset);
     }
   }
 

@@ -25,7 +25,7 @@ import {
   listGeminiFiles,
   uploadGeminiFile,
 } from '../dialects/gemini/files-api.js';
-import { SYNC_PATHS, syncEndpoint } from '../sync/sync-api.js';
+import { anthropicMessages, geminiContent, SYNC_PATHS, syncEndpoint } from '../sync/sync-api.js';
 import type { Dialect } from '../types.js';
 import { newRequestId } from '../util/ids.js';
 import { ApiError, serverError } from './api-error.js';
@@ -43,6 +43,8 @@ const match = createRouter<Handler>([
   ['DELETE', '/v1/messages/batches/:id', deleteMessageBatch],
   ['POST', '/v1/messages/batches/:id/cancel', cancelMessageBatch],
   ['GET', '/v1/messages/batches/:id/results', messageBatchResults],
+  // Anthropic's Messages API, answered at once (the direct path).
+  ['POST', '/v1/messages', anthropicMessages],
   // Gemini's Files and Batch APIs (custom methods before the plain resource of the same method).
   ['POST', '/upload/v1beta/files', uploadGeminiFile],
   ['GET', '/v1beta/files', listGeminiFiles],
@@ -52,6 +54,9 @@ const match = createRouter<Handler>([
   ['DELETE', '/v1beta/files/:id', deleteGeminiFile],
   ['POST', '/v1beta/models/:model:batchGenerateContent', createGenerateContentBatch],
   ['POST', '/v1beta/models/:model:asyncBatchEmbedContent', createEmbedContentBatch],
+  // Gemini's synchronous methods (the direct path).
+  ['POST', '/v1beta/models/:model:generateContent', geminiContent('generateContent')],
+  ['POST', '/v1beta/models/:model:embedContent', geminiContent('embedContent')],
   ['GET', '/v1beta/batches', listGeminiBatches],
   ['POST', '/v1beta/batches/:name:cancel', cancelGeminiBatch],
   ['GET', '/v1beta/batches/:name', getGeminiBatch],

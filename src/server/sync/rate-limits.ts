@@ -2,20 +2,44 @@
  * `serve --rpm N --tpm N`: the synchronous endpoints' rate limits, as OpenAI enforces them. Each limit
  * is a bucket refilled continuously at N per minute that holds one second's worth (OpenAI quantizes its
  * per-minute limits: 60,000 rpm may be enforced as 1,000 requests a second), so a client that bursts is
- * refused even under its minute's budget, and one that paces itself is not. Owns its counters only.
+ * refused even under its minute's budget, and one that paces itself is not. The state of each limit is
+ * told in the headers of the API called: OpenAI's `x-ratelimit-*` (reset as a duration), Anthropic's
+ * `anthropic-ratelimit-*` (reset as an RFC 3339 time); Gemini sends none (its 429 body says how long
+ * to wait: sync-api.ts). Owns its counters only.
  */
 
-/** The headers OpenAI sends with every answer of a rate-limited endpoint, and with its 429s. */
+/** Response headers. */
 export type RateLimitHeaders = Record<string, string>;
 
-/** A request let through (with its headers), or refused with how long to wait. */
+/** Where one limit stands after a call: its size, what is left, and when it is full again. */
+export interface LimitState {
+  perMinute: number;
+  remaining: number;
+  resetMs: number;
+}
+
+/** The limits that are set (`--rpm`, `--tpm`), as they stand. */
+export interface LimitStates {
+  requests?: LimitState | undefined;
+  tokens?: LimitState | undefined;
+}
+
+/** A request let through, or refused with which limit, how long to wait, and what was used of it. */
 export type Admission =
-  | { ok: true; headers: RateLimitHeaders }
-  | { ok: false; headers: RateLimitHeaders; waitMs: number; limit: 'requests' | 'tokens'; message: string };
+  | { ok: true; states: LimitStates }
+  | {
+      ok: false;
+      states: LimitStates;
+      waitMs: number;
+      limit: 'requests' | 'tokens';
+      /** Of the refusing limit: used this second, out of its one-second capacity. */
+      used: number;
+      capacity: number;
+    };
 
 export interface RateLimits {
   /** Takes one request of `tokens` tokens now, or says why not and for how long. */
-  admit(tokens: number, model: string): Admission;
+  admit(tokens: number): Admission;
 }
 
 interface Bucket {
@@ -41,6 +65,15 @@ function msUntil(b: Bucket, amount: number): number {
   return missing <= 0 ? 0 : Math.ceil((missing / b.perMinute) * 60_000);
 }
 
+function stateOf(b: Bucket | undefined): LimitState | undefined {
+  if (!b) return undefined;
+  return {
+    perMinute: b.perMinute,
+    remaining: Math.max(0, Math.floor(b.level)),
+    resetMs: msUntil(b, b.capacity),
+  };
+}
+
 /** OpenAI's duration format of the reset headers: `1s`, `6m0s`, `120ms`. */
 export function resetText(ms: number): string {
   if (ms < 1000) return `${Math.max(0, Math.ceil(ms))}ms`;
@@ -50,7 +83,7 @@ export function resetText(ms: number): string {
 }
 
 /** No limit: every request goes through, with no rate-limit headers. */
-const UNLIMITED: RateLimits = { admit: () => ({ ok: true, headers: {} }) };
+const UNLIMITED: RateLimits = { admit: () => ({ ok: true, states: {} }) };
 
 /**
  * The limits of `--rpm` and `--tpm` (either may be absent). A request larger than one second of tokens
@@ -64,22 +97,9 @@ export function createRateLimits(
   const start = now();
   const requests = limits.rpm === undefined ? undefined : bucket(limits.rpm, start);
   const tokens = limits.tpm === undefined ? undefined : bucket(limits.tpm, start);
-  const headersOf = (): RateLimitHeaders => {
-    const h: RateLimitHeaders = {};
-    if (requests) {
-      h['x-ratelimit-limit-requests'] = String(requests.perMinute);
-      h['x-ratelimit-remaining-requests'] = String(Math.max(0, Math.floor(requests.level)));
-      h['x-ratelimit-reset-requests'] = resetText(msUntil(requests, requests.capacity));
-    }
-    if (tokens) {
-      h['x-ratelimit-limit-tokens'] = String(tokens.perMinute);
-      h['x-ratelimit-remaining-tokens'] = String(Math.max(0, Math.floor(tokens.level)));
-      h['x-ratelimit-reset-tokens'] = resetText(msUntil(tokens, tokens.capacity));
-    }
-    return h;
-  };
+  const states = (): LimitStates => ({ requests: stateOf(requests), tokens: stateOf(tokens) });
   return {
-    admit(cost, model) {
+    admit(cost) {
       const t = now();
       if (requests) refill(requests, t);
       if (tokens) refill(tokens, t);
@@ -87,20 +107,61 @@ export function createRateLimits(
       const tokenWait = tokens ? msUntil(tokens, cost) : 0;
       if (requestWait > 0 || tokenWait > 0) {
         const limit = requestWait >= tokenWait ? 'requests' : 'tokens';
-        const waitMs = Math.max(requestWait, tokenWait);
-        const headers = headersOf();
-        headers['retry-after-ms'] = String(waitMs);
-        headers['retry-after'] = String(Math.max(1, Math.ceil(waitMs / 1000)));
         const which = limit === 'requests' ? requests! : tokens!;
-        const message =
-          `Rate limit reached for ${model || 'the model'} on ${limit} per min (RPM/TPM): Limit ${which.perMinute}, ` +
-          `Used ${Math.round(which.capacity - which.level)} of ${Math.floor(which.capacity)} this second. ` +
-          `Please try again in ${resetText(waitMs)}.`;
-        return { ok: false, headers, waitMs, limit, message };
+        return {
+          ok: false,
+          states: states(),
+          waitMs: Math.max(requestWait, tokenWait),
+          limit,
+          used: Math.round(which.capacity - which.level),
+          capacity: Math.floor(which.capacity),
+        };
       }
       if (requests) requests.level -= 1;
       if (tokens) tokens.level -= cost;
-      return { ok: true, headers: headersOf() };
+      return { ok: true, states: states() };
     },
   };
+}
+
+/** `retry-after` in whole seconds (at least 1), as the HTTP header takes it. */
+export function retryAfterSeconds(waitMs: number): string {
+  return String(Math.max(1, Math.ceil(waitMs / 1000)));
+}
+
+/** OpenAI's headers: `x-ratelimit-*` on every answer, `retry-after-ms` and `retry-after` on a 429. */
+export function openAIRateHeaders(admission: Admission): RateLimitHeaders {
+  const h: RateLimitHeaders = {};
+  const { requests, tokens } = admission.states;
+  if (requests) {
+    h['x-ratelimit-limit-requests'] = String(requests.perMinute);
+    h['x-ratelimit-remaining-requests'] = String(requests.remaining);
+    h['x-ratelimit-reset-requests'] = resetText(requests.resetMs);
+  }
+  if (tokens) {
+    h['x-ratelimit-limit-tokens'] = String(tokens.perMinute);
+    h['x-ratelimit-remaining-tokens'] = String(tokens.remaining);
+    h['x-ratelimit-reset-tokens'] = resetText(tokens.resetMs);
+  }
+  if (!admission.ok) {
+    h['retry-after-ms'] = String(admission.waitMs);
+    h['retry-after'] = retryAfterSeconds(admission.waitMs);
+  }
+  return h;
+}
+
+/**
+ * Anthropic's headers: `anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}` on every answer
+ * (the reset an RFC 3339 time), `retry-after` (seconds) on a 429, as Anthropic sends them.
+ */
+export function anthropicRateHeaders(admission: Admission, now: number = Date.now()): RateLimitHeaders {
+  const h: RateLimitHeaders = {};
+  for (const [name, state] of Object.entries(admission.states)) {
+    if (!state) continue;
+    h[`anthropic-ratelimit-${name}-limit`] = String(state.perMinute);
+    h[`anthropic-ratelimit-${name}-remaining`] = String(state.remaining);
+    h[`anthropic-ratelimit-${name}-reset`] = new Date(now + state.resetMs).toISOString();
+  }
+  if (!admission.ok) h['retry-after'] = retryAfterSeconds(admission.waitMs);
+  return h;
 }
