@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import Anthropic from '@anthropic-ai/sdk';
+import { ApiError, GoogleGenAI } from '@google/genai';
 import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import OpenAI from 'openai';
@@ -18,6 +20,20 @@ import { baReviewsRunArgs, runCli, spawnCli, spawnServe, tempDir, waitFor } from
 const KEY = 'sk-direct-test-key';
 const env = { OPENAI_API_KEY: KEY };
 
+/** Each provider's `run` flags (its model) and key, against the same `batchpipe serve`. */
+const PROVIDER_RUNS = {
+  openai: { flags: ['--model', 'gpt-4o-mini'], env },
+  anthropic: {
+    flags: ['--provider', 'anthropic', '--model', 'claude-haiku-4-5'],
+    env: { ANTHROPIC_API_KEY: KEY },
+  },
+  gemini: {
+    flags: ['--provider', 'gemini', '--model', 'gemini-2.5-flash'],
+    env: { GEMINI_API_KEY: KEY, GOOGLE_API_KEY: '' },
+  },
+} as const;
+const PROVIDER_NAMES = ['openai', 'anthropic', 'gemini'] as const;
+
 function syncLog(data: string): SyncLogLine[] {
   const file = path.join(data, SYNC_LOG_NAME);
   if (!existsSync(file)) return [];
@@ -25,6 +41,26 @@ function syncLog(data: string): SyncLogLine[] {
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as SyncLogLine);
+}
+
+/**
+ * A CSV of `n` rows whose ids include ones Anthropic refuses as `custom_id`: a space and a dot (sent
+ * base64url-encoded), and one too long even for that (sent as its SHA-256).
+ */
+function oddIdsCsv(dir: string, n: number): string {
+  const file = path.join(dir, 'odd.csv');
+  const id = (i: number) => (i === 1 ? `r${'x'.repeat(60)}` : i % 5 === 0 ? `r ${i}.x` : `r${i}`);
+  const lines = [
+    'id,text',
+    ...Array.from({ length: n }, (_, i) => `${id(i)},row ${i} asks about seat ${i % 37}`),
+  ];
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+/** The server's origin (the Anthropic and Gemini SDKs' base URL) from the `/v1` URL serve prints. */
+function originOf(url: string): string {
+  return url.replace(/\/v1$/, '');
 }
 
 /** A CSV of `n` rows with an id and a text. */
@@ -104,6 +140,97 @@ describe('serve: synchronous endpoints', () => {
     }
   });
 
+  it("answers Anthropic's messages and Gemini's generateContent through their SDKs, each logged", async () => {
+    const data = tempDir();
+    const serve = await spawnServe(['--data', data]);
+    try {
+      const anthropic = new Anthropic({ apiKey: KEY, baseURL: originOf(serve.url), maxRetries: 0 });
+      const message = await anthropic.messages.create({
+        model: 'claude-haiku-4-5',
+        max_tokens: 64,
+        messages: [{ role: 'user', content: 'Say hello' }],
+      });
+      assert.equal(message.type, 'message');
+      assert.equal(message.content[0]?.type, 'text');
+      const gemini = new GoogleGenAI({ apiKey: KEY, httpOptions: { baseUrl: originOf(serve.url) } });
+      const content = await gemini.models.generateContent({
+        model: 'gemini-2.5-flash',
+        contents: 'Say hello',
+      });
+      assert.equal(typeof content.text, 'string');
+      assert.ok((content.usageMetadata?.promptTokenCount ?? 0) > 0);
+      assert.deepEqual(
+        syncLog(data).map((l) => [l.path, l.status, l.model]),
+        [
+          ['/v1/messages', 200, 'claude-haiku-4-5'],
+          ['/v1beta/models/gemini-2.5-flash:generateContent', 200, 'gemini-2.5-flash'],
+        ],
+      );
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it("--rpm refuses a burst in each API's own shape: Anthropic's rate_limit_error with retry-after and anthropic-ratelimit-*, Gemini's RESOURCE_EXHAUSTED with a RetryInfo", async () => {
+    const data = tempDir();
+    const rpm = 120; // two a second
+    const serve = await spawnServe(['--data', data, '--rpm', String(rpm)]);
+    try {
+      const anthropic = new Anthropic({ apiKey: KEY, baseURL: originOf(serve.url), maxRetries: 0 });
+      const call = () =>
+        anthropic.messages
+          .create({ model: 'claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] })
+          .withResponse()
+          .then(
+            (r) => ({ status: 200, headers: r.response.headers, error: undefined }),
+            (err: InstanceType<typeof Anthropic.APIError>) => ({
+              status: err.status,
+              headers: err.headers!,
+              error: err.error as { type: string; error: { type: string; message: string } },
+            }),
+          );
+      const answers = [];
+      for (let i = 0; i < 4; i++) answers.push(await call());
+      assert.equal(answers[0]!.status, 200);
+      assert.equal(answers[0]!.headers.get('anthropic-ratelimit-requests-limit'), String(rpm));
+      assert.ok(Date.parse(answers[0]!.headers.get('anthropic-ratelimit-requests-reset')!) > 0);
+      const refused = answers.find((a) => a.status === 429);
+      assert.ok(refused, `4 calls at once under ${rpm} rpm: ${answers.map((a) => a.status)}`);
+      assert.equal(refused.error?.type, 'error');
+      assert.equal(refused.error?.error.type, 'rate_limit_error');
+      assert.equal(refused.headers.get('anthropic-ratelimit-requests-remaining'), '0');
+      assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+
+      const gemini = new GoogleGenAI({
+        apiKey: KEY,
+        httpOptions: { baseUrl: originOf(serve.url), retryOptions: { attempts: 1 } },
+      });
+      const statuses: number[] = [];
+      let body:
+        | { error: { status: string; details: { '@type': string; retryDelay?: string }[] } }
+        | undefined;
+      for (let i = 0; i < 4; i++) {
+        try {
+          await gemini.models.generateContent({ model: 'gemini-2.5-flash', contents: 'hi' });
+          statuses.push(200);
+        } catch (err) {
+          assert.ok(err instanceof ApiError, String(err));
+          statuses.push(err.status);
+          body ??= JSON.parse(err.message);
+        }
+      }
+      assert.ok(statuses.includes(429), `4 calls at once under ${rpm} rpm: ${statuses}`);
+      assert.equal(body?.error.status, 'RESOURCE_EXHAUSTED');
+      const retry = body?.error.details.find((d) => d['@type'].endsWith('google.rpc.RetryInfo'));
+      assert.match(retry?.retryDelay ?? '', /^\d+(\.\d+)?s$/);
+      const refusals =
+        answers.filter((a) => a.status === 429).length + statuses.filter((c) => c === 429).length;
+      assert.equal(syncLog(data).filter((l) => l.status === 429).length, refusals);
+    } finally {
+      await serve.stop();
+    }
+  });
+
   it('rate limits refill at the limit per minute and hold one second of it (a fake clock)', () => {
     let now = 0;
     const limits = createRateLimits({ rpm: 600, tpm: 6000 }, () => now);
@@ -129,6 +256,30 @@ describe('the direct pacer', () => {
     assert.equal(parseResetMs('120ms'), 120);
     assert.equal(parseResetMs('1h2m3.5s'), 3_723_500);
     assert.equal(parseResetMs('soon'), undefined);
+  });
+
+  it("learns Anthropic's limit, and holds until its reset (an RFC 3339 time) when nothing remains", async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const pacer = new RatePacer({}, () => now);
+    pacer.learn(
+      new Headers({
+        'anthropic-ratelimit-requests-limit': '50',
+        'anthropic-ratelimit-tokens-limit': '40000',
+        'anthropic-ratelimit-tokens-remaining': '0',
+        'anthropic-ratelimit-tokens-reset': '2026-01-01T00:00:00.500Z',
+      }),
+    );
+    assert.deepEqual(pacer.limits, { rpm: 50, tpm: 40000 });
+    // Held for the reset: a take waits until the clock passes it.
+    let taken = false;
+    const take = pacer.take(0).then(() => {
+      taken = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(taken, false);
+    now += 500;
+    await take;
+    assert.equal(taken, true);
   });
 
   it('learns the limit from the headers, the lower of it and the flag', () => {
@@ -211,6 +362,154 @@ describe('run --mode direct', () => {
       await serve.stop();
     }
   });
+
+  const SAME_AS_BATCH = [
+    { name: 'anthropic', ...PROVIDER_RUNS.anthropic },
+    { name: 'gemini', ...PROVIDER_RUNS.gemini },
+    {
+      name: 'gemini embedContent',
+      flags: [
+        '--provider',
+        'gemini',
+        '--model',
+        'gemini-embedding-001',
+        '--endpoint',
+        '/v1beta/embedContent',
+      ],
+      env: PROVIDER_RUNS.gemini.env,
+    },
+  ];
+  for (const { name, flags, env: keys } of SAME_AS_BATCH) {
+    it(`${name}: the same result columns as the batch path (ids the API would refuse too), direct rows at synchronous prices`, async () => {
+      const data = tempDir();
+      const serve = await spawnServe(['--data', data]);
+      try {
+        const dir = tempDir();
+        const input = oddIdsCsv(dir, 60);
+        const run = (db: string, ...extra: string[]) =>
+          runCli(
+            [
+              'run',
+              input,
+              '--ledger',
+              path.join(dir, db),
+              '--base-url',
+              serve.url,
+              ...flags,
+              '--id-column',
+              'id',
+              '--prompt',
+              '{{text}}',
+              '--format',
+              'csv',
+              ...extra,
+            ],
+            { env: keys },
+          );
+        const batch = await run('batch.db', '--poll-interval', '0.2');
+        assert.equal(batch.code, 0, batch.stderr);
+        assert.equal(syncLog(data).length, 0, 'the batch path makes no synchronous call');
+        const direct = await run('direct.db', '--mode', 'direct', '--concurrency', '16');
+        assert.equal(direct.code, 0, direct.stderr);
+        const columns = (csv: string) =>
+          (parse(csv, { columns: true }) as Record<string, string>[]).map((r) => [
+            r.id,
+            r.result,
+            r.result_status,
+            r.result_error,
+          ]);
+        const a = columns(batch.stdout);
+        assert.equal(a.length, 60);
+        assert.ok(
+          a.every((r) => r[2] === 'succeeded' && r[1] !== ''),
+          batch.stdout.slice(0, 2000),
+        );
+        assert.deepEqual(columns(direct.stdout), a);
+        const calls = syncLog(data);
+        assert.equal(calls.length, 60);
+        assert.ok(calls.every((c) => c.status === 200));
+
+        const spent = async (db: string) => {
+          const status = await runCli(['status', '--ledger', path.join(dir, db), '--json'], {});
+          assert.equal(status.code, 0, status.stderr);
+          return (JSON.parse(status.stdout) as { cost: { spent: Record<string, number> } }).cost.spent;
+        };
+        const batchSpent = await spent('batch.db');
+        const directSpent = await spent('direct.db');
+        if (!name.includes('embed')) {
+          // Gemini's embedContent answers report no tokens: nothing to price either way.
+          assert.ok(batchSpent.batch_micro_usd! > 0, JSON.stringify(batchSpent));
+          assert.ok(batchSpent.batch_micro_usd! < batchSpent.sync_micro_usd!, 'a batch costs less');
+        }
+        assert.equal(
+          directSpent.batch_micro_usd,
+          directSpent.sync_micro_usd,
+          'direct rows cost their sync price',
+        );
+        assert.equal(
+          directSpent.sync_micro_usd,
+          batchSpent.sync_micro_usd,
+          'the same answers, the same tokens',
+        );
+      } finally {
+        await serve.stop();
+      }
+    });
+  }
+
+  for (const provider of ['anthropic', 'gemini'] as const) {
+    it(`${provider}: the 429s of serve --rpm are waited out, and no request fails`, async () => {
+      const data = tempDir();
+      // 20 a second: a first burst of 32 calls is refused in part.
+      const serve = await spawnServe(['--data', data, '--rpm', '1200']);
+      try {
+        const dir = tempDir();
+        const run = await runCli(
+          [
+            'run',
+            rowsCsv(dir, 60),
+            '--ledger',
+            path.join(dir, 'l.db'),
+            '--base-url',
+            serve.url,
+            ...PROVIDER_RUNS[provider].flags,
+            '--id-column',
+            'id',
+            '--prompt',
+            '{{text}}',
+            '--mode',
+            'direct',
+            '--concurrency',
+            '32',
+            '--format',
+            'jsonl',
+            // One attempt: the calls' own waits must carry every request (the ledger's would hide them).
+            '--max-attempts',
+            '1',
+          ],
+          { env: PROVIDER_RUNS[provider].env },
+        );
+        assert.equal(run.code, 0, run.stderr);
+        const rows = run.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { status: string });
+        assert.equal(rows.length, 60);
+        assert.ok(rows.every((r) => r.status === 'succeeded'));
+        const calls = syncLog(data);
+        assert.ok(
+          calls.some((c) => c.status === 429),
+          'the burst was refused in part',
+        );
+        assert.ok(calls.every((c) => c.status === 200 || c.status === 429));
+        const ok = calls.filter((c) => c.status === 200);
+        assert.equal(ok.length, 60);
+        assert.equal(new Set(ok.map((c) => c.client_id)).size, 60);
+      } finally {
+        await serve.stop();
+      }
+    });
+  }
 
   it('under serve --rpm 3000 stays within the limit with few 429s, and every request succeeds', async () => {
     const data = tempDir();
@@ -307,92 +606,94 @@ describe('run --mode direct', () => {
     }
   });
 
-  it('killed with SIGKILL mid-run, run again: every request final, none sent after it succeeded', async () => {
-    const data = tempDir();
-    const serve = await spawnServe(['--data', data, '--latency', '40']);
-    try {
-      const dir = tempDir();
-      const input = rowsCsv(dir, 400);
-      const ledger = path.join(dir, 'l.db');
-      const args = [
-        'run',
-        input,
-        '--ledger',
-        ledger,
-        '--base-url',
-        serve.url,
-        '--model',
-        'gpt-4o-mini',
-        '--id-column',
-        'id',
-        '--prompt',
-        '{{text}}',
-        '--mode',
-        'direct',
-        '--concurrency',
-        '8',
-        '--format',
-        'jsonl',
-      ];
-      const first = spawnCli(args, { env });
-      await waitFor('a third of the calls answered', () => syncLog(data).length >= 130, 60_000);
-      first.child.kill('SIGKILL');
-      const killed = await first.exited;
-      assert.equal(killed.signal, 'SIGKILL');
-      const beforeResume = syncLog(data).length;
-      assert.ok(beforeResume < 400, 'the kill landed before the run ended');
-      const atKill = new Database(ledger, { readonly: true });
-      const recordedAtKill = atKill
-        .prepare<[], number>("SELECT count(*) FROM requests WHERE state = 'succeeded'")
-        .pluck()
-        .get()!;
-      atKill.close();
+  for (const provider of PROVIDER_NAMES) {
+    it(`${provider}: killed with SIGKILL mid-run, run again: every request final, none sent after it succeeded`, async () => {
+      const { flags, env } = PROVIDER_RUNS[provider];
+      const data = tempDir();
+      const serve = await spawnServe(['--data', data, '--latency', '40']);
+      try {
+        const dir = tempDir();
+        const input = rowsCsv(dir, 400);
+        const ledger = path.join(dir, 'l.db');
+        const args = [
+          'run',
+          input,
+          '--ledger',
+          ledger,
+          '--base-url',
+          serve.url,
+          ...flags,
+          '--id-column',
+          'id',
+          '--prompt',
+          '{{text}}',
+          '--mode',
+          'direct',
+          '--concurrency',
+          '8',
+          '--format',
+          'jsonl',
+        ];
+        const first = spawnCli(args, { env });
+        await waitFor('a third of the calls answered', () => syncLog(data).length >= 130, 60_000);
+        first.child.kill('SIGKILL');
+        const killed = await first.exited;
+        assert.equal(killed.signal, 'SIGKILL');
+        const beforeResume = syncLog(data).length;
+        assert.ok(beforeResume < 400, 'the kill landed before the run ended');
+        const atKill = new Database(ledger, { readonly: true });
+        const recordedAtKill = atKill
+          .prepare<[], number>("SELECT count(*) FROM requests WHERE state = 'succeeded'")
+          .pluck()
+          .get()!;
+        atKill.close();
 
-      const again = await runCli(args, { env });
-      assert.equal(again.code, 0, again.stderr);
-      const rows = again.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { custom_id: string; status: string });
-      assert.equal(rows.length, 400);
-      assert.ok(
-        rows.every((r) => r.status === 'succeeded'),
-        again.stdout.slice(0, 3000),
-      );
+        const again = await runCli(args, { env });
+        assert.equal(again.code, 0, again.stderr);
+        const rows = again.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { custom_id: string; status: string });
+        assert.equal(rows.length, 400);
+        assert.ok(
+          rows.every((r) => r.status === 'succeeded'),
+          again.stdout.slice(0, 3000),
+        );
 
-      // From the server's log: no request was sent after a call of it had succeeded, except those
-      // the killed run had in flight (answered by the server, never recorded by the client).
-      const calls = syncLog(data);
-      const succeededAt = new Map<string, number>();
-      const sentAfterSuccess = new Set<string>();
-      for (const c of calls) {
-        const id = c.client_id!;
-        if (succeededAt.has(id)) sentAfterSuccess.add(id);
-        else if (c.status === 200) succeededAt.set(id, c.at);
+        // From the server's log: no request was sent after a call of it had succeeded, except those
+        // the killed run had in flight (answered by the server, never recorded by the client).
+        const calls = syncLog(data);
+        const succeededAt = new Map<string, number>();
+        const sentAfterSuccess = new Set<string>();
+        for (const c of calls) {
+          const id = c.client_id!;
+          if (succeededAt.has(id)) sentAfterSuccess.add(id);
+          else if (c.status === 200) succeededAt.set(id, c.at);
+        }
+        assert.equal(succeededAt.size, 400);
+        const db = new Database(ledger, { readonly: true });
+        const resent = db
+          .prepare('SELECT custom_id FROM requests WHERE direct_resent > 0')
+          .pluck()
+          .all() as string[];
+        const states = db.prepare('SELECT state, count(*) AS n FROM requests GROUP BY state').all();
+        db.close();
+        assert.deepEqual(states, [{ state: 'succeeded', n: 400 }]);
+        // Sent again only if the killed run had it in flight: answered by the server but not yet recorded,
+        // or sent and not yet answered (at most --concurrency); each such one counted as resent.
+        assert.ok(sentAfterSuccess.size > 0 || resent.length > 0, 'the kill left calls in flight');
+        const inFlightAtKill = beforeResume - recordedAtKill + 8;
+        assert.ok(
+          resent.length <= inFlightAtKill,
+          `${resent.length} resent, ${inFlightAtKill} in flight at most`,
+        );
+        for (const id of sentAfterSuccess) assert.ok(resent.includes(id), `${id} was sent again uncounted`);
+        assert.match(again.stderr, /in flight when the last run stopped/);
+      } finally {
+        await serve.stop();
       }
-      assert.equal(succeededAt.size, 400);
-      const db = new Database(ledger, { readonly: true });
-      const resent = db
-        .prepare('SELECT custom_id FROM requests WHERE direct_resent > 0')
-        .pluck()
-        .all() as string[];
-      const states = db.prepare('SELECT state, count(*) AS n FROM requests GROUP BY state').all();
-      db.close();
-      assert.deepEqual(states, [{ state: 'succeeded', n: 400 }]);
-      // Sent again only if the killed run had it in flight: answered by the server but not yet recorded,
-      // or sent and not yet answered (at most --concurrency); each such one counted as resent.
-      assert.ok(sentAfterSuccess.size > 0 || resent.length > 0, 'the kill left calls in flight');
-      const inFlightAtKill = beforeResume - recordedAtKill + 8;
-      assert.ok(
-        resent.length <= inFlightAtKill,
-        `${resent.length} resent, ${inFlightAtKill} in flight at most`,
-      );
-      for (const id of sentAfterSuccess) assert.ok(resent.includes(id), `${id} was sent again uncounted`);
-      assert.match(again.stderr, /in flight when the last run stopped/);
-    } finally {
-      await serve.stop();
-    }
-  });
+    });
+  }
 
   it('flags of the direct path without --mode direct are a usage error', async () => {
     const dir = tempDir();

@@ -270,7 +270,10 @@ async function sendOne(
       if (!(err instanceof ProviderError)) throw err;
       failure = err;
     }
-    if (answer) pacer.learn(answer.headers);
+    if (answer) {
+      pacer.learn(answer.headers);
+      pacer.noteStatus(answer.status);
+    }
     const limited = answer?.status === 429;
     const retryable = answer ? isRetryableStatus(answer.status) : failure!.retryable;
     if (!retryable || tries >= (limited ? TRIES_AFTER_429 : TRIES_AFTER_FAILURE)) {

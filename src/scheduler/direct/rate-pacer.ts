@@ -57,6 +57,14 @@ export class RatePacer {
   #nextByTokens = 0;
   /** No call starts before this (a 429's wait, or an exhausted limit's reset). */
   #holdUntil = 0;
+  /**
+   * The pace found by refusals, for an API that tells no limit (Gemini sends no rate-limit headers):
+   * requests per minute, undefined until the first 429. Cut on a refusal, raised slowly by successes.
+   */
+  #foundRpm: number | undefined;
+  #lastCut = Number.NEGATIVE_INFINITY;
+  /** When each of the last second's successful calls answered (for the first cut). */
+  #recent: number[] = [];
   readonly #now: () => number;
 
   constructor(limits: PaceLimits, now: () => number = Date.now) {
@@ -69,9 +77,36 @@ export class RatePacer {
     const lower = (a: number | undefined, b: number | undefined) =>
       a === undefined ? b : b === undefined ? a : Math.min(a, b);
     return {
-      rpm: lower(this.#given.rpm, this.#learned.rpm),
+      rpm: lower(lower(this.#given.rpm, this.#learned.rpm), this.#foundRpm),
       tpm: lower(this.#given.tpm, this.#learned.tpm),
     };
+  }
+
+  /**
+   * Takes an answer's status into the pace found by refusals, when neither a flag nor the API's headers
+   * say the limit (additive increase, multiplicative decrease, as TCP finds a link's rate): the first
+   * 429 sets the pace to the successes of the last second, each later one (at most one a second: a
+   * burst of refusals is one signal) cuts it by a fifth, and each success raises it by about 5% a
+   * second. Without it, every call held by a 429 would start again at once when the hold ends, and
+   * most would be refused again.
+   */
+  noteStatus(status: number): void {
+    if (this.#given.rpm !== undefined || this.#learned.rpm !== undefined) return;
+    const now = this.#now();
+    if (status === 429) {
+      if (now - this.#lastCut < 1000) return;
+      this.#lastCut = now;
+      this.#recent = this.#recent.filter((at) => at > now - 1000);
+      this.#foundRpm =
+        this.#foundRpm === undefined
+          ? Math.max(1, this.#recent.length) * 60
+          : Math.max(1, this.#foundRpm * 0.8);
+    } else if (status < 300) {
+      if (this.#foundRpm === undefined) {
+        this.#recent.push(now);
+        if (this.#recent.length > 4096) this.#recent = this.#recent.filter((at) => at > now - 1000);
+      } else this.#foundRpm += 3;
+    }
   }
 
   /** Whether tokens are paced (then callers count each request's tokens). */
