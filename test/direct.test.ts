@@ -718,6 +718,33 @@ describe('run --mode direct', () => {
     assert.match(run.stderr, /--rpm is for --mode direct/);
   });
 
+  it("flex is OpenAI's tier: --service-tier flex or --hedge flex with --provider anthropic or gemini is a usage error, before any work", async () => {
+    const dir = tempDir();
+    const input = rowsCsv(dir, 2);
+    for (const [provider, flags] of [
+      ['gemini', ['--mode', 'direct', '--service-tier', 'flex']],
+      ['anthropic', ['--deadline', '1h', '--hedge', 'flex']],
+    ] as const) {
+      const ledger = path.join(dir, `${provider}.db`);
+      const run = await runCli(
+        [
+          'run',
+          input,
+          '--ledger',
+          ledger,
+          ...PROVIDER_RUNS[provider].flags,
+          '--prompt',
+          '{{text}}',
+          ...flags,
+        ],
+        { env: PROVIDER_RUNS[provider].env },
+      );
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, new RegExp(`BP_USAGE .*flex.*--provider ${provider} has no flex tier`));
+      assert.equal(existsSync(ledger), false, 'nothing was prepared');
+    }
+  });
+
   it('hedging within --max-usd: when the unanswered rows would cost more on the hedge path than the budget leaves, the batches are left to finish', async () => {
     const data = tempDir();
     const serve = await spawnServe(['--data', data, '--stall', 'finalizing=20']);

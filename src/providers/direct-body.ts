@@ -1,7 +1,10 @@
 /**
- * What every provider's direct sender checks of an answer's body before it becomes a result line: that
- * it is JSON (a line holds it as it is), and the words for one that is not. Pure.
+ * What every provider's direct sender shares: the header that names a request's custom_id, whether an
+ * answer's body is JSON (a result line holds it as it is), and the words for one that is not. Pure.
  */
+
+/** The header the direct path names a request's custom_id in (the local server logs it). */
+export const CUSTOM_ID_HEADER = 'x-batchpipe-custom-id';
 
 /** Whether `text` is one JSON value (then a result line can hold it byte for byte). */
 export function isJsonText(text: string): boolean {

@@ -5,8 +5,7 @@
  * those lines; touches the SDK only.
  */
 import Anthropic from '@anthropic-ai/sdk';
-import { isJsonText, notJsonMessage } from '../direct-body.js';
-import { CUSTOM_ID_HEADER } from '../openai/direct-sender.js';
+import { CUSTOM_ID_HEADER, isJsonText, notJsonMessage } from '../direct-body.js';
 import type { DirectAnswer, DirectCall, DirectSender } from '../port.js';
 
 /**

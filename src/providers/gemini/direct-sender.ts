@@ -14,8 +14,7 @@
  * has no headers.
  */
 import type { GoogleGenAI } from '@google/genai';
-import { isJsonText, notJsonMessage } from '../direct-body.js';
-import { CUSTOM_ID_HEADER } from '../openai/direct-sender.js';
+import { CUSTOM_ID_HEADER, isJsonText, notJsonMessage } from '../direct-body.js';
 import { type DirectAnswer, type DirectCall, type DirectSender, ProviderError } from '../port.js';
 
 /** The part of the SDK's request method the sender uses. */

@@ -4,11 +4,8 @@
  * which the openai result dialect reads as it reads a batch's. Owns those lines; touches the SDK only.
  */
 import OpenAI from 'openai';
-import { isJsonText, notJsonMessage } from '../direct-body.js';
+import { CUSTOM_ID_HEADER, isJsonText, notJsonMessage } from '../direct-body.js';
 import type { DirectAnswer, DirectCall, DirectSender } from '../port.js';
-
-/** The header the direct path names a request's custom_id in (the local server logs it). */
-export const CUSTOM_ID_HEADER = 'x-batchpipe-custom-id';
 
 /**
  * The synchronous endpoints through the SDK (`client.post`, one attempt): a 2xx body is read as the raw

@@ -73,6 +73,12 @@ export async function driveDirect(run: ScheduledRun, options: DirectOptions): Pr
       `the ${run.provider.name} provider has no synchronous endpoints here: run it without --mode direct`,
     );
   }
+  if (options.path === 'flex' && run.provider.name !== 'openai') {
+    throw new BatchpipeError(
+      ErrorCodes.USAGE,
+      `flex is OpenAI's flex processing: the ${run.provider.name} provider has no flex tier; send direct instead`,
+    );
+  }
   const total: DirectResult = { final: false, answered: 0, succeeded: 0, rateLimited: 0, retried: 0 };
   const resumed = run.ledger.transaction(() => {
     run.tables.endInterruptedDirectRows();
