@@ -559,52 +559,54 @@ describe('run --mode direct', () => {
     }
   });
 
-  it('retries 429 and 5xx answers (serve --fail-rate) until every request succeeds', async () => {
-    const data = tempDir();
-    // 0.1: one of 200 requests fails all 5 of its tries about one run in 500 (at 0.3 with 80, one in six),
-    // while ~22 calls fail.
-    const serve = await spawnServe(['--data', data, '--fail-rate', '0.1', '--seed', '3']);
-    try {
-      const dir = tempDir();
-      const input = rowsCsv(dir, 200);
-      const run = await runCli(
-        [
-          'run',
-          input,
-          '--ledger',
-          path.join(dir, 'l.db'),
-          '--base-url',
-          serve.url,
-          '--model',
-          'gpt-4o-mini',
-          '--id-column',
-          'id',
-          '--prompt',
-          '{{text}}',
-          '--mode',
-          'direct',
-          '--format',
-          'jsonl',
-          // One attempt: the calls' own retries must carry every request (the ledger's would hide them).
-          '--max-attempts',
-          '1',
-        ],
-        { env },
-      );
-      assert.equal(run.code, 0, run.stderr);
-      const rows = run.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { status: string });
-      assert.equal(rows.length, 200);
-      assert.ok(rows.every((r) => r.status === 'succeeded'));
-      const calls = syncLog(data);
-      assert.ok(calls.filter((c) => c.status !== 200).length > 5, 'the fail rate failed some calls');
-      assert.equal(calls.filter((c) => c.status === 200).length, 200);
-    } finally {
-      await serve.stop();
-    }
-  });
+  // Anthropic's --fail-rate answers are 500 api_error and 529 overloaded_error.
+  for (const provider of ['openai', 'anthropic'] as const) {
+    it(`${provider}: retries 429, 5xx and 529 answers (serve --fail-rate) until every request succeeds`, async () => {
+      const data = tempDir();
+      // 0.1: one of 200 requests fails all 5 of its tries about one run in 500 (at 0.3 with 80, one in six),
+      // while ~22 calls fail.
+      const serve = await spawnServe(['--data', data, '--fail-rate', '0.1', '--seed', '3']);
+      try {
+        const dir = tempDir();
+        const input = rowsCsv(dir, 200);
+        const run = await runCli(
+          [
+            'run',
+            input,
+            '--ledger',
+            path.join(dir, 'l.db'),
+            '--base-url',
+            serve.url,
+            ...PROVIDER_RUNS[provider].flags,
+            '--id-column',
+            'id',
+            '--prompt',
+            '{{text}}',
+            '--mode',
+            'direct',
+            '--format',
+            'jsonl',
+            // One attempt: the calls' own retries must carry every request (the ledger's would hide them).
+            '--max-attempts',
+            '1',
+          ],
+          { env: PROVIDER_RUNS[provider].env },
+        );
+        assert.equal(run.code, 0, run.stderr);
+        const rows = run.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { status: string });
+        assert.equal(rows.length, 200);
+        assert.ok(rows.every((r) => r.status === 'succeeded'));
+        const calls = syncLog(data);
+        assert.ok(calls.filter((c) => c.status !== 200).length > 5, 'the fail rate failed some calls');
+        assert.equal(calls.filter((c) => c.status === 200).length, 200);
+      } finally {
+        await serve.stop();
+      }
+    });
+  }
 
   for (const provider of PROVIDER_NAMES) {
     it(`${provider}: killed with SIGKILL mid-run, run again: every request final, none sent after it succeeded`, async () => {
