@@ -282,6 +282,28 @@ describe('the direct pacer', () => {
     assert.equal(taken, true);
   });
 
+  it("finds the pace from 429s when the API tells no limit: the last second's successes, cut by a fifth at most once a second, raised by successes", () => {
+    let now = 0;
+    const pacer = new RatePacer({}, () => now);
+    for (let i = 0; i < 20; i++) pacer.noteStatus(200);
+    assert.equal(pacer.limits.rpm, undefined, 'no pace before a refusal');
+    now += 500;
+    pacer.noteStatus(429);
+    assert.equal(pacer.limits.rpm, 20 * 60);
+    pacer.noteStatus(429); // the same burst
+    assert.equal(pacer.limits.rpm, 20 * 60);
+    now += 1000;
+    pacer.noteStatus(429);
+    assert.equal(pacer.limits.rpm, 20 * 60 * 0.8);
+    pacer.noteStatus(200);
+    assert.equal(pacer.limits.rpm, 20 * 60 * 0.8 + 3);
+    // A limit the headers tell is not second-guessed by refusals.
+    const told = new RatePacer({}, () => now);
+    told.learn(new Headers({ 'x-ratelimit-limit-requests': '600' }));
+    told.noteStatus(429);
+    assert.equal(told.limits.rpm, 600);
+  });
+
   it('learns the limit from the headers, the lower of it and the flag', () => {
     const pacer = new RatePacer({ rpm: 1000 });
     pacer.learn(new Headers({ 'x-ratelimit-limit-requests': '600', 'x-ratelimit-limit-tokens': '5000' }));

@@ -6,7 +6,7 @@
 const BASE_DELAY_MS = 250;
 const MAX_BACKOFF_MS = 8_000;
 /** A server asking for longer than this is still obeyed, but only up to it. */
-const MAX_RETRY_AFTER_MS = 120_000;
+export const MAX_RETRY_AFTER_MS = 120_000;
 
 /**
  * How long to wait before retry number `attempt` (1-based): what the upstream asked for with

@@ -20,7 +20,7 @@ import { counterForModel, outputTokenBound, requestInputTokens } from '../../cos
 import { dialectOf } from '../../dialects/index.js';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { LineCursor, lineChunks } from '../../internal/lines.js';
-import { isRetryableStatus, retryDelayMs } from '../../internal/retry-delay.js';
+import { isRetryableStatus, MAX_RETRY_AFTER_MS, retryDelayMs } from '../../internal/retry-delay.js';
 import { createSemaphore } from '../../internal/semaphore.js';
 import { storedRunIdentity } from '../../ledger/identity.js';
 import type { FileRow } from '../../ledger/ledger.js';
@@ -287,7 +287,9 @@ async function sendOne(
         ? answer.line
         : sender.noAnswerLine(request.customId, run.provider.redact(failure!.message));
     }
-    const wait = answer?.retryAfterMs ?? retryDelayMs(tries, answer?.headers);
+    const asked = answer?.retryAfterMs;
+    const wait =
+      asked === undefined ? retryDelayMs(tries, answer?.headers) : Math.min(asked, MAX_RETRY_AFTER_MS);
     if (limited) {
       counts.rateLimited++;
       pacer.hold(wait);

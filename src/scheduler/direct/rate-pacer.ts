@@ -25,6 +25,13 @@ export function parseResetMs(text: string | null): number | undefined {
   return matched === text.trim() ? total : undefined;
 }
 
+/** The times of the last second, `now` added when `add`; pruned only when long, to stay cheap per call. */
+function lastSecond(times: number[], now: number, add: boolean): number[] {
+  if (add) times.push(now);
+  if (!add || times.length > 4096) return times.filter((at) => at > now - 1000);
+  return times;
+}
+
 /** Milliseconds from `now` to an RFC 3339 time (Anthropic's resets); undefined when unreadable. */
 function msUntilTime(text: string | null, now: number): number | undefined {
   if (text === null || text === '') return undefined;
@@ -63,7 +70,8 @@ export class RatePacer {
    */
   #foundRpm: number | undefined;
   #lastCut = Number.NEGATIVE_INFINITY;
-  /** When each of the last second's successful calls answered (for the first cut). */
+  /** When the last second's calls started, and when its successful ones answered (for the first cut). */
+  #started: number[] = [];
   #recent: number[] = [];
   readonly #now: () => number;
 
@@ -85,27 +93,35 @@ export class RatePacer {
   /**
    * Takes an answer's status into the pace found by refusals, when neither a flag nor the API's headers
    * say the limit (additive increase, multiplicative decrease, as TCP finds a link's rate): the first
-   * 429 sets the pace to the successes of the last second, each later one (at most one a second: a
+   * 429 sets the pace to the successes of the last second (at least half the calls started in it),
+   * each later one (at most one a second: a
    * burst of refusals is one signal) cuts it by a fifth, and each success raises it by about 5% a
    * second. Without it, every call held by a 429 would start again at once when the hold ends, and
    * most would be refused again.
    */
+  /** Whether the pace is still to be found from refusals (no limit known, none found yet). */
+  get #finding(): boolean {
+    return this.#foundRpm === undefined && this.#given.rpm === undefined && this.#learned.rpm === undefined;
+  }
+
   noteStatus(status: number): void {
     if (this.#given.rpm !== undefined || this.#learned.rpm !== undefined) return;
     const now = this.#now();
     if (status === 429) {
       if (now - this.#lastCut < 1000) return;
       this.#lastCut = now;
-      this.#recent = this.#recent.filter((at) => at > now - 1000);
-      this.#foundRpm =
-        this.#foundRpm === undefined
-          ? Math.max(1, this.#recent.length) * 60
-          : Math.max(1, this.#foundRpm * 0.8);
-    } else if (status < 300) {
       if (this.#foundRpm === undefined) {
-        this.#recent.push(now);
-        if (this.#recent.length > 4096) this.#recent = this.#recent.filter((at) => at > now - 1000);
-      } else this.#foundRpm += 3;
+        // What got through, or half of what was tried when little got through yet (a run that starts
+        // refused would otherwise start at one call a second and take a minute to come back).
+        const succeeded = lastSecond(this.#recent, now, false).length;
+        const started = lastSecond(this.#started, now, false).length;
+        this.#foundRpm = Math.max(1, succeeded, started / 2) * 60;
+        this.#recent = [];
+        this.#started = [];
+      } else this.#foundRpm = Math.max(1, this.#foundRpm * 0.8);
+    } else if (status < 300) {
+      if (this.#foundRpm === undefined) this.#recent = lastSecond(this.#recent, now, true);
+      else this.#foundRpm += 3;
     }
   }
 
@@ -121,6 +137,7 @@ export class RatePacer {
       const { rpm, tpm } = this.limits;
       const at = Math.max(now, this.#holdUntil, rpm ? this.#nextByRequests : 0, tpm ? this.#nextByTokens : 0);
       if (at <= now) {
+        if (this.#finding) this.#started = lastSecond(this.#started, now, true);
         const since = now - CATCH_UP_MS;
         if (rpm) this.#nextByRequests = Math.max(this.#nextByRequests, since) + (60_000 * MARGIN) / rpm;
         if (tpm) this.#nextByTokens = Math.max(this.#nextByTokens, since) + (60_000 * MARGIN * tokens) / tpm;
