@@ -934,6 +934,90 @@ describe('run --mode direct', () => {
     }
   });
 
+  for (const provider of ['anthropic', 'gemini'] as const) {
+    it(`${provider}: run --deadline 20s --hedge direct against stalled batches answers every row direct, priced at the standard price`, async () => {
+      const data = tempDir();
+      const serve = await spawnServe(['--data', data, '--stall', 'finalizing=3600']);
+      try {
+        const dir = tempDir();
+        const ledger = path.join(dir, 'l.db');
+        const rows = 120;
+        const run = await runCli(
+          [
+            'run',
+            rowsCsv(dir, rows),
+            '--ledger',
+            ledger,
+            '--base-url',
+            serve.url,
+            ...PROVIDER_RUNS[provider].flags,
+            '--id-column',
+            'id',
+            '--prompt',
+            '{{text}}',
+            '--max-lines',
+            '60',
+            '--poll-interval',
+            '0.3',
+            '--deadline',
+            '20s',
+            '--hedge',
+            'direct',
+            '--format',
+            'jsonl',
+            '--log-format',
+            'json',
+          ],
+          { env: PROVIDER_RUNS[provider].env },
+        );
+        assert.equal(run.code, 0, run.stderr);
+        const results = run.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { status: string });
+        assert.equal(results.length, rows);
+        assert.ok(results.every((r) => r.status === 'succeeded'));
+        const hedges = run.stderr
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .filter((e) => e.type === 'hedge.decided');
+        assert.ok(
+          hedges.some((e) => e.action === 'cancel'),
+          JSON.stringify(hedges),
+        );
+        const calls = syncLog(data).filter((c) => c.status === 200);
+        assert.equal(calls.length, rows);
+        assert.equal(new Set(calls.map((c) => c.client_id)).size, rows);
+        const status = await runCli(['status', '--ledger', ledger, '--json'], {});
+        type Paths = {
+          paths: {
+            path: string;
+            model: string;
+            requests: number;
+            usd: number | null;
+            input_tokens: number;
+            output_tokens: number;
+          }[];
+        };
+        const [direct] = (JSON.parse(status.stdout) as Paths).paths;
+        assert.equal(direct?.path, 'direct');
+        assert.equal(direct.requests, rows);
+        const { estimateCost } = await import('../src/cost/prices.js');
+        const tokens = {
+          model: direct.model,
+          inputTokens: direct.input_tokens,
+          outputTokens: direct.output_tokens,
+        };
+        assert.ok(direct.usd !== null && direct.usd > 0);
+        assert.equal(direct.usd, estimateCost({ ...tokens, path: 'sync' }).usd);
+        assert.ok(direct.usd > estimateCost({ ...tokens, path: 'batch' }).usd, 'dearer than the batch price');
+      } finally {
+        await serve.stop();
+      }
+    });
+  }
+
   it('--service-tier flex sends flex requests, answered on the flex tier and priced at flex rates', async () => {
     const data = tempDir();
     const serve = await spawnServe(['--data', data]);
