@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { openProvider } from '../src/providers/open-provider.js';
 import { secretRedactor } from '../src/providers/redact.js';
 
 test('a key is taken out of every text; a placeholder key too short to be a secret leaves words whole', () => {
@@ -14,4 +15,20 @@ test('a key is taken out of every text; a placeholder key too short to be a secr
   const placeholder = secretRedactor('x');
   const line = 'submitted; Next: batchpipe collect --max-attempts 1';
   assert.equal(placeholder(line), line);
+});
+
+test('every provider redacts its key the same way: the key out, a placeholder key leaves words whole', async () => {
+  const line = 'submitted; Next: batchpipe collect --max-attempts 1';
+  for (const provider of ['openai', 'anthropic', 'gemini'] as const) {
+    const baseUrl = 'http://127.0.0.1:9/v1';
+    const short = await openProvider({ provider, apiKey: 'x', baseUrl });
+    const long = await openProvider({ provider, apiKey: 'key-0123456789abcdef', baseUrl });
+    try {
+      assert.equal(short.redact(line), line, provider);
+      assert.equal(long.redact(`${line} key-0123456789abcdef`), `${line} [redacted]`, provider);
+    } finally {
+      await short.close();
+      await long.close();
+    }
+  }
 });

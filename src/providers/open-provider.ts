@@ -101,7 +101,7 @@ function openAnthropicProvider(options: OpenProviderOptions): BatchProvider {
   const baseURL = (options.baseUrl ?? process.env.ANTHROPIC_BASE_URL)?.replace(/\/v1\/?$/, '');
   return anthropicProvider({
     client: new Anthropic({ apiKey, ...(baseURL ? { baseURL } : {}), maxRetries: SDK_RETRIES }),
-    redact: (text) => text.split(apiKey).join('[redacted]'),
+    redact: secretRedactor(apiKey),
     ...(baseURL ? { pollIntervalMs: BASE_URL_POLL_MS } : {}),
   });
 }

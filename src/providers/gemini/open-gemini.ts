@@ -7,6 +7,7 @@
 import { GoogleGenAI } from '@google/genai';
 import { ServerClock } from '../openai/server-clock.js';
 import type { BatchProvider } from '../port.js';
+import { secretRedactor } from '../redact.js';
 import { geminiHttpOptions, geminiProvider } from './gemini-provider.js';
 
 /** Google's endpoint, the SDK's default. */
@@ -31,7 +32,7 @@ export function openGeminiProvider(options: GeminiClientOptions): BatchProvider 
     client,
     clock,
     baseUrl: baseUrl ?? GEMINI_BASE_URL,
-    ...(options.secret ? { redact: (text: string) => text.split(apiKey).join('[redacted]') } : {}),
+    ...(options.secret ? { redact: secretRedactor(apiKey) } : {}),
     pollIntervalMs: options.pollIntervalMs,
     close: options.close,
   });
