@@ -7,8 +7,10 @@
 // Fixed malloc thresholds: allocations of 128 KB and more (chunks, buffers) are mapped and unmapped
 // on their own, and free memory at the top of the heap goes back to the system. glibc otherwise
 // raises its mmap threshold after the first large free, up to 32 MB, and keeps what a phase of a
-// long command freed: `run` of 400,000 rows grew through collect and results to 193 MiB on memory
-// prepare and the uploads no longer used; with these it peaks in prepare (171 MiB), for the same CPU.
+// long command freed: `run` would carry the memory prepare and the uploads no longer use through
+// collect and results. Each such allocation then costs system calls and fresh pages, so hot loops
+// must not make one per chunk: prepare passes its chunk buffers round (src/prepare/chunk-sinks.ts)
+// and its writer keeps one flush buffer.
 // Thin launcher: the CLI lives in the compiled library (built by `npm ci` via the `prepare` script).
 import { main } from '../dist/src/cli/main.js';
 

@@ -175,6 +175,28 @@ describe('architecture', () => {
     assert.deepEqual(found, []);
   });
 
+  it("keeps zod out of prepare's encode worker: no static import chain from it reaches the schemas", () => {
+    // What Node loads when the worker starts: the compiled modules' static imports (a type-only
+    // import may still load its module, so the emitted JS is walked, not the source).
+    const dist = path.join(REPO_ROOT, 'dist', 'src');
+    const staticImports = /^(?:import|export)\s[^;]*?from\s+'([^']+)'|^import\s+'([^']+)'/gm;
+    const seen = new Set<string>();
+    const packages = new Set<string>();
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const m of readFileSync(file, 'utf8').matchAll(staticImports)) {
+        const spec = (m[1] ?? m[2])!;
+        if (spec.startsWith('.')) visit(path.resolve(path.dirname(file), spec));
+        else packages.add(spec);
+      }
+    };
+    visit(path.join(dist, 'prepare', 'encode-worker.js'));
+    assert.ok(seen.has(path.join(dist, 'transforms', 'request-builder.js')), 'the walk follows imports');
+    assert.ok(packages.has('csv-parse/sync'), 'the walk sees packages');
+    assert.equal(packages.has('zod'), false, `zod is loaded by ${[...seen].map(rel).join(', ')}`);
+  });
+
   it('writes SQL only in src/ledger (and the local server)', () => {
     // As `git grep -nE SQL -- src ':!src/ledger' ':!src/server'` of issue 12.
     const sqlLines = (file: string) =>

@@ -118,7 +118,6 @@ test('the encoder validates per record only when a probe shows a placeholder sit
       url: '/v1/chat/completions',
       body: { model: 'gpt', messages: [{ role: 'user', content: 'x' }] },
     });
-    assert.equal(good.tailBytes, Buffer.byteLength(good.tail));
   }
 });
 

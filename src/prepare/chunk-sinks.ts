@@ -51,29 +51,45 @@ export function threadedSink(
   writer: BatchWriter,
   perWorker = 4,
 ): ChunkSink {
+  const maxPending = threads * perWorker + 4;
+  const spares = new SpareBuffers(2 * maxPending);
+  // The sources of chunks encoded here are the reader's buffers, never ours to reuse.
+  const readerOwned = new WeakSet<Uint8Array>();
   const pool = new WorkerPool<EncodeTask, EncodedChunk>({
     script: new URL('./encode-worker.js', import.meta.url),
     threads,
     data: ctx,
     resourceLimits: WORKER_LIMITS,
     perWorker,
-    deliver: (chunk) => writer.writeChunk(chunk),
+    deliver: (chunk) => {
+      writer.writeChunk(chunk);
+      // Written: the writer keeps no view of the chunk's tails or (private) source past writeChunk.
+      spares.put(chunk.tails.buffer as ArrayBuffer);
+      if (!readerOwned.has(chunk.source)) spares.put(chunk.source.buffer as ArrayBuffer);
+    },
     name: 'encode worker',
   });
   const encodeHere = createChunkEncoder(ctx, ctx.validateEach ? validateLine : undefined);
-  const maxPending = threads * perWorker + 4;
 
   return {
     async submit(chunk) {
       await pool.until(() => pool.pending < maxPending);
       if (!pool.hasRoom()) {
         // Every worker has work queued: this thread takes the chunk rather than wait.
-        pool.here(encodeHere(chunk.bytes, chunk.firstLine, chunk));
+        const encoded = encodeHere(chunk.bytes, chunk.firstLine, chunk, spares.take(2 * chunk.bytes.length));
+        readerOwned.add(encoded.source);
+        pool.here(encoded);
         return;
       }
-      const bytes = new Uint8Array(chunk.bytes); // a private copy to transfer
+      // A private copy to transfer, in memory a chunk written earlier has handed back.
+      const size = chunk.bytes.length;
+      const copy = spares.take(size);
+      const bytes = copy === undefined ? new Uint8Array(size) : new Uint8Array(copy, 0, size);
+      bytes.set(chunk.bytes);
+      const spare = spares.take(2 * size);
       const { firstLine, offset, oversize, lines, rejects } = chunk;
-      pool.send({ bytes, firstLine, placement: { offset, oversize, lines, rejects } }, [bytes.buffer]);
+      const transfer = spare === undefined ? [bytes.buffer] : [bytes.buffer, spare];
+      pool.send({ bytes, firstLine, placement: { offset, oversize, lines, rejects }, spare }, transfer);
     },
     async finish() {
       try {
@@ -86,6 +102,26 @@ export function threadedSink(
     },
     abort: () => pool.stop(),
   };
+}
+
+/**
+ * Chunk-sized memory handed back once a chunk is written, for the next chunks' copies and tails: a
+ * few large buffers going round instead of fresh large allocations per chunk, which malloc maps and
+ * unmaps each time under the bin's fixed mmap threshold. Holds at most `most`.
+ */
+class SpareBuffers {
+  readonly #free: ArrayBuffer[] = [];
+  constructor(readonly most: number) {}
+
+  put(buffer: ArrayBuffer): void {
+    if (buffer.byteLength > 0 && this.#free.length < this.most) this.#free.push(buffer);
+  }
+
+  /** A spare of at least `size` bytes, or undefined. */
+  take(size: number): ArrayBuffer | undefined {
+    const i = this.#free.findIndex((b) => b.byteLength >= size);
+    return i === -1 ? undefined : this.#free.splice(i, 1)[0];
+  }
 }
 
 function totalsOf(writer: BatchWriter): { read: number; staged: number; rejected: number } {

@@ -80,22 +80,27 @@ export function createChunkParser(
   };
 }
 
-/** Builds the per-chunk function: parse → template → validate → encode, all in this thread. */
+/**
+ * Builds the per-chunk function: parse → template → validate → encode, all in this thread. `spare`,
+ * when given, is memory nothing else holds, used for the tails if it is large enough.
+ */
 export function createChunkEncoder(
   ctx: EncodeContext,
   validate?: LineValidator,
-): (bytes: Buffer, firstLine: number, placement?: ChunkPlacement) => EncodedChunk {
+): (bytes: Buffer, firstLine: number, placement?: ChunkPlacement, spare?: ArrayBuffer) => EncodedChunk {
   const resolve = ctx.format === 'csv' ? columnFieldResolver(ctx.columns) : objectFieldResolver;
   const encode = createRequestEncoder(ctx.template, resolve, ctx.validateEach ? validate : undefined);
   const parse = createChunkParser(ctx);
 
-  return function encodeChunk(bytes, firstLine, placement = {}) {
+  return function encodeChunk(bytes, firstLine, placement = {}, spare) {
     if (placement.oversize) return oversizeChunk(bytes, firstLine, placement.oversize);
     const { records, problem } = parse(bytes, firstLine, placement);
     const count = records.values.length;
     const ids: (string | null)[] = new Array(count).fill(null);
     // Tails are UTF-8-encoded straight into one buffer: write() both encodes and counts the bytes.
-    let tails: Buffer = Buffer.allocUnsafeSlow(Math.max(1024, bytes.length * 2));
+    const size = Math.max(1024, bytes.length * 2);
+    let tails: Buffer =
+      spare !== undefined && spare.byteLength >= size ? Buffer.from(spare) : Buffer.allocUnsafeSlow(size);
     const tailEnds = new Int32Array(count);
     const tokens = new Int32Array(count);
     const rejects: ChunkReject[] = [];

@@ -12,6 +12,8 @@ export interface EncodeTask {
   bytes: Uint8Array;
   firstLine: number;
   placement: ChunkPlacement;
+  /** Memory to write the tails into (moved here, returned as the result's tails), if the owner had some. */
+  spare?: ArrayBuffer | undefined;
 }
 
 const ctx = poolWorkerData<EncodeContext>();
@@ -30,7 +32,7 @@ try {
 serveTasks<EncodeTask, EncodedChunk>(
   (task) => {
     if (!encodeChunk) throw compileError;
-    return encodeChunk(asBuffer(task.bytes), task.firstLine, task.placement);
+    return encodeChunk(asBuffer(task.bytes), task.firstLine, task.placement, task.spare);
   },
   { transfer: transferablesOf },
 );

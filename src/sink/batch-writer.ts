@@ -82,6 +82,8 @@ export class BatchWriter {
   private written: FileWrittenEvent[] = [];
   /** A kept record that came cut off: an error unless the input ends there. */
   private cutShort: { seq: number; line: number; error: BatchpipeError } | undefined;
+  /** Where `flush` assembles a chunk's lines. */
+  private flushBuffer: Buffer = Buffer.allocUnsafeSlow(0);
   /** The seq the next record gets. */
   nextSeq = 0;
   staged = 0;
@@ -339,7 +341,12 @@ export class BatchWriter {
     this.recordStaged();
     const file = this.current;
     if (!file || file.pendingBytes === 0) return;
-    const out = Buffer.allocUnsafe(file.pendingBytes);
+    // One buffer, kept and grown, for every flush: a fresh one per chunk is a large allocation that
+    // malloc may map and unmap each time (with the bin's fixed mmap threshold), page faults included.
+    if (this.flushBuffer.length < file.pendingBytes) {
+      this.flushBuffer = Buffer.allocUnsafeSlow(Math.max(file.pendingBytes, 2 * this.flushBuffer.length));
+    }
+    const out = this.flushBuffer.subarray(0, file.pendingBytes);
     let offset = 0;
     for (const piece of file.pending) {
       if (typeof piece === 'string') offset += out.write(piece, offset);

@@ -19,7 +19,6 @@ export type EncodeOutcome =
       customId: string | undefined;
       model: string | undefined;
       tail: string;
-      tailBytes: number;
       tokens: number;
     }
   | ({ ok: false } & RecordProblem);
@@ -71,7 +70,6 @@ export function createRequestEncoder(
       customId: encoded.customId,
       model: encoded.model,
       tail,
-      tailBytes: Buffer.byteLength(tail),
       tokens: estimateTokens(tail),
     };
   };
