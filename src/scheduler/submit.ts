@@ -71,9 +71,10 @@ export async function submitReady(run: ScheduledRun, options: SubmitOptions): Pr
   let committed: Commitment | undefined;
   for (const file of run.tables.filesReadyForBatch(uploads)) {
     const model = file.model ?? '';
-    // The real count, made now (once per file), replaces prepare's characters/4 estimate.
-    const tokens = (await fileTokens(run, file)).inputTokens;
     const limit = options.maxEnqueuedTokens;
+    // The limit needs the real count (made now, once per file, kept); without one, prepare's
+    // characters/4 figure stands, and counting every request would cost more CPU than the rest of submit.
+    const tokens = limit !== undefined ? (await fileTokens(run, file)).inputTokens : file.tokens;
     if (limit !== undefined && tokens > limit) {
       throw new BatchpipeError(
         ErrorCodes.TOKEN_LIMIT,

@@ -1,7 +1,7 @@
 /**
- * Each request file's real token count, made once just before its batch is created (or when a
- * budget needs it) and kept in the ledger (files.token_count), where the enqueued-token limit and
- * `--max-usd` read it. prepare does not count: see docs/cost.md ("Where tokens are counted").
+ * Each request file's real token count, made once when the enqueued-token limit or `--max-usd` needs
+ * it (just before the file's batch is created, or when the budget checks the whole run) and kept in
+ * the ledger (files.token_count), where the limit, the budget and the cost projection read it. prepare does not count: see docs/cost.md ("Where tokens are counted").
  * Touches the files table only through BatchTables.
  */
 import { countRequestFile, type FileTokens } from '../cost/file-tokens.js';
