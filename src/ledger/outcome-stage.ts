@@ -25,21 +25,24 @@ export interface StagedLines {
 }
 
 /**
- * A staged outcome's usage is one column, the JSON array `[input, cached, cacheWrite, output,
- * reasoning]` (NULL: no usage reported), unpacked only by the apply. Why one: SQLite's sorter
- * compares its records with its fast integer and text comparators only when they have fewer than 13
- * fields, and the join sorts whole outcome rows twice; five usage columns took them past it.
+ * A staged outcome's usage: its input and output tokens, and the JSON array `[cached, cacheWrite,
+ * reasoning]` when one of those is not 0 (all NULL: no usage reported). Why so few columns: SQLite's
+ * sorter compares records with its fast integer and text comparators only below 13 fields, and the
+ * join sorts whole outcome rows twice; a column per count took both sorts past it, and decoding JSON
+ * for every row cost as much, so only the rare non-zero counts are packed.
  */
-const USAGE_COLUMNS = 'usage';
-const USAGE_TYPES = 'usage TEXT';
-/** The request columns the usage array fills, in its order. */
-const USAGE_TARGETS = [
-  'input_tokens',
-  'cached_input_tokens',
-  'cache_write_tokens',
-  'output_tokens',
-  'reasoning_tokens',
-] as const;
+const USAGE_COLUMNS = 'inputTokens, outputTokens, usageExtra';
+const USAGE_TYPES = 'inputTokens INTEGER, outputTokens INTEGER, usageExtra TEXT';
+/** The request's usage columns and what each is read from in a joined row `x`. */
+const extraCount = (i: number) =>
+  `CASE WHEN x.usageExtra IS NOT NULL THEN x.usageExtra ->> ${i} WHEN x.inputTokens IS NOT NULL THEN 0 END`;
+const USAGE_TARGETS: readonly (readonly [string, string])[] = [
+  ['input_tokens', 'x.inputTokens'],
+  ['cached_input_tokens', extraCount(0)],
+  ['cache_write_tokens', extraCount(1)],
+  ['output_tokens', 'x.outputTokens'],
+  ['reasoning_tokens', extraCount(2)],
+];
 
 const OUTCOME_COLUMNS = `state, retryable, statusCode, result, errorCode, errorMessage, ${USAGE_COLUMNS}`;
 const OUTCOME_TYPES = `state TEXT NOT NULL, retryable INTEGER NOT NULL, statusCode INTEGER, result TEXT,
@@ -230,13 +233,14 @@ export class StagingTable {
   }
 }
 
-/** Appends `usage` as its staged column (see USAGE_COLUMNS). */
+/** Appends `usage` as its staged columns (see USAGE_COLUMNS). */
 function stageUsage(values: unknown[], usage: Usage | null): void {
-  values.push(
-    usage === null
-      ? null
-      : `[${usage.inputTokens},${usage.cachedInputTokens},${usage.cacheWriteTokens},${usage.outputTokens},${usage.reasoningTokens}]`,
-  );
+  if (usage === null) values.push(null, null, null);
+  else {
+    const { cachedInputTokens: cached, cacheWriteTokens: writes, reasoningTokens: reasoning } = usage;
+    const extra = cached === 0 && writes === 0 && reasoning === 0 ? null : `[${cached},${writes},${reasoning}]`;
+    values.push(usage.inputTokens, usage.outputTokens, extra);
+  }
 }
 
 /** Rows for one table, inserted ROWS_PER_INSERT a statement: each statement run costs too. */
@@ -574,9 +578,9 @@ export class OutcomeStage {
     const upsert = (eligible: string, set: string, only: string) =>
       db.prepare<[Record<string, number>]>(
         `INSERT INTO main.requests (seq, line, custom_id, state, status_code, result, error_code,
-           error_message, ${USAGE_TARGETS.join(', ')}, result_seq)
+           error_message, ${USAGE_TARGETS.map(([column]) => column).join(', ')}, result_seq)
          SELECT x.seq, -1, '', x.state, x.statusCode, x.result, x.errorCode, x.errorMessage,
-           ${USAGE_TARGETS.map((_, i) => `x.usage ->> ${i}`).join(', ')}, @base + x.line
+           ${USAGE_TARGETS.map(([, value]) => value).join(', ')}, @base + x.line
          FROM ${sorted} AS x WHERE x.seq > @after AND x.seq <= @last AND ${only}
          ON CONFLICT (seq) DO UPDATE SET ${set} WHERE ${eligible}`,
       );
@@ -598,7 +602,7 @@ export class OutcomeStage {
 }
 
 /** The usage of the outcome replaces the request's (a retried request keeps what its failure billed). */
-const USAGE_SET = USAGE_TARGETS.map((c) => `${c} = excluded.${c}`).join(', ');
+const USAGE_SET = USAGE_TARGETS.map(([c]) => `${c} = excluded.${c}`).join(', ');
 
 /** Back to `staged` for another attempt, out of its file and batch, keeping the failure it had. */
 const RETRY_SET = `state = 'staged', attempt = attempt + 1, file_id = NULL, batch_id = NULL,
