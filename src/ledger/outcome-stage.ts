@@ -238,7 +238,8 @@ function stageUsage(values: unknown[], usage: Usage | null): void {
   if (usage === null) values.push(null, null, null);
   else {
     const { cachedInputTokens: cached, cacheWriteTokens: writes, reasoningTokens: reasoning } = usage;
-    const extra = cached === 0 && writes === 0 && reasoning === 0 ? null : `[${cached},${writes},${reasoning}]`;
+    const extra =
+      cached === 0 && writes === 0 && reasoning === 0 ? null : `[${cached},${writes},${reasoning}]`;
     values.push(usage.inputTokens, usage.outputTokens, extra);
   }
 }
