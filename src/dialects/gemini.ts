@@ -8,7 +8,7 @@
  * (one model per Gemini batch). Any string is a valid `key`. Plus what the result dialect reads from a
  * body template: the result kind and the schema asked for.
  */
-import { DEFAULT_MAX_LINES } from '../validate/file-rules.js';
+import { DEFAULT_MAX_LINES } from '../validate/file-limits.js';
 import type { ExpectedOutput, OutputTemplate, RequestDialect } from './dialect.js';
 
 /** Gemini's limit on one uploaded file (the Files API's). */

@@ -2,7 +2,7 @@
  * The OpenAI Batch API's request dialect (OpenAI and every compatible API): five endpoints, request
  * lines as the API takes them, any `custom_id`.
  */
-import { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from '../validate/file-rules.js';
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from '../validate/file-limits.js';
 import type { RequestDialect } from './dialect.js';
 
 export const OPENAI_DIALECT: RequestDialect = {

@@ -44,9 +44,17 @@ const USAGE_TARGETS: readonly (readonly [string, string])[] = [
   ['reasoning_tokens', extraCount(2)],
 ];
 
-const OUTCOME_COLUMNS = `state, retryable, statusCode, result, errorCode, errorMessage, ${USAGE_COLUMNS}`;
-const OUTCOME_TYPES = `state TEXT NOT NULL, retryable INTEGER NOT NULL, statusCode INTEGER, result TEXT,
-  errorCode TEXT, errorMessage TEXT, ${USAGE_TYPES}`;
+/**
+ * A staged outcome's state carries whether it is retryable, as a trailing `+` (`failed+`), for the
+ * same reason as the usage's packing: one column fewer in the rows the join sorts.
+ */
+const OUTCOME_COLUMNS = `state, statusCode, result, errorCode, errorMessage, ${USAGE_COLUMNS}`;
+const OUTCOME_TYPES = `state TEXT NOT NULL, statusCode INTEGER, result TEXT, errorCode TEXT, errorMessage TEXT,
+  ${USAGE_TYPES}`;
+const RETRYABLE = '+';
+/** Staged states, by whether they are successes (with or without the retryable mark). */
+const SUCCEEDED_STATES = `('succeeded', 'succeeded${RETRYABLE}')`;
+const RETRYABLE_FAILED_STATES = `('failed${RETRYABLE}', 'expired${RETRYABLE}', 'cancelled${RETRYABLE}')`;
 
 /**
  * Which requests (their rows as they are) an outcome (`excluded`) may change:
@@ -105,7 +113,7 @@ export function stagedSources(schema: string, partition: number): string[] {
 }
 
 /** A plain success's outcome columns: only the result and the tokens vary. */
-const PLAIN_SUCCESS_COLUMNS = `'succeeded', 0, 200, result, NULL, NULL, ${USAGE_COLUMNS}`;
+const PLAIN_SUCCESS_COLUMNS = `'succeeded', 200, result, NULL, NULL, ${USAGE_COLUMNS}`;
 
 function isPlainSuccess(o: LineOutcome): boolean {
   return (
@@ -222,7 +230,13 @@ export class StagingTable {
           to.added();
         } else {
           const to = this.outcomes[p]!;
-          to.values.push(lines[i]!, o.customId, o.state, o.retryable ? 1 : 0, o.statusCode, o.result);
+          to.values.push(
+            lines[i]!,
+            o.customId,
+            o.retryable ? o.state + RETRYABLE : o.state,
+            o.statusCode,
+            o.result,
+          );
           to.values.push(o.errorCode, o.errorMessage);
           stageUsage(to.values, o.usage);
           to.added();
@@ -580,7 +594,7 @@ export class OutcomeStage {
       db.prepare<[Record<string, number>]>(
         `INSERT INTO main.requests (seq, line, custom_id, state, status_code, result, error_code,
            error_message, ${USAGE_TARGETS.map(([column]) => column).join(', ')}, result_seq)
-         SELECT x.seq, -1, '', x.state, x.statusCode, x.result, x.errorCode, x.errorMessage,
+         SELECT x.seq, -1, '', rtrim(x.state, '${RETRYABLE}'), x.statusCode, x.result, x.errorCode, x.errorMessage,
            ${USAGE_TARGETS.map(([, value]) => value).join(', ')}, @base + x.line
          FROM ${sorted} AS x WHERE x.seq > @after AND x.seq <= @last AND ${only}
          ON CONFLICT (seq) DO UPDATE SET ${set} WHERE ${eligible}`,
@@ -589,10 +603,10 @@ export class OutcomeStage {
       retry: upsert(
         `${eligible} AND requests.attempt < @max`,
         RETRY_SET,
-        `x.state <> 'succeeded' AND x.retryable = 1`,
+        `x.state IN ${RETRYABLE_FAILED_STATES}`,
       ),
-      failed: upsert(eligible, FINAL_SET, `x.state <> 'succeeded'`),
-      succeeded: upsert(eligible, FINAL_SET, `x.state = 'succeeded'`),
+      failed: upsert(eligible, FINAL_SET, `x.state NOT IN ${SUCCEEDED_STATES}`),
+      succeeded: upsert(eligible, FINAL_SET, `x.state IN ${SUCCEEDED_STATES}`),
     });
     return {
       inBatch: forEligible(ELIGIBLE_IN_BATCH),

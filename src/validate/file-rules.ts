@@ -5,12 +5,12 @@
 
 import { type IssueCode, IssueCodes } from '../errors.js';
 import type { Endpoint } from '../types.js';
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES } from './file-limits.js';
 import { issue, type ValidationIssue } from './issues.js';
 import { embeddingInputCount, modelOf } from './request-schema.js';
 
-/** The API's defaults: 50,000 requests and 200 MB per file, 50,000 embedding inputs per batch. */
-export const DEFAULT_MAX_LINES = 50_000;
-export const DEFAULT_MAX_BYTES = 209_715_200;
+/** The API's defaults: 50,000 requests and 200 MB per file (file-limits.ts), 50,000 embedding inputs per batch. */
+export { DEFAULT_MAX_BYTES, DEFAULT_MAX_LINES };
 export const DEFAULT_MAX_EMBEDDING_INPUTS = 50_000;
 
 export interface FileRulesOptions {
