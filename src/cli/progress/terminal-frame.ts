@@ -9,9 +9,9 @@ import type * as LogUpdate from 'log-update';
 let createLogUpdate: typeof LogUpdate.createLogUpdate | undefined;
 
 /**
- * Loads `log-update` and what it imports, once, for a command whose stderr is a terminal: with its
- * dependencies it is about 11 MB of memory and a share of the start-up that every other command
- * (stderr to a file or a pipe, `--log-format json`) would carry for nothing.
+ * Loads `log-update` and what it imports, once, for a command whose stderr is a terminal: their
+ * memory and start-up would otherwise be carried for nothing by every other command (stderr to a
+ * file or a pipe, `--log-format json`).
  */
 export async function loadTerminalFrames(): Promise<void> {
   createLogUpdate ??= (await import('log-update')).createLogUpdate;
