@@ -6,6 +6,7 @@ import { commandsFor, isCommand } from './commands/index.js';
 import { ExitCodes } from './exit-codes.js';
 import { configureHelp } from './help.js';
 import { handleSignals } from './interrupt.js';
+import { loadTerminalFrames } from './progress/terminal-frame.js';
 import { activeReporter } from './reporter.js';
 
 /**
@@ -18,6 +19,8 @@ export async function main(argv: string[]): Promise<number> {
   rememberArgv(argv);
   // `serve` stops its server on a signal itself; every other command says what to type to go on.
   if (argv[0] !== 'serve') handleSignals();
+  // Progress frames are drawn only on a terminal: only then is their module loaded.
+  if (process.stderr.isTTY === true) await loadTerminalFrames();
   const program = configureHelp(new Command('batchpipe'))
     .description('Move bulk LLM work onto the OpenAI Batch API (and compatible ones).')
     .version(packageVersion(), '-V, --version')

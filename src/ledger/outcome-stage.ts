@@ -24,14 +24,37 @@ export interface StagedLines {
   lines: readonly number[];
 }
 
-/** The usage columns of a staged outcome, in the order of stageUsage (NULL: no usage reported). */
-const USAGE_COLUMNS = 'inputTokens, cachedTokens, cacheWriteTokens, outputTokens, reasoningTokens';
-const USAGE_TYPES =
-  'inputTokens INTEGER, cachedTokens INTEGER, cacheWriteTokens INTEGER, outputTokens INTEGER, reasoningTokens INTEGER';
+/**
+ * A staged outcome's usage: its input and output tokens, and the JSON array `[cached, cacheWrite,
+ * reasoning]` when one of those is not 0 (all NULL: no usage reported). Why so few columns: SQLite's
+ * sorter compares records with its fast integer and text comparators only below 13 fields, and the
+ * join sorts whole outcome rows twice; a column per count took both sorts past it, and decoding JSON
+ * for every row cost as much, so only the rare non-zero counts are packed.
+ */
+const USAGE_COLUMNS = 'inputTokens, outputTokens, usageExtra';
+const USAGE_TYPES = 'inputTokens INTEGER, outputTokens INTEGER, usageExtra TEXT';
+/** The request's usage columns and what each is read from in a joined row `x`. */
+const extraCount = (i: number) =>
+  `CASE WHEN x.usageExtra IS NOT NULL THEN x.usageExtra ->> ${i} WHEN x.inputTokens IS NOT NULL THEN 0 END`;
+const USAGE_TARGETS: readonly (readonly [string, string])[] = [
+  ['input_tokens', 'x.inputTokens'],
+  ['cached_input_tokens', extraCount(0)],
+  ['cache_write_tokens', extraCount(1)],
+  ['output_tokens', 'x.outputTokens'],
+  ['reasoning_tokens', extraCount(2)],
+];
 
-const OUTCOME_COLUMNS = `state, retryable, statusCode, result, errorCode, errorMessage, ${USAGE_COLUMNS}`;
-const OUTCOME_TYPES = `state TEXT NOT NULL, retryable INTEGER NOT NULL, statusCode INTEGER, result TEXT,
-  errorCode TEXT, errorMessage TEXT, ${USAGE_TYPES}`;
+/**
+ * A staged outcome's state carries whether it is retryable, as a trailing `+` (`failed+`), for the
+ * same reason as the usage's packing: one column fewer in the rows the join sorts.
+ */
+const OUTCOME_COLUMNS = `state, statusCode, result, errorCode, errorMessage, ${USAGE_COLUMNS}`;
+const OUTCOME_TYPES = `state TEXT NOT NULL, statusCode INTEGER, result TEXT, errorCode TEXT, errorMessage TEXT,
+  ${USAGE_TYPES}`;
+const RETRYABLE = '+';
+/** Staged states, by whether they are successes (with or without the retryable mark). */
+const SUCCEEDED_STATES = `('succeeded', 'succeeded${RETRYABLE}')`;
+const RETRYABLE_FAILED_STATES = `('failed${RETRYABLE}', 'expired${RETRYABLE}', 'cancelled${RETRYABLE}')`;
 
 /**
  * Which requests (their rows as they are) an outcome (`excluded`) may change:
@@ -90,7 +113,7 @@ export function stagedSources(schema: string, partition: number): string[] {
 }
 
 /** A plain success's outcome columns: only the result and the tokens vary. */
-const PLAIN_SUCCESS_COLUMNS = `'succeeded', 0, 200, result, NULL, NULL, ${USAGE_COLUMNS}`;
+const PLAIN_SUCCESS_COLUMNS = `'succeeded', 200, result, NULL, NULL, ${USAGE_COLUMNS}`;
 
 function isPlainSuccess(o: LineOutcome): boolean {
   return (
@@ -207,7 +230,13 @@ export class StagingTable {
           to.added();
         } else {
           const to = this.outcomes[p]!;
-          to.values.push(lines[i]!, o.customId, o.state, o.retryable ? 1 : 0, o.statusCode, o.result);
+          to.values.push(
+            lines[i]!,
+            o.customId,
+            o.retryable ? o.state + RETRYABLE : o.state,
+            o.statusCode,
+            o.result,
+          );
           to.values.push(o.errorCode, o.errorMessage);
           stageUsage(to.values, o.usage);
           to.added();
@@ -218,12 +247,14 @@ export class StagingTable {
   }
 }
 
-/** Appends `usage` in the order of USAGE_COLUMNS. */
+/** Appends `usage` as its staged columns (see USAGE_COLUMNS). */
 function stageUsage(values: unknown[], usage: Usage | null): void {
-  if (usage === null) values.push(null, null, null, null, null);
+  if (usage === null) values.push(null, null, null);
   else {
-    values.push(usage.inputTokens, usage.cachedInputTokens, usage.cacheWriteTokens);
-    values.push(usage.outputTokens, usage.reasoningTokens);
+    const { cachedInputTokens: cached, cacheWriteTokens: writes, reasoningTokens: reasoning } = usage;
+    const extra =
+      cached === 0 && writes === 0 && reasoning === 0 ? null : `[${cached},${writes},${reasoning}]`;
+    values.push(usage.inputTokens, usage.outputTokens, extra);
   }
 }
 
@@ -562,10 +593,9 @@ export class OutcomeStage {
     const upsert = (eligible: string, set: string, only: string) =>
       db.prepare<[Record<string, number>]>(
         `INSERT INTO main.requests (seq, line, custom_id, state, status_code, result, error_code,
-           error_message, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
-           reasoning_tokens, result_seq)
-         SELECT x.seq, -1, '', x.state, x.statusCode, x.result, x.errorCode, x.errorMessage,
-           ${prefixed('x', USAGE_COLUMNS)}, @base + x.line
+           error_message, ${USAGE_TARGETS.map(([column]) => column).join(', ')}, result_seq)
+         SELECT x.seq, -1, '', rtrim(x.state, '${RETRYABLE}'), x.statusCode, x.result, x.errorCode, x.errorMessage,
+           ${USAGE_TARGETS.map(([, value]) => value).join(', ')}, @base + x.line
          FROM ${sorted} AS x WHERE x.seq > @after AND x.seq <= @last AND ${only}
          ON CONFLICT (seq) DO UPDATE SET ${set} WHERE ${eligible}`,
       );
@@ -573,10 +603,10 @@ export class OutcomeStage {
       retry: upsert(
         `${eligible} AND requests.attempt < @max`,
         RETRY_SET,
-        `x.state <> 'succeeded' AND x.retryable = 1`,
+        `x.state IN ${RETRYABLE_FAILED_STATES}`,
       ),
-      failed: upsert(eligible, FINAL_SET, `x.state <> 'succeeded'`),
-      succeeded: upsert(eligible, FINAL_SET, `x.state = 'succeeded'`),
+      failed: upsert(eligible, FINAL_SET, `x.state NOT IN ${SUCCEEDED_STATES}`),
+      succeeded: upsert(eligible, FINAL_SET, `x.state IN ${SUCCEEDED_STATES}`),
     });
     return {
       inBatch: forEligible(ELIGIBLE_IN_BATCH),
@@ -587,9 +617,7 @@ export class OutcomeStage {
 }
 
 /** The usage of the outcome replaces the request's (a retried request keeps what its failure billed). */
-const USAGE_SET = `input_tokens = excluded.input_tokens, cached_input_tokens = excluded.cached_input_tokens,
-  cache_write_tokens = excluded.cache_write_tokens, output_tokens = excluded.output_tokens,
-  reasoning_tokens = excluded.reasoning_tokens`;
+const USAGE_SET = USAGE_TARGETS.map(([c]) => `${c} = excluded.${c}`).join(', ');
 
 /** Back to `staged` for another attempt, out of its file and batch, keeping the failure it had. */
 const RETRY_SET = `state = 'staged', attempt = attempt + 1, file_id = NULL, batch_id = NULL,

@@ -144,11 +144,16 @@ async function applyBatchFiles(
   options: CollectOptions,
 ): Promise<number> {
   let lines = 0;
+  // The batch's tokens and spend after one file are those before the next: each is read once.
+  let before: ReturnType<ScheduledRun['states']['batchTokens']> | undefined;
+  let spentBefore = 0;
   for (const fileId of [batch.outputFile, batch.errorFile]) {
     if (!fileId) continue;
     const content = await run.remote(`downloading ${fileId}`, () => run.provider.openResultFile(fileId));
-    const before = run.listening ? run.states.batchTokens(row.id) : undefined;
-    const spentBefore = before && options.prices ? batchSpent(run, row, options.prices) : 0;
+    if (run.listening && before === undefined) {
+      before = run.states.batchTokens(row.id);
+      spentBefore = options.prices ? batchSpent(run, row, options.prices) : 0;
+    }
     const counts = await applyResultLines(run.ledger, content, {
       batchId: row.id,
       maxAttempts: options.maxAttempts,
@@ -157,6 +162,7 @@ async function applyBatchFiles(
     });
     if (before) {
       const after = run.states.batchTokens(row.id);
+      const spentAfter = options.prices ? batchSpent(run, row, options.prices) : 0;
       run.emit({
         type: 'results.applied',
         batchId: batch.id,
@@ -169,8 +175,10 @@ async function applyBatchFiles(
         unknown: counts.unknown,
         unknownIds: counts.unknownIds,
         tokens: { input: after.input - before.input, output: after.output - before.output },
-        ...(options.prices ? { costUsd: usdNumber(batchSpent(run, row, options.prices) - spentBefore) } : {}),
+        ...(options.prices ? { costUsd: usdNumber(spentAfter - spentBefore) } : {}),
       });
+      before = after;
+      spentBefore = spentAfter;
     }
     lines += counts.lines;
   }

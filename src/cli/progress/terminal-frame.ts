@@ -4,7 +4,18 @@
  * whenever the process ends). Everything else writes plain text; this is only used on a TTY.
  */
 
-import { createLogUpdate } from 'log-update';
+import type * as LogUpdate from 'log-update';
+
+let createLogUpdate: typeof LogUpdate.createLogUpdate | undefined;
+
+/**
+ * Loads `log-update` and what it imports, once, for a command whose stderr is a terminal: their
+ * memory and start-up would otherwise be carried for nothing by every other command (stderr to a
+ * file or a pipe, `--log-format json`).
+ */
+export async function loadTerminalFrames(): Promise<void> {
+  createLogUpdate ??= (await import('log-update')).createLogUpdate;
+}
 
 export interface TerminalFrame {
   /** Replaces the frame with these lines. */
@@ -33,6 +44,9 @@ export function terminalFrame(stream: NodeJS.WriteStream): TerminalFrame {
     },
     write: (text: string) => stream.write(text),
   } as unknown as NodeJS.WriteStream;
+  if (createLogUpdate === undefined) {
+    throw new Error('internal error: a terminal frame before loadTerminalFrames() was awaited');
+  }
   const update = createLogUpdate(sized);
   let last: readonly string[] = [];
   const render = (lines: readonly string[]) => {
