@@ -74,3 +74,22 @@ test('lineChunks over fileChunks (one reused read buffer) gives back a file inta
   assert.ok(chunks.length > 2, `${chunks.length} chunks`);
   assert.ok(Buffer.concat(chunks).equals(text));
 });
+
+test('fileChunks: pieces end at a line end, a line longer than its buffer still arrives whole, an empty file gives none', async () => {
+  const dir = tempDir('bp-file-chunks-');
+  const text = Buffer.from(`${sampleText(rng(11))}\n${'y'.repeat(2 * CHUNK_BYTES)}\nend\n`, 'utf8');
+  const file = path.join(dir, 'long.jsonl');
+  writeFileSync(file, text);
+  const pieces = Array.from(fileChunks(file), (piece) => Buffer.from(piece));
+  assert.ok(Buffer.concat(pieces).equals(text));
+  const unaligned = pieces.filter((piece) => piece[piece.length - 1] !== 0x0a);
+  // Only the line longer than the buffer is cut mid-line, in pieces holding no line end at all.
+  assert.ok(unaligned.length >= 1);
+  for (const piece of unaligned) assert.equal(piece.indexOf(0x0a), -1);
+  const lines: Buffer[] = [];
+  for await (const chunk of lineChunks(fileChunks(file))) lines.push(Buffer.from(chunk.bytes));
+  assert.ok(Buffer.concat(lines).equals(text));
+  const empty = path.join(dir, 'empty.jsonl');
+  writeFileSync(empty, '');
+  assert.equal(Array.from(fileChunks(empty)).length, 0);
+});

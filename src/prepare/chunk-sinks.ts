@@ -1,3 +1,4 @@
+import { SpareBuffers } from '../internal/spare-buffers.js';
 import { WorkerPool } from '../internal/worker-pool.js';
 import type { BatchWriter } from '../sink/batch-writer.js';
 import type { EncodedChunk } from '../sink/encoded-chunk.js';
@@ -82,11 +83,8 @@ export function threadedSink(
         return;
       }
       // A private copy to transfer, in memory a chunk written earlier has handed back.
-      const size = chunk.bytes.length;
-      const copy = spares.take(size);
-      const bytes = copy === undefined ? new Uint8Array(size) : new Uint8Array(copy, 0, size);
-      bytes.set(chunk.bytes);
-      const spare = spares.take(2 * size);
+      const bytes = spares.copy(chunk.bytes);
+      const spare = spares.take(2 * bytes.length);
       const { firstLine, offset, oversize, lines, rejects } = chunk;
       const transfer = spare === undefined ? [bytes.buffer] : [bytes.buffer, spare];
       pool.send({ bytes, firstLine, placement: { offset, oversize, lines, rejects }, spare }, transfer);
@@ -102,26 +100,6 @@ export function threadedSink(
     },
     abort: () => pool.stop(),
   };
-}
-
-/**
- * Chunk-sized memory handed back once a chunk is written, for the next chunks' copies and tails: a
- * few large buffers going round instead of fresh large allocations per chunk, which malloc maps and
- * unmaps each time under the bin's fixed mmap threshold. Holds at most `most`.
- */
-class SpareBuffers {
-  readonly #free: ArrayBuffer[] = [];
-  constructor(readonly most: number) {}
-
-  put(buffer: ArrayBuffer): void {
-    if (buffer.byteLength > 0 && this.#free.length < this.most) this.#free.push(buffer);
-  }
-
-  /** A spare of at least `size` bytes, or undefined. */
-  take(size: number): ArrayBuffer | undefined {
-    const i = this.#free.findIndex((b) => b.byteLength >= size);
-    return i === -1 ? undefined : this.#free.splice(i, 1)[0];
-  }
 }
 
 function totalsOf(writer: BatchWriter): { read: number; staged: number; rejected: number } {

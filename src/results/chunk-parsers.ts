@@ -4,12 +4,13 @@
  * already has enough queued; each thread then joins one partition).
  */
 import { rmSync } from 'node:fs';
+import { SpareBuffers } from '../internal/spare-buffers.js';
 import { WorkerPool } from '../internal/worker-pool.js';
 import { type JoinCounts, type OutcomeStage, PARTITIONS, scratchPath } from '../ledger/outcome-stage.js';
 import type { JoinWorkerData } from './join-worker.js';
 import { type LineChunk, parseLineChunk, type StagedTotals } from './line-chunks.js';
 import type { OutcomeContext } from './line-outcome.js';
-import type { ParseTask, ParseWorkerData } from './parse-worker.js';
+import type { ParseReply, ParseTask, ParseWorkerData } from './parse-worker.js';
 
 export interface ChunkParser {
   readonly kind: 'inline' | 'threaded';
@@ -80,13 +81,18 @@ export function threadedParser(
 ): ChunkParser {
   const stagingPath = scratchPath('stage');
   const joinedPath = scratchPath('joined');
-  const parser = new WorkerPool<ParseTask, StagedTotals>({
+  // The chunks' copies go round: the worker hands each back once it is staged.
+  const spares = new SpareBuffers(WORKER_QUEUE + 1);
+  const parser = new WorkerPool<ParseTask, StagedTotals | ParseReply>({
     script: new URL('./parse-worker.js', import.meta.url),
     threads: 1,
     data: { ...data, scratchPath: stagingPath } satisfies ParseWorkerData,
     resourceLimits: WORKER_LIMITS,
     perWorker: WORKER_QUEUE,
-    deliver: (counts) => addTotals(totals, counts),
+    deliver: (counts) => {
+      addTotals(totals, counts);
+      if ('spent' in counts) spares.put(counts.spent);
+    },
     name: 'parse worker',
   });
   // The join worker starts now (its start-up overlaps the parse) and waits for its one task.
@@ -118,7 +124,7 @@ export function threadedParser(
         return;
       }
       // A copy of its own to transfer: the input's buffers may be views the stream still uses.
-      const bytes = new Uint8Array(chunk.bytes);
+      const bytes = spares.copy(chunk.bytes);
       parser.send({ bytes, firstLine: chunk.firstLine }, [bytes.buffer]);
     },
     async finish() {

@@ -30,6 +30,11 @@ export interface ParseTask {
   firstLine: number;
 }
 
+/** What a chunk staged, and its memory moved back to the owner for the next chunk's copy. */
+export interface ParseReply extends StagedTotals {
+  spent: ArrayBuffer;
+}
+
 const data = poolWorkerData<ParseWorkerData>();
 const ctx = {
   provider: data.provider,
@@ -43,15 +48,17 @@ const ctx = {
 };
 const staging = new ScratchStaging(data.scratchPath);
 
-serveTasks<ParseTask, StagedTotals>(
+serveTasks<ParseTask, ParseReply>(
   (task) => {
     const parsed = parseLineChunk(
       { bytes: asBuffer(task.bytes), firstLine: task.firstLine },
       ctx,
       data.source,
     );
+    // Staged: nothing refers to the chunk's bytes any more (each outcome's text is a string of its own).
     staging.add(parsed);
-    return { lines: parsed.outcomes.length, lastLine: parsed.lastLine, failures: parsed.failures };
+    const spent = task.bytes.buffer as ArrayBuffer;
+    return { lines: parsed.outcomes.length, lastLine: parsed.lastLine, failures: parsed.failures, spent };
   },
-  { onClose: () => staging.close() },
+  { onClose: () => staging.close(), transfer: (reply) => [reply.spent] },
 );
