@@ -71,6 +71,36 @@ describe('serve: synchronous endpoints', () => {
     }
   });
 
+  it('--flex-unavailable refuses flex calls 429 resource_unavailable, and no call of the default tier', async () => {
+    const data = tempDir();
+    const serve = await spawnServe(['--data', data, '--flex-unavailable', '1', '--rpm', '6000']);
+    try {
+      const client = new OpenAI({ apiKey: KEY, baseURL: serve.url, maxRetries: 0 });
+      const messages = [{ role: 'user' as const, content: 'hi' }];
+      const chat = await client.chat.completions.create({ model: 'gpt-5.4', messages });
+      assert.equal(chat.object, 'chat.completion');
+      const refused = await client.chat.completions
+        .create({ model: 'gpt-5.4', messages, service_tier: 'flex' })
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      assert.ok(refused instanceof OpenAI.RateLimitError, String(refused));
+      assert.equal(refused.code, 'resource_unavailable');
+      // Not a rate limit: no rate-limit headers, and nothing spent of --rpm.
+      assert.equal(refused.headers?.get('x-ratelimit-limit-requests') ?? null, null);
+      assert.deepEqual(
+        syncLog(data).map((l) => [l.status, l.service_tier]),
+        [
+          [200, null],
+          [429, 'flex'],
+        ],
+      );
+    } finally {
+      await serve.stop();
+    }
+  });
+
   it('--rpm answers a burst past one second of the limit with 429, rate-limit headers and retry-after-ms', async () => {
     const data = tempDir();
     const rpm = 120; // two a second
@@ -289,6 +319,8 @@ describe('run --mode direct', () => {
           // One attempt: the calls' own retries must carry every request (the ledger's would hide them).
           '--max-attempts',
           '1',
+          '--log-format',
+          'json',
         ],
         { env },
       );
@@ -302,6 +334,16 @@ describe('run --mode direct', () => {
       const calls = syncLog(data);
       assert.ok(calls.filter((c) => c.status !== 200).length > 5, 'the fail rate failed some calls');
       assert.equal(calls.filter((c) => c.status === 200).length, 200);
+      // Rate limits and server errors are counted apart, each as the server answered them.
+      const finished = run.stderr
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((e) => e.type === 'direct.finished');
+      assert.deepEqual(
+        [finished?.rateLimited, finished?.serverErrors, finished?.capacityRefused],
+        [calls.filter((c) => c.status === 429).length, calls.filter((c) => c.status >= 500).length, 0],
+      );
     } finally {
       await serve.stop();
     }
@@ -582,16 +624,17 @@ describe('run --mode direct', () => {
     }
   });
 
-  it('--service-tier flex sends flex requests, answered on the flex tier and priced at flex rates', async () => {
+  it('--service-tier flex against serve --flex-unavailable 0.3: every row answered at flex rates, the refusals counted apart', async () => {
     const data = tempDir();
-    const serve = await spawnServe(['--data', data]);
+    const serve = await spawnServe(['--data', data, '--flex-unavailable', '0.3', '--seed', '5']);
+    const rows = 60;
     try {
       const dir = tempDir();
       const ledger = path.join(dir, 'l.db');
       const run = await runCli(
         [
           'run',
-          rowsCsv(dir, 20),
+          rowsCsv(dir, rows),
           '--ledger',
           ledger,
           '--base-url',
@@ -606,13 +649,34 @@ describe('run --mode direct', () => {
           'direct',
           '--service-tier',
           'flex',
+          '--log-format',
+          'json',
         ],
         { env },
       );
       assert.equal(run.code, 0, run.stderr);
       const calls = syncLog(data);
-      assert.equal(calls.length, 20);
       assert.ok(calls.every((c) => c.service_tier === 'flex'));
+      assert.equal(calls.filter((c) => c.status === 200).length, rows);
+      const refused = calls.filter((c) => c.status === 429).length;
+      assert.ok(refused > 5, `${refused} flex calls refused of ${calls.length}`);
+      assert.equal(calls.length, rows + refused);
+      // The run's summary tells the capacity refusals from rate limits and faults.
+      const events = run.stderr
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const finished = events.find((e) => e.type === 'direct.finished');
+      assert.deepEqual(
+        [
+          finished?.answered,
+          finished?.succeeded,
+          finished?.capacityRefused,
+          finished?.rateLimited,
+          finished?.serverErrors,
+        ],
+        [rows, rows, refused, 0, 0],
+      );
       const status = await runCli(['status', '--ledger', ledger, '--json'], {});
       type Paths = {
         paths: {
@@ -625,7 +689,7 @@ describe('run --mode direct', () => {
       };
       const [flex] = (JSON.parse(status.stdout) as Paths).paths;
       assert.equal(flex?.path, 'flex');
-      assert.equal(flex.requests, 20);
+      assert.equal(flex.requests, rows);
       const { estimateCost } = await import('../src/cost/prices.js');
       const tokens = { model: 'gpt-5.4', inputTokens: flex.input_tokens, outputTokens: flex.output_tokens };
       assert.equal(flex.usd, estimateCost({ ...tokens, path: 'flex' }).usd);

@@ -41,20 +41,36 @@ export interface DirectOptions extends PaceLimits {
   timeoutMs?: number | undefined;
 }
 
+/**
+ * The calls of the direct path that were answered and then tried again, by why: a limit (429 rate
+ * limit), a refusal for capacity (flex's 429 `resource_unavailable`) or a fault (5xx, or no answer from
+ * the network). Each refused answer counts once, the last try of a request included.
+ */
+export interface DirectRetryCounts {
+  /** Answers 429 for a rate limit: the pacer holds every call for the wait they ask. */
+  rateLimited: number;
+  /** Answers 429 `resource_unavailable` (flex has no capacity now): backed off, not a rate limit. */
+  capacityRefused: number;
+  /** Answers 5xx, and calls that got no answer (network, timeout): backed off. */
+  serverErrors: number;
+}
+
 /** What a direct drive did. */
-export interface DirectResult {
+export interface DirectResult extends DirectRetryCounts {
   /** Every request of the ledger is final. */
   final: boolean;
   answered: number;
   succeeded: number;
-  rateLimited: number;
-  retried: number;
 }
 
 /** Default call timeouts: OpenAI suggests up to 15 minutes for flex, whose requests queue for capacity. */
 export const DEFAULT_TIMEOUT_MS: Record<DirectPath, number> = { direct: 10 * 60_000, flex: 15 * 60_000 };
-/** Tries of one call before its failure is recorded (a 429 is waited out more often than a 5xx). */
+/**
+ * Tries of one call before its failure is recorded (then it goes again in the next pass, attempt + 1):
+ * a rate limit is waited out more often than a fault, and flex capacity comes back in its own time.
+ */
 const TRIES_AFTER_429 = 12;
+const TRIES_AFTER_CAPACITY = 8;
 const TRIES_AFTER_FAILURE = 5;
 
 /**
@@ -70,7 +86,14 @@ export async function driveDirect(run: ScheduledRun, options: DirectOptions): Pr
       `the ${run.provider.name} provider has no synchronous endpoints here: run it without --mode direct`,
     );
   }
-  const total: DirectResult = { final: false, answered: 0, succeeded: 0, rateLimited: 0, retried: 0 };
+  const total: DirectResult = {
+    final: false,
+    answered: 0,
+    succeeded: 0,
+    rateLimited: 0,
+    capacityRefused: 0,
+    serverErrors: 0,
+  };
   const resumed = run.ledger.transaction(() => {
     run.tables.endInterruptedDirectRows();
     return run.states.resumeDirectInFlight(DIRECT_PATHS);
@@ -87,18 +110,19 @@ export async function driveDirect(run: ScheduledRun, options: DirectOptions): Pr
       total.answered += pass.answered;
       total.succeeded += pass.succeeded;
       total.rateLimited += pass.rateLimited;
-      total.retried += pass.retried;
+      total.capacityRefused += pass.capacityRefused;
+      total.serverErrors += pass.serverErrors;
     }
   }
   total.final = run.states.unfinishedCount() === 0;
+  const { final, ...counts } = total;
+  run.emit({ type: 'direct.finished', path: options.path, final, ...counts });
   return total;
 }
 
-interface PassCounts {
+interface PassCounts extends DirectRetryCounts {
   answered: number;
   succeeded: number;
-  rateLimited: number;
-  retried: number;
 }
 
 /** One pass over a request file: its staged requests sent, their answers applied. */
@@ -110,7 +134,13 @@ async function sendFile(
   options: DirectOptions,
 ): Promise<PassCounts> {
   const staged = run.states.stagedInFile(file.id);
-  const counts: PassCounts = { answered: 0, succeeded: 0, rateLimited: 0, retried: 0 };
+  const counts: PassCounts = {
+    answered: 0,
+    succeeded: 0,
+    rateLimited: 0,
+    capacityRefused: 0,
+    serverErrors: 0,
+  };
   if (staged.size === 0) return counts;
   const started = Date.now();
   const row = run.tables.openDirectRow(file.id, options.path);
@@ -229,9 +259,10 @@ function sameJson(text: string, value: unknown): boolean {
 
 /**
  * Sends one request until it has an answer worth recording: its send counted first (the intent), then
- * tries paced by the pacer; a 429 holds every call for the wait it asks (`retry-after-ms`,
- * `retry-after`), a 5xx or a network failure backs off exponentially with jitter. Returns its output
- * line, or undefined when the request was no longer staged (nothing sent).
+ * tries paced by the pacer; a rate-limit 429 holds every call for the wait it asks (`retry-after-ms`,
+ * `retry-after`); a flex capacity refusal, a 5xx or a network failure backs off exponentially with
+ * jitter (or as `retry-after` asks) for this request alone. Returns its output line, or undefined when
+ * the request was no longer staged (nothing sent).
  */
 async function sendOne(
   run: ScheduledRun,
@@ -257,18 +288,47 @@ async function sendOne(
       failure = err;
     }
     if (answer) pacer.learn(answer.headers);
-    const limited = answer?.status === 429;
     const retryable = answer ? isRetryableStatus(answer.status) : failure!.retryable;
-    if (!retryable || tries >= (limited ? TRIES_AFTER_429 : TRIES_AFTER_FAILURE)) {
+    if (!retryable) {
+      return answer
+        ? answerLine(request.customId, answer)
+        : failureLine(request.customId, 'server_error', run.provider.redact(failure!.message));
+    }
+    const kind = answer ? refusalOf(answer) : 'serverErrors';
+    counts[kind]++;
+    if (tries >= TRIES_OF[kind]) {
       return answer
         ? answerLine(request.customId, answer)
         : failureLine(request.customId, 'server_error', run.provider.redact(failure!.message));
     }
     const wait = retryDelayMs(tries, answer?.headers);
-    if (limited) {
-      counts.rateLimited++;
-      pacer.hold(wait);
-    } else counts.retried++;
+    if (kind === 'rateLimited') pacer.hold(wait);
     await sleep(wait);
   }
 }
+
+const TRIES_OF: Record<keyof DirectRetryCounts, number> = {
+  rateLimited: TRIES_AFTER_429,
+  capacityRefused: TRIES_AFTER_CAPACITY,
+  serverErrors: TRIES_AFTER_FAILURE,
+};
+
+/**
+ * Why a retryable answer refused: a 429 is a rate limit unless its error says the resource is
+ * unavailable (OpenAI's flex tier out of capacity: not a limit on this client, so it does not slow the
+ * other calls); anything else retryable is a server error.
+ */
+export function refusalOf(answer: { status: number; body: string }): keyof DirectRetryCounts {
+  if (answer.status !== 429) return 'serverErrors';
+  try {
+    const error = (JSON.parse(answer.body) as { error?: { code?: unknown; type?: unknown } }).error;
+    if (error?.code === RESOURCE_UNAVAILABLE || error?.type === RESOURCE_UNAVAILABLE)
+      return 'capacityRefused';
+  } catch {
+    // Not JSON: a rate limit as the status says.
+  }
+  return 'rateLimited';
+}
+
+/** The error code of a flex call refused for capacity (`429 Resource Unavailable`). */
+const RESOURCE_UNAVAILABLE = 'resource_unavailable';

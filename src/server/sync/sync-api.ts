@@ -31,6 +31,12 @@ export function syncEndpoint(url: (typeof SYNC_PATHS)[number]): Handler {
       sync.log.record({ at: Date.now(), path: url, status, model, client_id: clientId, service_tier: tier });
       sendJson(res, status, payload, headers);
     };
+    // A flex call refused for capacity is not a rate limit: it spends nothing of --rpm / --tpm.
+    const refusal = sync.flexRefusal(tier);
+    if (refusal) {
+      answer(429, { error: refusal }, {});
+      return;
+    }
     const tokens = sync.countsTokens ? requestTokens(url, body, model) : 0;
     const admission = sync.limits.admit(tokens, model);
     if (!admission.ok) {
