@@ -160,6 +160,13 @@ export function openAIProvider(options: OpenAIProviderOptions): BatchProvider {
   };
 }
 
+/**
+ * Fetch settings of a direct call: an API call is never redirected, and with redirects refused (and no
+ * window) fetch sends the request as it is instead of cloning it first (a copy of the request and a
+ * tee of its body stream per call, garbage that outlives the call's scavenges).
+ */
+const DIRECT_FETCH = { redirect: 'error', window: null } as const;
+
 /** The header the direct path names a request's custom_id in (the local server logs it). */
 const CUSTOM_ID_HEADER = 'x-batchpipe-custom-id';
 
@@ -180,6 +187,7 @@ function directSender(client: OpenAI, redact: (text: string) => string): DirectS
             headers: { 'content-type': 'application/json', [CUSTOM_ID_HEADER]: call.customId },
             maxRetries: 0,
             timeout: call.timeoutMs,
+            fetchOptions: DIRECT_FETCH,
           })
           .asResponse();
         return {
