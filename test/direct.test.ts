@@ -4,7 +4,7 @@
  * under `--rpm`, retries, and a SIGKILL in the middle of a run (checked from the server's own log).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -431,6 +431,57 @@ describe('run --mode direct', () => {
       );
       for (const id of sentAfterSuccess) assert.ok(resent.includes(id), `${id} was sent again uncounted`);
       assert.match(again.stderr, /in flight when the last run stopped/);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('sends every staged request once from a file whose lines are not in seq order', async () => {
+    const data = tempDir();
+    const serve = await spawnServe(['--data', data]);
+    try {
+      const dir = tempDir();
+      const ledger = path.join(dir, 'l.db');
+      const rows = 20;
+      const args = ['--model', 'gpt-4o-mini', '--id-column', 'id', '--prompt', '{{text}}'];
+      const prepared = await runCli(['prepare', rowsCsv(dir, rows), '--ledger', ledger, ...args], { env });
+      assert.equal(prepared.code, 0, prepared.stderr);
+      // The pass walks a file's lines beside its staged requests in seq order; lines in another order
+      // must still all be sent (the walk's leftovers go in a second pass), and none twice.
+      const requests = path.join(dir, 'l.requests');
+      const [name] = readdirSync(requests);
+      const file = path.join(requests, name!);
+      const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+      writeFileSync(file, `${lines.reverse().join('\n')}\n`);
+      const run = await runCli(
+        [
+          'run',
+          '--ledger',
+          ledger,
+          '--base-url',
+          serve.url,
+          '--mode',
+          'direct',
+          '--format',
+          'jsonl',
+          '--log-format',
+          'json',
+        ],
+        { env },
+      );
+      assert.equal(run.code, 0, run.stderr);
+      // In one pass over the file (a walk that only matched in order would need one pass a request).
+      const started = run.stderr.split('\n').filter((l) => l.includes('"type":"direct.started"'));
+      assert.equal(started.length, 1, run.stderr);
+      const results = run.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { status: string });
+      assert.equal(results.length, rows);
+      assert.ok(results.every((r) => r.status === 'succeeded'));
+      const calls = syncLog(data);
+      assert.equal(calls.length, rows);
+      assert.equal(new Set(calls.map((c) => c.client_id)).size, rows);
     } finally {
       await serve.stop();
     }

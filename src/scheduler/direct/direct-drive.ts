@@ -4,8 +4,8 @@
  * Reads each complete request file line by line and sends the lines whose requests are staged, at most
  * `concurrency` at once, paced under the rate limits (rate-pacer.ts), retrying 429 / 5xx / network
  * failures with backoff; what still fails is applied as a batch line is (a retryable failure goes back
- * to staged with attempt + 1, into a retry file, and is sent in the next pass). Memory: a file's staged
- * custom_ids, the calls in flight and one group of answers, never the whole input.
+ * to staged with attempt + 1, into a retry file, and is sent in the next pass). Memory: a page of a
+ * file's staged ids, the calls in flight and one group of answers, never the whole input or file.
  *
  * Crash safety: each request's send is counted in the ledger, committed, before its call
  * (`markDirectSend`, in a batch row of the path); a run that dies leaves its calls in flight as
@@ -133,7 +133,7 @@ async function sendFile(
   file: FileRow,
   options: DirectOptions,
 ): Promise<PassCounts> {
-  const staged = run.states.stagedInFile(file.id);
+  const stagedCount = run.states.stagedCountInFile(file.id);
   const counts: PassCounts = {
     answered: 0,
     succeeded: 0,
@@ -141,10 +141,10 @@ async function sendFile(
     capacityRefused: 0,
     serverErrors: 0,
   };
-  if (staged.size === 0) return counts;
+  if (stagedCount === 0) return counts;
   const started = Date.now();
   const row = run.tables.openDirectRow(file.id, options.path);
-  run.emit({ type: 'direct.started', path: options.path, file: file.name, requests: staged.size });
+  run.emit({ type: 'direct.started', path: options.path, file: file.name, requests: stagedCount });
   let lastProgress = 0;
   const groups = new AnswerGroups(run, row.id, options.maxAttempts, () => {
     counts.answered = groups.totals.lines;
@@ -159,12 +159,14 @@ async function sendFile(
   const inFlight = new Set<Promise<void>>();
   let broken: { error: unknown } | undefined;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS[options.path];
-  try {
+  const staged = new StagedWalk((after) => run.states.stagedInFile(file.id, after, STAGED_PAGE));
+  /** Sends the file's lines whose requests `pick` names (by seq), at most `concurrency` at once. */
+  const sendLines = async (pick: (customId: string) => number | undefined) => {
     for await (const chunk of lineChunks(createReadStream(file.path))) {
       const lines = new LineCursor(chunk.bytes, chunk.firstLine);
       while (lines.advance()) {
         const request = requestOf(lines.text(), options.path);
-        const seq = request && staged.get(request.customId);
+        const seq = request && pick(request.customId);
         if (!request || seq === undefined) continue;
         const release = await gate.acquire(never);
         if (broken) {
@@ -193,6 +195,13 @@ async function sendFile(
       }
       if (broken) break;
     }
+  };
+  try {
+    await sendLines((customId) => staged.match(customId));
+    // A file whose lines are not in seq order (none that batchpipe writes) has staged requests the walk
+    // passed: they are looked up by custom_id in a second pass, so none is left behind.
+    const passed = broken ? undefined : staged.rest();
+    if (passed && passed.size > 0) await sendLines((customId) => passed.get(customId));
   } finally {
     await Promise.allSettled(inFlight);
     await groups.close();
@@ -201,7 +210,7 @@ async function sendFile(
   counts.answered = groups.totals.lines;
   counts.succeeded = groups.totals.succeeded;
   run.tables.endDirectRow(row.id, {
-    total: staged.size,
+    total: stagedCount,
     completed: groups.totals.succeeded,
     failed: groups.totals.lines - groups.totals.succeeded,
   });
@@ -213,6 +222,54 @@ async function sendFile(
     ms: Date.now() - started,
   });
   return counts;
+}
+
+/** Staged requests read from the ledger at once: a file's ids are never all held (50,000 in a file). */
+const STAGED_PAGE = 1024;
+
+/**
+ * The staged requests of a request file, met in the order of its lines: a file holds its requests in
+ * seq order, so a line's request is staged exactly when it is the next staged one by seq. Reads the
+ * ledger a page at a time, so memory does not grow with the file.
+ */
+class StagedWalk {
+  #page: { seq: number; custom_id: string }[] = [];
+  #at = 0;
+  #after = -1;
+  #ended = false;
+  readonly #read: (afterSeq: number) => { seq: number; custom_id: string }[];
+
+  constructor(read: (afterSeq: number) => { seq: number; custom_id: string }[]) {
+    this.#read = read;
+  }
+
+  /** The seq of the line's request when it is the next staged one (then the walk moves on). */
+  match(customId: string): number | undefined {
+    const head = this.#head();
+    if (head === undefined || head.custom_id !== customId) return undefined;
+    this.#at++;
+    return head.seq;
+  }
+
+  /** The staged requests the walk has not met, by custom_id. */
+  rest(): Map<string, number> {
+    const rest = new Map<string, number>();
+    for (let head = this.#head(); head !== undefined; head = this.#head()) {
+      rest.set(head.custom_id, head.seq);
+      this.#at++;
+    }
+    return rest;
+  }
+
+  #head(): { seq: number; custom_id: string } | undefined {
+    if (this.#at === this.#page.length && !this.#ended) {
+      this.#page = this.#read(this.#after);
+      this.#at = 0;
+      this.#ended = this.#page.length === 0;
+      if (!this.#ended) this.#after = this.#page[this.#page.length - 1]!.seq;
+    }
+    return this.#page[this.#at];
+  }
 }
 
 interface LineRequest {
@@ -232,9 +289,7 @@ interface LineRequest {
 function requestOf(text: string, path: DirectPath): LineRequest | undefined {
   if (text.trim() === '') return undefined;
   const line = JSON.parse(text) as { custom_id: string; url: string; body: Record<string, unknown> };
-  const at = text.indexOf(',"body":');
-  let body = at !== -1 && text.endsWith('}') ? text.slice(at + 8, -1) : JSON.stringify(line.body);
-  if (!sameJson(body, line.body)) body = JSON.stringify(line.body);
+  let body = bodyText(text, line);
   if (path === 'flex' && line.body.service_tier === undefined) {
     body = body === '{}' ? '{"service_tier":"flex"}' : `${body.slice(0, -1)},"service_tier":"flex"}`;
   }
@@ -249,12 +304,27 @@ function requestOf(text: string, path: DirectPath): LineRequest | undefined {
   };
 }
 
-function sameJson(text: string, value: unknown): boolean {
-  try {
-    return JSON.stringify(JSON.parse(text)) === JSON.stringify(value);
-  } catch {
-    return false;
+/**
+ * The body's text cut out of its line when the line ends with it and every member before it is a plain
+ * value: then the first `,"body":` is the body's key (a string cannot hold `,"` unescaped), and what
+ * follows, if it parses, is the body as written. Otherwise the parsed body encoded again.
+ */
+function bodyText(text: string, line: Record<string, unknown>): string {
+  const at = text.indexOf(',"body":');
+  const keys = Object.keys(line);
+  const plainBefore =
+    keys[keys.length - 1] === 'body' &&
+    keys.every((k) => k === 'body' || line[k] === null || typeof line[k] !== 'object');
+  if (at !== -1 && plainBefore && text.endsWith('}')) {
+    const cut = text.slice(at + 8, -1);
+    try {
+      JSON.parse(cut);
+      return cut;
+    } catch {
+      // A repeated key or an unusual layout: encode the parsed body.
+    }
   }
+  return JSON.stringify(line.body);
 }
 
 /**
