@@ -388,7 +388,7 @@ const TRIES_OF: Record<keyof DirectRetryCounts, number> = {
  * unavailable (OpenAI's flex tier out of capacity: not a limit on this client, so it does not slow the
  * other calls); anything else retryable is a server error.
  */
-export function refusalOf(answer: { status: number; body: string }): keyof DirectRetryCounts {
+function refusalOf(answer: { status: number; body: string }): keyof DirectRetryCounts {
   if (answer.status !== 429) return 'serverErrors';
   try {
     const error = (JSON.parse(answer.body) as { error?: { code?: unknown; type?: unknown } }).error;
