@@ -718,15 +718,11 @@ describe('run --mode direct', () => {
         .split('\n')
         .map((l) => JSON.parse(l) as Record<string, unknown>);
       const finished = events.find((e) => e.type === 'direct.finished');
+      // A request refused all 8 of its tries (0.3^8: rare) is answered again in the next pass.
+      assert.ok(Number(finished?.answered) >= rows, JSON.stringify(finished));
       assert.deepEqual(
-        [
-          finished?.answered,
-          finished?.succeeded,
-          finished?.capacityRefused,
-          finished?.rateLimited,
-          finished?.serverErrors,
-        ],
-        [rows, rows, refused, 0, 0],
+        [finished?.succeeded, finished?.capacityRefused, finished?.rateLimited, finished?.serverErrors],
+        [rows, refused, 0, 0],
       );
       const status = await runCli(['status', '--ledger', ledger, '--json'], {});
       type Paths = {
