@@ -44,7 +44,7 @@ interface LogLine {
 }
 
 async function startServe(data: string, extra: string[]): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data', data, ...extra], {
+  const child = spawn(BIN, ['serve', '--port', '0', '--data', data, ...extra], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
@@ -90,10 +90,10 @@ async function directRun(rows: number, serveArgs: string[]) {
     const serve = await startServe(data, serveArgs);
     const input = inputCsv(dir, rows);
     process.env.OPENAI_API_KEY ??= 'local-bench';
+    // The bin itself, as a user runs it: its shebang sets the heap and malloc settings measured here.
     const run = await measure(
-      process.execPath,
+      BIN,
       [
-        BIN,
         'run',
         input,
         '--ledger',
@@ -125,12 +125,19 @@ async function directRun(rows: number, serveArgs: string[]) {
   }
 }
 
+/** The client's CPU, user + sys, and per request (absent without /usr/bin/time). */
+function cpu(run: Awaited<ReturnType<typeof measure>>): string {
+  if (run.userSeconds === undefined || run.systemSeconds === undefined) return 'unknown';
+  return `${run.userSeconds.toFixed(1)} u + ${run.systemSeconds.toFixed(1)} s`;
+}
+
 for (const rows of sizes) {
   const { run, calls } = await directRun(rows, []);
   const ok = calls.filter((c) => c.status === 200).length;
   console.log(
     `direct, no limit: ${rows} requests in ${run.seconds.toFixed(1)} s (run, prepare included): ` +
-      `${(rows / run.seconds).toFixed(0)} requests/s; ${ok} answered 200; client peak RSS ${(run.peakRssKiB / 1024).toFixed(0)} MiB`,
+      `${(rows / run.seconds).toFixed(0)} requests/s; ${ok} answered 200; client peak RSS ${(run.peakRssKiB / 1024).toFixed(0)} MiB, ` +
+      `CPU ${cpu(run)}`,
   );
 }
 

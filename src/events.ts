@@ -162,10 +162,12 @@ export interface DirectProgressEvent {
   /** Calls answered in this pass over the file, and of them recorded as succeeded. */
   answered: number;
   succeeded: number;
-  /** Calls refused with 429 and tried again after the wait the API asked for. */
+  /** Answers 429 for a rate limit (tried again after the wait the API asked for, every call held). */
   rateLimited: number;
-  /** Calls tried again after a 5xx or a network failure. */
-  retried: number;
+  /** Answers 429 `resource_unavailable`: flex had no capacity (backed off; not a rate limit). */
+  capacityRefused: number;
+  /** Answers 5xx, and calls the network or a timeout left unanswered (backed off). */
+  serverErrors: number;
 }
 
 /** The direct path is done with a request file (every staged request of it was answered). */
@@ -176,9 +178,28 @@ export interface DirectEndedEvent {
   answered: number;
   succeeded: number;
   rateLimited: number;
-  retried: number;
+  capacityRefused: number;
+  serverErrors: number;
   /** Wall time of the pass, in ms. */
   ms: number;
+}
+
+/**
+ * The direct path has sent everything it had (its files and their retries): the whole drive's
+ * answers, and the refusals it tried again, by why (`rateLimited`: 429 rate limits; `capacityRefused`:
+ * flex's 429 `resource_unavailable`; `serverErrors`: 5xx and the network). Each refused answer counts
+ * once, a request's last try included (that one is recorded as a retryable failure).
+ */
+export interface DirectFinishedEvent {
+  type: 'direct.finished';
+  path: string;
+  /** Every request of the run is final. */
+  final: boolean;
+  answered: number;
+  succeeded: number;
+  rateLimited: number;
+  capacityRefused: number;
+  serverErrors: number;
 }
 
 /** A deadline-hedging decision, with its reason (`run --deadline … --hedge …`). */
@@ -197,6 +218,7 @@ export interface HedgeDecidedEvent {
 
 export type BatchpipeEvent =
   | DirectStartedEvent
+  | DirectFinishedEvent
   | DirectResumedEvent
   | DirectProgressEvent
   | DirectEndedEvent

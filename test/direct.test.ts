@@ -4,7 +4,7 @@
  * under `--rpm`, retries, and a SIGKILL in the middle of a run (checked from the server's own log).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
@@ -100,6 +100,36 @@ describe('serve: synchronous endpoints', () => {
           ['/v1/chat/completions', 200],
           ['/v1/embeddings', 200],
           ['/v1/responses', 200],
+        ],
+      );
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('--flex-unavailable refuses flex calls 429 resource_unavailable, and no call of the default tier', async () => {
+    const data = tempDir();
+    const serve = await spawnServe(['--data', data, '--flex-unavailable', '1', '--rpm', '6000']);
+    try {
+      const client = new OpenAI({ apiKey: KEY, baseURL: serve.url, maxRetries: 0 });
+      const messages = [{ role: 'user' as const, content: 'hi' }];
+      const chat = await client.chat.completions.create({ model: 'gpt-5.4', messages });
+      assert.equal(chat.object, 'chat.completion');
+      const refused = await client.chat.completions
+        .create({ model: 'gpt-5.4', messages, service_tier: 'flex' })
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      assert.ok(refused instanceof OpenAI.RateLimitError, String(refused));
+      assert.equal(refused.code, 'resource_unavailable');
+      // Not a rate limit: no rate-limit headers, and nothing spent of --rpm.
+      assert.equal(refused.headers?.get('x-ratelimit-limit-requests') ?? null, null);
+      assert.deepEqual(
+        syncLog(data).map((l) => [l.status, l.service_tier]),
+        [
+          [200, null],
+          [429, 'flex'],
         ],
       );
     } finally {
@@ -611,6 +641,8 @@ describe('run --mode direct', () => {
             // One attempt: the calls' own retries must carry every request (the ledger's would hide them).
             '--max-attempts',
             '1',
+            '--log-format',
+            'json',
           ],
           { env: PROVIDER_RUNS[provider].env },
         );
@@ -624,6 +656,16 @@ describe('run --mode direct', () => {
         const calls = syncLog(data);
         assert.ok(calls.filter((c) => c.status !== 200).length > 5, 'the fail rate failed some calls');
         assert.equal(calls.filter((c) => c.status === 200).length, 200);
+        // Rate limits and server errors are counted apart, each as the server answered them.
+        const finished = run.stderr
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .find((e) => e.type === 'direct.finished');
+        assert.deepEqual(
+          [finished?.rateLimited, finished?.serverErrors, finished?.capacityRefused],
+          [calls.filter((c) => c.status === 429).length, calls.filter((c) => c.status >= 500).length, 0],
+        );
       } finally {
         await serve.stop();
       }
@@ -718,6 +760,57 @@ describe('run --mode direct', () => {
       }
     });
   }
+
+  it('sends every staged request once from a file whose lines are not in seq order', async () => {
+    const data = tempDir();
+    const serve = await spawnServe(['--data', data]);
+    try {
+      const dir = tempDir();
+      const ledger = path.join(dir, 'l.db');
+      const rows = 20;
+      const args = ['--model', 'gpt-4o-mini', '--id-column', 'id', '--prompt', '{{text}}'];
+      const prepared = await runCli(['prepare', rowsCsv(dir, rows), '--ledger', ledger, ...args], { env });
+      assert.equal(prepared.code, 0, prepared.stderr);
+      // The pass walks a file's lines beside its staged requests in seq order; lines in another order
+      // must still all be sent (the walk's leftovers go in a second pass), and none twice.
+      const requests = path.join(dir, 'l.requests');
+      const [name] = readdirSync(requests);
+      const file = path.join(requests, name!);
+      const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+      writeFileSync(file, `${lines.reverse().join('\n')}\n`);
+      const run = await runCli(
+        [
+          'run',
+          '--ledger',
+          ledger,
+          '--base-url',
+          serve.url,
+          '--mode',
+          'direct',
+          '--format',
+          'jsonl',
+          '--log-format',
+          'json',
+        ],
+        { env },
+      );
+      assert.equal(run.code, 0, run.stderr);
+      // In one pass over the file (a walk that only matched in order would need one pass a request).
+      const started = run.stderr.split('\n').filter((l) => l.includes('"type":"direct.started"'));
+      assert.equal(started.length, 1, run.stderr);
+      const results = run.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { status: string });
+      assert.equal(results.length, rows);
+      assert.ok(results.every((r) => r.status === 'succeeded'));
+      const calls = syncLog(data);
+      assert.equal(calls.length, rows);
+      assert.equal(new Set(calls.map((c) => c.client_id)).size, rows);
+    } finally {
+      await serve.stop();
+    }
+  });
 
   it('flags of the direct path without --mode direct are a usage error', async () => {
     const dir = tempDir();
@@ -1018,16 +1111,17 @@ describe('run --mode direct', () => {
     });
   }
 
-  it('--service-tier flex sends flex requests, answered on the flex tier and priced at flex rates', async () => {
+  it('--service-tier flex against serve --flex-unavailable 0.3: every row answered at flex rates, the refusals counted apart', async () => {
     const data = tempDir();
-    const serve = await spawnServe(['--data', data]);
+    const serve = await spawnServe(['--data', data, '--flex-unavailable', '0.3', '--seed', '5']);
+    const rows = 60;
     try {
       const dir = tempDir();
       const ledger = path.join(dir, 'l.db');
       const run = await runCli(
         [
           'run',
-          rowsCsv(dir, 20),
+          rowsCsv(dir, rows),
           '--ledger',
           ledger,
           '--base-url',
@@ -1042,13 +1136,30 @@ describe('run --mode direct', () => {
           'direct',
           '--service-tier',
           'flex',
+          '--log-format',
+          'json',
         ],
         { env },
       );
       assert.equal(run.code, 0, run.stderr);
       const calls = syncLog(data);
-      assert.equal(calls.length, 20);
       assert.ok(calls.every((c) => c.service_tier === 'flex'));
+      assert.equal(calls.filter((c) => c.status === 200).length, rows);
+      const refused = calls.filter((c) => c.status === 429).length;
+      assert.ok(refused > 5, `${refused} flex calls refused of ${calls.length}`);
+      assert.equal(calls.length, rows + refused);
+      // The run's summary tells the capacity refusals from rate limits and faults.
+      const events = run.stderr
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const finished = events.find((e) => e.type === 'direct.finished');
+      // A request refused all 8 of its tries (0.3^8: rare) is answered again in the next pass.
+      assert.ok(Number(finished?.answered) >= rows, JSON.stringify(finished));
+      assert.deepEqual(
+        [finished?.succeeded, finished?.capacityRefused, finished?.rateLimited, finished?.serverErrors],
+        [rows, refused, 0, 0],
+      );
       const status = await runCli(['status', '--ledger', ledger, '--json'], {});
       type Paths = {
         paths: {
@@ -1061,7 +1172,7 @@ describe('run --mode direct', () => {
       };
       const [flex] = (JSON.parse(status.stdout) as Paths).paths;
       assert.equal(flex?.path, 'flex');
-      assert.equal(flex.requests, 20);
+      assert.equal(flex.requests, rows);
       const { estimateCost } = await import('../src/cost/prices.js');
       const tokens = { model: 'gpt-5.4', inputTokens: flex.input_tokens, outputTokens: flex.output_tokens };
       assert.equal(flex.usd, estimateCost({ ...tokens, path: 'flex' }).usd);

@@ -34,7 +34,9 @@ export function renderEvent(event: BatchpipeEvent): string | undefined {
     case 'direct.resumed':
       return `${event.requests} requests were in flight when the last run stopped: sending them again (${event.resent} had been sent: at-least-once, they may be billed twice)`;
     case 'direct.ended':
-      return `${event.path} ${event.file}: ${event.answered} answered (${event.succeeded} succeeded) in ${(event.ms / 1000).toFixed(1)} s; ${event.rateLimited} waited after a 429, ${event.retried} retried after a 5xx or network failure`;
+      return `${event.path} ${event.file}: ${event.answered} answered (${event.succeeded} succeeded) in ${(event.ms / 1000).toFixed(1)} s; ${refusals(event)}`;
+    case 'direct.finished':
+      return `${event.path} calls: ${event.answered} answered (${event.succeeded} succeeded); ${refusals(event)}`;
     case 'hedge.decided':
       if (event.action === 'hold') return `hedge: not hedging: ${event.reason}`;
       return event.action === 'cancel'
@@ -43,6 +45,11 @@ export function renderEvent(event: BatchpipeEvent): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** The refusals tried again, by why, so a limit reads apart from a fault. */
+function refusals(c: { rateLimited: number; capacityRefused: number; serverErrors: number }): string {
+  return `tried again after ${c.rateLimited} rate limits (429), ${c.capacityRefused} capacity refusals (flex 429 resource_unavailable), ${c.serverErrors} server errors (5xx or network)`;
 }
 
 function endedDetail(event: Extract<BatchpipeEvent, { type: 'batch.ended' }>): string {

@@ -109,11 +109,17 @@ export class RequestStates {
     return this.#stmts.restageUnrefused.run(batchRowId).changes;
   }
 
-  /** Requests staged in a file, by custom_id: what a direct pass over the file sends. */
-  stagedInFile(fileId: number): Map<string, number> {
-    const found = new Map<string, number>();
-    for (const row of this.#stmts.stagedInFile.iterate(fileId)) found.set(row.custom_id, row.seq);
-    return found;
+  /**
+   * Up to `limit` requests staged in a file with a seq above `afterSeq`, in seq order (the order of the
+   * file's lines): what a direct pass over the file sends, read a page at a time.
+   */
+  stagedInFile(fileId: number, afterSeq: number, limit: number): { seq: number; custom_id: string }[] {
+    return this.#stmts.stagedInFile.all(fileId, afterSeq, limit);
+  }
+
+  /** How many requests of a file are staged. */
+  stagedCountInFile(fileId: number): number {
+    return this.#stmts.stagedCountInFile.get(fileId) ?? 0;
   }
 
   /** Requests sent again on the direct path because a run died with them in flight (at-least-once). */
@@ -295,9 +301,12 @@ function prepareStatements(db: Database.Database) {
        WHERE state = 'submitted' AND batch_id IN
          (SELECT id FROM batches WHERE provider IN (SELECT value FROM json_each(?)))`,
     ),
-    stagedInFile: db.prepare<[number], { seq: number; custom_id: string }>(
-      "SELECT seq, custom_id FROM requests WHERE file_id = ? AND state = 'staged'",
+    stagedInFile: db.prepare<[number, number, number], { seq: number; custom_id: string }>(
+      "SELECT seq, custom_id FROM requests WHERE file_id = ? AND state = 'staged' AND seq > ? ORDER BY seq LIMIT ?",
     ),
+    stagedCountInFile: db
+      .prepare<[number], number>("SELECT count(*) FROM requests WHERE file_id = ? AND state = 'staged'")
+      .pluck(),
     directResent: db.prepare<[], number>('SELECT coalesce(sum(direct_resent), 0) FROM requests').pluck(),
     putBackRefused: db.prepare<[number]>(
       "UPDATE requests SET state = 'staged', batch_id = NULL WHERE batch_id = ? AND state = 'submitted'",

@@ -2,15 +2,13 @@
  * Opens the provider a run talks to, from a provider name (`openai`, `anthropic`, `gemini`) and a backend name:
  * `openai` (the provider's API: OpenAI or any OpenAI-compatible Batch API by base URL; Anthropic's) or
  * `local` (the built-in server beside the ledger, which speaks every provider's API). The API key is
- * read here and handed to the SDK; it is never stored or printed.
+ * read here and handed to the SDK; it is never stored or printed. The other providers' SDKs and the
+ * local server are imported only when chosen: loaded, their code is ~10 MB of the heap for the whole
+ * run, and V8 lets a heap grow to a few times what stays live.
  */
-import Anthropic from '@anthropic-ai/sdk';
 import OpenAI, { AzureOpenAI } from 'openai';
 import { DEFAULT_PROVIDER, type ProviderName } from '../dialects/dialect.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
-import { anthropicProvider } from './anthropic/anthropic-provider.js';
-import { openGeminiProvider } from './gemini/open-gemini.js';
-import { startLocalProvider } from './local/local-provider.js';
 import { openAIProvider, SDK_RETRIES } from './openai/openai-provider.js';
 import type { BatchProvider } from './port.js';
 import { secretRedactor } from './redact.js';
@@ -60,6 +58,7 @@ export async function openProvider(options: OpenProviderOptions = {}): Promise<B
     if (options.ledgerPath === undefined) {
       throw new BatchpipeError(ErrorCodes.USAGE, 'the local backend needs the ledger path (ledgerPath)');
     }
+    const { startLocalProvider } = await import('./local/local-provider.js');
     return startLocalProvider({
       provider: options.provider ?? DEFAULT_PROVIDER,
       ledgerPath: options.ledgerPath,
@@ -73,6 +72,7 @@ export async function openProvider(options: OpenProviderOptions = {}): Promise<B
     if (!apiKey) throw noApiKeyError('gemini');
     // The SDK adds `/v1beta/…` itself: a base URL given with `/v1` (as `batchpipe serve` prints it) or `/v1beta` is cut back.
     const baseUrl = options.baseUrl?.replace(/\/v1(beta)?\/?$/, '');
+    const { openGeminiProvider } = await import('./gemini/open-gemini.js');
     return openGeminiProvider({
       apiKey,
       baseUrl,
@@ -93,12 +93,16 @@ export async function openProvider(options: OpenProviderOptions = {}): Promise<B
   });
 }
 
-function openAnthropicProvider(options: OpenProviderOptions): BatchProvider {
+async function openAnthropicProvider(options: OpenProviderOptions): Promise<BatchProvider> {
   const apiKey = options.apiKey ?? process.env.ANTHROPIC_API_KEY;
   if (!apiKey) throw noApiKeyError('anthropic');
   // Anthropic's SDK adds `/v1/…` to its base URL: a URL given with `/v1` (as `batchpipe serve`
   // prints it, and as --base-url takes it for OpenAI) means the same API.
   const baseURL = (options.baseUrl ?? process.env.ANTHROPIC_BASE_URL)?.replace(/\/v1\/?$/, '');
+  const [{ default: Anthropic }, { anthropicProvider }] = await Promise.all([
+    import('@anthropic-ai/sdk'),
+    import('./anthropic/anthropic-provider.js'),
+  ]);
   return anthropicProvider({
     client: new Anthropic({ apiKey, ...(baseURL ? { baseURL } : {}), maxRetries: SDK_RETRIES }),
     redact: secretRedactor(apiKey),

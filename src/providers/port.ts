@@ -108,6 +108,12 @@ export interface DirectAnswer {
    * `RetryInfo`); otherwise the headers say it (`retry-after-ms`, `retry-after`).
    */
   retryAfterMs?: number | undefined;
+  /**
+   * Set when a 429 says the provider has no capacity for the call now rather than that this client
+   * is over its rate limit (OpenAI's flex tier: `resource_unavailable`): worth another try, but no
+   * reason to slow the other calls.
+   */
+  capacityRefused?: boolean | undefined;
 }
 
 /**

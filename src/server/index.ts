@@ -6,6 +6,7 @@ import { createBatchEngine } from './engine/batch-engine.js';
 import { type Lifecycles, OPENAI_LIFECYCLE } from './engine/dialect-lifecycle.js';
 import type { Executor } from './execution.js';
 import { createApiFaults } from './faults/api-faults.js';
+import { flexUnavailable } from './faults/flex-unavailable.js';
 import { httpFaults } from './faults/http-faults.js';
 import { withLatency } from './faults/latency.js';
 import { withFailRate } from './faults/request-faults.js';
@@ -95,6 +96,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
         limits: createRateLimits({ rpm: opts.rpm, tpm: opts.tpm }),
         countsTokens: opts.tpm !== undefined,
         log: openSyncLog(dataDir.root),
+        flexRefusal: flexUnavailable(opts.flexUnavailable, opts.seed),
       },
       log: opts.log,
     };

@@ -18,6 +18,8 @@ export interface LocalServerOptions {
   failRate?: number;
   /** Fraction (0–1) of API calls answered 500 or 429 with Retry-After (uploads excepted). */
   httpFaultRate?: number;
+  /** Fraction (0–1) of synchronous `service_tier: "flex"` calls refused 429 `resource_unavailable` (no capacity). */
+  flexUnavailable?: number;
   /** Tokens queued across a model's unfinished batches above which a new batch fails `token_limit_exceeded`. */
   enqueuedTokenLimit?: number;
   /** Milliseconds each request takes (0.5×–1.5×, deterministic per request). */
@@ -69,6 +71,7 @@ export interface ResolvedOptions {
   completionWindowMs: number;
   failRate: number;
   httpFaultRate: number;
+  flexUnavailable: number;
   enqueuedTokenLimit: number | undefined;
   latencyMs: number;
   clockSkewSeconds: number;
@@ -156,6 +159,7 @@ export function resolveOptions(options: LocalServerOptions): ResolvedOptions {
     ),
     failRate: fraction('failRate', options.failRate),
     httpFaultRate: fraction('httpFaultRate', options.httpFaultRate),
+    flexUnavailable: fraction('flexUnavailable', options.flexUnavailable),
     enqueuedTokenLimit:
       options.enqueuedTokenLimit === undefined
         ? undefined

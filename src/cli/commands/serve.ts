@@ -21,6 +21,7 @@ interface ServeOptions {
   completionWindow: number;
   failRate: number;
   httpFaultRate: number;
+  flexUnavailable: number;
   enqueuedTokenLimit?: number;
   latency: number;
   clockSkew: number;
@@ -89,6 +90,12 @@ export function registerServe(program: Command): void {
       '--http-fault-rate <f>',
       'fraction of API calls answered 500/429 with Retry-After (Anthropic also 529, Gemini 503)',
       numberOption('--http-fault-rate', { min: 0, max: 1 }),
+      0,
+    )
+    .option(
+      '--flex-unavailable <f>',
+      'fraction of synchronous service_tier: flex calls refused 429 resource_unavailable (no flex capacity)',
+      numberOption('--flex-unavailable', { min: 0, max: 1 }),
       0,
     )
     .option(
@@ -219,6 +226,7 @@ async function serve(options: ServeOptions): Promise<void> {
       completionWindowSeconds: options.completionWindow,
       failRate: options.failRate,
       httpFaultRate: options.httpFaultRate,
+      flexUnavailable: options.flexUnavailable,
       latencyMs: options.latency,
       clockSkewSeconds: options.clockSkew,
       truncateDownloads: options.truncateDownloads,

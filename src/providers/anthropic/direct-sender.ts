@@ -5,7 +5,7 @@
  * those lines; touches the SDK only.
  */
 import Anthropic from '@anthropic-ai/sdk';
-import { CUSTOM_ID_HEADER, isJsonText, notJsonMessage } from '../direct-body.js';
+import { CUSTOM_ID_HEADER, DIRECT_FETCH, isJsonText, notJsonMessage } from '../direct-body.js';
 import type { DirectAnswer, DirectCall, DirectSender } from '../port.js';
 
 /**
@@ -25,6 +25,7 @@ export function anthropicDirectSender(client: Anthropic, failure: (err: unknown)
             headers: { 'content-type': 'application/json', [CUSTOM_ID_HEADER]: call.customId },
             maxRetries: 0,
             timeout: call.timeoutMs,
+            fetchOptions: DIRECT_FETCH,
           })
           .asResponse();
         const body = await response.text();

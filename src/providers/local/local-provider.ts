@@ -5,13 +5,10 @@
  */
 
 import { basename, dirname, extname, join } from 'node:path';
-import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import type { ProviderName } from '../../dialects/dialect.js';
 import { startLocalServer } from '../../server/index.js';
 import { redactUrl } from '../../server/options.js';
-import { anthropicProvider } from '../anthropic/anthropic-provider.js';
-import { openGeminiProvider } from '../gemini/open-gemini.js';
 import { openAIProvider, SDK_RETRIES } from '../openai/openai-provider.js';
 import type { BatchProvider } from '../port.js';
 
@@ -42,6 +39,7 @@ export async function startLocalProvider(options: {
   );
   if (options.provider === 'gemini') {
     // The Gemini SDK adds `/v1beta/…` itself: its base URL is the server's origin.
+    const { openGeminiProvider } = await import('../gemini/open-gemini.js');
     return openGeminiProvider({
       apiKey: 'local',
       baseUrl: server.origin,
@@ -51,6 +49,11 @@ export async function startLocalProvider(options: {
     });
   }
   if (options.provider === 'anthropic') {
+    // Another provider's SDK is loaded only for its runs (open-provider.ts says why).
+    const [{ default: Anthropic }, { anthropicProvider }] = await Promise.all([
+      import('@anthropic-ai/sdk'),
+      import('../anthropic/anthropic-provider.js'),
+    ]);
     return anthropicProvider({
       // The Anthropic SDK adds `/v1/…` itself: its base URL is the server's origin.
       client: new Anthropic({ apiKey: 'local', baseURL: server.origin, maxRetries: SDK_RETRIES }),

@@ -4,7 +4,7 @@
  * which the openai result dialect reads as it reads a batch's. Owns those lines; touches the SDK only.
  */
 import OpenAI from 'openai';
-import { CUSTOM_ID_HEADER, isJsonText, notJsonMessage } from '../direct-body.js';
+import { CUSTOM_ID_HEADER, DIRECT_FETCH, isJsonText, notJsonMessage } from '../direct-body.js';
 import type { DirectAnswer, DirectCall, DirectSender } from '../port.js';
 
 /**
@@ -25,6 +25,7 @@ export function openAIDirectSender(client: OpenAI, failure: (err: unknown) => Er
             headers: { 'content-type': 'application/json', [CUSTOM_ID_HEADER]: call.customId },
             maxRetries: 0,
             timeout: call.timeoutMs,
+            fetchOptions: DIRECT_FETCH,
           })
           .asResponse();
         const body = await response.text();
@@ -41,6 +42,7 @@ export function openAIDirectSender(client: OpenAI, failure: (err: unknown) => Er
             status: err.status,
             headers: err.headers,
             line: answerLine(call.customId, err.status, JSON.stringify({ error }), err.requestID ?? null),
+            capacityRefused: err.status === 429 && isCapacityRefusal(error),
           };
         }
         throw failure(err);
@@ -69,4 +71,14 @@ export function answerLine(customId: string, status: number, body: string, reque
 /** An error line: a call that got no answer (`server_error` is tried again, as a batch's would be). */
 function failureLine(customId: string, code: string, message: string): string {
   return JSON.stringify({ id: null, custom_id: customId, response: null, error: { code, message } });
+}
+
+/** The error code of a flex call refused for capacity (`429 Resource Unavailable`). */
+const RESOURCE_UNAVAILABLE = 'resource_unavailable';
+
+/** Whether a 429's error object says the tier has no capacity now, rather than a rate limit. */
+function isCapacityRefusal(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, type } = error as { code?: unknown; type?: unknown };
+  return code === RESOURCE_UNAVAILABLE || type === RESOURCE_UNAVAILABLE;
 }

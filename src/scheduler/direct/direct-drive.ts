@@ -5,8 +5,8 @@
  * Reads each complete request file line by line and sends the lines whose requests are staged, at most
  * `concurrency` at once, paced under the rate limits (rate-pacer.ts), retrying 429 / 5xx / network
  * failures with backoff; what still fails is applied as a batch line is (a retryable failure goes back
- * to staged with attempt + 1, into a retry file, and is sent in the next pass). Memory: a file's staged
- * custom_ids, the calls in flight and one group of answers, never the whole input.
+ * to staged with attempt + 1, into a retry file, and is sent in the next pass). Memory: a page of a
+ * file's staged ids, the calls in flight and one group of answers, never the whole input or file.
  *
  * Crash safety: each request's send is counted in the ledger, committed, before its call
  * (`markDirectSend`, in a batch row of the path); a run that dies leaves its calls in flight as
@@ -44,20 +44,36 @@ export interface DirectOptions extends PaceLimits {
   timeoutMs?: number | undefined;
 }
 
+/**
+ * The calls of the direct path that were answered and then tried again, by why: a limit (429 rate
+ * limit), a refusal for capacity (flex's 429 `resource_unavailable`) or a fault (5xx, or no answer from
+ * the network). Each refused answer counts once, the last try of a request included.
+ */
+export interface DirectRetryCounts {
+  /** Answers 429 for a rate limit: the pacer holds every call for the wait they ask. */
+  rateLimited: number;
+  /** Answers 429 `resource_unavailable` (flex has no capacity now): backed off, not a rate limit. */
+  capacityRefused: number;
+  /** Answers 5xx, and calls that got no answer (network, timeout): backed off. */
+  serverErrors: number;
+}
+
 /** What a direct drive did. */
-export interface DirectResult {
+export interface DirectResult extends DirectRetryCounts {
   /** Every request of the ledger is final. */
   final: boolean;
   answered: number;
   succeeded: number;
-  rateLimited: number;
-  retried: number;
 }
 
 /** Default call timeouts: OpenAI suggests up to 15 minutes for flex, whose requests queue for capacity. */
 export const DEFAULT_TIMEOUT_MS: Record<DirectPath, number> = { direct: 10 * 60_000, flex: 15 * 60_000 };
-/** Tries of one call before its failure is recorded (a 429 is waited out more often than a 5xx). */
+/**
+ * Tries of one call before its failure is recorded (then it goes again in the next pass, attempt + 1):
+ * a rate limit is waited out more often than a fault, and flex capacity comes back in its own time.
+ */
 const TRIES_AFTER_429 = 12;
+const TRIES_AFTER_CAPACITY = 8;
 const TRIES_AFTER_FAILURE = 5;
 
 /**
@@ -79,7 +95,14 @@ export async function driveDirect(run: ScheduledRun, options: DirectOptions): Pr
       `flex is OpenAI's flex processing: the ${run.provider.name} provider has no flex tier; send direct instead`,
     );
   }
-  const total: DirectResult = { final: false, answered: 0, succeeded: 0, rateLimited: 0, retried: 0 };
+  const total: DirectResult = {
+    final: false,
+    answered: 0,
+    succeeded: 0,
+    rateLimited: 0,
+    capacityRefused: 0,
+    serverErrors: 0,
+  };
   const resumed = run.ledger.transaction(() => {
     run.tables.endInterruptedDirectRows();
     return run.states.resumeDirectInFlight(DIRECT_PATHS);
@@ -96,18 +119,19 @@ export async function driveDirect(run: ScheduledRun, options: DirectOptions): Pr
       total.answered += pass.answered;
       total.succeeded += pass.succeeded;
       total.rateLimited += pass.rateLimited;
-      total.retried += pass.retried;
+      total.capacityRefused += pass.capacityRefused;
+      total.serverErrors += pass.serverErrors;
     }
   }
   total.final = run.states.unfinishedCount() === 0;
+  const { final, ...counts } = total;
+  run.emit({ type: 'direct.finished', path: options.path, final, ...counts });
   return total;
 }
 
-interface PassCounts {
+interface PassCounts extends DirectRetryCounts {
   answered: number;
   succeeded: number;
-  rateLimited: number;
-  retried: number;
 }
 
 /** One pass over a request file: its staged requests sent, their answers applied. */
@@ -118,12 +142,18 @@ async function sendFile(
   file: FileRow,
   options: DirectOptions,
 ): Promise<PassCounts> {
-  const staged = byWireId(run, run.states.stagedInFile(file.id));
-  const counts: PassCounts = { answered: 0, succeeded: 0, rateLimited: 0, retried: 0 };
-  if (staged.size === 0) return counts;
+  const stagedCount = run.states.stagedCountInFile(file.id);
+  const counts: PassCounts = {
+    answered: 0,
+    succeeded: 0,
+    rateLimited: 0,
+    capacityRefused: 0,
+    serverErrors: 0,
+  };
+  if (stagedCount === 0) return counts;
   const started = Date.now();
   const row = run.tables.openDirectRow(file.id, options.path);
-  run.emit({ type: 'direct.started', path: options.path, file: file.name, requests: staged.size });
+  run.emit({ type: 'direct.started', path: options.path, file: file.name, requests: stagedCount });
   let lastProgress = 0;
   const groups = new AnswerGroups(run, row.id, options.maxAttempts, () => {
     counts.answered = groups.totals.lines;
@@ -138,12 +168,21 @@ async function sendFile(
   const inFlight = new Set<Promise<void>>();
   let broken: { error: unknown } | undefined;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS[options.path];
-  try {
+  // Keyed by the id the file's lines carry: the provider's wire id where it cannot take the user's id as
+  // it is (Anthropic's `custom_id` rule), which its answers' lines carry back too.
+  const { wireId } = dialectOf(storedRunIdentity(run.ledger)?.provider);
+  const staged = new StagedWalk((after) =>
+    run.states
+      .stagedInFile(file.id, after, STAGED_PAGE)
+      .map(({ seq, custom_id }) => ({ seq, custom_id: wireId(custom_id) ?? custom_id })),
+  );
+  /** Sends the file's lines whose requests `pick` names (by seq), at most `concurrency` at once. */
+  const sendLines = async (pick: (customId: string) => number | undefined) => {
     for await (const chunk of lineChunks(createReadStream(file.path))) {
       const lines = new LineCursor(chunk.bytes, chunk.firstLine);
       while (lines.advance()) {
         const request = requestOf(lines.text(), options.path);
-        const seq = request && staged.get(request.customId);
+        const seq = request && pick(request.customId);
         if (!request || seq === undefined) continue;
         const release = await gate.acquire(never);
         if (broken) {
@@ -172,6 +211,13 @@ async function sendFile(
       }
       if (broken) break;
     }
+  };
+  try {
+    await sendLines((customId) => staged.match(customId));
+    // A file whose lines are not in seq order (none that batchpipe writes) has staged requests the walk
+    // passed: they are looked up by custom_id in a second pass, so none is left behind.
+    const passed = broken ? undefined : staged.rest();
+    if (passed && passed.size > 0) await sendLines((customId) => passed.get(customId));
   } finally {
     await Promise.allSettled(inFlight);
     await groups.close();
@@ -180,7 +226,7 @@ async function sendFile(
   counts.answered = groups.totals.lines;
   counts.succeeded = groups.totals.succeeded;
   run.tables.endDirectRow(row.id, {
-    total: staged.size,
+    total: stagedCount,
     completed: groups.totals.succeeded,
     failed: groups.totals.lines - groups.totals.succeeded,
   });
@@ -194,15 +240,52 @@ async function sendFile(
   return counts;
 }
 
+/** Staged requests read from the ledger at once: a file's ids are never all held (50,000 in a file). */
+const STAGED_PAGE = 1024;
+
 /**
- * The staged requests keyed by the id their file's lines carry: the provider's wire id where it cannot
- * take the user's id as it is (Anthropic's `custom_id` rule), which its answers' lines carry back too.
+ * The staged requests of a request file, met in the order of its lines: a file holds its requests in
+ * seq order, so a line's request is staged exactly when it is the next staged one by seq. Reads the
+ * ledger a page at a time, so memory does not grow with the file.
  */
-function byWireId(run: ScheduledRun, staged: Map<string, number>): Map<string, number> {
-  const { wireId } = dialectOf(storedRunIdentity(run.ledger)?.provider);
-  const keyed = new Map<string, number>();
-  for (const [customId, seq] of staged) keyed.set(wireId(customId) ?? customId, seq);
-  return keyed;
+class StagedWalk {
+  #page: { seq: number; custom_id: string }[] = [];
+  #at = 0;
+  #after = -1;
+  #ended = false;
+  readonly #read: (afterSeq: number) => { seq: number; custom_id: string }[];
+
+  constructor(read: (afterSeq: number) => { seq: number; custom_id: string }[]) {
+    this.#read = read;
+  }
+
+  /** The seq of the line's request when it is the next staged one (then the walk moves on). */
+  match(customId: string): number | undefined {
+    const head = this.#head();
+    if (head === undefined || head.custom_id !== customId) return undefined;
+    this.#at++;
+    return head.seq;
+  }
+
+  /** The staged requests the walk has not met, by custom_id. */
+  rest(): Map<string, number> {
+    const rest = new Map<string, number>();
+    for (let head = this.#head(); head !== undefined; head = this.#head()) {
+      rest.set(head.custom_id, head.seq);
+      this.#at++;
+    }
+    return rest;
+  }
+
+  #head(): { seq: number; custom_id: string } | undefined {
+    if (this.#at === this.#page.length && !this.#ended) {
+      this.#page = this.#read(this.#after);
+      this.#at = 0;
+      this.#ended = this.#page.length === 0;
+      if (!this.#ended) this.#after = this.#page[this.#page.length - 1]!.seq;
+    }
+    return this.#page[this.#at];
+  }
 }
 
 interface LineRequest {
@@ -222,9 +305,7 @@ interface LineRequest {
 function requestOf(text: string, path: DirectPath): LineRequest | undefined {
   if (text.trim() === '') return undefined;
   const line = JSON.parse(text) as { custom_id: string; url: string; body: Record<string, unknown> };
-  const at = text.indexOf(',"body":');
-  let body = at !== -1 && text.endsWith('}') ? text.slice(at + 8, -1) : JSON.stringify(line.body);
-  if (!sameJson(body, line.body)) body = JSON.stringify(line.body);
+  let body = bodyText(text, line);
   if (path === 'flex' && line.body.service_tier === undefined) {
     body = body === '{}' ? '{"service_tier":"flex"}' : `${body.slice(0, -1)},"service_tier":"flex"}`;
   }
@@ -239,19 +320,35 @@ function requestOf(text: string, path: DirectPath): LineRequest | undefined {
   };
 }
 
-function sameJson(text: string, value: unknown): boolean {
-  try {
-    return JSON.stringify(JSON.parse(text)) === JSON.stringify(value);
-  } catch {
-    return false;
+/**
+ * The body's text cut out of its line when the line ends with it and every member before it is a plain
+ * value: then the first `,"body":` is the body's key (a string cannot hold `,"` unescaped), and what
+ * follows, if it parses, is the body as written. Otherwise the parsed body encoded again.
+ */
+function bodyText(text: string, line: Record<string, unknown>): string {
+  const at = text.indexOf(',"body":');
+  const keys = Object.keys(line);
+  const plainBefore =
+    keys[keys.length - 1] === 'body' &&
+    keys.every((k) => k === 'body' || line[k] === null || typeof line[k] !== 'object');
+  if (at !== -1 && plainBefore && text.endsWith('}')) {
+    const cut = text.slice(at + 8, -1);
+    try {
+      JSON.parse(cut);
+      return cut;
+    } catch {
+      // A repeated key or an unusual layout: encode the parsed body.
+    }
   }
+  return JSON.stringify(line.body);
 }
 
 /**
  * Sends one request until it has an answer worth recording: its send counted first (the intent), then
- * tries paced by the pacer; a 429 holds every call for the wait it asks (`retry-after-ms`,
- * `retry-after`), a 5xx or a network failure backs off exponentially with jitter. Returns its output
- * line, or undefined when the request was no longer staged (nothing sent).
+ * tries paced by the pacer; a rate-limit 429 holds every call for the wait it asks (`retry-after-ms`,
+ * `retry-after`); a flex capacity refusal, a 5xx or a network failure backs off exponentially with
+ * jitter (or as `retry-after` asks) for this request alone. Returns its output line, or undefined when
+ * the request was no longer staged (nothing sent).
  */
 async function sendOne(
   run: ScheduledRun,
@@ -278,11 +375,18 @@ async function sendOne(
     }
     if (answer) {
       pacer.learn(answer.headers);
-      pacer.noteStatus(answer.status);
+      // A refusal for capacity says nothing of this client's pace.
+      if (!answer.capacityRefused) pacer.noteStatus(answer.status);
     }
-    const limited = answer?.status === 429;
     const retryable = answer ? isRetryableStatus(answer.status) : failure!.retryable;
-    if (!retryable || tries >= (limited ? TRIES_AFTER_429 : TRIES_AFTER_FAILURE)) {
+    if (!retryable) {
+      return answer
+        ? answer.line
+        : sender.noAnswerLine(request.customId, run.provider.redact(failure!.message));
+    }
+    const kind = answer ? refusalOf(answer) : 'serverErrors';
+    counts[kind]++;
+    if (tries >= TRIES_OF[kind]) {
       return answer
         ? answer.line
         : sender.noAnswerLine(request.customId, run.provider.redact(failure!.message));
@@ -290,10 +394,23 @@ async function sendOne(
     const asked = answer?.retryAfterMs;
     const wait =
       asked === undefined ? retryDelayMs(tries, answer?.headers) : Math.min(asked, MAX_RETRY_AFTER_MS);
-    if (limited) {
-      counts.rateLimited++;
-      pacer.hold(wait);
-    } else counts.retried++;
+    if (kind === 'rateLimited') pacer.hold(wait);
     await sleep(wait);
   }
+}
+
+const TRIES_OF: Record<keyof DirectRetryCounts, number> = {
+  rateLimited: TRIES_AFTER_429,
+  capacityRefused: TRIES_AFTER_CAPACITY,
+  serverErrors: TRIES_AFTER_FAILURE,
+};
+
+/**
+ * Why a retryable answer refused: a 429 is a rate limit unless the provider says it has no capacity
+ * now (OpenAI's flex tier: not a limit on this client, so it does not slow the other calls); anything
+ * else retryable is a server error.
+ */
+function refusalOf(answer: DirectAnswer): keyof DirectRetryCounts {
+  if (answer.status !== 429) return 'serverErrors';
+  return answer.capacityRefused ? 'capacityRefused' : 'rateLimited';
 }

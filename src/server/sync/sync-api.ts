@@ -97,6 +97,12 @@ async function answerCall(
     });
     sendJson(res, status, payload, headers);
   };
+  // A flex call refused for capacity is not a rate limit: it spends nothing of --rpm / --tpm.
+  const capacity = sync.flexRefusal(tier);
+  if (capacity) {
+    answer(429, { error: capacity }, {});
+    return;
+  }
   const tokens = sync.countsTokens ? requestTokens(call) : 0;
   const admission = sync.limits.admit(tokens);
   const headers = rateHeaders(dialect, admission);

@@ -1,5 +1,6 @@
 /** What the synchronous endpoints (sync-api.ts) need beside the batch API's context. Types only. */
 import type { Executor } from '../execution.js';
+import type { FlexRefusal } from '../faults/flex-unavailable.js';
 import type { RateLimits } from './rate-limits.js';
 import type { SyncLog } from './sync-log.js';
 
@@ -10,4 +11,6 @@ export interface SyncContext {
   /** Whether `--tpm` is set (tokens are only counted then). */
   countsTokens: boolean;
   log: SyncLog;
+  /** `--flex-unavailable`: the capacity refusal a flex call gets, or undefined (also for other tiers). */
+  flexRefusal: (serviceTier: string | null) => FlexRefusal | undefined;
 }
