@@ -402,3 +402,18 @@ test('prefixWithin keeps whole pieces up to the token budget', () => {
   }
   assert.equal(counter.prefixWithin(text, total), text);
 });
+
+test('outputTokenBound: Anthropic max_tokens and Gemini maxOutputTokens × candidateCount bound the output', () => {
+  assert.deepEqual(outputTokenBound('/v1/messages', { model: 'claude-x', max_tokens: 300 }), {
+    tokens: 300,
+    from: 'max_tokens',
+  });
+  assert.deepEqual(
+    outputTokenBound('/v1beta/generateContent', {
+      generationConfig: { maxOutputTokens: 50, candidateCount: 2 },
+    }),
+    { tokens: 100, from: 'generationConfig.maxOutputTokens' },
+  );
+  assert.equal(outputTokenBound('/v1beta/generateContent', { contents: [] }).tokens, undefined);
+  assert.deepEqual(outputTokenBound('/v1beta/embedContent', {}), { tokens: 0, from: 'no output' });
+});

@@ -233,6 +233,7 @@ export type OutputBoundSource =
   | 'max_completion_tokens'
   | 'max_tokens'
   | 'max_output_tokens'
+  | 'generationConfig.maxOutputTokens'
   | 'default max_tokens of /v1/completions'
   | 'no output'
   | 'none';
@@ -279,7 +280,21 @@ export function outputTokenBound(url: string, body: Record<string, unknown>): Ou
     }
     case '/v1/embeddings':
     case '/v1/moderations':
+    case '/v1beta/embedContent':
       return { tokens: 0, from: 'no output' };
+    case '/v1/messages': {
+      // Anthropic requires max_tokens on every request.
+      const max = positiveInt(body.max_tokens);
+      return max === undefined ? { tokens: undefined, from: 'none' } : { tokens: max, from: 'max_tokens' };
+    }
+    case '/v1beta/generateContent': {
+      const config = isObject(body.generationConfig) ? body.generationConfig : {};
+      const max = positiveInt(config.maxOutputTokens);
+      const candidates = positiveInt(config.candidateCount) ?? 1;
+      return max === undefined
+        ? { tokens: undefined, from: 'none' }
+        : { tokens: max * candidates, from: 'generationConfig.maxOutputTokens' };
+    }
     default:
       return { tokens: undefined, from: 'none' };
   }
