@@ -247,3 +247,43 @@ test('examples/drive-from-code.ts (the README example) prepares, drives and read
   assert.ok(rows.every((r) => r[1] === 'succeeded' && r[2] !== 'null'));
   assert.match(run.stderr, /^batch \S+ completed$/m);
 });
+
+test('uploads of request files many times the upload buffers: the server holds every byte as prepare wrote it', async () => {
+  const dir = tempDir();
+  const input = path.join(dir, 'big.csv');
+  // 3,000 rows of ~2 KB texts, all different: over 3 MB per file, past UPLOAD_BUFFERS × a chunk
+  // many times over, so a chunk's memory reused too early would change the bytes the server stores.
+  const rows = Array.from(
+    { length: 3000 },
+    (_, i) => `r${i},"${`row ${i} ü€ ${'abcdefghij'.repeat(1 + (i % 7))} `.repeat(40)}"`,
+  );
+  writeFileSync(input, `id,text\n${rows.join('\n')}\n`);
+  const ledger = Ledger.open(path.join(dir, 'run.db'));
+  const server = await startLocalServer({ dataDir: path.join(dir, 'server'), port: 0 });
+  const provider = await openProvider({ backend: 'openai', baseUrl: server.url, apiKey: 'local' });
+  try {
+    await prepare({
+      ledger,
+      input,
+      outDir: path.join(dir, 'out'),
+      model: 'gpt-4o-mini',
+      idColumn: 'id',
+      prompt: '{{text}}',
+      maxLines: 1500,
+    });
+    await submit({ ledger, provider });
+    const files = ledger.files();
+    assert.equal(files.length, 2);
+    const client = new OpenAI({ apiKey: 'local', baseURL: server.url });
+    for (const file of files) {
+      const local = readFileSync(path.join(dir, 'out', basename(file.path)));
+      assert.ok(local.length > 3_000_000, `${file.name} is ${local.length} bytes`);
+      const remote = Buffer.from(await (await client.files.content(file.remote_file_id!)).arrayBuffer());
+      assert.ok(remote.equals(local), `${file.name}: the uploaded bytes differ from the file`);
+    }
+  } finally {
+    await provider.close();
+    await server.close();
+    ledger.close();
+  }
+});

@@ -214,6 +214,14 @@ export class BatchTables {
     return this.#stmts.pathTotals.all();
   }
 
+  /**
+   * Whether any batch row holds synchronous calls (`direct` or `flex`): until one does, every request
+   * went by batch, known without scanning the requests.
+   */
+  anyAnsweredOffBatch(): boolean {
+    return this.#stmts.anyOffBatch.get() === 1;
+  }
+
   /** Drops an intent whose batch was never created (settled by listing); the file is ready again. */
   dropIntent(rowId: number): void {
     this.#stmts.dropIntent.run(rowId);
@@ -381,6 +389,9 @@ function prepareStatements(db: Database.Database) {
        FROM requests r JOIN batches b ON b.id = r.batch_id JOIN files f ON f.id = r.file_id
        WHERE r.state = 'succeeded' GROUP BY 1, 2 ORDER BY 1, 2`,
     ),
+    anyOffBatch: db
+      .prepare<[], number>("SELECT EXISTS (SELECT 1 FROM batches WHERE provider IN ('direct', 'flex'))")
+      .pluck(),
     pendingIntents: db.prepare<[], BatchRow>(
       'SELECT * FROM batches WHERE remote_id IS NULL AND settled = 0 ORDER BY id',
     ),

@@ -14,7 +14,6 @@
  * - tags what it creates so that `find…` can recognise it: the upload's name, the batch's intent;
  * - throws `ProviderError` (retryable or not), with secrets already removed from its message.
  */
-import type { Readable } from 'node:stream';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { RemoteBatch } from '../types.js';
 
@@ -37,14 +36,24 @@ export interface RemoteFile {
   createdAt: number;
 }
 
+/**
+ * Buffers an upload's chunks go round (`UploadRequest.open`). The OpenAI SDK's streaming upload
+ * holds two at once (one being written to the socket, one queued behind it); the others are margin.
+ */
+export const UPLOAD_BUFFERS = 4;
+
 /** A request file to upload, under a name that carries the upload's intent. */
 export interface UploadRequest {
   name: string;
   bytes: number;
   /** The file on disk (for SDKs that read it themselves, in chunks). */
   path: string;
-  /** The file's bytes from its start, opened afresh for each try. */
-  open(): Readable;
+  /**
+   * The file's bytes from its start, opened afresh for each try, in chunks read into
+   * `UPLOAD_BUFFERS` buffers that go round: a consumer must be done with a chunk before it asks for
+   * the `UPLOAD_BUFFERS`-th chunk after it, and copy any it keeps longer.
+   */
+  open(): AsyncIterable<Uint8Array>;
 }
 
 /** What the scheduler intended when it asked for a batch: the provider tags the batch with it. */

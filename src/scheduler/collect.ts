@@ -9,10 +9,21 @@ import { applyResultLines } from '../results/apply.js';
 import { type RemoteBatch, TERMINAL_BATCH_STATUSES } from '../types.js';
 import type { ScheduledRun } from './scheduled-run.js';
 
-/** What the batch's requests have cost so far, at batch prices (an unpriced model counts nothing). */
-function batchSpent(run: ScheduledRun, row: BatchRow, prices: CostSettings): number {
+/** A batch's tokens so far and, with prices, what they cost at batch prices (micro-dollars). */
+interface BatchTally {
+  tokens: { input: number; output: number };
+  microUsd: number;
+}
+
+/**
+ * What the batch's requests have used and cost so far (an unpriced model counts nothing). With
+ * prices, the tokens come from the same read of the batch's rows as the cost.
+ */
+function batchTally(run: ScheduledRun, row: BatchRow, prices: CostSettings | undefined): BatchTally {
+  if (!prices) return { tokens: run.states.batchTokens(row.id), microUsd: 0 };
   const model = storedRunIdentity(run.ledger)?.model ?? null;
-  return spentSoFar(run.ledger, model, { ...prices, allowUnpriced: true }, row.id).batchMicroUsd;
+  const spent = spentSoFar(run.ledger, model, { ...prices, allowUnpriced: true }, row.id);
+  return { tokens: { input: spent.inputTokens, output: spent.outputTokens }, microUsd: spent.batchMicroUsd };
 }
 
 /** Downloads of an ended batch's files per collect round before it is reported incomplete. */
@@ -145,15 +156,11 @@ async function applyBatchFiles(
 ): Promise<number> {
   let lines = 0;
   // The batch's tokens and spend after one file are those before the next: each is read once.
-  let before: ReturnType<ScheduledRun['states']['batchTokens']> | undefined;
-  let spentBefore = 0;
+  let before: BatchTally | undefined;
   for (const fileId of [batch.outputFile, batch.errorFile]) {
     if (!fileId) continue;
     const content = await run.remote(`downloading ${fileId}`, () => run.provider.openResultFile(fileId));
-    if (run.listening && before === undefined) {
-      before = run.states.batchTokens(row.id);
-      spentBefore = options.prices ? batchSpent(run, row, options.prices) : 0;
-    }
+    if (run.listening) before ??= batchTally(run, row, options.prices);
     const counts = await applyResultLines(run.ledger, content, {
       batchId: row.id,
       maxAttempts: options.maxAttempts,
@@ -161,8 +168,7 @@ async function applyBatchFiles(
       inline: true,
     });
     if (before) {
-      const after = run.states.batchTokens(row.id);
-      const spentAfter = options.prices ? batchSpent(run, row, options.prices) : 0;
+      const after = batchTally(run, row, options.prices);
       run.emit({
         type: 'results.applied',
         batchId: batch.id,
@@ -174,11 +180,13 @@ async function applyBatchFiles(
         skipped: counts.skipped,
         unknown: counts.unknown,
         unknownIds: counts.unknownIds,
-        tokens: { input: after.input - before.input, output: after.output - before.output },
-        ...(options.prices ? { costUsd: usdNumber(spentAfter - spentBefore) } : {}),
+        tokens: {
+          input: after.tokens.input - before.tokens.input,
+          output: after.tokens.output - before.tokens.output,
+        },
+        ...(options.prices ? { costUsd: usdNumber(after.microUsd - before.microUsd) } : {}),
       });
       before = after;
-      spentBefore = spentAfter;
     }
     lines += counts.lines;
   }

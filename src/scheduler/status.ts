@@ -62,7 +62,9 @@ const PRICE_PATH: Record<string, PricePath> = { batch: 'batch', direct: 'sync', 
  * cached input is not told apart here), or undefined when every request went by batch.
  */
 export function pathCosts(ledger: Ledger): PathCost[] | undefined {
-  const totals = BatchTables.of(ledger).pathTotals();
+  const tables = BatchTables.of(ledger);
+  if (!tables.anyAnsweredOffBatch()) return undefined;
+  const totals = tables.pathTotals();
   if (!totals.some((t) => t.path !== 'batch')) return undefined;
   let table: ReturnType<typeof loadPriceTable> | undefined;
   return totals.map((t) => {

@@ -2,10 +2,11 @@ import { type Command, Option } from 'commander';
 import type { CostSettings } from '../../cost/run-cost.js';
 import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { hasRunIdentity } from '../../ledger/identity.js';
-import { Ledger } from '../../ledger/ledger.js';
+import { Ledger, type RequestCounts } from '../../ledger/ledger.js';
 import { type LeftoverState, RequestStates } from '../../ledger/request-states.js';
 import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { cancel, collect, type SchedulerOptions, status, submit } from '../../scheduler/api.js';
+import type { RunStatus } from '../../scheduler/status.js';
 import { userArgs } from '../argv.js';
 import {
   addBackendOptions,
@@ -87,17 +88,24 @@ async function withRun<T>(
   }
 }
 
-/** The run's status after a command, on stderr: the table, or a `status` record in json mode. */
-export function reportStatus(reporter: Reporter, ledger: Ledger, prices?: CostSettings): void {
+/**
+ * The run's status after a command, on stderr: the table, or a `status` record in json mode.
+ * Returned, so what the command reports next reads the same figures instead of scanning again.
+ */
+export function reportStatus(reporter: Reporter, ledger: Ledger, prices?: CostSettings): RunStatus {
   const now = status({ ledger, prices: prices ?? costSettingsFromFlags({}) });
   reporter.close();
   if (reporter.mode === 'json') reporter.record('status', statusJson(now, Date.now(), DEFAULT_STUCK_AFTER));
   else reporter.write(formatStatusTable(now, Date.now(), DEFAULT_STUCK_AFTER));
+  return now;
 }
 
-/** A finished run's exit code: 3, with the counts, when not every record succeeded. */
-export function reportFinished(reporter: Reporter, ledger: Ledger, ledgerName: string): number {
-  const { code, line } = finishedRun(ledger.counts(), ledgerName);
+/**
+ * A finished run's exit code: 3, with the counts, when not every record succeeded. `counts`: the
+ * ledger's request counts (a reported status's), taken after the last request became final.
+ */
+export function reportFinished(reporter: Reporter, counts: RequestCounts, ledgerName: string): number {
+  const { code, line } = finishedRun(counts, ledgerName);
   if (line !== undefined) reporter.log(line);
   return code;
 }
@@ -169,8 +177,8 @@ export function registerCollect(program: Command): void {
             once: flags.once,
             budget: runBudget(flags, options.ledger),
           }));
-        reportStatus(reporter, options.ledger, prices);
-        if (final) process.exitCode = reportFinished(reporter, options.ledger, flags.ledger);
+        const now = reportStatus(reporter, options.ledger, prices);
+        if (final) process.exitCode = reportFinished(reporter, now.requests, flags.ledger);
       });
     });
 }

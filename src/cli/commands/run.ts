@@ -7,7 +7,7 @@ import { requireCompletePrepare } from '../../prepare/run-identity.js';
 import { writeResults } from '../../results/write-results.js';
 import { DEFAULT_CONCURRENCY, drive } from '../../scheduler/api.js';
 import { lowerMaxLines } from '../../scheduler/restage.js';
-import { pathCosts } from '../../scheduler/status.js';
+import type { RunStatus } from '../../scheduler/status.js';
 import { userArgs } from '../argv.js';
 import {
   addBackendOptions,
@@ -179,8 +179,8 @@ export function registerRun(program: Command): void {
         } finally {
           await provider.close();
         }
-        reportStatus(reporter, ledger, prices);
-        reportPaths(reporter, ledger);
+        const now = reportStatus(reporter, ledger, prices);
+        reportPaths(reporter, now);
         if (!final) {
           reporter.log(afterSubmit(command, args, flags.ledger, flags.results));
           return;
@@ -192,7 +192,7 @@ export function registerRun(program: Command): void {
         const options = resultsOptionsFromFlags(flags, ledger);
         const { rows } = await writeOutput(flags.results, (out) => writeResults(ledger, out, options));
         reporter.log(`wrote ${rows} results${flags.results ? ` to ${flags.results}` : ''}`);
-        process.exitCode = reportFinished(reporter, ledger, flags.ledger);
+        process.exitCode = reportFinished(reporter, now.requests, flags.ledger);
       } finally {
         ledger.close();
       }
@@ -246,15 +246,13 @@ function checkModeFlags(flags: RunFlags, command: Command): void {
 }
 
 /** Which path answered how many rows, at what price (once any went direct or flex), and the resends. */
-function reportPaths(reporter: Reporter, ledger: Ledger): void {
-  const paths = pathCosts(ledger);
+function reportPaths(reporter: Reporter, { paths, direct_resent: resent = 0 }: RunStatus): void {
   if (!paths) return;
   const parts = paths.map(
     (p) =>
       `${p.path} ${p.requests} (${p.input_tokens} in, ${p.output_tokens} out${p.usd === null ? ', unpriced' : `, $${p.usd.toFixed(6)}`})`,
   );
   reporter.log(`answered by path: ${parts.join('; ')}`);
-  const resent = RequestStates.of(ledger).directResent();
   if (resent > 0) {
     reporter.log(
       `${resent} requests were sent again after a run stopped with them in flight (at-least-once: they may be billed twice)`,
