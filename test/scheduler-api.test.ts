@@ -39,8 +39,11 @@ function writeInput(dir: string): string {
   return file;
 }
 
-async function preparedLedger(dir: string, onEvent?: (e: BatchpipeEvent) => void) {
-  const input = writeInput(dir);
+async function preparedLedger(
+  dir: string,
+  onEvent?: (e: BatchpipeEvent) => void,
+  { input = writeInput(dir), maxLines = MAX_LINES } = {},
+) {
   const ledger = Ledger.open(path.join(dir, 'run.db'));
   await prepare({
     ledger,
@@ -49,7 +52,7 @@ async function preparedLedger(dir: string, onEvent?: (e: BatchpipeEvent) => void
     model: 'gpt-4o-mini',
     idColumn: 'id',
     prompt: '{{text}}',
-    maxLines: MAX_LINES,
+    maxLines,
     onEvent,
   });
   return { ledger, input };
@@ -258,19 +261,10 @@ test('uploads of request files many times the upload buffers: the server holds e
     (_, i) => `r${i},"${`row ${i} ü€ ${'abcdefghij'.repeat(1 + (i % 7))} `.repeat(40)}"`,
   );
   writeFileSync(input, `id,text\n${rows.join('\n')}\n`);
-  const ledger = Ledger.open(path.join(dir, 'run.db'));
+  const { ledger } = await preparedLedger(dir, undefined, { input, maxLines: 1500 });
   const server = await startLocalServer({ dataDir: path.join(dir, 'server'), port: 0 });
   const provider = await openProvider({ backend: 'openai', baseUrl: server.url, apiKey: 'local' });
   try {
-    await prepare({
-      ledger,
-      input,
-      outDir: path.join(dir, 'out'),
-      model: 'gpt-4o-mini',
-      idColumn: 'id',
-      prompt: '{{text}}',
-      maxLines: 1500,
-    });
     await submit({ ledger, provider });
     const files = ledger.files();
     assert.equal(files.length, 2);
