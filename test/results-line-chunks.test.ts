@@ -3,7 +3,13 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { CHUNK_BYTES, fileChunks, type LineChunk, lineChunks } from '../src/results/line-chunks.js';
+import {
+  alignedChunks,
+  CHUNK_BYTES,
+  fileChunks,
+  type LineChunk,
+  lineChunks,
+} from '../src/results/line-chunks.js';
 import { tempDir } from './support.js';
 
 /** A deterministic PRNG, so a failure can be replayed. */
@@ -92,4 +98,45 @@ test('fileChunks: pieces end at a line end, a line longer than its buffer still 
   const empty = path.join(dir, 'empty.jsonl');
   writeFileSync(empty, '');
   assert.equal(Array.from(fileChunks(empty)).length, 0);
+});
+
+test('alignedChunks: a stream of any reads comes back intact in line-aligned chunks from one reused buffer, which lineChunks passes on uncopied', async () => {
+  for (const seed of [4, 5]) {
+    const random = rng(seed);
+    const text = Buffer.from(`${sampleText(random)}\n${'y'.repeat(2 * CHUNK_BYTES)}\nend`, 'utf8');
+    const copies: Buffer[] = [];
+    const views = new Set<ArrayBufferLike>();
+    for await (const piece of alignedChunks(pieces(text, random))) {
+      copies.push(Buffer.from(piece));
+      views.add(piece.buffer);
+    }
+    assert.ok(Buffer.concat(copies).equals(text), `seed ${seed}: bytes differ`);
+    assert.equal(views.size, 1, `seed ${seed}: every chunk is a view of the same buffer`);
+    // Only the last piece and those of the line longer than the buffer end mid-line, and those hold
+    // no line end at all.
+    const unaligned = copies.slice(0, -1).filter((piece) => piece.at(-1) !== 0x0a);
+    assert.ok(unaligned.length >= 1, `seed ${seed}: the long line comes in pieces`);
+    for (const piece of unaligned) assert.equal(piece.indexOf(0x0a), -1);
+    // A full buffer is cut at its last line end: short of CHUNK_BYTES only before a line longer
+    // than the buffer's slack (the text has two).
+    const short = copies.slice(0, -1).filter((p) => p.at(-1) === 0x0a && p.length < CHUNK_BYTES);
+    assert.ok(short.length <= 2, `seed ${seed}: ${short.length} aligned chunks short of CHUNK_BYTES`);
+
+    const lines: LineChunk[] = [];
+    const byBuffer = new Map<ArrayBufferLike, number>();
+    for await (const chunk of lineChunks(alignedChunks(pieces(text, rng(seed))))) {
+      byBuffer.set(chunk.bytes.buffer, (byBuffer.get(chunk.bytes.buffer) ?? 0) + 1);
+      lines.push({ ...chunk, bytes: Buffer.from(chunk.bytes) });
+    }
+    // lineChunks copies only what it gathers (the long lines' pieces, the chunks short of its size
+    // and the last): the rest are views of alignedChunks' one buffer.
+    const uncopied = Math.max(...byBuffer.values());
+    assert.ok(
+      uncopied >= lines.length - 5,
+      `seed ${seed}: ${uncopied} of ${lines.length} chunks passed on as they came`,
+    );
+    assert.ok(Buffer.concat(lines.map((c) => c.bytes)).equals(text), `seed ${seed}: lines differ`);
+    assert.equal(lines.at(-1)!.firstLine, text.toString('latin1').split('\n').length);
+  }
+  for await (const _ of alignedChunks([])) assert.fail('an empty stream gives no chunk');
 });

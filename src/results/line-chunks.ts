@@ -49,6 +49,43 @@ export function lineChunks(
 const READ_SLACK = 64 * 1024;
 
 /**
+ * A stream's pieces (a download's 16–64 KB reads) gathered into line-aligned chunks of about
+ * `CHUNK_BYTES`, in one buffer reused for the whole stream, as `fileChunks` does for a file: one
+ * copy of each byte, and no chunk-sized allocation per chunk (each would be a fresh mapping under
+ * the bin's malloc settings, its pages faulted in and zeroed, then unmapped). Each chunk is valid
+ * until the next is asked for. A line longer than the buffer goes out in pieces, which `lineChunks`
+ * joins.
+ */
+export async function* alignedChunks(
+  input: AsyncIterable<Buffer | string | Uint8Array> | Iterable<Buffer | string | Uint8Array>,
+): AsyncGenerator<Buffer> {
+  const buffer = Buffer.allocUnsafeSlow(CHUNK_BYTES + READ_SLACK);
+  let end = 0;
+  for await (const piece of input) {
+    let rest = typeof piece === 'string' ? Buffer.from(piece) : piece;
+    while (rest.length > 0) {
+      const taken = Math.min(rest.length, buffer.length - end);
+      buffer.set(rest.subarray(0, taken), end);
+      end += taken;
+      rest = rest.subarray(taken);
+      // Cut only a full buffer, as fileChunks does: the chunk then ends past CHUNK_BYTES (unless a
+      // line is longer than READ_SLACK), so lineChunks passes it on instead of gathering a copy.
+      if (end < buffer.length) continue;
+      const cut = buffer.lastIndexOf(0x0a) + 1;
+      if (cut === 0) {
+        yield buffer;
+        end = 0;
+        continue;
+      }
+      yield buffer.subarray(0, cut);
+      buffer.copyWithin(0, cut, end);
+      end -= cut;
+    }
+  }
+  if (end > 0) yield buffer.subarray(0, end);
+}
+
+/**
  * A file's bytes in line-aligned pieces of about `CHUNK_BYTES`, read synchronously. For `batchpipe
  * ingest`, whose thread would otherwise sit idle waiting for each asynchronous read while it could be
  * parsing; an unreadable file fails with `BP_IO` naming it. One buffer is reused, and each piece ends

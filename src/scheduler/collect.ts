@@ -6,6 +6,7 @@ import type { BatchRow } from '../ledger/batches.js';
 import { storedRunIdentity } from '../ledger/identity.js';
 import type { FileRow } from '../ledger/ledger.js';
 import { applyResultLines } from '../results/apply.js';
+import { alignedChunks } from '../results/line-chunks.js';
 import { type RemoteBatch, TERMINAL_BATCH_STATUSES } from '../types.js';
 import type { ScheduledRun } from './scheduled-run.js';
 
@@ -161,7 +162,7 @@ async function applyBatchFiles(
     if (!fileId) continue;
     const content = await run.remote(`downloading ${fileId}`, () => run.provider.openResultFile(fileId));
     if (run.listening) before ??= batchTally(run, row, options.prices);
-    const counts = await applyResultLines(run.ledger, content, {
+    const counts = await applyResultLines(run.ledger, alignedChunks(content), {
       batchId: row.id,
       maxAttempts: options.maxAttempts,
       endpoint: run.endpoint,

@@ -3,7 +3,7 @@ import { BatchpipeError, ErrorCodes } from '../../errors.js';
 import { storedRunIdentity } from '../../ledger/identity.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { type ApplyCounts, applyResultLines } from '../../results/apply.js';
-import { fileChunks } from '../../results/line-chunks.js';
+import { alignedChunks, fileChunks } from '../../results/line-chunks.js';
 import { examples } from '../help.js';
 import { intOption, storeOutputSchema } from '../options.js';
 
@@ -46,7 +46,7 @@ export function registerIngest(program: Command): void {
         if (flags.outputSchema !== undefined) await storeOutputSchema(ledger, flags.outputSchema);
         const { endpoint } = identity;
         for (const file of files) {
-          const input = file === '-' ? process.stdin : fileChunks(file);
+          const input = file === '-' ? alignedChunks(process.stdin) : fileChunks(file);
           const counts = await applyResultLines(ledger, input, {
             endpoint,
             maxAttempts: flags.maxAttempts,
