@@ -502,6 +502,43 @@ describe('applyResultLines: reading the file', () => {
   });
 });
 
+describe('applyResultLines for one batch (collect)', () => {
+  test("repeated, unknown and other batches' ids: first line wins, the rest change nothing, counts add up", async () => {
+    const n = 6_000;
+    const ledger = await preparedLedger(n);
+    // Every 10th request is another batch's; the rest are batch 7's, submitted.
+    connectionOf(ledger).exec(
+      "UPDATE requests SET state = 'submitted', batch_id = CASE WHEN seq % 10 = 3 THEN 8 ELSE 7 END",
+    );
+    const lines = Array.from({ length: n }, (_, i) => ok(`id-${i}`, `first ${i}`)).reverse();
+    for (let i = 0; i < n; i += 500) lines.push(ok(`id-${i}`, 'repeat'));
+    for (let i = 0; i < 30; i++) lines.splice(i * 150, 0, ok(`stranger-${i}`, 'x'));
+    const counts = await apply(ledger, lines, { batchId: 7 });
+    const ours = n - n / 10;
+    assert.deepEqual(
+      [counts.lines, counts.succeeded, counts.failed, counts.retried, counts.skipped, counts.unknown],
+      [n + 12 + 30, ours, 0, 0, n / 10 + 12, 30],
+    );
+    assert.deepEqual(counts.unknownIds, [
+      'stranger-0',
+      'stranger-1',
+      'stranger-2',
+      'stranger-3',
+      'stranger-4',
+    ]);
+    for (const r of rows(ledger)) {
+      if (r.seq % 10 === 3) assert.deepEqual([r.state, r.result], ['submitted', null]);
+      else assert.deepEqual([r.state, r.result], ['succeeded', JSON.stringify(`first ${r.seq}`)]);
+    }
+    // Applied again, nothing changes; batch 8's own file then applies its requests only.
+    const again = await apply(ledger, lines, { batchId: 7 });
+    assert.deepEqual([again.succeeded, again.skipped, again.unknown], [0, n + 12, 30]);
+    const other = await apply(ledger, lines, { batchId: 8 });
+    assert.deepEqual([other.succeeded, other.skipped], [n / 10, ours + 12]);
+    assertNoStagingLeft(ledger);
+  });
+});
+
 describe('OutcomeStage', () => {
   test('its scratch files are gone once joined (a kill leaves nothing), and it still applies', async () => {
     const ledger = await preparedLedger(2);
