@@ -57,26 +57,30 @@ interface GroupRow {
 /**
  * Every reported usage of the run (or of batch row `batchRowId`), grouped. A request keeps the usage
  * of its latest attempt: an attempt retried since counts until the retry's outcome replaces it.
+ * Read one group at a time (the connection is busy until the iteration ends): a run's usages take
+ * as many groups as they have distinct counts, which grows with the run (80,000 for 2,400,000 rows).
  */
-export function usageGroups(ledger: Ledger, batchRowId?: number): UsageGroup[] {
+export function* usageGroups(ledger: Ledger, batchRowId?: number): Generator<UsageGroup> {
   const where = batchRowId === undefined ? '' : 'AND batch_id = ?';
   const rows = connectionOf(ledger)
     .prepare<unknown[], GroupRow>(
       `SELECT ${GROUP_COLUMNS} FROM (${BY_REQUEST} ${where} ${BY_REQUEST_GROUP}) g ${JOINS} ${GROUP_BY}`,
     )
-    .all(...(batchRowId === undefined ? [] : [batchRowId]));
-  return rows.map((r) => ({
-    model: r.model,
-    path: r.path,
-    requests: r.requests,
-    usage: {
-      inputTokens: r.input,
-      cachedInputTokens: r.cached,
-      cacheWriteTokens: r.writes,
-      outputTokens: r.output,
-      reasoningTokens: r.reasoning,
-    },
-  }));
+    .iterate(...(batchRowId === undefined ? [] : [batchRowId]));
+  for (const r of rows) {
+    yield {
+      model: r.model,
+      path: r.path,
+      requests: r.requests,
+      usage: {
+        inputTokens: r.input,
+        cachedInputTokens: r.cached,
+        cacheWriteTokens: r.writes,
+        outputTokens: r.output,
+        reasoningTokens: r.reasoning,
+      },
+    };
+  }
 }
 
 /** How many requests of each file are staged or submitted (not final). */
