@@ -70,16 +70,7 @@ export async function* alignedChunks(
       rest = rest.subarray(taken);
       // Cut only a full buffer, as fileChunks does: the chunk then ends past CHUNK_BYTES (unless a
       // line is longer than READ_SLACK), so lineChunks passes it on instead of gathering a copy.
-      if (end < buffer.length) continue;
-      const cut = buffer.lastIndexOf(0x0a) + 1;
-      if (cut === 0) {
-        yield buffer;
-        end = 0;
-        continue;
-      }
-      yield buffer.subarray(0, cut);
-      buffer.copyWithin(0, cut, end);
-      end -= cut;
+      if (end === buffer.length) end = yield* cutFull(buffer);
     }
   }
   if (end > 0) yield buffer.subarray(0, end);
@@ -115,19 +106,26 @@ export function* fileChunks(path: string): Generator<Buffer> {
         if (end > 0) yield buffer.subarray(0, end);
         return;
       }
-      const cut = buffer.lastIndexOf(0x0a) + 1;
-      if (cut === 0) {
-        yield buffer;
-        kept = 0;
-        continue;
-      }
-      yield buffer.subarray(0, cut);
-      buffer.copyWithin(0, cut, end);
-      kept = end - cut;
+      kept = yield* cutFull(buffer);
     }
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * A full buffer's whole lines (or all of it, when it holds no line end: a piece of a long line);
+ * once they are done with, the unfinished line moves to the buffer's front. Returns its length.
+ */
+function* cutFull(buffer: Buffer): Generator<Buffer, number> {
+  const cut = buffer.lastIndexOf(0x0a) + 1;
+  if (cut === 0) {
+    yield buffer;
+    return 0;
+  }
+  yield buffer.subarray(0, cut);
+  buffer.copyWithin(0, cut);
+  return buffer.length - cut;
 }
 
 /**
