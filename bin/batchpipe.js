@@ -14,12 +14,13 @@
 // Thin launcher: the CLI lives in the compiled library (built by `npm ci` via the `prepare` script).
 import { setFlagsFromString } from 'node:v8';
 
-// The old generation grows to twice what a full collection leaves live, not V8's up to four times:
-// a long `run`'s peak then no longer depends on when its collections fall, and after its idle waits
-// (when V8 shrinks the heap) writing the results no longer sets off a full collection every few
-// megabytes (README, "The whole run"). Set here, not on the line above, which kernels before 5.1 cut
-// at 127 characters.
+// The old generation grows to twice what a full collection leaves live, not V8's up to four times,
+// and is not shrunk while the process waits: a long `run`'s peak then no longer depends on when its
+// collections fall, and after its polling waits (when V8's memory reducer shrank the heap) writing
+// the results no longer sets off a full collection every few megabytes (README, "The whole run").
+// Set here, not on the line above, which kernels before 5.1 cut at 127 characters.
 setFlagsFromString('--heap-growing-percent=100');
+setFlagsFromString('--no-memory-reducer');
 const { main } = await import('../dist/src/cli/main.js');
 
 main(process.argv.slice(2)).then(
