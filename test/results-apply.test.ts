@@ -108,6 +108,18 @@ function apply(
   });
 }
 
+/**
+ * Adds to `lines` (one per request id-0 … id-(n-1)) repeats after their first line (every 500th id,
+ * with another result) and 30 unknown ids, one every `gap` lines from the start.
+ */
+function withRepeatsAndStrangers(lines: string[], n: number, gap: number): void {
+  for (let i = 0; i < n; i += 500) lines.push(ok(`id-${i}`, 'repeat'));
+  for (let i = 0; i < 30; i++) lines.splice(i * gap, 0, ok(`stranger-${i}`, 'x'));
+}
+
+/** The unknown ids `withRepeatsAndStrangers` adds that an apply names as examples. */
+const FIRST_STRANGERS = ['stranger-0', 'stranger-1', 'stranger-2', 'stranger-3', 'stranger-4'];
+
 describe('applyResultLines: outcomes', () => {
   test('usage: cached, cache-write and reasoning tokens stored beside input and output (successes and failures)', async () => {
     const ledger = await preparedLedger(3);
@@ -481,21 +493,13 @@ describe('applyResultLines: reading the file', () => {
     for (const inMemory of [false, true]) {
       const ledger = await preparedLedger(n, { inMemory });
       const lines = Array.from({ length: n }, (_, i) => ok(`id-${i}`, `${filler} ${i}`)).reverse();
-      // Repeats after their first line (every 500th id, with another result) and unknown ids.
-      for (let i = 0; i < n; i += 500) lines.push(ok(`id-${i}`, 'repeat'));
-      for (let i = 0; i < 30; i++) lines.splice(i * 300, 0, ok(`stranger-${i}`, 'x'));
+      withRepeatsAndStrangers(lines, n, 300);
       const counts = await apply(ledger, lines);
       assert.deepEqual(
         [counts.lines, counts.succeeded, counts.skipped, counts.unknown],
         [n + 24 + 30, n, 24, 30],
       );
-      assert.deepEqual(counts.unknownIds, [
-        'stranger-0',
-        'stranger-1',
-        'stranger-2',
-        'stranger-3',
-        'stranger-4',
-      ]);
+      assert.deepEqual(counts.unknownIds, FIRST_STRANGERS);
       for (const r of rows(ledger)) assert.equal(r.result, JSON.stringify(`${filler} ${r.seq}`));
       assertNoStagingLeft(ledger);
     }
@@ -511,21 +515,14 @@ describe('applyResultLines for one batch (collect)', () => {
       "UPDATE requests SET state = 'submitted', batch_id = CASE WHEN seq % 10 = 3 THEN 8 ELSE 7 END",
     );
     const lines = Array.from({ length: n }, (_, i) => ok(`id-${i}`, `first ${i}`)).reverse();
-    for (let i = 0; i < n; i += 500) lines.push(ok(`id-${i}`, 'repeat'));
-    for (let i = 0; i < 30; i++) lines.splice(i * 150, 0, ok(`stranger-${i}`, 'x'));
+    withRepeatsAndStrangers(lines, n, 150);
     const counts = await apply(ledger, lines, { batchId: 7 });
     const ours = n - n / 10;
     assert.deepEqual(
       [counts.lines, counts.succeeded, counts.failed, counts.retried, counts.skipped, counts.unknown],
       [n + 12 + 30, ours, 0, 0, n / 10 + 12, 30],
     );
-    assert.deepEqual(counts.unknownIds, [
-      'stranger-0',
-      'stranger-1',
-      'stranger-2',
-      'stranger-3',
-      'stranger-4',
-    ]);
+    assert.deepEqual(counts.unknownIds, FIRST_STRANGERS);
     for (const r of rows(ledger)) {
       if (r.seq % 10 === 3) assert.deepEqual([r.state, r.result], ['submitted', null]);
       else assert.deepEqual([r.state, r.result], ['succeeded', JSON.stringify(`first ${r.seq}`)]);
