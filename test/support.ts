@@ -3,7 +3,7 @@
  * (Not a test file itself.)
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,9 +14,20 @@ export const SHARED_DIR = process.env.BATCHPIPE_SHARED ?? path.resolve(REPO_ROOT
 export const BA_REVIEWS = path.join(SHARED_DIR, 'data', 'ba-airline-reviews.csv');
 export const BIN = path.join(REPO_ROOT, 'bin', 'batchpipe.js');
 
-/** A fresh directory under the OS temp dir. */
+/** Directories made by {@link tempDir} in this test file's process, removed when it exits. */
+const madeDirs: string[] = [];
+process.on('exit', () => {
+  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * A fresh directory under the OS temp dir, removed with everything in it when the test file's
+ * process exits (each test file runs in a process of its own): the suite leaves nothing behind.
+ */
 export function tempDir(prefix = 'bp-test-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  madeDirs.push(dir);
+  return dir;
 }
 
 export interface CliResult {
