@@ -237,8 +237,15 @@ export interface RunCost {
 /**
  * Spent so far (every reported usage), plus the estimate of the requests not final yet: each file's
  * real token count (or prepare's characters/4 before one was made) scaled to its unfinished requests.
+ * `unfinished`: how many requests are staged or submitted, when the caller has counted them (0: the
+ * requests are not read again for the estimate).
  */
-export function runCost(ledger: Ledger, runModel: string | null, settings: CostSettings): RunCost {
+export function runCost(
+  ledger: Ledger,
+  runModel: string | null,
+  settings: CostSettings,
+  unfinished?: number,
+): RunCost {
   const lenient = { ...settings, allowUnpriced: true };
   const spent = spentSoFar(ledger, runModel, lenient);
   const unpriced = new Set(spent.unpriced);
@@ -251,7 +258,7 @@ export function runCost(ledger: Ledger, runModel: string | null, settings: CostS
     unplaced: 0,
   };
   const files = new Map(ledger.files().map((f) => [f.id, f]));
-  for (const { fileId, requests } of unfinishedByFile(ledger)) {
+  for (const { fileId, requests } of unfinished === 0 ? [] : unfinishedByFile(ledger)) {
     const file = fileId === null ? undefined : files.get(fileId);
     if (!file || file.lines === 0) {
       remaining.unplaced += requests;

@@ -139,8 +139,14 @@ function twoWays(costs: TwoWays): TwoWaysUsd {
   };
 }
 
-function costStatus(ledger: Ledger, model: string | null, prices: CostSettings): CostStatus {
-  const { spent, remaining, projected, unpriced } = runCost(ledger, model, prices);
+function costStatus(
+  ledger: Ledger,
+  model: string | null,
+  prices: CostSettings,
+  requests: RequestCounts,
+): CostStatus {
+  const unfinished = requests.staged + requests.submitted;
+  const { spent, remaining, projected, unpriced } = runCost(ledger, model, prices, unfinished);
   return {
     currency: 'USD',
     spent: {
@@ -171,10 +177,15 @@ function costStatus(ledger: Ledger, model: string | null, prices: CostSettings):
 export function runStatus(ledger: Ledger, prices?: CostSettings): RunStatus {
   const tables = BatchTables.of(ledger);
   const files = new Map(ledger.files().map((f) => [f.id, f]));
-  const tokens = RequestStates.of(ledger).tokenTotals();
   const prepare = prepareState(ledger);
   const identity = storedRunIdentity(ledger);
   const summary = runSummaryOf(ledger);
+  const requests = ledger.counts();
+  // Each of these reads every request: the cost's read already sums the tokens.
+  const cost = prices ? costStatus(ledger, identity?.model ?? null, prices, requests) : undefined;
+  const tokens = cost
+    ? { input: cost.spent.input_tokens, output: cost.spent.output_tokens }
+    : RequestStates.of(ledger).tokenTotals();
   const iso = (seconds: number | null) => (seconds === null ? null : new Date(seconds * 1000).toISOString());
   return {
     ...(identity
@@ -188,7 +199,7 @@ export function runStatus(ledger: Ledger, prices?: CostSettings): RunStatus {
           },
         }
       : {}),
-    requests: ledger.counts(),
+    requests,
     batches: tables.batches().map((b) => ({
       id: b.remote_id,
       file: files.get(b.file_id)?.name ?? String(b.file_id),
@@ -201,7 +212,7 @@ export function runStatus(ledger: Ledger, prices?: CostSettings): RunStatus {
       settled: b.settled === 1,
     })),
     tokens: { ...tokens, peak_queued: tables.peakQueued() },
-    ...(prices ? { cost: costStatus(ledger, identity?.model ?? null, prices) } : {}),
+    ...(cost ? { cost } : {}),
     ...(prepare ? { prepare } : {}),
     ...pathsPart(ledger),
   };
