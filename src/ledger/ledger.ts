@@ -9,6 +9,16 @@ import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 export type RequestState = 'staged' | 'submitted' | 'succeeded' | 'failed' | 'expired' | 'cancelled';
 
+/** Every request state, in the order a request moves through them. */
+export const REQUEST_STATES: readonly RequestState[] = [
+  'staged',
+  'submitted',
+  'succeeded',
+  'failed',
+  'expired',
+  'cancelled',
+];
+
 /** A request file as the ledger knows it. */
 export interface FileRow {
   id: number;
@@ -388,13 +398,16 @@ export class Ledger {
       cancelled: 0,
       rejected: 0,
     };
-    for (const row of this.#db
-      .prepare<[], { state: RequestState; n: number }>(
-        'SELECT state, count(*) AS n FROM requests GROUP BY state',
+    // One pass with a count per state: GROUP BY state sorted every request by its state first.
+    const byState = this.#db
+      .prepare<[], Record<RequestState, number>>(
+        `SELECT ${REQUEST_STATES.map((s) => `count(*) FILTER (WHERE state = '${s}') AS ${s}`).join(', ')}
+         FROM requests`,
       )
-      .all()) {
-      counts[row.state] = row.n;
-      counts.total += row.n;
+      .get()!;
+    for (const state of REQUEST_STATES) {
+      counts[state] = byState[state];
+      counts.total += byState[state];
     }
     counts.rejected = this.#db.prepare<[], { n: number }>('SELECT count(*) AS n FROM rejects').get()!.n;
     counts.total += counts.rejected;

@@ -9,7 +9,13 @@
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import { completionOrder } from '../ledger/completion-order.js';
 import type { SeqRange } from '../ledger/csv-pages.js';
-import type { Ledger, RequestOutcomeRow, RequestResultRow, RequestState } from '../ledger/ledger.js';
+import {
+  type Ledger,
+  REQUEST_STATES,
+  type RequestOutcomeRow,
+  type RequestResultRow,
+  type RequestState,
+} from '../ledger/ledger.js';
 import type { Reject } from '../types.js';
 
 /** Where a record stands, as the results show it. `pending` is `staged` or `submitted`. */
@@ -147,15 +153,6 @@ function* rowPages<R extends { seq: number }>(
     yield page;
   }
 }
-
-const REQUEST_STATES: readonly RequestState[] = [
-  'staged',
-  'submitted',
-  'succeeded',
-  'failed',
-  'expired',
-  'cancelled',
-];
 
 function requestStates(wanted: Set<ResultStatus>): RequestState[] {
   return REQUEST_STATES.filter((state) => wanted.has(statusOf(state)));
