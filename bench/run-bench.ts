@@ -542,6 +542,13 @@ function summary(results: RunResult[]): { text: string; pass: boolean } {
       `client peak RSS ≤ ${TARGET_PEAK_MIB} MiB: ${peakOk ? 'PASS' : 'FAIL'} (${peak.toFixed(0)} MiB)`,
       `client CPU ≤ ${TARGET_US_PER_ROW} µs/row at ${fmtInt(last.rows)} rows: ${cpuOk ? 'PASS' : 'FAIL'} (${us.toFixed(1)} µs/row)`,
     );
+    // The server does the same work in every run: its CPU moves with the machine's speed, so the
+    // client's share of it compares runs made when the machine ran at different speeds.
+    if (last.server) {
+      lines.push(
+        `client CPU / server CPU at ${fmtInt(last.rows)} rows: ${(last.client.cpuSeconds / last.server.cpuSeconds).toFixed(3)} (the server's work is the same in every run: a yardstick when the machine's speed moves)`,
+      );
+    }
     if (last.rows > first.rows) {
       lines.push(
         `client peak RSS ${fmtInt(first.rows)} → ${fmtInt(last.rows)} rows: ${first.client.peakRssMiB.toFixed(0)} → ${last.client.peakRssMiB.toFixed(0)} MiB, ` +

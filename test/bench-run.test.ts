@@ -80,4 +80,10 @@ test('bench:run measures a whole run against a separate serve, and fails when th
   );
   const cpu = run.phases.reduce((t, p) => t + p.cpuSeconds, 0);
   assert.ok(cpu <= run.client.cpuSeconds + 0.01 && cpu >= run.client.cpuSeconds * 0.8, `${cpu}`);
+  // The client's CPU as a share of the server's, the yardstick across machine speeds.
+  const share = (run.client.cpuSeconds / run.server.cpuSeconds).toFixed(3);
+  assert.ok(
+    bench.stderr.includes(`client CPU / server CPU at ${ROWS.toLocaleString('en-US')} rows: ${share} `),
+    bench.stderr,
+  );
 });
