@@ -106,10 +106,9 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     throw ioError('create the folder', options.outDir, err);
   }
 
-  // Reads smaller than a chunk: a read's buffer is new memory each time, and below the bin's 128 KB
-  // malloc mmap threshold it is reused heap rather than pages mapped, faulted in and unmapped again
-  // (400,000 rows: half the page faults and ~3% less CPU than reads of a chunk's size). Larger reads
-  // only held more input at once (1 MB: up to four chunks', for no speed).
+  // Reads smaller than a chunk: each read's buffer is new memory, and below the bin's 128 KB malloc
+  // mmap threshold it is reused heap rather than pages mapped, faulted in and unmapped per read.
+  // Larger reads only held more input at once, for no speed.
   const input = await openInput(options.input, {
     name: source,
     readBytes: READ_BYTES,
