@@ -94,7 +94,10 @@ export interface ResultsAppliedEvent {
   unknownIds: string[];
   /** Tokens newly recorded from this file (a file applied again adds nothing). */
   tokens: { input: number; output: number };
-  /** What those tokens cost at batch prices, in USD, when the scheduler was given prices. */
+  /**
+   * What those tokens cost at batch prices, in USD, when the scheduler was given prices: exact, not
+   * rounded to the micro-dollar, so that the files of a run add up to its spent total.
+   */
   costUsd?: number | undefined;
 }
 

@@ -112,6 +112,14 @@ export interface Usage {
   reasoningTokens: number;
 }
 
+/**
+ * The usage of requests that share a model, a path and a price tier, summed. `uncachedInputTokens`
+ * is each request's input neither read from nor written to the cache, summed (each at least 0).
+ */
+export interface UsageSum extends Usage {
+  uncachedInputTokens: number;
+}
+
 /** What a line says happened to its request, in the ledger's terms (`result` is JSON text). */
 export interface LineOutcome {
   customId: string;

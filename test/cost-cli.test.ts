@@ -59,15 +59,39 @@ function independentInputTokens(): number[] {
   });
 }
 
+/** A model's rates in prices.json: USD per 1M tokens. */
+function tableRates(model: string, path: 'sync' | 'batch'): { input: number; output: number } {
+  const table = JSON.parse(readFileSync(`${REPO_ROOT}/prices.json`, 'utf8'));
+  return table.models[model][path];
+}
+
+/** Tokens × USD per 1M, exactly, in pico-dollars: rates have at most 6 decimals, so as integers of micro-dollars per 1M tokens the product is exact. */
+function handPico(
+  inputTokens: number,
+  outputTokens: number,
+  rates: { input: number; output: number },
+): bigint {
+  return (
+    BigInt(inputTokens) * BigInt(Math.round(rates.input * 1e6)) +
+    BigInt(outputTokens) * BigInt(Math.round(rates.output * 1e6))
+  );
+}
+
+/** Pico-dollars to the micro-dollar, halves up. */
+function roundPico(pico: bigint): number {
+  return Number((pico + 500_000n) / 1_000_000n);
+}
+
 /** prices.json's gpt-4o-mini rates, by hand: tokens × USD per 1M, to the micro-dollar (halves up). */
 function handCost(inputTokens: number, outputTokens: number, path: 'sync' | 'batch'): number {
-  const table = JSON.parse(readFileSync(`${REPO_ROOT}/prices.json`, 'utf8'));
-  const rates = table.models['gpt-4o-mini'][path] as { input: number; output: number };
-  // Rates have at most 6 decimals: as integers of micro-dollars per 1M tokens the product is exact.
-  const pico =
-    BigInt(inputTokens) * BigInt(Math.round(rates.input * 1e6)) +
-    BigInt(outputTokens) * BigInt(Math.round(rates.output * 1e6));
-  return Number((pico + 500_000n) / 1_000_000n);
+  return roundPico(handPico(inputTokens, outputTokens, tableRates('gpt-4o-mini', path)));
+}
+
+/** A decimal of dollars (`0.00000007625`) as pico-dollars, from its text (no float arithmetic). */
+function picoOfText(usd: string): bigint {
+  const match = /^(\d+)\.(\d{6,12})$/.exec(usd);
+  assert.ok(match, `${JSON.stringify(usd)} is dollars with 6 to 12 decimals`);
+  return BigInt(match[1]!) * 1_000_000_000_000n + BigInt(match[2]!.padEnd(12, '0'));
 }
 
 interface EstimateJson {
@@ -223,38 +247,156 @@ test('run on the local backend: actual input tokens equal the estimate; results 
   // Each applied result file says what it cost: together, what status says was spent.
   const applied = events.filter((e) => e.type === 'results.applied');
   assert.equal(applied.length, 2);
-  const eventsMicro = applied.reduce((sum, e) => sum + Math.round(e.costUsd! * 1e6), 0);
-  assert.equal(eventsMicro, status.cost.spent.batch_micro_usd);
+  const eventsUsd = applied.reduce((sum, e) => sum + e.costUsd!, 0);
+  assert.equal(Math.round(eventsUsd * 1e6), status.cost.spent.batch_micro_usd);
   assert.equal(status.requests.succeeded, est.requests);
   assert.equal(status.cost.spent.input_tokens, est.models[0]!.input_tokens);
   assert.ok(status.cost.spent.output_tokens <= est.models[0]!.output_tokens!, 'max_tokens bounds the output');
   assert.equal(status.cost.projected.batch_micro_usd, status.cost.spent.batch_micro_usd);
+  // The run's tokens priced in one sum, rounded once.
+  assert.equal(
+    status.cost.spent.batch_micro_usd,
+    handCost(status.cost.spent.input_tokens, status.cost.spent.output_tokens, 'batch'),
+  );
+  assert.equal(
+    status.cost.spent.sync_micro_usd,
+    handCost(status.cost.spent.input_tokens, status.cost.spent.output_tokens, 'sync'),
+  );
 
   const results = await runCli(['results', '--ledger', ledger, '--cost']);
   assert.equal(results.code, 0, results.stderr);
   const rows = parse(results.stdout, { columns: true }) as Record<string, string>[];
   assert.equal(rows.length, est.requests);
-  let sum = 0;
-  for (const row of rows) {
-    assert.match(row.result_cost_usd!, /^\d+\.\d{6}$/);
-    sum += Math.round(Number(row.result_cost_usd) * 1e6);
-  }
-  assert.equal(sum, status.cost.spent.batch_micro_usd);
+  const rowsPico = rows.reduce((sum, row) => sum + picoOfText(row.result_cost_usd!), 0n);
+  assert.equal(roundPico(rowsPico), status.cost.spent.batch_micro_usd, 'the rows add up to the spent total');
 
-  // Each row priced by hand from its own usage (each rounded to the micro-dollar, as billed per row).
+  // Each row priced by hand from its own usage, exactly (the JSON number's text, not a float).
   const jsonl = await runCli(['results', '--ledger', ledger, '--cost', '--format', 'jsonl']);
   assert.equal(jsonl.code, 0, jsonl.stderr);
-  let byHand = 0;
+  let byHand = 0n;
   for (const line of jsonl.stdout.trim().split('\n')) {
-    const row = JSON.parse(line) as {
-      usage: { input_tokens: number; output_tokens: number };
-      cost_usd: number;
-    };
-    const cost = handCost(row.usage.input_tokens, row.usage.output_tokens, 'batch');
-    assert.equal(Math.round(row.cost_usd * 1e6), cost);
-    byHand += cost;
+    const row = JSON.parse(line) as { usage: { input_tokens: number; output_tokens: number } };
+    const pico = handPico(
+      row.usage.input_tokens,
+      row.usage.output_tokens,
+      tableRates('gpt-4o-mini', 'batch'),
+    );
+    assert.equal(picoOfText(/"cost_usd":([\d.]+)\}$/.exec(line)![1]!), pico, line);
+    byHand += pico;
   }
-  assert.equal(byHand, status.cost.spent.batch_micro_usd);
+  assert.equal(byHand, rowsPico);
+});
+
+/** `run` of CSV `stdin` on the local backend, quietly, with `args` for the model, prompt and prices. */
+function localRun(ledger: string, stdin: string, args: string[]) {
+  return runCli(
+    ['run', '-', '--backend', 'local', '--ledger', ledger, '--poll-interval', '0.05', '-q', ...args],
+    {
+      stdin,
+    },
+  );
+}
+
+test('requests cheaper than half a micro-dollar each: status prices their tokens, rows keep every digit', async () => {
+  // text-embedding-3-small in batch: $0.01 per 1M tokens, so a request of a few tokens costs
+  // hundredths of a micro-dollar. Rounding each request would make the run cost $0.
+  const dir = tempDir();
+  const ledger = path.join(dir, 'l.db');
+  const words = ['late', 'rude', 'great seats', 'friendly staff', 'would fly again', 'lost bag'];
+  const stdin = `id,text\n${Array.from({ length: 300 }, (_, i) => `${i},${words[i % 6]} ${words[(i * 7) % 6]}`).join('\n')}\n`;
+  const body = path.join(dir, 'body.json');
+  writeFileSync(body, JSON.stringify({ model: 'text-embedding-3-small', input: '{{text}}', dimensions: 4 }));
+  const run = await localRun(ledger, stdin, [
+    '--model',
+    'text-embedding-3-small',
+    '--endpoint',
+    '/v1/embeddings',
+    '--id-column',
+    'id',
+    '--body',
+    body,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const { cost } = await statusJson(ledger);
+  assert.equal(cost.spent.requests, 300);
+  const batchPico = handPico(cost.spent.input_tokens, 0, tableRates('text-embedding-3-small', 'batch'));
+  assert.ok(
+    batchPico / BigInt(cost.spent.requests) < 500_000n,
+    'each request costs under half a micro-dollar',
+  );
+  assert.ok(cost.spent.batch_micro_usd > 0);
+  assert.equal(cost.spent.batch_micro_usd, roundPico(batchPico));
+  assert.equal(
+    cost.spent.sync_micro_usd,
+    roundPico(handPico(cost.spent.input_tokens, 0, tableRates('text-embedding-3-small', 'sync'))),
+  );
+  const results = await runCli(['results', '--ledger', ledger, '--cost']);
+  assert.equal(results.code, 0, results.stderr);
+  const rows = parse(results.stdout, { columns: true }) as Record<string, string>[];
+  assert.equal(rows.length, 300);
+  assert.equal(
+    rows.reduce((sum, row) => sum + picoOfText(row.result_cost_usd!), 0n),
+    batchPico,
+    'the rows add up to the exact cost',
+  );
+});
+
+test('a long-context tier prices each request by its own input, in status and in each row', async () => {
+  const dir = tempDir();
+  const ledger = path.join(dir, 'l.db');
+  const base = { input: 1, output: 2 };
+  const long = { input: 3, output: 7 };
+  const prices = path.join(dir, 'prices.json');
+  writeFileSync(
+    prices,
+    JSON.stringify({
+      models: {
+        'acme-long': {
+          sync: { input: 2, output: 4 },
+          batch: base,
+          longContext: { aboveInputTokens: 14, sync: { input: 6, output: 14 }, batch: long },
+        },
+      },
+    }),
+  );
+  const texts = ['ok', 'late', 'The flight was late, the crew was rude and my bag went to another city.'];
+  const stdin = `id,text\n${Array.from({ length: 30 }, (_, i) => `${i},"${texts[i % 3]} ${'again '.repeat(i % 4)}"`).join('\n')}\n`;
+  const run = await localRun(ledger, stdin, [
+    '--model',
+    'acme-long',
+    '--id-column',
+    'id',
+    '--prompt',
+    '{{text}}',
+    '--price-file',
+    prices,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const jsonl = await runCli([
+    'results',
+    '--ledger',
+    ledger,
+    '--cost',
+    '--format',
+    'jsonl',
+    '--price-file',
+    prices,
+  ]);
+  assert.equal(jsonl.code, 0, jsonl.stderr);
+  let byHand = 0n;
+  const tiers = new Set<string>();
+  for (const line of jsonl.stdout.trim().split('\n')) {
+    const { usage } = JSON.parse(line) as { usage: { input_tokens: number; output_tokens: number } };
+    const tier = usage.input_tokens > 14 ? long : base;
+    tiers.add(tier === long ? 'long' : 'base');
+    const pico = handPico(usage.input_tokens, usage.output_tokens, tier);
+    assert.equal(picoOfText(/"cost_usd":([\d.]+)\}$/.exec(line)![1]!), pico, line);
+    byHand += pico;
+  }
+  assert.deepEqual([...tiers].sort(), ['base', 'long'], 'requests on both sides of the tier');
+  const status = await runCli(['status', '--ledger', ledger, '--json', '--price-file', prices]);
+  assert.equal(status.code, 0, status.stderr);
+  assert.equal((JSON.parse(status.stdout) as StatusJson).cost.spent.batch_micro_usd, roundPico(byHand));
 });
 
 describe('--max-usd', () => {

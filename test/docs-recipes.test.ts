@@ -126,8 +126,16 @@ const CHECKS: Record<string, (cwd: string, run: CliResult) => void> = {
     assert.ok(spent, run.stdout);
     const rows = csvRows(cwd, 'costs.csv');
     assert.equal(rows.length, 12);
-    const micro = rows.reduce((sum, r) => sum + Math.round(Number(r.result_cost_usd) * 1e6), 0);
-    assert.equal(micro, Math.round(Number(spent[1]) * 1e6), 'the rows add up to the spent total');
+    // Exact decimals summed as integers of pico-dollars, then rounded once, halves up, as status rounds.
+    const pico = rows.reduce((sum, r) => {
+      const [whole, fraction] = r.result_cost_usd!.split('.');
+      return sum + BigInt(whole!) * 10n ** 12n + BigInt(fraction!.padEnd(12, '0'));
+    }, 0n);
+    assert.equal(
+      Number((pico + 500_000n) / 1_000_000n),
+      Math.round(Number(spent[1]) * 1e6),
+      'the rows add up to the spent total',
+    );
   },
 };
 

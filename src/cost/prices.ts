@@ -5,12 +5,13 @@
  *
  * Money is exact: a rate of r USD per 1M tokens is r micro-dollars a token, held as an integer number
  * of micro-dollars per 1M tokens (rates have at most 6 decimals); tokens × rate is then an exact
- * integer of pico-dollars (BigInt), rounded once to whole micro-dollars, halves up. Reads files; writes nothing.
+ * integer of pico-dollars (BigInt). Costs are added in pico-dollars and rounded to whole micro-dollars,
+ * halves up, once: where a figure is shown. Reads files; writes nothing.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
-import type { Usage } from '../types.js';
+import type { Usage, UsageSum } from '../types.js';
 import { openAiUsage } from './usage.js';
 
 /** The paths a request can be billed on. */
@@ -293,6 +294,8 @@ export interface Cost {
   totalMicroUsd: number;
   /** `totalMicroUsd` in dollars. */
   usd: number;
+  /** The exact total in pico-dollars (10⁻¹² USD): what a sum of costs adds before it is rounded once. */
+  picoUsd: bigint;
 }
 
 /** Tokens as billed (the provider-neutral {@link Usage}); its earlier name. */
@@ -303,25 +306,32 @@ function picoPerToken(usdPerMillion: number | undefined): bigint {
   return BigInt(Math.round((usdPerMillion ?? 0) * 10 ** MAX_RATE_DECIMALS));
 }
 
-function toMicro(pico: bigint): number {
+/** Pico-dollars rounded to whole micro-dollars, halves up. */
+export function microFromPico(pico: bigint): number {
   return Number((pico + 500_000n) / 1_000_000n);
 }
 
-function cost(rates: Rates, tokens: BilledTokens): Cost {
-  const cached = BigInt(tokens.cachedInputTokens);
-  const writes = BigInt(tokens.cacheWriteTokens);
-  const plain = BigInt(Math.max(0, tokens.inputTokens - tokens.cachedInputTokens - tokens.cacheWriteTokens));
+function cost(rates: Rates, tokens: UsageSum): Cost {
   const input =
-    plain * picoPerToken(rates.input) +
-    cached * picoPerToken(rates.cachedInput ?? rates.input) +
-    writes * picoPerToken(rates.cacheWrite ?? rates.input);
+    BigInt(tokens.uncachedInputTokens) * picoPerToken(rates.input) +
+    BigInt(tokens.cachedInputTokens) * picoPerToken(rates.cachedInput ?? rates.input) +
+    BigInt(tokens.cacheWriteTokens) * picoPerToken(rates.cacheWrite ?? rates.input);
   const output = BigInt(tokens.outputTokens) * picoPerToken(rates.output);
-  const totalMicroUsd = toMicro(input + output);
+  const totalMicroUsd = microFromPico(input + output);
   return {
-    inputMicroUsd: toMicro(input),
-    outputMicroUsd: toMicro(output),
+    inputMicroUsd: microFromPico(input),
+    outputMicroUsd: microFromPico(output),
     totalMicroUsd,
     usd: totalMicroUsd / 1e6,
+    picoUsd: input + output,
+  };
+}
+
+/** One request's usage with its uncached input (never below 0, whatever the counts say). */
+function sumOfOne(tokens: Usage): UsageSum {
+  return {
+    ...tokens,
+    uncachedInputTokens: Math.max(0, tokens.inputTokens - tokens.cachedInputTokens - tokens.cacheWriteTokens),
   };
 }
 
@@ -352,13 +362,16 @@ export interface EstimateInput {
 export function estimateCost(input: EstimateInput, table: PriceTable = loadPriceTable()): Cost {
   const lookup = lookupPrice(table, input.model);
   const rates = ratesFor(lookup.price!, input.path, input.tierInputTokens ?? input.inputTokens);
-  return cost(rates, {
-    inputTokens: input.inputTokens,
-    cachedInputTokens: input.cachedInputTokens ?? 0,
-    cacheWriteTokens: 0,
-    outputTokens: input.outputTokens,
-    reasoningTokens: 0,
-  });
+  return cost(
+    rates,
+    sumOfOne({
+      inputTokens: input.inputTokens,
+      cachedInputTokens: input.cachedInputTokens ?? 0,
+      cacheWriteTokens: 0,
+      outputTokens: input.outputTokens,
+      reasoningTokens: 0,
+    }),
+  );
 }
 
 /** OpenAI's `usage` as billed tokens (see openAiUsage in usage.ts); missing fields count 0. */
@@ -389,5 +402,30 @@ export function usageCost(
   table: PriceTable = loadPriceTable(),
 ): Cost {
   const lookup = lookupPrice(table, billing.model);
-  return cost(ratesFor(lookup.price!, billing.path, usage.inputTokens), usage);
+  return cost(ratesFor(lookup.price!, billing.path, usage.inputTokens), sumOfOne(usage));
+}
+
+/**
+ * What requests cost together, exactly: `sum` is their usage summed, all in the price tier that
+ * `tierInputTokens` (one of them's input) decides.
+ */
+export function usageSumCost(
+  sum: UsageSum,
+  billing: { model: string; path: PricePath; tierInputTokens: number },
+  table: PriceTable = loadPriceTable(),
+): Cost {
+  const lookup = lookupPrice(table, billing.model);
+  return cost(ratesFor(lookup.price!, billing.path, billing.tierInputTokens), sum);
+}
+
+/**
+ * The fewest input tokens above which some model of `table` has a long-context tier (Infinity if
+ * none): requests at or below it are in every model's base tier.
+ */
+export function smallestLongContext(table: PriceTable): number {
+  let smallest = Number.POSITIVE_INFINITY;
+  for (const price of table.byModel.values()) {
+    if (price.longContext) smallest = Math.min(smallest, price.longContext.aboveInputTokens);
+  }
+  return smallest;
 }

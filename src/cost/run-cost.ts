@@ -1,14 +1,22 @@
 /**
  * A run's money: the estimate of requests from their token counts (FileTokens) and an output
- * assumption, and the cost of what responses reported (the ledger's usage groups), each on the
+ * assumption, and the cost of what responses reported (the ledger's usage totals), each on the
  * batch path and, for comparison, the synchronous one. Pure over counts and a price table; the
  * ledger is read through src/ledger (usage-totals.ts), never written.
  */
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { type UsageGroup, unfinishedByFile, usageGroups } from '../ledger/usage-totals.js';
+import { type AnsweredBy, type UsageTotal, unfinishedByFile, usageTotals } from '../ledger/usage-totals.js';
 import { type FileTokens, noTokens } from './file-tokens.js';
-import { estimateCost, lookupPrice, type PriceTable, usageCost } from './prices.js';
+import {
+  estimateCost,
+  lookupPrice,
+  microFromPico,
+  type PriceTable,
+  smallestLongContext,
+  usageCost,
+  usageSumCost,
+} from './prices.js';
 
 /** What prices a run: the table, and whether an unpriced model is only a warning. */
 export interface CostSettings {
@@ -90,6 +98,9 @@ export function priceEstimate(estimate: TokenEstimate, settings: CostSettings): 
 
 /** What the responses so far reported, and cost. */
 export interface SpentSoFar extends TwoWays {
+  /** The exact costs the micro-dollars are rounded from, in pico-dollars. */
+  batchPicoUsd: bigint;
+  syncPicoUsd: bigint;
   requests: number;
   inputTokens: number;
   cachedInputTokens: number;
@@ -101,8 +112,9 @@ export interface SpentSoFar extends TwoWays {
 }
 
 /**
- * The cost of every usage the ledger holds (or batch row `batchRowId`'s): each group priced as one
- * request and multiplied, so the sum equals the per-request costs `results --cost` prints.
+ * The cost of every usage the ledger holds (or batch row `batchRowId`'s): tokens summed per model,
+ * path and price tier, priced exactly, and rounded to the micro-dollar once. `results --cost`
+ * prices each row exactly from the same rates, so the rows add up to the exact total.
  */
 export function spentSoFar(
   ledger: Ledger,
@@ -110,47 +122,56 @@ export function spentSoFar(
   settings: CostSettings,
   batchRowId?: number,
 ): SpentSoFar {
-  const spent: SpentSoFar = {
-    batchMicroUsd: 0,
-    syncMicroUsd: 0,
+  let batchPicoUsd = 0n;
+  let syncPicoUsd = 0n;
+  const spent = {
     requests: 0,
     inputTokens: 0,
     cachedInputTokens: 0,
     cacheWriteTokens: 0,
     outputTokens: 0,
     reasoningTokens: 0,
-    unpriced: [],
   };
   const unpriced = new Set<string>();
-  for (const group of usageGroups(ledger, batchRowId)) {
-    const model = group.model ?? runModel ?? '';
-    const { usage, requests } = group;
-    spent.requests += requests;
-    spent.inputTokens += usage.inputTokens * requests;
-    spent.cachedInputTokens += usage.cachedInputTokens * requests;
-    spent.cacheWriteTokens += usage.cacheWriteTokens * requests;
-    spent.outputTokens += usage.outputTokens * requests;
-    spent.reasoningTokens += usage.reasoningTokens * requests;
-    const costs = groupCost(group, model, settings);
+  for (const total of usageTotals(ledger, smallestLongContext(settings.table), batchRowId)) {
+    const model = total.model ?? runModel ?? '';
+    const { usage } = total;
+    spent.requests += total.requests;
+    spent.inputTokens += usage.inputTokens;
+    spent.cachedInputTokens += usage.cachedInputTokens;
+    spent.cacheWriteTokens += usage.cacheWriteTokens;
+    spent.outputTokens += usage.outputTokens;
+    spent.reasoningTokens += usage.reasoningTokens;
+    const costs = totalCost(total, model, settings);
     if (costs === undefined) unpriced.add(model);
     else {
-      spent.batchMicroUsd += costs.batchMicroUsd * requests;
-      spent.syncMicroUsd += costs.syncMicroUsd * requests;
+      batchPicoUsd += costs.batch;
+      syncPicoUsd += costs.sync;
     }
   }
-  spent.unpriced = [...unpriced].sort();
-  return spent;
+  return {
+    ...spent,
+    batchPicoUsd,
+    syncPicoUsd,
+    batchMicroUsd: microFromPico(batchPicoUsd),
+    syncMicroUsd: microFromPico(syncPicoUsd),
+    unpriced: [...unpriced].sort(),
+  };
 }
 
-function groupCost(group: UsageGroup, model: string, settings: CostSettings): TwoWays | undefined {
+function totalCost(
+  total: UsageTotal,
+  model: string,
+  settings: CostSettings,
+): { batch: bigint; sync: bigint } | undefined {
   if (!isPriced(model, settings)) return undefined;
   // A model priced for batches may have no flex price: its flex rows are unpriced, not guessed.
-  if (group.path === 'flex' && !hasPathPrice(model, 'flex', settings)) return undefined;
-  return {
-    // As sent: a batch's rows at batch prices, the direct path's at its own (synchronous or flex).
-    batchMicroUsd: usageCost(group.usage, { model, path: group.path }, settings.table).totalMicroUsd,
-    syncMicroUsd: usageCost(group.usage, { model, path: 'sync' }, settings.table).totalMicroUsd,
-  };
+  if (total.path === 'flex' && !hasPathPrice(model, 'flex', settings)) return undefined;
+  const price = (path: AnsweredBy) =>
+    usageSumCost(total.usage, { model, path, tierInputTokens: total.tierInputTokens }, settings.table)
+      .picoUsd;
+  // As sent: a batch's rows at batch prices, the direct path's at its own (synchronous or flex).
+  return { batch: price(total.path), sync: price('sync') };
 }
 
 /** Whether `model` has a price on `path` (the table may price a model's batches but not its flex tier). */
@@ -195,6 +216,11 @@ export function formatMicroUsd(microUsd: number): string {
     .padStart(6, '0')
     .replace(/0{1,4}$/, '');
   return `${sign}$${whole}.${fraction.padEnd(2, '0')}`;
+}
+
+/** Pico-dollars as a JSON number of dollars (to the double's 15 significant digits). */
+export function usdOfPico(picoUsd: bigint): number {
+  return Number(picoUsd) / 1e12;
 }
 
 /** Micro-dollars as a JSON number of dollars (exact to the micro-dollar). */

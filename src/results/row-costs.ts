@@ -1,8 +1,8 @@
 /**
  * `results --cost`: each request's cost as sent (batch prices, or the direct path's synchronous or flex
- * prices for the rows it answered) from the usage its response reported, as a
- * cell of exact dollars (micro-dollar precision). Priced group by group as `status` prices the run,
- * so the rows of a run add up to its spent total to the micro-dollar. Reads the ledger's usage.
+ * prices for the rows it answered) from the usage its response reported, as a cell of exact dollars
+ * (to the pico-dollar: a cheap request costs less than a micro-dollar). `status` prices the same tokens
+ * exactly and rounds once, so the rows of a run add up to its spent total. Reads the ledger's usage.
  */
 
 import { usageCost } from '../cost/prices.js';
@@ -10,13 +10,13 @@ import { type CostSettings, hasPathPrice, isPriced } from '../cost/run-cost.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { type AnsweredBy, usageOfRequests } from '../ledger/usage-totals.js';
 
-/** Cells by seq for a page of rows: `'0.000123'`, or `''` for a request with no usage or no price. */
+/** Cells by seq for a page of rows: `'0.000123'`, `'0.0000000762'`, or `''` (no usage or no price). */
 export type RowCosts = (seqs: readonly number[]) => Map<number, string>;
 
 /** The cost cells of `ledger`'s requests (the run's model for a request in no file). */
 export function rowCosts(ledger: Ledger, runModel: string | null, settings: CostSettings): RowCosts {
   const memo = new Map<string, string>();
-  const cell = (model: string, path: AnsweredBy, key: string, price: () => number): string => {
+  const cell = (model: string, path: AnsweredBy, key: string, price: () => bigint): string => {
     const id = `${model}\u0000${key}`;
     let text = memo.get(id);
     if (text === undefined) {
@@ -34,14 +34,25 @@ export function rowCosts(ledger: Ledger, runModel: string | null, settings: Cost
       const key = `${path},${usage.inputTokens},${usage.cachedInputTokens},${usage.cacheWriteTokens},${usage.outputTokens}`;
       cells.set(
         seq,
-        cell(model, path, key, () => usageCost(usage, { model, path }, settings.table).totalMicroUsd),
+        cell(model, path, key, () => usageCost(usage, { model, path }, settings.table).picoUsd),
       );
     }
     return cells;
   };
 }
 
-/** Micro-dollars as a decimal of dollars with all 6 places: 123 → `0.000123`. */
-export function usdCell(microUsd: number): string {
-  return `${Math.floor(microUsd / 1e6)}.${String(microUsd % 1e6).padStart(6, '0')}`;
+/**
+ * Pico-dollars as a decimal of dollars, exact: at least 6 places, more only where the cost has them.
+ *
+ * @example
+ * ```ts
+ * usdCell(123_000_000n); // '0.000123'
+ * usdCell(76_250n); // '0.00000007625'
+ * ```
+ */
+export function usdCell(picoUsd: bigint): string {
+  const fraction = String(picoUsd % 1_000_000_000_000n)
+    .padStart(12, '0')
+    .replace(/0{1,6}$/, '');
+  return `${picoUsd / 1_000_000_000_000n}.${fraction}`;
 }

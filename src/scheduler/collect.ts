@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CostSettings, spentSoFar, usdNumber } from '../cost/run-cost.js';
+import { type CostSettings, spentSoFar, usdOfPico } from '../cost/run-cost.js';
 import { BatchpipeError, ErrorCodes } from '../errors.js';
 import type { BatchEndedEvent } from '../events.js';
 import type { BatchRow } from '../ledger/batches.js';
@@ -10,10 +10,10 @@ import { alignedChunks } from '../results/line-chunks.js';
 import { type RemoteBatch, TERMINAL_BATCH_STATUSES } from '../types.js';
 import type { ScheduledRun } from './scheduled-run.js';
 
-/** A batch's tokens so far and, with prices, what they cost at batch prices (micro-dollars). */
+/** A batch's tokens so far and, with prices, what they cost at batch prices (exact, pico-dollars). */
 interface BatchTally {
   tokens: { input: number; output: number };
-  microUsd: number;
+  picoUsd: bigint;
 }
 
 /**
@@ -21,10 +21,10 @@ interface BatchTally {
  * prices, the tokens come from the same read of the batch's rows as the cost.
  */
 function batchTally(run: ScheduledRun, row: BatchRow, prices: CostSettings | undefined): BatchTally {
-  if (!prices) return { tokens: run.states.batchTokens(row.id), microUsd: 0 };
+  if (!prices) return { tokens: run.states.batchTokens(row.id), picoUsd: 0n };
   const model = storedRunIdentity(run.ledger)?.model ?? null;
   const spent = spentSoFar(run.ledger, model, { ...prices, allowUnpriced: true }, row.id);
-  return { tokens: { input: spent.inputTokens, output: spent.outputTokens }, microUsd: spent.batchMicroUsd };
+  return { tokens: { input: spent.inputTokens, output: spent.outputTokens }, picoUsd: spent.batchPicoUsd };
 }
 
 /** Downloads of an ended batch's files per collect round before it is reported incomplete. */
@@ -185,7 +185,7 @@ async function applyBatchFiles(
           input: after.tokens.input - before.tokens.input,
           output: after.tokens.output - before.tokens.output,
         },
-        ...(options.prices ? { costUsd: usdNumber(after.microUsd - before.microUsd) } : {}),
+        ...(options.prices ? { costUsd: usdOfPico(after.picoUsd - before.picoUsd) } : {}),
       });
       before = after;
     }
