@@ -401,8 +401,7 @@ export function usageCost(
   billing: { model: string; path: PricePath },
   table: PriceTable = loadPriceTable(),
 ): Cost {
-  const lookup = lookupPrice(table, billing.model);
-  return cost(ratesFor(lookup.price!, billing.path, usage.inputTokens), sumOfOne(usage));
+  return usageSumCost(sumOfOne(usage), { ...billing, tierInputTokens: usage.inputTokens }, table);
 }
 
 /**
